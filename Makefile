@@ -1,0 +1,50 @@
+# Two commands on a fresh clone: `make demo` and `make test`.
+# Needs only python3 and make (and node/npm for the peer tests).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-test
+NODE_DIR   := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+
+.PHONY: demo test lint typecheck pytest node bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+# node's web-push and the web-push-testing service: independent peers, test-only.
+# Skipped (and the tests that need them skip, saying so) only where node/npm are absent.
+$(NODE_STAMP): $(NODE_DIR)/package.json
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		cd $(NODE_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "node/npm not found: the node peer tests will be skipped"; \
+	fi
+
+node: $(NODE_STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m webpush_core demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src
+
+pytest: $(STAMP) node
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP) node
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

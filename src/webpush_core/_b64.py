@@ -1,0 +1,46 @@
+"""base64url as Web Push uses it (RFC 7515 §2 / RFC 8291 §6).
+
+Browsers hand out keys as unpadded base64url; some clients pad them or use
+the standard alphabet. We accept all of those on input and always write
+unpadded base64url.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Union
+
+__all__ = ["b64url_decode", "b64url_encode"]
+
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def b64url_encode(data: bytes) -> str:
+    """Unpadded base64url text of ``data``."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(value: Union[str, bytes]) -> bytes:
+    """Decode base64url or standard base64, padded or not.
+
+    Raises ValueError (callers turn it into their own, field-naming error)
+    on anything else: non-ASCII text, characters outside both alphabets, or
+    an impossible length.
+    """
+    if isinstance(value, str):
+        try:
+            raw = value.strip().encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError("not base64url: non-ASCII characters") from None
+    elif isinstance(value, (bytes, bytearray)):
+        raw = bytes(value).strip()
+    else:
+        raise ValueError(f"not base64url: expected str, got {type(value).__name__}")
+    raw = raw.translate(_TO_URLSAFE).rstrip(b"=")
+    if len(raw) % 4 == 1:
+        raise ValueError("not base64url: impossible length")
+    try:
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
+    except binascii.Error:
+        raise ValueError("not base64url: characters outside the alphabet") from None

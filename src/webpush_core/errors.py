@@ -1,0 +1,187 @@
+"""Every error webpush_core raises, in one place.
+
+All of them derive from :class:`WebPushException` (pywebpush's name, so
+``except WebPushException`` keeps working after a migration).
+
+Two families:
+
+* input errors (:class:`InvalidInput` and below) are raised *before* anything
+  is sent; each names the offending ``field`` and the rule it broke;
+* response and transport errors (:class:`PushServiceError`,
+  :class:`TransportError`) describe what happened on the wire.
+
+No error message or ``repr`` ever contains a private key or an auth secret:
+messages name fields and rules, never their secret values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+__all__ = [
+    "ECEError",
+    "EndpointNotAllowed",
+    "ExpiredSubscription",
+    "InvalidInput",
+    "InvalidRequest",
+    "InvalidSubscription",
+    "NoData",
+    "PayloadTooLarge",
+    "PushRejected",
+    "PushServiceError",
+    "PushTimeout",
+    "RateLimited",
+    "ServerError",
+    "TooLarge",
+    "TransportError",
+    "Unauthorized",
+    "VapidError",
+    "WebPushException",
+]
+
+
+class WebPushException(Exception):
+    """Base of every webpush_core error.
+
+    Attributes kept from pywebpush: ``message``, ``response`` (the push
+    service's response, or None when nothing was received), and the
+    properties ``status_code`` and ``retry_after`` (seconds, parsed).
+    """
+
+    def __init__(self, message: str, response: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.response = response
+
+    def __str__(self) -> str:
+        # pywebpush's format: "WebPushException: <message>, Response <body>".
+        extra = ""
+        if self.response is not None:
+            text = getattr(self.response, "text", None)
+            extra = f", Response {text if text is not None else self.response}"
+        return f"WebPushException: {self.message}{extra}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+    @property
+    def status_code(self) -> Optional[int]:
+        """The HTTP status of the push service's answer, if there was one."""
+        if self.response is None:
+            return None
+        code = getattr(self.response, "status_code", getattr(self.response, "status", None))
+        return int(code) if code is not None else None
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        """Seconds the push service asked us to wait (``Retry-After``), if any."""
+        return getattr(self.response, "retry_after", None)
+
+
+# --------------------------------------------------------------------------
+# Input errors: raised before anything is sent.
+
+
+class InvalidInput(WebPushException, ValueError):
+    """An argument broke a rule. ``field`` names it; the message states the rule."""
+
+    def __init__(self, message: str, *, field: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidSubscription(InvalidInput):
+    """The subscription info (endpoint, keys.p256dh, keys.auth) is unusable."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """The message does not fit in one Web Push record (RFC 8291 §4)."""
+
+
+class InvalidRequest(InvalidInput):
+    """TTL, Urgency, Topic, content encoding or extra headers break a rule."""
+
+
+class EndpointNotAllowed(InvalidInput):
+    """The endpoint is refused by the :class:`EndpointPolicy` (SSRF protection)."""
+
+
+class VapidError(InvalidInput):
+    """A VAPID key, claim or token is invalid (RFC 8292)."""
+
+
+class NoData(InvalidInput):
+    """There is no data to encode (pywebpush's ``NoData``)."""
+
+
+class ECEError(WebPushException):
+    """Encryption or decryption failed (RFC 8188 / RFC 8291 / aesgcm draft).
+
+    Raised for every malformed input to ``ece.encrypt`` / ``ece.decrypt``:
+    nothing else (IndexError, struct.error, InvalidTag) escapes.
+    """
+
+
+# --------------------------------------------------------------------------
+# What the push service answered (RFC 8030 §5, §8.4, §9).
+
+
+class PushServiceError(WebPushException):
+    """The push service answered with a status above 202.
+
+    ``response`` is the full response object (always truthy, unlike
+    pywebpush's); ``endpoint`` is where we sent it.
+    """
+
+    def __init__(self, message: str, response: Any = None, *, endpoint: Optional[str] = None):
+        super().__init__(message, response)
+        self.endpoint = endpoint
+
+    @property
+    def headers(self) -> Any:
+        return getattr(self.response, "headers", {})
+
+    @property
+    def body(self) -> bytes:
+        content = getattr(self.response, "content", b"")
+        return content if isinstance(content, bytes) else b""
+
+
+class ExpiredSubscription(PushServiceError):
+    """404 or 410: the subscription is gone; delete it (RFC 8030 §7.3)."""
+
+
+class Unauthorized(PushServiceError):
+    """401 or 403: the VAPID token or key was refused (RFC 8292 §4.2)."""
+
+
+class TooLarge(PushServiceError):
+    """413: the push service refused the payload size (RFC 8030 §7.2)."""
+
+
+class RateLimited(PushServiceError):
+    """429: too many requests; ``retry_after`` says how long to wait."""
+
+
+class ServerError(PushServiceError):
+    """5xx: the push service failed; usually worth a retry."""
+
+
+class PushRejected(PushServiceError):
+    """Any other 4xx (400, 405, ...): the request itself was refused."""
+
+
+# --------------------------------------------------------------------------
+# Nothing (usable) came back.
+
+
+class TransportError(WebPushException):
+    """The request did not get an answer: refused, reset, TLS failure, ..."""
+
+    def __init__(self, message: str, *, endpoint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class PushTimeout(TransportError):
+    """Connecting or reading took longer than the timeout."""
