@@ -1,1 +1,38 @@
-"""VAPID (RFC 8292). Being built."""
+"""VAPID (RFC 8292): identify the sender to push services with signed tokens.
+
+>>> vapid = Vapid.from_file("vapid_private.pem")           # doctest: +SKIP
+>>> vapid.application_server_key                           # doctest: +SKIP
+'BNc...'  # what the browser's pushManager.subscribe() needs
+>>> vapid.sign({"sub": "mailto:ops@example.com", "aud": "https://push.example.net"})
+... # doctest: +SKIP
+{'Authorization': 'vapid t=eyJ..., k=BNc...'}
+
+Keys load from PEM, DER, base64url DER (py_vapid) or the raw base64url
+scalar (node web-push). Tokens are ES256 JWTs written by hand (RFC 7515,
+RFC 7518 §3.4), cached per claims until an hour before they expire. Claims
+are checked before signing (:func:`validate_claims`). :func:`parse_authorization`
+and :meth:`Vapid.verify` are the receiving side.
+
+Names follow py_vapid where it has them (``Vapid``, ``Vapid01``,
+``VapidException``), so code can switch.
+"""
+
+from __future__ import annotations
+
+from ..errors import VapidError
+from ._claims import validate_claims
+from ._token import VapidToken, parse_authorization
+from ._vapid import Vapid, Vapid01
+
+VapidException = VapidError
+"""py_vapid's name for :class:`~webpush_core.errors.VapidError`."""
+
+__all__ = [
+    "Vapid",
+    "Vapid01",
+    "VapidError",
+    "VapidException",
+    "VapidToken",
+    "parse_authorization",
+    "validate_claims",
+]
