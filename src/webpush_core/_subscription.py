@@ -1,0 +1,180 @@
+"""The browser's push subscription (RFC 8030 §5, RFC 8291 §2-3).
+
+A browser's ``PushSubscription.toJSON()`` gives::
+
+    {"endpoint": "https://...", "expirationTime": null,
+     "keys": {"p256dh": "<base64url 65-byte point>", "auth": "<base64url 16 bytes>"}}
+
+:class:`Subscription` parses and checks that once, and keeps the loaded
+user-agent public key (``ua_public``, RFC 8291 §3.4) so every encryption for
+this subscriber reuses it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+from urllib.parse import SplitResult, urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ._b64 import b64url_decode, b64url_encode
+from ._p256 import public_key_from_point
+from .errors import InvalidSubscription
+
+__all__ = ["Subscription"]
+
+AUTH_LEN = 16  # RFC 8291 §3.2: the authentication secret is 16 octets
+P256DH_LEN = 65  # RFC 8291 §3.1: an uncompressed P-256 point
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _check_endpoint(endpoint: Any) -> SplitResult:
+    """Syntactic check of the push resource URL (RFC 8030 §5)."""
+    if not isinstance(endpoint, str):
+        raise InvalidSubscription(
+            f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
+        )
+    # Control characters or spaces would end up in the request line.
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in endpoint):
+        raise InvalidSubscription(
+            "endpoint must not contain spaces or control characters", field="endpoint"
+        )
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError as exc:
+        raise InvalidSubscription(f"endpoint is not a valid URL: {exc}", field="endpoint") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS:
+        raise InvalidSubscription(
+            f"endpoint must be an http(s) URL, got scheme {parts.scheme or '(none)'!r}",
+            field="endpoint",
+        )
+    if not parts.hostname:
+        raise InvalidSubscription("endpoint must be an absolute URL with a host", field="endpoint")
+    return parts
+
+
+def _decode_key(keys: Mapping[str, Any], name: str) -> bytes:
+    field_name = f"keys.{name}"
+    if name not in keys:
+        raise InvalidSubscription(f"{field_name} is missing", field=field_name)
+    value = keys[name]
+    if not isinstance(value, str):
+        raise InvalidSubscription(
+            f"{field_name} must be a base64url string, got {type(value).__name__}",
+            field=field_name,
+        )
+    try:
+        return b64url_decode(value)
+    except ValueError as exc:
+        # b64url_decode's messages describe the rule, never the value.
+        raise InvalidSubscription(f"{field_name} is {exc}", field=field_name) from None
+
+
+@dataclass(frozen=True, repr=False)
+class Subscription:
+    """A checked push subscription: where to send, and the keys to encrypt for.
+
+    ``p256dh`` is the user agent's public key as a 65-byte uncompressed point
+    (RFC 8291 §3.1), ``auth`` its 16-byte authentication secret (§3.2).
+    Build one with :meth:`from_info`; it is immutable and reusable.
+    """
+
+    endpoint: str
+    p256dh: bytes
+    auth: bytes
+    ua_public_key: ec.EllipticCurvePublicKey = field(repr=False, compare=False)
+
+    @classmethod
+    def from_info(cls, info: Union[Mapping[str, Any], Subscription]) -> Subscription:
+        """Parse a browser's subscription info (``PushSubscription.toJSON()``).
+
+        ``keys.p256dh`` and ``keys.auth`` may be base64url or standard base64,
+        padded or not. Extra members (``expirationTime``, ...) are ignored.
+        Raises :class:`InvalidSubscription` naming the field and the rule.
+        Returns ``info`` itself when it already is a :class:`Subscription`.
+        """
+        if isinstance(info, Subscription):
+            return info
+        if not isinstance(info, Mapping):
+            raise InvalidSubscription(
+                "subscription_info must be a mapping with endpoint and keys, "
+                f"got {type(info).__name__}",
+                field="subscription_info",
+            )
+        if "endpoint" not in info:
+            raise InvalidSubscription("endpoint is missing", field="endpoint")
+        endpoint = info["endpoint"]
+        _check_endpoint(endpoint)
+        if "keys" not in info:
+            raise InvalidSubscription("keys is missing", field="keys")
+        keys = info["keys"]
+        if not isinstance(keys, Mapping):
+            raise InvalidSubscription(
+                f"keys must be a mapping with p256dh and auth, got {type(keys).__name__}",
+                field="keys",
+            )
+        p256dh = _decode_key(keys, "p256dh")
+        if len(p256dh) != P256DH_LEN:
+            raise InvalidSubscription(
+                f"keys.p256dh must decode to a {P256DH_LEN}-byte uncompressed P-256 point, "
+                f"got {len(p256dh)} bytes",
+                field="keys.p256dh",
+            )
+        try:
+            ua_public_key = public_key_from_point(p256dh)
+        except ValueError as exc:
+            raise InvalidSubscription(f"keys.p256dh: {exc}", field="keys.p256dh") from None
+        auth = _decode_key(keys, "auth")
+        if len(auth) != AUTH_LEN:
+            raise InvalidSubscription(
+                f"keys.auth must decode to {AUTH_LEN} bytes, got {len(auth)}", field="keys.auth"
+            )
+        return cls(endpoint, p256dh, auth, ua_public_key)
+
+    def __post_init__(self) -> None:
+        # Direct construction gets the cheap checks too (from_info did the
+        # expensive one: loading the point).
+        _check_endpoint(self.endpoint)
+        if not isinstance(self.p256dh, bytes) or len(self.p256dh) != P256DH_LEN:
+            raise InvalidSubscription(
+                f"keys.p256dh must be {P256DH_LEN} bytes", field="keys.p256dh"
+            )
+        if not isinstance(self.auth, bytes) or len(self.auth) != AUTH_LEN:
+            raise InvalidSubscription(f"keys.auth must be {AUTH_LEN} bytes", field="keys.auth")
+        if not isinstance(self.ua_public_key, ec.EllipticCurvePublicKey):
+            raise InvalidSubscription(
+                "ua_public_key must be an EllipticCurvePublicKey", field="keys.p256dh"
+            )
+
+    @functools.cached_property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the endpoint: the VAPID ``aud`` (RFC 8292 §2).
+
+        Userinfo, path and query are dropped; the host is lower-cased and the
+        scheme's default port omitted (RFC 6454 §6.2 serialization).
+        """
+        parts = urlsplit(self.endpoint)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        port = parts.port
+        if port is None or port == _DEFAULT_PORTS[scheme]:
+            return f"{scheme}://{host}"
+        return f"{scheme}://{host}:{port}"
+
+    def to_info(self) -> dict[str, Any]:
+        """The browser's JSON shape back, with unpadded base64url keys."""
+        return {
+            "endpoint": self.endpoint,
+            "keys": {"p256dh": b64url_encode(self.p256dh), "auth": b64url_encode(self.auth)},
+        }
+
+    def __repr__(self) -> str:
+        # The auth secret must never reach a log line.
+        return f"Subscription(endpoint={self.endpoint!r})"

@@ -1,0 +1,245 @@
+"""Subscription parsing: every bad field gets InvalidSubscription naming it."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import types
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webpush_core._b64 import b64url_encode
+from webpush_core._p256 import ORDER, generate_private_key, uncompressed_point
+from webpush_core._subscription import Subscription
+from webpush_core.errors import InvalidSubscription, WebPushException
+
+ENDPOINT = "https://fcm.googleapis.com/fcm/send/abc:def"
+UA_KEY = generate_private_key()
+POINT = uncompressed_point(UA_KEY.public_key())
+AUTH = bytes(range(0xA0, 0xB0))  # distinctive: easy to spot if it leaks
+AUTH_B64 = b64url_encode(AUTH)
+
+# 0x04 || X || Y+1: right length and prefix, but off the curve.
+_y = int.from_bytes(POINT[33:], "big")
+OFF_CURVE = POINT[:33] + ((_y + 1) % (2**256)).to_bytes(32, "big")
+
+
+def info(**overrides: Any) -> dict[str, Any]:
+    keys: dict[str, Any] = {"p256dh": b64url_encode(POINT), "auth": AUTH_B64}
+    data: dict[str, Any] = {"endpoint": ENDPOINT, "expirationTime": None, "keys": keys}
+    for name, value in overrides.items():
+        target, key = (keys, name[5:]) if name.startswith("keys_") else (data, name)
+        if value is _DELETE:
+            target.pop(key)
+        else:
+            target[key] = value
+    return data
+
+
+_DELETE = object()
+
+
+def test_parses_browser_json() -> None:
+    sub = Subscription.from_info(info())
+    assert sub.endpoint == ENDPOINT
+    assert sub.p256dh == POINT
+    assert sub.auth == AUTH
+    assert uncompressed_point(sub.ua_public_key) == POINT
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda b: base64.urlsafe_b64encode(b).decode(),  # padded base64url
+        lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="),  # unpadded
+        lambda b: base64.b64encode(b).decode(),  # standard alphabet, padded
+        lambda b: base64.b64encode(b).decode().rstrip("="),  # standard, unpadded
+    ],
+    ids=["b64url-padded", "b64url", "std-padded", "std"],
+)
+def test_key_encodings_accepted(encode: Any) -> None:
+    # A point/auth whose encodings actually contain '+' / '/' or '-' / '_'.
+    for _ in range(50):
+        point = uncompressed_point(generate_private_key().public_key())
+        if set(base64.b64encode(point)) & set(b"+/"):
+            break
+    auth = b"\xfb\xff\xbf" * 5 + b"\x00"
+    sub = Subscription.from_info(info(keys_p256dh=encode(point), keys_auth=encode(auth)))
+    assert sub.p256dh == point
+    assert sub.auth == auth
+
+
+def test_extra_members_ignored_and_other_mappings_accepted() -> None:
+    data = info(expirationTime=1700000000000, foo="bar", keys_extra="x")
+    sub = Subscription.from_info(types.MappingProxyType(data))
+    assert sub.endpoint == ENDPOINT
+
+
+def test_callers_dict_not_mutated() -> None:
+    data = info()
+    before = copy.deepcopy(data)
+    Subscription.from_info(data)
+    assert data == before
+
+
+def test_from_info_returns_subscription_unchanged() -> None:
+    sub = Subscription.from_info(info())
+    assert Subscription.from_info(sub) is sub
+
+
+BAD = [
+    # (subscription_info, field, words the message must contain)
+    ("not a mapping", "subscription_info", "mapping"),
+    (None, "subscription_info", "mapping"),
+    (info(endpoint=_DELETE), "endpoint", "missing"),
+    (info(endpoint=123), "endpoint", "string"),
+    (info(endpoint=b"https://x.example/"), "endpoint", "string"),
+    (info(endpoint="ftp://push.example.com/x"), "endpoint", "scheme"),
+    (info(endpoint="push.example.com/x"), "endpoint", "scheme"),
+    (info(endpoint="https:///path"), "endpoint", "host"),
+    (info(endpoint="https://host:99999/"), "endpoint", "URL"),
+    (info(endpoint="https://host/a b"), "endpoint", "spaces"),
+    (info(endpoint="https://host/\r\nX-Evil: 1"), "endpoint", "control"),
+    (info(keys=_DELETE), "keys", "missing"),
+    (info(keys=None), "keys", "mapping"),
+    (info(keys="p256dh=..."), "keys", "mapping"),
+    (info(keys_p256dh=_DELETE), "keys.p256dh", "missing"),
+    (info(keys_p256dh=None), "keys.p256dh", "string"),
+    (info(keys_p256dh=POINT), "keys.p256dh", "string"),
+    (info(keys_p256dh="not*base64!"), "keys.p256dh", "base64"),
+    (info(keys_p256dh="A"), "keys.p256dh", "base64"),
+    (info(keys_p256dh=b64url_encode(POINT[:64])), "keys.p256dh", "65"),
+    (info(keys_p256dh=b64url_encode(POINT + b"\x00")), "keys.p256dh", "65"),
+    (info(keys_p256dh=b64url_encode(b"\x02" + POINT[1:33])), "keys.p256dh", "65"),
+    (info(keys_p256dh=b64url_encode(b"\x05" + POINT[1:])), "keys.p256dh", "uncompressed"),
+    (info(keys_p256dh=b64url_encode(OFF_CURVE)), "keys.p256dh", "curve"),
+    (info(keys_p256dh=b64url_encode(b"\x04" + b"\x00" * 64)), "keys.p256dh", "curve"),
+    (info(keys_auth=_DELETE), "keys.auth", "missing"),
+    (info(keys_auth=16), "keys.auth", "string"),
+    (info(keys_auth="é" * 22), "keys.auth", "base64"),
+    (info(keys_auth=b64url_encode(AUTH[:15])), "keys.auth", "got 15"),
+    (info(keys_auth=b64url_encode(AUTH + b"\xaa")), "keys.auth", "got 17"),
+    (info(keys_auth=b64url_encode(AUTH[:12])), "keys.auth", "must decode to 16 bytes, got 12"),
+    (info(keys_auth=""), "keys.auth", "got 0"),
+]
+
+
+@pytest.mark.parametrize(("data", "field", "words"), BAD)
+def test_bad_subscription_info(data: Any, field: str, words: str) -> None:
+    with pytest.raises(InvalidSubscription) as excinfo:
+        Subscription.from_info(data)
+    err = excinfo.value
+    assert isinstance(err, WebPushException)
+    assert isinstance(err, ValueError)
+    assert err.field == field
+    assert field in err.message
+    assert words in err.message
+    # The auth secret (or any slice of it) never shows up.
+    keys = data.get("keys") if isinstance(data, dict) else None
+    auth = keys.get("auth") if isinstance(keys, dict) else None
+    for text in (str(err), repr(err)):
+        assert AUTH_B64[:8] not in text
+        if isinstance(auth, str) and len(auth) >= 8:
+            assert auth not in text
+
+
+def test_ordering_of_checks_endpoint_first() -> None:
+    # Several bad fields: the first in document order is reported.
+    with pytest.raises(InvalidSubscription) as excinfo:
+        Subscription.from_info({"endpoint": 1, "keys": None})
+    assert excinfo.value.field == "endpoint"
+
+
+def test_repr_hides_keys() -> None:
+    sub = Subscription.from_info(info())
+    text = repr(sub)
+    assert text == f"Subscription(endpoint={ENDPOINT!r})"
+    assert AUTH_B64 not in text and repr(AUTH) not in text
+    assert "p256dh" not in text
+
+
+def test_direct_construction_checks_lengths() -> None:
+    key = UA_KEY.public_key()
+    assert Subscription(ENDPOINT, POINT, AUTH, key).auth == AUTH
+    with pytest.raises(InvalidSubscription) as excinfo:
+        Subscription(ENDPOINT, POINT, AUTH[:15], key)
+    assert excinfo.value.field == "keys.auth"
+    with pytest.raises(InvalidSubscription) as excinfo:
+        Subscription(ENDPOINT, POINT[:64], AUTH, key)
+    assert excinfo.value.field == "keys.p256dh"
+    with pytest.raises(InvalidSubscription) as excinfo:
+        Subscription("gopher://x/", POINT, AUTH, key)
+    assert excinfo.value.field == "endpoint"
+
+
+def test_equality_and_hash_ignore_loaded_key_object() -> None:
+    a = Subscription.from_info(info())
+    b = Subscription.from_info(info())
+    assert a.ua_public_key is not b.ua_public_key
+    assert a == b and hash(a) == hash(b)
+    assert a != Subscription.from_info(info(keys_auth=b64url_encode(bytes(16))))
+
+
+def test_frozen() -> None:
+    sub = Subscription.from_info(info())
+    with pytest.raises(AttributeError):
+        sub.endpoint = "https://other.example/"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "origin"),
+    [
+        ("https://fcm.googleapis.com/fcm/send/x?y=1#z", "https://fcm.googleapis.com"),
+        ("https://FCM.GoogleAPIs.com/x", "https://fcm.googleapis.com"),
+        ("HTTPS://push.example.com:443/x", "https://push.example.com"),
+        ("https://push.example.com:8443/x", "https://push.example.com:8443"),
+        ("http://push.example.com:80/x", "http://push.example.com"),
+        ("http://push.example.com:443/x", "http://push.example.com:443"),
+        ("https://user:pw@push.example.com/x", "https://push.example.com"),
+        ("http://127.0.0.1:8080/push/1", "http://127.0.0.1:8080"),
+        ("https://[::1]:8443/x", "https://[::1]:8443"),
+        ("https://[2001:db8::1]/x", "https://[2001:db8::1]"),
+    ],
+)
+def test_origin(endpoint: str, origin: str) -> None:
+    assert Subscription.from_info(info(endpoint=endpoint)).origin == origin
+
+
+def test_to_info_round_trip() -> None:
+    sub = Subscription.from_info(info())
+    out = sub.to_info()
+    assert out == {"endpoint": ENDPOINT, "keys": {"p256dh": b64url_encode(POINT), "auth": AUTH_B64}}
+    assert "=" not in out["keys"]["p256dh"] + out["keys"]["auth"]
+    assert Subscription.from_info(out) == sub
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    scalar=st.integers(min_value=1, max_value=ORDER - 1),
+    auth=st.binary(min_size=16, max_size=16),
+    path=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_:/", max_size=40),
+)
+def test_round_trip_property(scalar: int, auth: bytes, path: str) -> None:
+    from webpush_core._p256 import private_key_from_scalar
+
+    point = uncompressed_point(private_key_from_scalar(scalar.to_bytes(32, "big")).public_key())
+    data = {
+        "endpoint": "https://push.example.com/" + path,
+        "keys": {"p256dh": b64url_encode(point), "auth": b64url_encode(auth)},
+    }
+    sub = Subscription.from_info(data)
+    assert (sub.p256dh, sub.auth) == (point, auth)
+    assert sub.to_info() == data
+    assert b64url_encode(auth) not in repr(sub)
+
+
+@settings(max_examples=60, deadline=None)
+@given(auth=st.binary(max_size=40).filter(lambda b: len(b) != 16))
+def test_wrong_auth_length_property(auth: bytes) -> None:
+    with pytest.raises(InvalidSubscription) as excinfo:
+        Subscription.from_info(info(keys_auth=b64url_encode(auth)))
+    assert excinfo.value.field == "keys.auth"
+    assert f"got {len(auth)}" in excinfo.value.message
