@@ -1,0 +1,331 @@
+"""Which endpoints we agree to POST to (SSRF protection).
+
+A subscription's ``endpoint`` comes from an untrusted browser: without a
+check, anyone who can register a subscription can make the server POST to
+``http://169.254.169.254/`` or an internal admin port. RFC 8030 §8 requires
+push services to use https; real push services listen on 443 under public
+DNS names, so the default policy refuses everything else.
+
+Two stages:
+
+* :meth:`EndpointPolicy.check` - syntactic, on the URL (scheme, userinfo,
+  port, IP literals, internal-looking host names, an optional allow-list);
+* :meth:`EndpointPolicy.check_resolved` - on the addresses the host resolves
+  to, just before connecting (positive results cached for 60 s).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+from urllib.parse import urlsplit
+
+from .errors import EndpointNotAllowed, InvalidInput, TransportError
+
+__all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+# Names that only ever mean "this machine" or "the local network".
+_INTERNAL_SUFFIXES = (
+    "localhost",
+    "local",  # mDNS, RFC 6762
+    "internal",  # e.g. metadata.google.internal
+    "intranet",
+    "lan",
+    "home",
+    "corp",
+    "localdomain",
+    "home.arpa",  # RFC 8375
+    "arpa",  # in-addr.arpa / ip6.arpa names
+)
+_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+# WHATWG URL: a host whose last label is a number is an IPv4 address in some
+# notation (127.1, 0x7f.1, 2130706433, 0177.0.0.1) - treat it as an IP literal.
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+
+_RESOLVED_TTL = 60.0
+_RESOLVED_MAX = 1024
+
+_KNOWN_PUSH_SERVICES = (
+    "fcm.googleapis.com",  # Chrome, Edge (FCM)
+    "android.googleapis.com",  # legacy GCM endpoints
+    "updates.push.services.mozilla.com",  # Firefox (autopush)
+    "*.push.services.mozilla.com",
+    "web.push.apple.com",  # Safari
+    "*.push.apple.com",
+    "*.notify.windows.com",  # legacy Edge (WNS)
+)
+
+
+def _is_ip_literal(host: str) -> bool:
+    if ":" in host:
+        return True
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    return bool(_NUMERIC_LABEL.match(last))
+
+
+def _unsafe_reason(ip: IPAddress) -> Optional[str]:
+    """Why this address must not be a push endpoint, or None if it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Addresses that embed an IPv4 address are judged by it:
+        # ::ffff:127.0.0.1 reaches 127.0.0.1.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip.teredo is not None:
+            embedded = ip.teredo[1]
+        if embedded is None and ip in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64, RFC 6052
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            reason = _unsafe_reason(embedded)
+            return f"{reason} (embedded in {ip})" if reason else None
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("non-global", not ip.is_global),  # e.g. 100.64.0.0/10 (carrier-grade NAT)
+    )
+    for name, hit in checks:
+        if hit:
+            return f"a {name} address"
+    return None
+
+
+class _ResolvedCache:
+    """(host, port) pairs that recently resolved to public addresses only.
+
+    Bounded (LRU) and thread-safe, so a fan-out to many subscribers of the
+    same push service resolves once a minute, not once per message.
+    """
+
+    def __init__(
+        self,
+        ttl: float = _RESOLVED_TTL,
+        maxsize: int = _RESOLVED_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.maxsize = maxsize
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, int], float] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        now = self.clock()
+        with self._lock:
+            expires = self._entries.get(key)
+            if expires is None:
+                return False
+            if expires <= now:
+                del self._entries[key]
+                return False
+            self._entries.move_to_end(key)
+            return True
+
+    def add(self, key: tuple[str, int]) -> None:
+        expires = self.clock() + self.ttl
+        with self._lock:
+            self._entries[key] = expires
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+# Shared by every policy: "resolves to public addresses only" does not depend
+# on the policy (allow_private skips the check altogether).
+_resolved_cache = _ResolvedCache()
+
+
+def _normalize_host_pattern(entry: object) -> str:
+    if not isinstance(entry, str) or not entry.strip():
+        raise InvalidInput(
+            f"allowed_hosts entries must be non-empty host names, got {entry!r}",
+            field="allowed_hosts",
+        )
+    pattern = entry.strip().lower().rstrip(".")
+    labels = pattern[2:] if pattern.startswith("*.") else pattern
+    if not labels or not all(_LABEL.match(label) for label in labels.split(".")):
+        raise InvalidInput(
+            f"allowed_hosts entry {entry!r} must be a host name or '*.' + a host name",
+            field="allowed_hosts",
+        )
+    return pattern
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    # "*.example.com" matches any subdomain (one or more labels), not the apex.
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
+
+
+@dataclass(frozen=True)
+class EndpointPolicy:
+    """Rules an endpoint must pass before anything is sent to it.
+
+    * https only (``allow_http=True`` also accepts http, for local tests);
+    * no userinfo (``https://user:pw@host``), ever;
+    * the port (explicit or the scheme's default) must be in
+      ``allowed_ports``; with ``allow_http`` port 80 is accepted for http
+      URLs; ``allow_private=True`` lifts the port rule (local test services
+      listen on ephemeral ports);
+    * no IP literals (``https://10.0.0.1``, ``http://127.1``, ``[::1]``) and
+      no internal names (``localhost``, ``*.local``, ``*.internal``,
+      single-label names, ...) unless ``allow_private``;
+    * with ``allowed_hosts``, the host must equal an entry or, for an entry
+      ``*.example.com``, be a subdomain of ``example.com``;
+    * :meth:`check_resolved`: every address the host resolves to must be
+      public (not loopback, private, link-local, reserved, multicast,
+      unspecified, also when embedded in IPv6), unless ``allow_private``.
+
+    Tests and :mod:`webpush_core.testing` use
+    ``EndpointPolicy(allow_http=True, allow_private=True)``.
+    """
+
+    allow_http: bool = False
+    allow_private: bool = False
+    allowed_hosts: Optional[Collection[str]] = None
+    allowed_ports: Collection[int] = (443,)
+
+    def __post_init__(self) -> None:
+        # Normalise to hashable tuples (the dataclass is frozen and hashable).
+        if self.allowed_hosts is not None:
+            if isinstance(self.allowed_hosts, (str, bytes)):
+                raise InvalidInput(
+                    "allowed_hosts must be a collection of host names, not a single string",
+                    field="allowed_hosts",
+                )
+            hosts = tuple(_normalize_host_pattern(h) for h in self.allowed_hosts)
+            object.__setattr__(self, "allowed_hosts", hosts)
+        if isinstance(self.allowed_ports, (str, bytes)) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536
+            for p in self.allowed_ports
+        ):
+            raise InvalidInput(
+                "allowed_ports must be a collection of port numbers (1-65535)",
+                field="allowed_ports",
+            )
+        object.__setattr__(self, "allowed_ports", tuple(self.allowed_ports))
+
+    @classmethod
+    def known_push_services(cls) -> EndpointPolicy:
+        """A policy that accepts only the major browsers' push services (https, 443)."""
+        return cls(allowed_hosts=_KNOWN_PUSH_SERVICES)
+
+    def _refuse(self, rule: str) -> EndpointNotAllowed:
+        return EndpointNotAllowed(f"endpoint refused by EndpointPolicy: {rule}", field="endpoint")
+
+    def check(self, url: str) -> None:
+        """Refuse ``url`` (EndpointNotAllowed) unless it passes the syntactic rules."""
+        if not isinstance(url, str):
+            raise self._refuse(f"the endpoint must be a string URL, got {type(url).__name__}")
+        if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+            raise self._refuse("the URL contains spaces or control characters")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise self._refuse(f"the URL does not parse ({exc})") from None
+        scheme = parts.scheme.lower()
+        if scheme == "http":
+            if not self.allow_http:
+                raise self._refuse("the scheme must be https (allow_http=True accepts http)")
+        elif scheme != "https":
+            raise self._refuse(f"the scheme must be https, got {scheme or '(none)'!r}")
+        if "@" in parts.netloc:
+            raise self._refuse("the URL must not contain userinfo (user:password@)")
+        host = (parts.hostname or "").rstrip(".")
+        if not host:
+            raise self._refuse("the URL has no host")
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        if not self.allow_private:
+            ports = set(self.allowed_ports)
+            if scheme == "http":
+                ports.add(80)
+            if port not in ports:
+                allowed = ", ".join(str(p) for p in sorted(ports))
+                raise self._refuse(
+                    f"port {port} is not allowed (allowed: {allowed}; "
+                    "set allowed_ports to accept others)"
+                )
+            if _is_ip_literal(host):
+                raise self._refuse(
+                    "IP address literals are refused (allow_private=True accepts them)"
+                )
+            labels = host.split(".")
+            if not all(_LABEL.match(label) for label in labels):
+                raise self._refuse("the host is not a valid DNS name (letters, digits, '-')")
+            if len(labels) < 2:
+                raise self._refuse(
+                    f"single-label host {host!r} is refused as internal "
+                    "(allow_private=True accepts it)"
+                )
+            for suffix in _INTERNAL_SUFFIXES:
+                if host == suffix or host.endswith("." + suffix):
+                    raise self._refuse(
+                        f"host {host!r} is an internal name (*.{suffix}); "
+                        "allow_private=True accepts it"
+                    )
+        if self.allowed_hosts is not None and not any(
+            _host_matches(host, pattern) for pattern in self.allowed_hosts
+        ):
+            raise self._refuse(f"host {host!r} is not in allowed_hosts")
+
+    def check_resolved(self, host: str, port: int) -> None:
+        """Refuse the host if ANY address it resolves to is not public.
+
+        Skipped with ``allow_private``. Raises :class:`EndpointNotAllowed`
+        naming the address and its kind, :class:`TransportError` if the name
+        does not resolve. Positive results are cached for 60 s.
+
+        This closes the hole of a public-looking name pointing at an internal
+        address. It cannot close DNS rebinding between this check and the
+        connection (the HTTP client resolves again); the cache does not widen
+        that window beyond the resolver's own caching.
+        """
+        if self.allow_private:
+            return
+        key = (host.lower().rstrip("."), int(port))
+        if key in _resolved_cache:
+            return
+        try:
+            infos = socket.getaddrinfo(key[0], key[1], type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise TransportError(f"cannot resolve host {key[0]!r}: {exc}") from None
+        if not infos:
+            raise TransportError(f"cannot resolve host {key[0]!r}: no addresses")
+        for info in infos:
+            address = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 scope id
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                raise self._refuse(
+                    f"host {key[0]!r} resolves to an unparsable address {address!r}"
+                ) from None
+            reason = _unsafe_reason(ip)
+            if reason is not None:
+                raise self._refuse(
+                    f"host {key[0]!r} resolves to {ip}, {reason} (allow_private=True accepts it)"
+                )
+        _resolved_cache.add(key)
+
+
+DEFAULT_POLICY = EndpointPolicy()
