@@ -1,0 +1,48 @@
+"""pytest fixtures for applications that send Web Push with webpush_core.
+
+Registered through the ``pytest11`` entry point, so installing webpush_core
+makes them available in any test suite:
+
+* ``push_service``: a started :class:`webpush_core.testing.LocalPushService`
+  for one test, stopped afterwards;
+* ``push_service_session``: one service shared by the whole session.
+
+Sending to it needs ``endpoint_policy=EndpointPolicy(allow_http=True,
+allow_private=True)``, since its endpoints are plain-HTTP loopback URLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .testing import LocalPushService
+
+__all__ = ["push_service", "push_service_session"]
+
+
+def _serve() -> Iterator[LocalPushService]:
+    # Imported here, not at plugin load: pytest loads this plugin in every
+    # suite where webpush_core is installed, most of which never use it.
+    from .testing import LocalPushService  # noqa: PLC0415
+
+    service = LocalPushService().start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def push_service() -> Iterator[LocalPushService]:
+    """A running local push service, fresh for each test."""
+    yield from _serve()
+
+
+@pytest.fixture(scope="session")
+def push_service_session() -> Iterator[LocalPushService]:
+    """A running local push service shared by every test of the session."""
+    yield from _serve()
