@@ -540,3 +540,30 @@ def test_context_manager_and_session_fixture(push_service_session: LocalPushServ
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/status", timeout=2)
     assert testing.__all__ == ["LocalPushService", "ReceivedMessage", "RecordedRequest"]
+
+
+# -- node web-push as the sender ----------------------------------------------
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_node_web_push_is_accepted(push_service: LocalPushService, coding: str) -> None:
+    from peers import node_send
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    vapid = {
+        "subject": "mailto:ops@example.com",
+        "publicKey": b64url(point(key)),
+        "privateKey": b64url(key.private_numbers().private_value.to_bytes(32, "big")),
+    }
+    sub = push_service.subscribe(application_server_key=vapid["publicKey"])
+    answer = node_send(
+        sub, b"from node", vapid=vapid, content_encoding=coding, urgency="low", topic="t1"
+    )
+    assert answer["status"] == 201, answer["body"]
+    assert answer["headers"]["location"].startswith(f"{push_service.url}/message/")
+    [received] = push_service.messages(sub)
+    assert (received.plaintext, received.encoding) == (b"from node", coding)
+    assert (received.urgency, received.topic, received.ttl) == ("low", "t1", 60)
+    assert received.vapid_claims is not None
+    assert received.vapid_claims["aud"] == push_service.url
