@@ -43,8 +43,14 @@ pytest: $(STAMP) node
 
 test: lint typecheck pytest
 
-bench: $(STAMP) node
-	$(BIN)/python benchmarks/run.py
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	touch $@
+
+# Not part of `make test`. BENCH_ARGS=--quick for a ~20 s smoke run.
+bench: $(STAMP) $(BENCH_STAMP) node
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache
