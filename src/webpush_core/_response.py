@@ -1,0 +1,294 @@
+"""What a push service answered, and which error that answer means.
+
+RFC 8030 §5: a push service accepts a message with ``201 Created`` (some
+answer 200 or 202). §7.2, §8.4 and RFC 8292 §4.2 give the failure statuses
+(404/410 gone, 413 too large, 429 slow down, 401/403 bad VAPID).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Optional, Union
+
+from .errors import (
+    ExpiredSubscription,
+    PushRejected,
+    PushServiceError,
+    RateLimited,
+    ServerError,
+    TooLarge,
+    Unauthorized,
+)
+
+__all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_retry_after"]
+
+_MAX_DETAIL = 300
+
+
+class CaseInsensitiveDict(MutableMapping[str, str]):
+    """A ``str -> str`` dict whose keys compare case-insensitively (HTTP header names).
+
+    Keeps the case a key was last set with; ``requests``' and urllib3's
+    header dicts behave the same way for lookups.
+    """
+
+    def __init__(
+        self, data: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None, **kw: str
+    ) -> None:
+        self._store: dict[str, tuple[str, str]] = {}
+        if data is not None:
+            self.update(data)
+        self.update(kw)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._store[key.lower()] = (key, value)
+
+    def __getitem__(self, key: str) -> str:
+        return self._store[key.lower()][1]
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[key.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (original for original, _ in self._store.values())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._store
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        other_lower = {str(k).lower(): v for k, v in other.items()}
+        return {k: v for k, (_, v) in self._store.items()} == other_lower
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def copy(self) -> CaseInsensitiveDict:
+        return CaseInsensitiveDict(self._store.values())
+
+    def __repr__(self) -> str:
+        return repr(dict(self._store.values()))
+
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+# RFC 9110 §5.6.7: IMF-fixdate, and the obsolete rfc850-date and asctime-date
+# forms, which recipients must also accept.
+_IMF_FIXDATE = re.compile(
+    r"^[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$"
+)
+_RFC850_DATE = re.compile(
+    r"^[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$"
+)
+_ASCTIME_DATE = re.compile(r"^[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$")
+
+
+def _http_date(value: str) -> Optional[float]:
+    """Seconds since the epoch for an HTTP-date, None if it is not one."""
+    m = _IMF_FIXDATE.match(value)
+    if m:
+        day, mon, year, hh, mm, ss = m.groups()
+    else:
+        m = _RFC850_DATE.match(value)
+        if m:
+            day, mon, yy, hh, mm, ss = m.groups()
+            # RFC 9110 §5.6.7: a two-digit year more than 50 years in the
+            # future means the most recent past year with those digits.
+            this_year = time.gmtime().tm_year
+            year_i = this_year - this_year % 100 + int(yy)
+            if year_i > this_year + 50:
+                year_i -= 100
+            year = str(year_i)
+        else:
+            m = _ASCTIME_DATE.match(value)
+            if not m:
+                return None
+            mon, day, hh, mm, ss, year = m.groups()
+    month = _MONTHS.get(mon.lower())
+    if month is None:
+        return None
+    fields = (int(year), month, int(day), int(hh), int(mm), int(ss))
+    if not (1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
+        return None
+    return float(calendar.timegm((*fields, 0, 0, 0)))
+
+
+def parse_retry_after(value: Optional[str], *, now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` value (RFC 9110 §10.2.3).
+
+    ``delta-seconds`` (``"120"``) or an ``HTTP-date``; a date in the past
+    gives 0. Anything else gives None: a bad header never raises.
+    ``now`` (seconds since the epoch) defaults to the current time.
+    """
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return float(int(value))
+    when = _http_date(value)
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when - current)
+
+
+class PushResponse:
+    """A push service's answer. Every send returns one.
+
+    Mirrors the parts of ``requests.Response`` pywebpush users read
+    (``status_code``, ``reason``, ``headers``, ``content``, ``text``,
+    ``json()``, ``ok``, ``url``). Unlike ``requests.Response`` it is always
+    truthy, so ``if ex.response and ex.response.status_code in (404, 410)``
+    works for a 410.
+    """
+
+    __slots__ = ("content", "headers", "reason", "status_code", "url")
+
+    def __init__(
+        self,
+        status_code: int,
+        reason: str = "",
+        headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
+        content: bytes = b"",
+        url: str = "",
+    ) -> None:
+        self.status_code = int(status_code)
+        self.reason = reason or ""
+        self.headers = CaseInsensitiveDict(headers)
+        self.content = bytes(content)
+        self.url = url
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the Content-Type charset (default UTF-8), leniently."""
+        charset = "utf-8"
+        m = re.search(r"charset=\"?([\w.:-]+)", self.headers.get("Content-Type", ""), re.I)
+        if m:
+            charset = m.group(1)
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:  # unknown charset name
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ValueError if it is not JSON."""
+        return json.loads(self.content)
+
+    @property
+    def ok(self) -> bool:
+        """True for 200-202, the statuses a push service accepts with (RFC 8030 §5)."""
+        return 200 <= self.status_code <= 202
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        """Seconds to wait before retrying, from ``Retry-After``; None if absent or bad."""
+        return parse_retry_after(self.headers.get("Retry-After"))
+
+    @property
+    def location(self) -> Optional[str]:
+        """``Location``: the message resource on 201 (RFC 8030 §5), the target of a 3xx."""
+        return self.headers.get("Location")
+
+    def raise_for_status(self) -> None:
+        """Raise the :class:`PushServiceError` for this status, if it is one."""
+        error = error_for_response(self, self.url)
+        if error is not None:
+            raise error
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"<PushResponse [{self.status_code}]>"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _clip(text: str) -> str:
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def _service_detail(response: PushResponse) -> str:
+    """The push service's own error text, from its JSON error shape or its body."""
+    content = response.content
+    if not content:
+        return ""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return _clip(response.text)
+    if isinstance(body, dict):
+        error = body.get("error")
+        # FCM and web-push-testing: {"error": {"message": ...}}
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            status = error.get("status")
+            suffix = f" ({status})" if isinstance(status, str) else ""
+            return _clip(error["message"] + suffix)
+        # autopush: {"code", "errno", "error", "message", "more_info"}
+        parts = [body[k] for k in ("message", "reason") if isinstance(body.get(k), str)]
+        if isinstance(error, str) and not parts:
+            parts.append(error)
+        if parts:
+            errno = body.get("errno")
+            suffix = f" (errno {errno})" if isinstance(errno, int) else ""
+            return _clip("; ".join(parts) + suffix)
+    return _clip(response.text)
+
+
+_STATUS_ERRORS: dict[int, tuple[type[PushServiceError], str]] = {
+    404: (ExpiredSubscription, "the subscription is gone; delete it"),
+    410: (ExpiredSubscription, "the subscription is gone; delete it"),
+    401: (Unauthorized, "the VAPID authorization was refused"),
+    403: (Unauthorized, "the VAPID authorization was refused"),
+    413: (TooLarge, "the payload is too large for this push service"),
+    429: (RateLimited, "rate limited"),
+}
+
+
+def error_for_response(response: PushResponse, endpoint: str) -> Optional[PushServiceError]:
+    """The typed error a response means, or None for 200-202.
+
+    404/410 :class:`ExpiredSubscription`, 401/403 :class:`Unauthorized`,
+    413 :class:`TooLarge`, 429 :class:`RateLimited`, 5xx :class:`ServerError`,
+    anything else (other 4xx, 3xx: redirects are never followed, 1xx, 203+)
+    :class:`PushRejected`. The message holds the status, reason and the
+    service's error text, never the request's headers (they carry the VAPID
+    token).
+    """
+    status = response.status_code
+    if 200 <= status <= 202:
+        return None
+    if status in _STATUS_ERRORS:
+        cls, hint = _STATUS_ERRORS[status]
+    elif 500 <= status <= 599:
+        cls, hint = ServerError, "push service error; retry later"
+    elif 300 <= status <= 399:
+        cls, hint = PushRejected, "redirects are not followed"
+        if response.location:
+            hint += f"; Location: {_clip(response.location)}"
+    else:
+        cls, hint = PushRejected, "the push service refused the request"
+    message = f"Push failed: {status} {response.reason}".rstrip()
+    retry_after = response.retry_after
+    if retry_after is not None:
+        hint += f"; retry after {retry_after:g} s"
+    message += f" ({hint})"
+    detail = _service_detail(response)
+    if detail:
+        message += f": {detail}"
+    return cls(message, response, endpoint=endpoint)
