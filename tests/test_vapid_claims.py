@@ -1,0 +1,237 @@
+"""VAPID claims rules (RFC 8292 §2, §2.1): each bad claim is refused, naming it."""
+
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webpush_core.errors import VapidError
+from webpush_core.vapid import Vapid, validate_claims
+
+NOW = 1_800_000_000.0
+SUB = "mailto:ops@example.com"
+AUD = "https://push.example.net"
+
+GOOD_SUBS = [
+    SUB,
+    "MAILTO:ops@example.com",
+    "mailto:first.last+tag@mail.sub.example.co.uk",
+    "mailto:o'brien@example.org",
+    "mailto:ops@xn--bcher-kva.example",
+    "https://example.com",
+    "https://example.com/contact?x=1",
+    "https://push-admin.example.org:8443/about",
+]
+
+BAD_SUBS: list[tuple[Any, str]] = [
+    (None, "needs 'sub'"),
+    ("", "needs 'sub'"),
+    ("ops@example.com", "mailto:ops@example.com"),  # the message shows the fix
+    ("mailto:ops @example.com", "spaces"),
+    (" mailto:ops@example.com", "spaces"),
+    ("mailto:ops@example.com\n", "spaces"),
+    ("mailto:<ops@example.com>", "angle brackets"),
+    ("mailto:Ops<ops@example.com>", "angle brackets"),
+    ("mailto:ops@localhost", "localhost"),
+    ("mailto:ops@LOCALHOST", "localhost"),
+    ("mailto:ops@dev.localhost", "localhost"),
+    ("mailto:ops@127.0.0.1", "localhost"),
+    ("mailto:mailto:ops@example.com", "repeats"),
+    ("mailto:MAILTO:ops@example.com", "repeats"),
+    ("mailto:ops", "one plain address"),
+    ("mailto:@example.com", "one plain address"),
+    ("mailto:", "one plain address"),
+    ("mailto:a@example.com,b@example.com", "one plain address"),
+    ("mailto:ops@example", "real-looking"),
+    ("mailto:ops@example.com?subject=hi", "real-looking"),
+    ("mailto:ops@-example.com", "real-looking"),
+    ("mailto:ops@example..com", "real-looking"),
+    ("http://example.com", "mailto: address or an https: URL"),
+    ("example.com", "mailto: address or an https: URL"),
+    ("tel:+15551234", "mailto: address or an https: URL"),
+    ("https://", "without a host"),
+    ("https:///path", "without a host"),
+    ("https://localhost", "localhost"),
+    ("https://localhost:8080/contact", "localhost"),
+    ("https://127.0.0.1", "localhost"),
+    ("https://[::1]/", "localhost"),
+    ("https://0.0.0.0", "localhost"),
+    ("https://app.localhost", "localhost"),
+    ("https://user:pw@example.com", "credentials"),
+    ("https://example.com:99999", "not a valid https: URL"),
+    (42, "string"),
+    (["mailto:ops@example.com"], "string"),
+]
+
+GOOD_AUDS = [
+    AUD,
+    "https://fcm.googleapis.com",
+    "https://updates.push.services.mozilla.com",
+    "https://web.push.apple.com",
+    "https://push.example.net:8443",
+    "http://localhost:8090",  # the local test push service
+    "http://127.0.0.1:4000",
+    "https://[2001:db8::1]:8443",
+]
+
+BAD_AUDS: list[tuple[Any, str]] = [
+    ("", "needs 'aud'"),
+    ("fcm.googleapis.com", "https://"),
+    ("//fcm.googleapis.com", "https://"),
+    ("https://fcm.googleapis.com/", "trailing slash"),
+    ("https://fcm.googleapis.com/fcm/send/abc", "no path"),
+    ("https://fcm.googleapis.com?x=1", "no path"),
+    ("https://fcm.googleapis.com#frag", "no path"),
+    ("https://fcm.googleapis.com#", "no path"),
+    ("https://FCM.googleapis.com", "lowercase"),
+    ("HTTPS://fcm.googleapis.com", "lowercase 'https://'"),
+    ("https://fcm.googleapis.com:443", "default port"),
+    ("http://push.example.net:80", "default port"),
+    ("https://push.example.net:0", "port 0"),
+    ("https://push.example.net:99999", "not a valid origin"),
+    ("https://push.example.net:http", "not a valid origin"),
+    ("ftp://push.example.net", "https://"),
+    ("wss://push.example.net", "https://"),
+    ("https://", "no valid host"),
+    ("https://u@push.example.net", "credentials"),
+    ("https://push example.net", "no valid host"),
+    (5, "string"),
+    (b"https://push.example.net", "string"),
+]
+
+BAD_EXPS: list[tuple[Any, str]] = [
+    (int(NOW) + 3600.0, "integer"),
+    (str(int(NOW) + 3600), "integer"),
+    (True, "integer"),
+    ([int(NOW) + 60], "integer"),
+    (int(NOW), "not in the future"),
+    (int(NOW) - 1, "not in the future"),
+    (0, "not in the future"),
+    (-5, "not in the future"),
+    (int(NOW) + 24 * 3600 + 1, "24 hours"),
+    (int(NOW) + 7 * 24 * 3600, "24 hours"),
+    (10**30, "24 hours"),
+]
+
+
+@pytest.mark.parametrize("sub", GOOD_SUBS)
+def test_good_subs(sub: str) -> None:
+    assert validate_claims({"sub": sub}, now=NOW)["sub"] == sub
+
+
+@pytest.mark.parametrize(("sub", "message"), BAD_SUBS, ids=[repr(s) for s, _ in BAD_SUBS])
+def test_bad_subs(sub: Any, message: str) -> None:
+    claims = {"aud": AUD} if sub is None else {"sub": sub, "aud": AUD}
+    with pytest.raises(VapidError, match=message.replace("?", r"\?")) as info:
+        validate_claims(claims, now=NOW)
+    assert info.value.field == "vapid_claims.sub"
+
+
+def test_plain_email_message_says_add_mailto() -> None:
+    with pytest.raises(VapidError) as info:
+        validate_claims({"sub": "ops@example.com"}, now=NOW)
+    assert "bare email" in info.value.message
+    assert "'mailto:ops@example.com'" in info.value.message
+
+
+@pytest.mark.parametrize("aud", GOOD_AUDS)
+def test_good_auds(aud: str) -> None:
+    assert validate_claims({"sub": SUB, "aud": aud}, now=NOW)["aud"] == aud
+
+
+@pytest.mark.parametrize(("aud", "message"), BAD_AUDS, ids=[repr(a) for a, _ in BAD_AUDS])
+def test_bad_auds(aud: Any, message: str) -> None:
+    if aud != "":  # an empty aud is "absent" for validate_claims; sign() requires it
+        with pytest.raises(VapidError, match=message) as info:
+            validate_claims({"sub": SUB, "aud": aud}, now=NOW)
+        assert info.value.field == "vapid_claims.aud"
+    with pytest.raises(VapidError, match=message) as info:
+        Vapid.generate().sign({"sub": SUB, "aud": aud})
+    assert info.value.field == "vapid_claims.aud"
+
+
+def test_sign_requires_aud_but_validate_claims_does_not() -> None:
+    assert "aud" not in validate_claims({"sub": SUB}, now=NOW)
+    with pytest.raises(VapidError, match="needs 'aud'") as info:
+        Vapid.generate().sign({"sub": SUB})
+    assert info.value.field == "vapid_claims.aud"
+
+
+@pytest.mark.parametrize(("exp", "message"), BAD_EXPS, ids=[repr(e) for e, _ in BAD_EXPS])
+def test_bad_exps(exp: Any, message: str) -> None:
+    with pytest.raises(VapidError, match=message) as info:
+        validate_claims({"sub": SUB, "aud": AUD, "exp": exp}, now=NOW)
+    assert info.value.field == "vapid_claims.exp"
+
+
+@pytest.mark.parametrize("ahead", [1, 60, 12 * 3600, 24 * 3600])
+def test_good_exps(ahead: int) -> None:
+    exp = int(NOW) + ahead
+    assert validate_claims({"sub": SUB, "exp": exp}, now=NOW)["exp"] == exp
+
+
+def test_exp_defaults_to_twelve_hours_and_input_is_not_mutated() -> None:
+    claims = {"sub": SUB, "aud": AUD, "extra": {"nested": [1, 2]}}
+    before = copy.deepcopy(claims)
+    out = validate_claims(claims, now=NOW + 0.7)
+    assert out == {**before, "exp": int(NOW) + 12 * 3600}
+    assert out is not claims
+    assert claims == before
+    assert "exp" not in claims
+    # exp given as None also means "default".
+    assert validate_claims({"sub": SUB, "exp": None}, now=NOW)["exp"] == int(NOW) + 43200
+
+
+def test_validate_claims_uses_the_real_clock_by_default() -> None:
+    import time
+
+    before = int(time.time())
+    exp = validate_claims({"sub": SUB})["exp"]
+    assert before + 43200 <= exp <= int(time.time()) + 43200
+
+
+def test_mapping_types() -> None:
+    proxy = types.MappingProxyType({"sub": SUB, "aud": AUD})
+    assert validate_claims(proxy, now=NOW)["aud"] == AUD
+    with pytest.raises(VapidError, match="mapping") as info:
+        validate_claims([("sub", SUB)], now=NOW)  # type: ignore[arg-type]
+    assert info.value.field == "vapid_claims"
+    with pytest.raises(VapidError, match="keys must be strings"):
+        validate_claims({"sub": SUB, 1: "x"}, now=NOW)  # type: ignore[dict-item]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["sub", "aud", "exp", "iat", "x"]) | st.text(max_size=4),
+        json_values | st.sampled_from([SUB, AUD, int(NOW) + 60, "https://a.example/"]),
+        max_size=5,
+    )
+)
+def test_validate_claims_only_raises_vapid_error_and_never_mutates(claims: dict[str, Any]) -> None:
+    before = copy.deepcopy(claims)
+    try:
+        out = validate_claims(claims, now=NOW)
+    except VapidError as exc:
+        assert exc.field is not None and exc.field.startswith("vapid_claims")
+    else:
+        assert isinstance(out["exp"], int)
+        assert NOW < out["exp"] <= NOW + 86400
+        assert {k: v for k, v in out.items() if k != "exp"} == {
+            k: v for k, v in before.items() if k != "exp"
+        }
+    assert claims == before

@@ -1,0 +1,307 @@
+"""VAPID tokens: checked by independent verifiers (PyJWT, py_vapid), verified by us."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from typing import Any
+
+import jwt
+import py_vapid
+import py_vapid.jwt
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webpush_core.errors import VapidError
+from webpush_core.vapid import Vapid, Vapid01, VapidToken, parse_authorization
+
+SUB = "mailto:ops@example.com"
+AUD = "https://push.example.net"
+CLAIMS = {"sub": SUB, "aud": AUD}
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def split_vapid(authorization: Any) -> tuple[str, str]:
+    """(t, k) from "vapid t=..., k=...", parsed here independently of the library."""
+    if isinstance(authorization, dict):
+        assert list(authorization) == ["Authorization"]
+        authorization = authorization["Authorization"]
+    scheme, rest = authorization.split(" ", 1)
+    assert scheme == "vapid"
+    params = dict(p.strip().split("=", 1) for p in rest.split(","))
+    assert set(params) == {"t", "k"}
+    return params["t"], params["k"]
+
+
+@pytest.fixture(scope="module")
+def vapid() -> Vapid:
+    return Vapid.generate()
+
+
+def test_vapid_header_shape_and_pyjwt_verifies(vapid: Vapid) -> None:
+    headers = vapid.sign(CLAIMS)
+    assert list(headers) == ["Authorization"]
+    auth = headers["Authorization"]
+    assert auth.startswith("vapid t=")
+    assert ", k=" in auth
+    token, k = split_vapid(auth)
+    assert k == vapid.application_server_key
+    claims = jwt.decode(token, vapid.public_pem(), algorithms=["ES256"], audience=AUD)
+    assert claims["sub"] == SUB and claims["aud"] == AUD
+    assert time.time() + 11 * 3600 < claims["exp"] <= time.time() + 12 * 3600
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(
+            token, vapid.public_pem(), algorithms=["ES256"], audience="https://other.example"
+        )
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, Vapid.generate().public_pem(), algorithms=["ES256"], audience=AUD)
+
+
+def test_jws_layout_is_exact(vapid: Vapid) -> None:
+    token, _ = split_vapid(vapid.sign({**CLAIMS, "exp": int(time.time()) + 3600}))
+    header, payload, signature = token.split(".")
+    assert "=" not in token
+    assert unb64u(header) == b'{"typ":"JWT","alg":"ES256"}'
+    claims = json.loads(unb64u(payload))
+    # Compact and sorted (Chrome's push service once required sorted claims).
+    assert unb64u(payload) == json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    raw = unb64u(signature)
+    assert len(raw) == 64
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    assert 0 < r < N and 0 < s < N
+    # The raw r||s is the DER signature's integers: re-check with cryptography directly.
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    vapid.public_key.verify(
+        encode_dss_signature(r, s), f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256())
+    )
+
+
+def test_short_integers_are_left_padded() -> None:
+    # ~1 in 128 signatures has r or s below 2^248; sign until both cases appear.
+    vapid = Vapid.generate()
+    short = 0
+    for i in range(600):
+        token, _ = split_vapid(vapid.sign({**CLAIMS, "n": i}))
+        raw = unb64u(token.rsplit(".", 1)[1])
+        assert len(raw) == 64
+        jwt.decode(token, vapid.public_pem(), algorithms=["ES256"], audience=AUD)
+        short += raw[0] == 0 or raw[32] == 0
+        if short >= 2:
+            break
+    assert short >= 1
+
+
+def test_py_vapid_verifies_our_tokens(vapid: Vapid) -> None:
+    token, k = split_vapid(vapid.sign(CLAIMS))
+    assert py_vapid.jwt.decode(token, k) == jwt.decode(token, options={"verify_signature": False})
+    signing_input, signature = token.rsplit(".", 1)
+    assert py_vapid.Vapid.from_raw_public(k.encode()).verify_token(
+        signing_input.encode(), signature
+    )
+    assert not py_vapid.Vapid.from_raw_public(
+        Vapid.generate().application_server_key.encode()
+    ).verify_token(signing_input.encode(), signature)
+    # The draft scheme, with py_vapid's own header parser.
+    headers = vapid.sign_headers(CLAIMS, scheme="webpush")
+    assert py_vapid.Vapid01.verify(headers["Crypto-Key"].split("=", 1)[1], headers["Authorization"])
+
+
+def test_webpush_scheme_and_vapid01(vapid: Vapid) -> None:
+    assert vapid.private_key is not None
+    v01 = Vapid01(vapid.private_key)
+    headers = v01.sign(CLAIMS)
+    assert set(headers) == {"Authorization", "Crypto-Key"}
+    scheme, token = headers["Authorization"].split(" ")
+    assert scheme == "WebPush"
+    assert headers["Crypto-Key"] == f"p256ecdsa={vapid.application_server_key}"
+    jwt.decode(token, vapid.public_pem(), algorithms=["ES256"], audience=AUD)
+    # sign_headers overrides the class default either way.
+    assert v01.sign_headers(CLAIMS, scheme="vapid")["Authorization"].startswith("vapid t=")
+    assert vapid.sign_headers(CLAIMS, scheme="webpush")["Authorization"].startswith("WebPush ")
+    with pytest.raises(VapidError, match="scheme") as info:
+        vapid.sign_headers(CLAIMS, scheme="bearer")
+    assert info.value.field == "scheme"
+
+
+def test_sign_never_mutates_claims(vapid: Vapid) -> None:
+    claims: dict[str, Any] = {"sub": SUB, "aud": AUD, "extra": {"a": [1]}}
+    before = copy.deepcopy(claims)
+    token, _ = split_vapid(vapid.sign(claims))
+    assert claims == before
+    decoded = jwt.decode(token, vapid.public_pem(), algorithms=["ES256"], audience=AUD)
+    assert decoded["extra"] == {"a": [1]}
+    assert "exp" in decoded
+
+
+def test_unserializable_claims_are_refused(vapid: Vapid) -> None:
+    for bad in (object(), float("nan"), {1, 2}):
+        with pytest.raises(VapidError, match="JSON"):
+            vapid.sign({**CLAIMS, "extra": bad})
+
+
+# --------------------------------------------------------------------------
+# Receiving side.
+
+
+def test_verify_round_trip_both_schemes(vapid: Vapid) -> None:
+    auth = vapid.sign(CLAIMS)["Authorization"]
+    claims = vapid.verify(auth, audience=AUD)
+    assert claims["sub"] == SUB
+    assert vapid.verify(auth) == claims
+    token = parse_authorization(auth, audience=AUD)
+    assert token == VapidToken("vapid", claims, unb64u(vapid.application_server_key))
+    headers = vapid.sign_headers(CLAIMS, scheme="webpush")
+    assert vapid.verify(headers["Authorization"], headers["Crypto-Key"], audience=AUD) == claims
+    token01 = parse_authorization(headers["Authorization"], headers["Crypto-Key"])
+    assert token01.scheme == "webpush"
+    assert token01.public_key == token.public_key
+    # A real aesgcm request's Crypto-Key also carries dh=.
+    both = f"dh=BAAA;{headers['Crypto-Key']}"
+    assert parse_authorization(headers["Authorization"], both).claims == claims
+    # Verify-only objects verify.
+    assert Vapid.from_raw_public(vapid.application_server_key).verify(auth) == claims
+
+
+def test_we_verify_tokens_from_other_signers(vapid: Vapid) -> None:
+    assert vapid.private_key is not None
+    exp = int(time.time()) + 3600
+    k = vapid.application_server_key
+    # PyJWT (header in another key order).
+    token = jwt.encode({"sub": SUB, "aud": AUD, "exp": exp}, vapid.private_pem(), algorithm="ES256")
+    assert vapid.verify(f"vapid t={token},k={k}", audience=AUD)["exp"] == exp
+    # py_vapid's own header ("t=...,k=..." without a space), and its draft scheme.
+    pv = py_vapid.Vapid02(vapid.private_key)
+    assert vapid.verify(pv.sign(dict(CLAIMS))["Authorization"], audience=AUD)["aud"] == AUD
+    pv01 = py_vapid.Vapid01(vapid.private_key).sign(dict(CLAIMS))
+    assert vapid.verify(pv01["Authorization"], pv01["Crypto-Key"])["sub"] == SUB
+    # Case-insensitive scheme and parameter names, quoted values (RFC 7235 §2.1).
+    assert vapid.verify(f'VAPID T="{token}" ,  K={k}')["exp"] == exp
+
+
+def _resign(vapid: Vapid, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A token with any header/claims, properly signed by ``vapid`` (for negative tests)."""
+    assert vapid.private_key is not None
+    signing_input = f"{b64u(json.dumps(header).encode())}.{b64u(json.dumps(claims).encode())}"
+    der = vapid.private_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return f"{signing_input}.{b64u(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def test_verify_rejects(vapid: Vapid) -> None:
+    k = vapid.application_server_key
+    auth = vapid.sign(CLAIMS)["Authorization"]
+    token, _ = split_vapid(auth)
+    header, payload, signature = token.split(".")
+    other = Vapid.generate()
+    now = int(time.time())
+    good_header = {"typ": "JWT", "alg": "ES256"}
+
+    tampered_claims = b64u(
+        json.dumps({**CLAIMS, "aud": "https://evil.example", "exp": now + 60}).encode()
+    )
+    flipped = bytearray(unb64u(signature))
+    flipped[10] ^= 1
+    expired = Vapid(vapid.private_key, clock=lambda: time.time() - 13 * 3600).sign(CLAIMS)
+    too_far = _resign(vapid, good_header, {**CLAIMS, "exp": now + 3 * 86400})
+    no_exp = _resign(vapid, good_header, dict(CLAIMS))
+    assert vapid.private_key is not None
+    der_signature = b64u(vapid.private_key.sign(b"x", ec.ECDSA(hashes.SHA256())))
+    none_header = b64u(b'{"alg":"none","typ":"JWT"}')
+    alg_none = f"{none_header}.{payload}."
+    off_curve = b64u(b"\x04" + bytes(64))
+    hs256 = jwt.encode({**CLAIMS, "exp": now + 60}, unb64u(k), algorithm="HS256")
+    wrong_alg_signed = _resign(vapid, {"typ": "JWT", "alg": "ES384"}, {**CLAIMS, "exp": now + 60})
+    wrong_typ = _resign(vapid, {"typ": "JWE", "alg": "ES256"}, {**CLAIMS, "exp": now + 60})
+    array_claims = _resign(vapid, good_header, [1, 2])  # type: ignore[arg-type]
+
+    cases: dict[str, tuple[str, Any]] = {
+        "tampered claims": (f"vapid t={header}.{tampered_claims}.{signature}, k={k}", None),
+        "tampered signature": (f"vapid t={header}.{payload}.{b64u(bytes(flipped))}, k={k}", None),
+        "short signature": (
+            f"vapid t={header}.{payload}.{b64u(unb64u(signature)[:63])}, k={k}",
+            None,
+        ),
+        "DER signature": (f"vapid t={header}.{payload}.{der_signature}, k={k}", None),
+        "signed by another key, this k": (
+            other.sign(CLAIMS)["Authorization"].split(", k=")[0] + f", k={k}",
+            None,
+        ),
+        "expired": (expired["Authorization"], None),
+        "exp too far": (f"vapid t={too_far}, k={k}", None),
+        "no exp": (f"vapid t={no_exp}, k={k}", None),
+        "wrong audience": (auth, "https://other.example"),
+        "alg none": (f"vapid t={alg_none}, k={k}", None),
+        "HS256 with the public key as secret": (f"vapid t={hs256}, k={k}", None),
+        "alg ES384": (f"vapid t={wrong_alg_signed}, k={k}", None),
+        "typ JWE": (f"vapid t={wrong_typ}, k={k}", None),
+        "claims not an object": (f"vapid t={array_claims}, k={k}", None),
+        "two parts": (f"vapid t={header}.{payload}, k={k}", None),
+        "four parts": (f"vapid t={token}.x, k={k}", None),
+        "empty part": (f"vapid t={header}..{signature}, k={k}", None),
+        "header not json": (f"vapid t={b64u(b'nope')}.{payload}.{signature}, k={k}", None),
+        "missing k": (f"vapid t={token}", None),
+        "missing t": (f"vapid k={k}", None),
+        "repeated t": (f"vapid t={token}, t={token}, k={k}", None),
+        "bad param": (f"vapid t={token}, k", None),
+        "k not a point": (f"vapid t={token}, k={b64u(b'x' * 65)}", None),
+        "k off the curve": (f"vapid t={token}, k={off_curve}", None),
+        "k not base64": (f"vapid t={token}, k=%%%", None),
+        "unknown scheme": (f"Bearer {token}", None),
+        "empty": ("", None),
+        "scheme only": ("vapid", None),
+        "WebPush without Crypto-Key": (f"WebPush {token}", None),
+        "WebPush with spaces": (f"WebPush {token} extra", None),
+    }
+    for name, (authorization, audience) in cases.items():
+        with pytest.raises(VapidError) as info:
+            vapid.verify(authorization, audience=audience)
+        assert info.value.field in ("authorization", "crypto_key"), name
+        # The header-carried key path refuses the same (except "this k" on a
+        # foreign token, which is the one thing only vapid.verify can catch).
+        with pytest.raises(VapidError):
+            parse_authorization(authorization, audience=audience)
+
+    # A token signed by another key verifies against the key it carries, but
+    # not against us: the push service compares public_key to the subscription's.
+    foreign = other.sign(CLAIMS)["Authorization"]
+    assert parse_authorization(foreign).public_key == unb64u(other.application_server_key)
+    with pytest.raises(VapidError, match="different public key"):
+        vapid.verify(foreign)
+
+    web = vapid.sign_headers(CLAIMS, scheme="webpush")
+    for crypto_key in (
+        f"p256ecdsa={other.application_server_key}",
+        "dh=BAAA",
+        f"p256ecdsa={k};p256ecdsa={other.application_server_key}",
+    ):
+        with pytest.raises(VapidError):
+            vapid.verify(web["Authorization"], crypto_key)
+    with pytest.raises(VapidError):
+        vapid.verify(42)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=120)
+    | st.builds(lambda a, b: f"vapid t={a}, k={b}", st.text(max_size=60), st.text(max_size=90))
+    | st.builds(lambda a: f"WebPush {a}", st.text(max_size=60)),
+    st.none() | st.text(max_size=100),
+)
+def test_parse_authorization_only_raises_vapid_error(auth: str, crypto_key: Any) -> None:
+    with pytest.raises(VapidError):
+        parse_authorization(auth, crypto_key)
