@@ -123,14 +123,16 @@ def _layout(length: int, padding: int, rooms: list[int], max_pad: int) -> list[t
     number of records every record but the last comes out full, as framing needs.
     """
     plan = []
-    for room in rooms:
+    for seq, room in enumerate(rooms):
         pad = min(padding, room, max_pad)
         size = min(length, room - pad)
         plan.append((pad, size))
         padding -= pad
         length -= size
-    if padding or length:
-        raise ECEError("padding: too much padding for this record size (at most 65535 per record)")
+        if pad + size < room and (padding or seq < len(rooms) - 1):
+            # A gap before more padding or another record: only aesgcm's
+            # 65535 cap on padding per record can cause it.
+            raise ECEError("padding: more than this record size can carry (65535 per record)")
     return plan
 
 
