@@ -16,7 +16,7 @@ The nonce of record ``seq`` is NONCE XOR seq (RFC 8188 §2.3).
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Callable, Union
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _AESGCM
@@ -143,37 +143,27 @@ def seal_aes128gcm(cek: bytes, nonce: bytes, content: Buffer, rs: int, padding: 
     octets after the delimiter); we write as few records as that allows, at
     least one.
     """
-    aead = _AESGCM(cek)
     capacity = rs - TAG_LEN - 1
     if len(content) + padding <= capacity:  # the Web Push case: one record
         tail = _LAST_DELIMITER + bytes(padding) if padding else _LAST_DELIMITER
-        return aead.encrypt(nonce, bytes(content) + tail, None)
+        return _AESGCM(cek).encrypt(nonce, bytes(content) + tail, None)
     count = -(-(len(content) + padding) // capacity)
-    plan = _layout(len(content), padding, [capacity] * count, capacity)
-    view = memoryview(content)
-    out = []
-    start = 0
-    for seq, (pad, size) in enumerate(plan):
+
+    def frame(seq: int, pad: int, data: Buffer) -> bytes:
         delimiter = _LAST_DELIMITER if seq == count - 1 else _DELIMITER
-        plaintext = b"".join((view[start : start + size], delimiter, bytes(pad)))
-        out.append(aead.encrypt(record_nonce(nonce, seq), plaintext, None))
-        start += size
-    return b"".join(out)
+        return b"".join((data, delimiter, bytes(pad)))
+
+    plan = _layout(len(content), padding, [capacity] * count, capacity)
+    return _seal_records(cek, nonce, content, plan, frame)
 
 
 def open_aes128gcm(cek: bytes, nonce: bytes, records: Buffer, rs: int) -> bytes:
     """Decrypt and unpad the records of an aes128gcm body (RFC 8188 §2)."""
     if not records:
         raise ECEError("truncated: no records after the header")
-    aead = _AESGCM(cek)
-    view = memoryview(records)
-    out = []
-    for seq, start in enumerate(range(0, len(view), rs)):
-        record = view[start : start + rs]
-        if len(record) <= TAG_LEN:
-            raise ECEError(f"record {seq}: truncated ({len(record)} octets)")
-        plaintext = _open(aead, nonce, seq, record).rstrip(b"\x00")
-        last = start + rs >= len(view)
+
+    def unframe(seq: int, plaintext: bytes, last: bool) -> bytes:
+        plaintext = plaintext.rstrip(b"\x00")
         if not plaintext:
             raise ECEError(f"record {seq}: all-zero plaintext, no delimiter")
         if plaintext[-1] != (2 if last else 1):
@@ -181,8 +171,9 @@ def open_aes128gcm(cek: bytes, nonce: bytes, records: Buffer, rs: int) -> bytes:
                 f"record {seq}: bad delimiter {plaintext[-1]:#04x}, "
                 f"expected {'0x02 (last record)' if last else '0x01'}"
             )
-        out.append(plaintext[:-1])
-    return b"".join(out)
+        return plaintext[:-1]
+
+    return _open_records(cek, nonce, records, rs, min_len=TAG_LEN + 1, unframe=unframe)
 
 
 def seal_aesgcm(cek: bytes, nonce: bytes, content: Buffer, rs: int, padding: int) -> bytes:
@@ -192,44 +183,74 @@ def seal_aesgcm(cek: bytes, nonce: bytes, content: Buffer, rs: int, padding: int
     padding, then data; the last must be shorter than ``rs``. We write
     as few records as that allows, padding first.
     """
-    aead = _AESGCM(cek)
     capacity = rs - 2
     if len(content) + padding < capacity and padding <= MAX_AESGCM_PAD:  # one record
         head = padding.to_bytes(2, "big") + bytes(padding)
-        return aead.encrypt(nonce, head + bytes(content), None)
+        return _AESGCM(cek).encrypt(nonce, head + bytes(content), None)
+
+    def frame(seq: int, pad: int, data: Buffer) -> bytes:
+        return b"".join((pad.to_bytes(2, "big"), bytes(pad), data))
+
     # The last record must be shorter than rs: one octet less room.
     count = (len(content) + padding) // capacity + 1
     plan = _layout(len(content), padding, [capacity] * (count - 1) + [capacity - 1], MAX_AESGCM_PAD)
-    view = memoryview(content)
-    out = []
-    start = 0
-    for seq, (pad, size) in enumerate(plan):
-        plaintext = b"".join((pad.to_bytes(2, "big"), bytes(pad), view[start : start + size]))
-        out.append(aead.encrypt(record_nonce(nonce, seq), plaintext, None))
-        start += size
-    return b"".join(out)
+    return _seal_records(cek, nonce, content, plan, frame)
 
 
 def open_aesgcm(cek: bytes, nonce: bytes, body: Buffer, rs: int) -> bytes:
     """Decrypt and unpad the records of an aesgcm body (aesgcm draft §2)."""
-    chunk = rs + TAG_LEN
-    if len(body) % chunk == 0:
+    if len(body) % (rs + TAG_LEN) == 0:
         # Covers the empty body too: the last record must be shorter than rs.
         raise ECEError("truncated: the last record must be shorter than the record size")
-    aead = _AESGCM(cek)
-    view = memoryview(body)
-    out = []
-    for seq, start in enumerate(range(0, len(view), chunk)):
-        record = view[start : start + chunk]
-        if len(record) < TAG_LEN + 2:
-            raise ECEError(f"record {seq}: truncated ({len(record)} octets)")
-        plaintext = _open(aead, nonce, seq, record)
+
+    def unframe(seq: int, plaintext: bytes, last: bool) -> bytes:
         pad = int.from_bytes(plaintext[:2], "big")
         if 2 + pad > len(plaintext):
             raise ECEError(f"record {seq}: bad padding (pad length {pad} exceeds the record)")
         if plaintext[2 : 2 + pad].count(0) != pad:
             raise ECEError(f"record {seq}: bad padding (non-zero padding octets)")
-        out.append(plaintext[2 + pad :])
+        return plaintext[2 + pad :]
+
+    return _open_records(cek, nonce, body, rs + TAG_LEN, min_len=TAG_LEN + 2, unframe=unframe)
+
+
+def _seal_records(
+    cek: bytes,
+    nonce: bytes,
+    content: Buffer,
+    plan: list[tuple[int, int]],
+    frame: Callable[[int, int, Buffer], bytes],
+) -> bytes:
+    """Seal record ``seq`` of the plan as AEAD(frame(seq, pad, data)) with NONCE XOR seq."""
+    aead = _AESGCM(cek)
+    view = memoryview(content)
+    out = []
+    start = 0
+    for seq, (pad, size) in enumerate(plan):
+        plaintext = frame(seq, pad, view[start : start + size])
+        out.append(aead.encrypt(record_nonce(nonce, seq), plaintext, None))
+        start += size
+    return b"".join(out)
+
+
+def _open_records(
+    cek: bytes,
+    nonce: bytes,
+    body: Buffer,
+    chunk: int,
+    *,
+    min_len: int,
+    unframe: Callable[[int, bytes, bool], bytes],
+) -> bytes:
+    """Split ``body`` in ``chunk``-octet records, open each, and unframe its plaintext."""
+    aead = _AESGCM(cek)
+    view = memoryview(body)
+    out = []
+    for seq, start in enumerate(range(0, len(view), chunk)):
+        record = view[start : start + chunk]
+        if len(record) < min_len:
+            raise ECEError(f"record {seq}: truncated ({len(record)} octets)")
+        out.append(unframe(seq, _open(aead, nonce, seq, record), start + chunk >= len(view)))
     return b"".join(out)
 
 
