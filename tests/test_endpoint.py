@@ -56,7 +56,9 @@ REFUSED_BY_DEFAULT = [
     ("https://metadata.google.internal/x", "internal"),
     ("https://router.home.arpa/x", "internal"),
     ("https://1.0.0.127.in-addr.arpa/x", "internal"),
-    ("https://intranet/x", "single-label"),
+    ("https://intranet/x", "internal"),
+    ("https://printserver/x", "single-label"),
+    ("https://localhost/x", "localhost"),
     ("https://push.exa%6dple.com/x", "DNS name"),
     ("https://push.example.com/a b", "spaces"),
     ("https://push.example.com/\r\nHost: evil", "control"),
@@ -230,7 +232,7 @@ UNSAFE_ADDRESSES = [
     ("172.16.0.1", "private"),
     ("192.168.1.1", "private"),
     ("169.254.169.254", "link-local"),
-    ("0.0.0.0", "unspecified"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104
     ("100.64.0.1", "non-global"),  # carrier-grade NAT
     ("224.0.0.1", "multicast"),
     ("240.0.0.1", "a "),  # reserved (also listed as private by ipaddress)
@@ -271,7 +273,7 @@ def test_resolved_public_addresses_pass(resolver: Any, addresses: list[str]) -> 
 
 def test_any_unsafe_address_refuses(resolver: Any) -> None:
     resolver({"push.example.com": ["8.8.8.8", "2001:4860:4860::8888", "10.0.0.7"]})
-    with pytest.raises(EndpointNotAllowed, match="10.0.0.7"):
+    with pytest.raises(EndpointNotAllowed, match=r"10\.0\.0\.7"):
         DEFAULT_POLICY.check_resolved("push.example.com", 443)
 
 

@@ -273,17 +273,17 @@ class EndpointPolicy:
             labels = host.split(".")
             if not all(_LABEL.match(label) for label in labels):
                 raise self._refuse("the host is not a valid DNS name (letters, digits, '-')")
-            if len(labels) < 2:
-                raise self._refuse(
-                    f"single-label host {host!r} is refused as internal "
-                    "(allow_private=True accepts it)"
-                )
             for suffix in _INTERNAL_SUFFIXES:
                 if host == suffix or host.endswith("." + suffix):
                     raise self._refuse(
                         f"host {host!r} is an internal name (*.{suffix}); "
                         "allow_private=True accepts it"
                     )
+            if len(labels) < 2:
+                raise self._refuse(
+                    f"single-label host {host!r} is refused as internal "
+                    "(allow_private=True accepts it)"
+                )
         if self.allowed_hosts is not None and not any(
             _host_matches(host, pattern) for pattern in self.allowed_hosts
         ):

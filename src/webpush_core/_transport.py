@@ -1,0 +1,374 @@
+"""Sending a :class:`PushRequest` with urllib3 (the only module that imports it).
+
+* One lazily created module-level ``PoolManager``: keep-alive connections,
+  TLS verification on (the system CA store), ``block=False``.
+* No urllib3 retries and no redirects: retrying is the fan-out layer's
+  decision, and a 3xx is returned as is (following it would send the
+  message, and its VAPID token, to a host the policy never checked).
+* One exception: a reused keep-alive connection that the server had already
+  closed fails before any response byte arrives; that request is sent again
+  once, transparently.
+* A per-attempt deadline: urllib3's timeouts bound connecting and each read
+  while waiting for the headers; the body is read in chunks against a
+  monotonic deadline, and a watchdog shuts the socket down at the deadline
+  so a server dripping one byte at a time cannot hold the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import math
+import socket
+import ssl
+import threading
+import time
+from http.client import HTTPException
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import (
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._request import PushRequest
+from ._response import PushResponse
+from .errors import InvalidRequest, PushTimeout, TransportError
+
+__all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
+
+DEFAULT_TIMEOUT = 10.0
+_CHUNK = 8192
+_MAX_DETAIL = 200
+
+_pool_manager: Optional[urllib3.PoolManager] = None
+_pool_lock = threading.Lock()
+
+
+def make_pool_manager(
+    *, maxsize: int = 32, ca_certs: Optional[str] = None, **kw: Any
+) -> urllib3.PoolManager:
+    """A ``PoolManager`` set up for pushing: keep-alive, verified TLS, non-blocking pool.
+
+    ``maxsize`` connections are kept per push service host (size it to your
+    fan-out concurrency); with ``block=False`` extra concurrent requests open
+    extra connections instead of waiting. ``ca_certs`` replaces the system
+    CA store (e.g. a test CA). Other keywords go to ``PoolManager``.
+    """
+    kw.setdefault("num_pools", 32)
+    kw.setdefault("block", False)
+    kw.setdefault("cert_reqs", "CERT_REQUIRED")
+    kw.setdefault("retries", False)
+    kw.setdefault("timeout", urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT))
+    if ca_certs is not None:
+        kw["ca_certs"] = ca_certs
+    return urllib3.PoolManager(maxsize=maxsize, **kw)
+
+
+def default_pool_manager() -> urllib3.PoolManager:
+    """The module-level ``PoolManager`` every send uses unless given another one."""
+    global _pool_manager  # noqa: PLW0603 -- one shared pool, created on first use
+    pool = _pool_manager
+    if pool is None:
+        with _pool_lock:
+            pool = _pool_manager
+            if pool is None:
+                pool = _pool_manager = make_pool_manager()
+    return pool
+
+
+# --------------------------------------------------------------------------
+# Watchdog: shuts a socket down when its deadline passes.
+
+
+class _Alarm:
+    __slots__ = ("fired", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: Optional[socket.socket] = sock
+        self.fired = False
+
+
+class _Watchdog:
+    """One daemon thread for all sends (not one timer thread per request)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Alarm]] = []
+        self._seq = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+
+    def arm(self, deadline: float, sock: socket.socket) -> _Alarm:
+        alarm = _Alarm(sock)
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, next(self._seq), alarm))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="webpush-core-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return alarm
+
+    def disarm(self, alarm: _Alarm) -> bool:
+        """Cancel; True if the alarm had already fired. Afterwards it never fires."""
+        with self._cond:
+            alarm.sock = None
+            return alarm.fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].sock is None:
+                    heapq.heappop(self._heap)  # disarmed
+                if not self._heap:
+                    # Idle: let the thread end; the next arm() starts another.
+                    if not self._cond.wait(30.0) and not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                alarm = heapq.heappop(self._heap)[2]
+                sock, alarm.sock, alarm.fired = alarm.sock, None, True
+                # socket.socket's own shutdown, also for an SSLSocket: its
+                # override would drop the SSL object under the reader.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # type: ignore[arg-type]
+
+
+_watchdog = _Watchdog()
+
+
+# --------------------------------------------------------------------------
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{host}:{port}"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost non-urllib3 exception behind ``exc`` (the OSError, SSL error, ...)."""
+    seen = 0
+    current: BaseException = exc
+    while seen < 8:
+        seen += 1
+        if isinstance(current, MaxRetryError) and current.reason is not None:
+            current = current.reason
+            continue
+        inner = current.__cause__ or current.__context__
+        if inner is None and current.args and isinstance(current.args[-1], BaseException):
+            inner = current.args[-1]
+        if inner is None or not isinstance(current, HTTPError):
+            break
+        current = inner
+    return current
+
+
+def _detail(exc: BaseException) -> str:
+    root = _root_cause(exc)
+    if isinstance(root, HTTPError):
+        text = str(root)
+    elif isinstance(root, OSError) and root.strerror:
+        text = root.strerror
+    else:
+        text = str(root) or type(root).__name__
+    verify = getattr(root, "verify_message", None)
+    if verify:
+        text = f"certificate verify failed: {verify}"
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def _transport_error(exc: BaseException, url: str, timeout: float, phase: str) -> TransportError:
+    """Our error for a urllib3/socket failure: never includes headers or body."""
+    origin = _origin(url)
+    if isinstance(exc, NewConnectionError):  # subclasses ConnectTimeoutError: test first
+        root = _root_cause(exc)
+        if isinstance(root, socket.gaierror) or type(exc).__name__ == "NameResolutionError":
+            return TransportError(
+                f"cannot resolve the host of {origin}: {_detail(exc)}", endpoint=url
+            )
+        return TransportError(f"cannot connect to {origin}: {_detail(exc)}", endpoint=url)
+    if isinstance(exc, (Urllib3Timeout, socket.timeout, _DeadlinePassed)):
+        return PushTimeout(f"timed out after {timeout:g} s {phase} {origin}", endpoint=url)
+    if isinstance(exc, SSLError):
+        return TransportError(f"TLS failure with {origin}: {_detail(exc)}", endpoint=url)
+    if isinstance(exc, ProtocolError):
+        return TransportError(f"connection to {origin} broken: {_detail(exc)}", endpoint=url)
+    return TransportError(
+        f"request to {origin} failed: {type(_root_cause(exc)).__name__}: {_detail(exc)}",
+        endpoint=url,
+    )
+
+
+def _is_stale_connection(exc: HTTPError) -> bool:
+    """A keep-alive connection the server closed: reset/closed before any response byte.
+
+    urlopen raised, so no complete status line and headers arrived; these
+    causes mean the peer closed or reset the connection (plain or TLS),
+    which is what an idle-closed keep-alive connection looks like on reuse.
+    """
+    cause = _root_cause(exc)
+    # http.client.RemoteDisconnected ("closed connection without response")
+    # is a ConnectionResetError.
+    return isinstance(
+        cause,
+        (
+            ConnectionResetError,
+            BrokenPipeError,
+            ConnectionAbortedError,
+            ssl.SSLEOFError,
+            ssl.SSLZeroReturnError,
+        ),
+    )
+
+
+def _discard(response: Any) -> None:
+    """Close the response's connection (it may hold unread bytes) and free its slot."""
+    try:
+        response.close()
+    finally:
+        # Best effort: the connection is already closed.
+        with contextlib.suppress(Exception):
+            response.release_conn()
+
+
+def _read_body(response: Any, deadline: float, limit: int) -> tuple[bytes, bool]:
+    """Read at most ``limit`` bytes before ``deadline``; (body, complete?)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() >= deadline:
+            raise _DeadlinePassed
+        chunk = response.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+
+
+def _response_socket(response: Any) -> Optional[socket.socket]:
+    """The socket the body is read from, for the watchdog; None if not found."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if not isinstance(sock, socket.socket):
+        # With "Connection: close" http.client hands the socket over to the
+        # response and clears ``connection.sock``; it is still reachable
+        # through the response's file (http.client.HTTPResponse.fp -> SocketIO).
+        raw = getattr(getattr(getattr(response, "_fp", None), "fp", None), "raw", None)
+        sock = getattr(raw, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def send_request(
+    request: PushRequest,
+    *,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    timeout: Optional[float] = None,
+    policy: Optional[EndpointPolicy] = None,
+    max_response_bytes: int = 65536,
+) -> PushResponse:
+    """POST ``request`` and return the push service's answer (RFC 8030 §5).
+
+    Checks the endpoint with ``policy`` (default :data:`DEFAULT_POLICY`) first.
+    Does not raise for HTTP statuses (see ``error_for_response``); raises
+    :class:`PushTimeout` when an attempt takes longer than ``timeout``
+    seconds (default :data:`DEFAULT_TIMEOUT`), :class:`TransportError` when
+    no answer came (refused, reset, TLS, DNS). The body is kept up to
+    ``max_response_bytes``; the rest is dropped with the connection.
+    """
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidRequest(
+            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+        )
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+        raise InvalidRequest("max_response_bytes must be an int", field="max_response_bytes")
+    if max_response_bytes < 0:
+        raise InvalidRequest("max_response_bytes must be >= 0", field="max_response_bytes")
+    timeout = float(timeout)
+    url = request.url
+
+    policy = DEFAULT_POLICY if policy is None else policy
+    policy.check(url)
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    try:
+        policy.check_resolved(parts.hostname or "", port)
+    except TransportError as exc:
+        raise TransportError(exc.message, endpoint=url) from None
+
+    pool = default_pool_manager() if pool_manager is None else pool_manager
+    for attempt in (1, 2):
+        deadline = time.monotonic() + timeout
+        try:
+            response = pool.urlopen(
+                request.method,
+                url,
+                body=request.body,
+                headers=request.headers,
+                redirect=False,
+                retries=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),
+                preload_content=False,
+            )
+        except (ProtocolError, SSLError) as exc:
+            if attempt == 1 and _is_stale_connection(exc):
+                continue  # stale keep-alive connection: nothing was answered, send again
+            raise _transport_error(exc, url, timeout, "waiting for") from None
+        except (HTTPError, HTTPException, OSError) as exc:
+            raise _transport_error(exc, url, timeout, "waiting for") from None
+        return _finish(response, url, deadline, timeout, max_response_bytes)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _finish(response: Any, url: str, deadline: float, timeout: float, limit: int) -> PushResponse:
+    sock = _response_socket(response)
+    alarm = _watchdog.arm(deadline, sock) if sock is not None else None
+    try:
+        content, complete = _read_body(response, deadline, limit)
+    except (HTTPError, HTTPException, OSError, _DeadlinePassed) as exc:
+        fired = alarm is not None and _watchdog.disarm(alarm)
+        _discard(response)
+        # A failure caused by the watchdog's shutdown is a timeout.
+        cause: BaseException = _DeadlinePassed() if fired else exc
+        raise _transport_error(cause, url, timeout, "reading the response from") from None
+    if alarm is not None and _watchdog.disarm(alarm):
+        # The socket was shut down under the reader: what looked like the
+        # end of the body may be a truncation.
+        _discard(response)
+        raise _transport_error(_DeadlinePassed(), url, timeout, "reading the response from")
+    headers = [(name, response.headers[name]) for name in response.headers]
+    result = PushResponse(response.status, response.reason or "", headers, content, url)
+    if complete:
+        response.release_conn()
+    else:
+        _discard(response)  # over max_response_bytes: drop the rest with the connection
+    return result
