@@ -3,11 +3,117 @@
 Encrypts a message for a browser's push subscription (RFC 8291, RFC 8188),
 signs a VAPID token (RFC 8292) and delivers it to the push service (RFC 8030).
 Depends only on ``cryptography`` and ``urllib3``.
+
+What is API is listed in ``__all__``; modules whose names start with ``_``
+are not.
 """
 
 from __future__ import annotations
 
-from ._version import __version__
-from .errors import WebPushException
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["WebPushException", "__version__"]
+from ._version import __version__
+from .errors import (
+    ECEError,
+    EndpointNotAllowed,
+    ExpiredSubscription,
+    InvalidInput,
+    InvalidRequest,
+    InvalidSubscription,
+    NoData,
+    PayloadTooLarge,
+    PushRejected,
+    PushServiceError,
+    PushTimeout,
+    RateLimited,
+    ServerError,
+    TooLarge,
+    TransportError,
+    Unauthorized,
+    VapidError,
+    WebPushException,
+)
+
+# The sending layer (and urllib3 behind it) loads on first use, so that
+# ``import webpush_core.ece`` or ``webpush_core.vapid`` stays sans-IO: an
+# auditor or a vendoring project can use the crypto alone.
+_LAZY = {
+    "PushClient": "._client",
+    "SendResult": "._client",
+    "EndpointPolicy": "._endpoint",
+    "CaseInsensitiveDict": "._facade",
+    "WebPusher": "._facade",
+    "webpush": "._facade",
+    "webpush_async": "._facade",
+    "PushRequest": "._request",
+    "build_request": "._request",
+    "PushResponse": "._response",
+    "parse_retry_after": "._response",
+    "Subscription": "._subscription",
+    "make_pool_manager": "._transport",
+    "Vapid": ".vapid",
+    "Vapid01": ".vapid",
+}
+
+if TYPE_CHECKING:
+    from ._client import PushClient, SendResult
+    from ._endpoint import EndpointPolicy
+    from ._facade import CaseInsensitiveDict, WebPusher, webpush, webpush_async
+    from ._request import PushRequest, build_request
+    from ._response import PushResponse, parse_retry_after
+    from ._subscription import Subscription
+    from ._transport import make_pool_manager
+    from .vapid import Vapid, Vapid01
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'webpush_core' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - only on first use of a lazy name
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "CaseInsensitiveDict",
+    "ECEError",
+    "EndpointNotAllowed",
+    "EndpointPolicy",
+    "ExpiredSubscription",
+    "InvalidInput",
+    "InvalidRequest",
+    "InvalidSubscription",
+    "NoData",
+    "PayloadTooLarge",
+    "PushClient",
+    "PushRejected",
+    "PushRequest",
+    "PushResponse",
+    "PushServiceError",
+    "PushTimeout",
+    "RateLimited",
+    "SendResult",
+    "ServerError",
+    "Subscription",
+    "TooLarge",
+    "TransportError",
+    "Unauthorized",
+    "Vapid",
+    "Vapid01",
+    "VapidError",
+    "WebPushException",
+    "WebPusher",
+    "__version__",
+    "build_request",
+    "make_pool_manager",
+    "parse_retry_after",
+    "webpush",
+    "webpush_async",
+]

@@ -327,5 +327,16 @@ class EndpointPolicy:
                 )
         _resolved_cache.add(key)
 
+    def admit(self, url: str) -> None:
+        """Everything a sender checks before connecting: :meth:`check` on the
+        URL, then :meth:`check_resolved` on its host and port."""
+        self.check(url)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        try:
+            self.check_resolved(parts.hostname or "", port)
+        except TransportError as exc:
+            raise TransportError(exc.message, endpoint=url) from None
+
 
 DEFAULT_POLICY = EndpointPolicy()

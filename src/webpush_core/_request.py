@@ -1,22 +1,370 @@
-"""The sans-IO push request: what to POST, where, with which headers.
+"""The sans-IO request builder: subscription + message -> what to POST.
 
-``build_request`` (arriving with the sending layer) fills one of these; the
-transport sends it; users with their own HTTP stack can send it themselves.
+``build_request`` checks every input, encrypts (RFC 8291), signs VAPID
+(RFC 8292) and returns a frozen :class:`PushRequest`. It does no network I/O;
+the transport sends the result, or you send it with your own HTTP stack.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Any, Optional, Union
 
-__all__ = ["PushRequest"]
+from . import ece
+from ._endpoint import EndpointPolicy
+from ._subscription import Subscription
+from .errors import InvalidRequest, PayloadTooLarge, VapidError
+from .vapid import Vapid
+
+__all__ = [
+    "CONTENT_ENCODINGS",
+    "URGENCIES",
+    "PushRequest",
+    "VapidKeyLike",
+    "build_request",
+    "check_options",
+    "load_vapid_key",
+]
+
+CONTENT_ENCODINGS = ("aes128gcm", "aesgcm")
+# RFC 8030 §5.3.
+URGENCIES = ("very-low", "low", "normal", "high")
+# RFC 8030 §5.4: at most 32 characters from the URL-safe base64 alphabet.
+_TOPIC_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# Header names the builder computes; a caller's header may not replace them.
+_COMPUTED = frozenset({"content-encoding", "content-type", "content-length", "encryption", "host"})
+# A caller may pass these as headers instead of arguments (pywebpush habit).
+_FROM_HEADERS = ("ttl", "urgency", "topic")
+
+VapidKeyLike = Union[Vapid, str, "os.PathLike[str]", Any]
 
 
 @dataclass(frozen=True)
 class PushRequest:
-    """An encrypted push message ready to POST (RFC 8030 §5)."""
+    """An encrypted push message ready to POST (RFC 8030 §5).
+
+    ``repr`` omits the headers: they carry the VAPID token.
+    """
 
     url: str
-    headers: Dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
     method: str = "POST"
+
+    def __repr__(self) -> str:
+        return f"PushRequest(url={self.url!r}, body=<{len(self.body)} bytes>)"
+
+
+# --------------------------------------------------------------------------
+# VAPID keys: parsed once, reused (a string key passed on every call costs
+# one dict lookup, and the Vapid object's token cache keeps working).
+
+_KEY_CACHE_SIZE = 64
+_key_cache: OrderedDict[tuple[str, int], Vapid] = OrderedDict()
+_key_lock = threading.Lock()
+
+
+def load_vapid_key(key: VapidKeyLike) -> Any:
+    """Turn what callers pass as ``vapid_private_key`` into a signer.
+
+    Accepts a :class:`~webpush_core.vapid.Vapid`, any object with a
+    ``sign(claims)`` method (a py_vapid instance), a path to a key file, or
+    a key string (PEM, base64url DER, raw base64url scalar).
+    """
+    if isinstance(key, Vapid) or (not isinstance(key, (str, os.PathLike)) and hasattr(key, "sign")):
+        return key
+    if isinstance(key, os.PathLike):
+        key = os.fspath(key)
+    if not isinstance(key, str) or not key.strip():
+        raise VapidError(
+            "vapid_private_key must be a Vapid instance, a key file path or a key string",
+            field="vapid_private_key",
+        )
+    # A changed file is re-read: the cache key includes its modification time.
+    is_file = "\n" not in key and len(key) < 4096 and os.path.isfile(key)
+    stamp = os.stat(key).st_mtime_ns if is_file else 0
+    cache_key = (key, stamp)
+    with _key_lock:
+        found = _key_cache.get(cache_key)
+        if found is not None:
+            _key_cache.move_to_end(cache_key)
+            return found
+    vapid = Vapid.from_file(key) if is_file else Vapid.from_string(key)
+    with _key_lock:
+        _key_cache[cache_key] = vapid
+        while len(_key_cache) > _KEY_CACHE_SIZE:
+            _key_cache.popitem(last=False)
+    return vapid
+
+
+# --------------------------------------------------------------------------
+# Argument checks. Each raises InvalidRequest naming the field and the rule.
+
+
+def _check_ttl(ttl: Any) -> int:
+    if isinstance(ttl, str) and ttl.strip().isdigit():
+        ttl = int(ttl)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        raise InvalidRequest(
+            f"ttl must be a whole number of seconds >= 0 (RFC 8030 §5.2), got {ttl!r}",
+            field="ttl",
+        )
+    return ttl
+
+
+def _check_urgency(urgency: Any) -> str:
+    if urgency not in URGENCIES:
+        raise InvalidRequest(
+            f"urgency must be one of {', '.join(URGENCIES)} (RFC 8030 §5.3), got {urgency!r}",
+            field="urgency",
+        )
+    return str(urgency)
+
+
+def _check_topic(topic: Any) -> str:
+    if not isinstance(topic, str) or not _TOPIC_RE.fullmatch(topic):
+        raise InvalidRequest(
+            "topic must be 1 to 32 characters of the URL-safe base64 alphabet "
+            f"(RFC 8030 §5.4), got {topic!r}",
+            field="topic",
+        )
+    return topic
+
+
+def _check_header(name: Any, value: Any) -> tuple[str, str]:
+    if (
+        not isinstance(name, str)
+        or not name
+        or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name)
+    ):
+        raise InvalidRequest(f"header name {name!r} is not a valid HTTP token", field="headers")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidRequest(
+            f"header {name!r} must be a str or a number, got {type(value).__name__}",
+            field="headers",
+        )
+    text = str(value)
+    if any(c in text for c in "\r\n\0"):
+        raise InvalidRequest(
+            f"header {name!r} contains CR, LF or NUL (header injection)", field="headers"
+        )
+    return name, text
+
+
+def check_options(*, ttl: Any, urgency: Any, topic: Any) -> None:
+    """Check TTL, Urgency and Topic once (e.g. for a whole fan-out)."""
+    _check_ttl(ttl)
+    if urgency is not None:
+        _check_urgency(urgency)
+    if topic is not None:
+        _check_topic(topic)
+
+
+def _payload(data: Any) -> bytes:
+    if data is None:
+        return b""
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise InvalidRequest(
+        f"data must be bytes or str, got {type(data).__name__} "
+        "(serialize it first, e.g. with json.dumps)",
+        field="data",
+    )
+
+
+def _merge_option(name: str, arg: Any, header: Optional[str], default_is_unset: bool) -> Any:
+    """Reconcile e.g. ``urgency=`` with a ``Urgency`` header; refuse a conflict."""
+    if header is None:
+        return arg
+    if default_is_unset:
+        return header
+    if str(arg) != header:
+        raise InvalidRequest(
+            f"{name} is given twice with different values: argument {arg!r}, "
+            f"header {header!r}; pass it once",
+            field=name,
+        )
+    return arg
+
+
+def build_request(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    ttl: int = 0,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    headers: Optional[Mapping[str, Any]] = None,
+    *,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+) -> PushRequest:
+    """Build the POST for one push message (RFC 8030 §5, RFC 8291, RFC 8292).
+
+    Every check runs before any cryptography: a bad subscription, payload,
+    option, header, claim or key raises a specific
+    :class:`~webpush_core.WebPushException` subclass naming the field.
+
+    ``pad_to`` pads the plaintext up to that many octets (hiding its length
+    from the push service); ``max_payload`` lowers the size limit (e.g. 3070
+    for Firefox on Android's bridge). The caller's dicts are never mutated.
+    """
+    sub = Subscription.from_info(subscription_info)
+    if endpoint_policy is not None:
+        endpoint_policy.check(sub.endpoint)
+    if content_encoding not in CONTENT_ENCODINGS:
+        raise InvalidRequest(
+            f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
+            f"got {content_encoding!r}",
+            field="content_encoding",
+        )
+    aesgcm = content_encoding == "aesgcm"
+
+    # Caller headers: validated, and never allowed to replace computed ones.
+    extra: dict[str, str] = {}
+    options: dict[str, str] = {}
+    for raw_name, raw_value in (headers or {}).items():
+        name, value = _check_header(raw_name, raw_value)
+        lower = name.lower()
+        if lower in _FROM_HEADERS:
+            options[lower] = value
+        elif lower in _COMPUTED or lower in {k.lower() for k in extra}:
+            raise InvalidRequest(
+                f"header {name!r} is computed by webpush_core and cannot be set by the caller",
+                field="headers",
+            )
+        else:
+            extra[name] = value
+
+    ttl = _check_ttl(_merge_option("ttl", ttl, options.get("ttl"), ttl == 0))
+    if urgency is not None or "urgency" in options:
+        urgency = _check_urgency(
+            _merge_option("urgency", urgency, options.get("urgency"), urgency is None)
+        )
+    if topic is not None or "topic" in options:
+        topic = _check_topic(_merge_option("topic", topic, options.get("topic"), topic is None))
+
+    plaintext = _payload(data)
+    limit = ece.max_plaintext(content_encoding)
+    if max_payload is not None:
+        if (
+            isinstance(max_payload, bool)
+            or not isinstance(max_payload, int)
+            or not 0 < max_payload <= limit
+        ):
+            raise InvalidRequest(
+                f"max_payload must be between 1 and {limit} for {content_encoding}, "
+                f"got {max_payload!r}",
+                field="max_payload",
+            )
+        limit = max_payload
+    if len(plaintext) > limit:
+        raise PayloadTooLarge(
+            f"data is {len(plaintext)} bytes; at most {limit} fit in one {content_encoding} "
+            "push message (RFC 8291 §4)",
+            field="data",
+        )
+    padding = 0
+    if pad_to is not None:
+        if isinstance(pad_to, bool) or not isinstance(pad_to, int) or not 0 <= pad_to <= limit:
+            raise InvalidRequest(
+                f"pad_to must be between 0 and {limit} for {content_encoding}, got {pad_to!r}",
+                field="pad_to",
+            )
+        padding = max(0, pad_to - len(plaintext))
+
+    out: dict[str, str] = {"TTL": str(ttl)}
+    if urgency is not None:
+        out["Urgency"] = urgency
+    if topic is not None:
+        out["Topic"] = topic
+
+    auth_headers = _vapid_headers(sub, vapid_private_key, vapid_claims, aesgcm)
+    if auth_headers and any(name.lower() == "authorization" for name in extra):
+        raise InvalidRequest(
+            "an Authorization header conflicts with vapid_private_key; pass one of them",
+            field="headers",
+        )
+    crypto_key_parts = []
+    for name, value in (*extra.items(), *auth_headers.items()):
+        if name.lower() == "crypto-key":
+            # Legacy scheme: "dh=" is ours; a "p256ecdsa=" from VAPID joins it
+            # with ";" (draft-ietf-webpush-vapid-01 §4, what services parse).
+            if "dh=" in value:
+                raise InvalidRequest(
+                    "the Crypto-Key header's dh= is computed by webpush_core", field="headers"
+                )
+            crypto_key_parts.append(value)
+        else:
+            out[name] = value
+
+    if plaintext or padding:
+        msg = ece.encrypt_message(
+            plaintext, sub.ua_public_key, sub.auth, version=content_encoding, padding=padding
+        )
+        for name, value in msg.headers().items():
+            if name == "Crypto-Key":
+                crypto_key_parts.insert(0, value)  # dh= first, then p256ecdsa=
+            else:
+                out[name] = value
+        # web-push-testing and some services refuse a body without it.
+        out["Content-Type"] = "application/octet-stream"
+        body = msg.body
+    else:
+        body = b""
+    if crypto_key_parts:
+        out["Crypto-Key"] = ";".join(crypto_key_parts)
+    return PushRequest(url=sub.endpoint, headers=out, body=body)
+
+
+def _vapid_headers(
+    sub: Subscription,
+    key: Optional[VapidKeyLike],
+    claims: Optional[Mapping[str, Any]],
+    aesgcm: bool,
+) -> dict[str, str]:
+    """VAPID headers for this endpoint (RFC 8292 §2, §3; draft-01 for aesgcm)."""
+    if key is None and not claims:
+        return {}
+    if key is None:
+        raise VapidError(
+            "vapid_claims were given without vapid_private_key", field="vapid_private_key"
+        )
+    if not claims:
+        raise VapidError(
+            "vapid_claims are required with vapid_private_key: at least "
+            '{"sub": "mailto:you@example.com"}',
+            field="vapid_claims",
+        )
+    if not isinstance(claims, Mapping):
+        raise VapidError("vapid_claims must be a dict", field="vapid_claims")
+    signer = load_vapid_key(key)
+    origin = sub.origin
+    aud = claims.get("aud")
+    # A copy: the caller's dict is reused for the next endpoint (pywebpush
+    # writes aud into it, leaking one push service's audience into the next).
+    signed_claims = dict(claims)
+    if aud is None or aud == "":
+        signed_claims["aud"] = origin
+    elif str(aud).rstrip("/") != origin:
+        raise VapidError(
+            f"vapid_claims aud {aud!r} is not the endpoint's origin {origin!r} "
+            "(RFC 8292 §2); leave aud out and it is derived per endpoint",
+            field="vapid_claims.aud",
+        )
+    else:
+        signed_claims["aud"] = origin
+    if isinstance(signer, Vapid):
+        return signer.sign_headers(signed_claims, scheme="webpush" if aesgcm else "vapid")
+    headers = signer.sign(signed_claims)
+    return {str(k): str(v) for k, v in dict(headers).items()}

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any, Optional, Union
+from typing import Any, Generic, Optional, TypeVar, Union
 
 from .errors import (
     ExpiredSubscription,
@@ -29,25 +29,28 @@ __all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_r
 _MAX_DETAIL = 300
 
 
-class CaseInsensitiveDict(MutableMapping[str, str]):
-    """A ``str -> str`` dict whose keys compare case-insensitively (HTTP header names).
+_V = TypeVar("_V")
+
+
+class CaseInsensitiveDict(MutableMapping[str, _V], Generic[_V]):
+    """A dict whose ``str`` keys compare case-insensitively (HTTP header names).
 
     Keeps the case a key was last set with; ``requests``' and urllib3's
     header dicts behave the same way for lookups.
     """
 
     def __init__(
-        self, data: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None, **kw: str
+        self, data: Union[Mapping[str, _V], Iterable[tuple[str, _V]], None] = None, **kw: _V
     ) -> None:
-        self._store: dict[str, tuple[str, str]] = {}
+        self._store: dict[str, tuple[str, _V]] = {}
         if data is not None:
             self.update(data)
         self.update(kw)
 
-    def __setitem__(self, key: str, value: str) -> None:
+    def __setitem__(self, key: str, value: _V) -> None:
         self._store[key.lower()] = (key, value)
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> _V:
         return self._store[key.lower()][1]
 
     def __delitem__(self, key: str) -> None:
@@ -70,7 +73,7 @@ class CaseInsensitiveDict(MutableMapping[str, str]):
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def copy(self) -> CaseInsensitiveDict:
+    def copy(self) -> CaseInsensitiveDict[_V]:
         return CaseInsensitiveDict(self._store.values())
 
     def __repr__(self) -> str:

@@ -316,14 +316,7 @@ def send_request(
     timeout = float(timeout)
     url = request.url
 
-    policy = DEFAULT_POLICY if policy is None else policy
-    policy.check(url)
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    try:
-        policy.check_resolved(parts.hostname or "", port)
-    except TransportError as exc:
-        raise TransportError(exc.message, endpoint=url) from None
+    (DEFAULT_POLICY if policy is None else policy).admit(url)
 
     pool = default_pool_manager() if pool_manager is None else pool_manager
     for attempt in (1, 2):
