@@ -44,7 +44,7 @@ KEY_LEN = 16  # an explicit key (http_ece and RFC 8188 §3.1 use 16 octets)
 PublicKeyArg = Union[bytes, bytearray, memoryview, ec.EllipticCurvePublicKey]
 
 
-def encrypt(  # noqa: PLR0917 - http_ece's positional signature
+def encrypt(
     content: bytes,
     salt: Optional[bytes] = None,
     key: Optional[bytes] = None,
@@ -67,7 +67,7 @@ def encrypt(  # noqa: PLR0917 - http_ece's positional signature
     return _encrypt(steps=None, **locals())
 
 
-def trace(  # noqa: PLR0917 - http_ece's positional signature
+def trace(
     content: bytes,
     salt: Optional[bytes] = None,
     key: Optional[bytes] = None,
@@ -99,7 +99,7 @@ def trace(  # noqa: PLR0917 - http_ece's positional signature
     return steps
 
 
-def decrypt(  # noqa: PLR0917 - http_ece's positional signature
+def decrypt(
     content: bytes,
     salt: Optional[bytes] = None,
     key: Optional[bytes] = None,
