@@ -317,7 +317,8 @@ class PushServiceStandIn:
     def _start_python(self) -> None:
         banner = "!" * 78
         print(
-            f"{banner}\n!! WARNING: nginx is unavailable; using the Python FALLBACK stand-in.\n"
+            f"{banner}\n!! WARNING: using the Python FALLBACK stand-in (nginx unavailable or\n"
+            "!! --server python).\n"
             "!! It is far slower than nginx and may be the bottleneck: throughput numbers\n"
             f"!! below are NOT comparable with nginx runs.\n{banner}",
             flush=True,
@@ -527,6 +528,11 @@ class Throughput:
     @property
     def rate(self) -> float:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def valid(self) -> bool:
+        """Fit for a ratio: it ran, and every message got its 201."""
+        return self.available and self.messages > 0 and self.failed == 0
 
 
 def median_round(rows: list[Throughput]) -> Throughput:
@@ -927,6 +933,16 @@ class MemoryResult:
     ok: int = 0
     failed: int = 0
     points: list[MemoryPoint] = field(default_factory=list)
+    rss_start_mib: float = 0.0  # current RSS before the run
+
+    @property
+    def traced_peak_mib(self) -> float:
+        """tracemalloc's peak over the whole run (the max of the window peaks)."""
+        return max((p.traced_peak_mib for p in self.points), default=0.0)
+
+    @property
+    def maxrss_end_mib(self) -> float:
+        return self.points[-1].maxrss_mib if self.points else 0.0
 
 
 def current_rss_mib() -> float:
@@ -946,10 +962,10 @@ def lazy_subscriptions(pool: list[Sub], total: int, server: PushServiceStandIn) 
         yield {"endpoint": server.endpoint(f"mem-{i}"), "keys": keys}
 
 
-def run_memory(
-    server: PushServiceStandIn, pool: list[Sub], data: bytes, args: Args, vapid: VapidKeys
-) -> MemoryResult:
-    res = MemoryResult(total=args.memory_subscriptions)
+def run_memory(b: Bench, pool: list[Sub], data: bytes, total: int) -> MemoryResult:
+    """One send_many over ``total`` lazy subscriptions, sampled every checkpoint."""
+    server, args, vapid = b.server, b.args, b.vapid
+    res = MemoryResult(total=total)
     missing = our_push_client_missing()
     if missing:
         res.available, res.note = False, missing
@@ -961,12 +977,8 @@ def run_memory(
         return res
     deadline = time.monotonic() + args.memory_time_limit
     gc.collect()
+    res.rss_start_mib = current_rss_mib()
     tracemalloc.start()
-    res.points.append(
-        MemoryPoint(
-            0, maxrss_mib(), current_rss_mib(), tracemalloc.get_traced_memory()[0] / 2**20, 0.0
-        )
-    )
     t0 = time.perf_counter()
     try:
         results = client.send_many(lazy_subscriptions(pool, res.total, server), data)
@@ -1044,6 +1056,78 @@ def environment(server: PushServiceStandIn) -> dict[str, str]:
     }
 
 
+def memory_report(runs: Optional[list[MemoryResult]], args: Args) -> list[str]:
+    lines = ["## Memory: send_many over lazily generated subscriptions", ""]
+    if runs is None:
+        return [*lines, "skipped (--skip memory)", ""]
+    if not runs[-1].available:
+        return [*lines, f"webpush_core PushClient.send_many: {runs[-1].note}", ""]
+    lines += [
+        f"Subscriptions come from a generator (distinct endpoints, {args.subscribers} key sets "
+        "reused round-robin); tracemalloc is on, so these runs are slower than the ones above. "
+        "A run 10x longer must not need more memory: a client that materialized its input "
+        "or kept its results would.",
+        "",
+        md_row(
+            "subscriptions",
+            "ok/failed",
+            "seconds",
+            "tracemalloc peak MiB",
+            "ru_maxrss after MiB",
+            "RSS before MiB",
+            "note",
+        ),
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in runs:
+        lines.append(
+            md_row(
+                f"{r.total:,}",
+                f"{r.ok}/{r.failed}",
+                f"{r.seconds:.1f}",
+                f"{r.traced_peak_mib:.2f}",
+                f"{r.maxrss_end_mib:.1f}",
+                f"{r.rss_start_mib:.1f}",
+                r.note,
+            )
+        )
+    small, big = runs[0], runs[-1]
+    if len(runs) >= 2 and small.points and big.points:
+        rss_growth = big.maxrss_end_mib - small.maxrss_end_mib
+        traced_ratio = big.traced_peak_mib / small.traced_peak_mib if small.traced_peak_mib else 0
+        flat = rss_growth < 5 and big.traced_peak_mib < 1.5 * small.traced_peak_mib + 1
+        lines += [
+            "",
+            f"{small.total:,} vs {big.total:,}: peak RSS +{rss_growth:.1f} MiB, tracemalloc peak "
+            f"x{traced_ratio:.2f}: **{'flat' if flat else 'NOT flat'}** (flat = peak RSS grows "
+            "< 5 MiB and the tracemalloc peak < 1.5x + 1 MiB).",
+        ]
+    lines += [
+        "",
+        f"Samples over the {big.total:,} run:",
+        "",
+        md_row(
+            "sent",
+            "ru_maxrss MiB",
+            "RSS now MiB",
+            "tracemalloc now MiB",
+            "tracemalloc peak in window MiB",
+        ),
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for p in big.points:
+        lines.append(
+            md_row(
+                f"{p.sent:,}",
+                f"{p.maxrss_mib:.1f}",
+                f"{p.rss_mib:.1f}",
+                f"{p.traced_mib:.2f}",
+                f"{p.traced_peak_mib:.2f}",
+            )
+        )
+    return [*lines, ""]
+
+
 def md_row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -1068,7 +1152,7 @@ def report(
     args: Args,
     throughput: list[Throughput],
     cpu: list[CpuCost],
-    memory: Optional[MemoryResult],
+    memory: Optional[list[MemoryResult]],
 ) -> str:
     lines: list[str] = [
         "# webpush_core fan-out benchmark",
@@ -1080,6 +1164,12 @@ def report(
         "```",
         "",
     ]
+    if "FALLBACK" in env.get("stand-in", ""):
+        lines += [
+            "**WARNING: the Python fallback stand-in served this run, not nginx; "
+            "throughput is not comparable with nginx runs.**",
+            "",
+        ]
     lines += ["| environment | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in env.items()] + [""]
 
     # Throughput
@@ -1094,10 +1184,7 @@ def report(
     ]
     for size in sorted({t.payload for t in throughput}):
         rows = [t for t in throughput if t.payload == size]
-        ours = next(
-            (t for t in rows if t.name.startswith("webpush_core") and t.available and t.messages),
-            None,
-        )
+        ours = next((t for t in rows if t.name.startswith("webpush_core") and t.valid), None)
         ours_rate = ours.rate if ours else None
         lines += [
             f"### payload {size} bytes",
@@ -1116,14 +1203,11 @@ def report(
         ]
         for t in rows:
             target = ""
+            vs = ours_rate / t.rate if ours_rate and t.valid else None
             if "Session" in t.name:
-                target = ">= 4x: " + verdict(
-                    ours_rate / t.rate if ours_rate and t.rate else None, 4, True
-                )
+                target = ">= 4x: " + verdict(vs, 4, True)
             elif t.name.startswith("node"):
-                target = ">= 2x: " + verdict(
-                    ours_rate / t.rate if ours_rate and t.rate else None, 2, True
-                )
+                target = ">= 2x: " + verdict(vs, 2, True)
             if not t.available:
                 lines.append(f"| {t.name} | {t.note} | | {target} | | | | |")
                 continue
@@ -1133,9 +1217,11 @@ def report(
                 note = (note + "; " if note else "") + f"rounds: {spread}"
             if t.seconds and t.server_cpu_s / t.seconds > 0.8:
                 note = (note + "; " if note else "") + "stand-in busy >80%: may be server-bound"
+            if t.failed:
+                note = (note + "; " if note else "") + "FAILURES: rate not comparable, no ratio"
             if t.first_error:
                 note = (note + "; " if note else "") + f"first error: {t.first_error[:120]}"
-            ratio = "-" if t is ours else fmt_ratio(ours_rate, t.rate)
+            ratio = "-" if t is ours else fmt_ratio(ours_rate, t.rate if t.valid else None)
             lines.append(
                 f"| {t.name} | {t.rate:,.0f} | {ratio} | {target} | "
                 f"{t.client_cpu_s / max(t.messages, 1) * 1e6:,.0f} | "
@@ -1195,49 +1281,7 @@ def report(
             )
         lines.append("")
 
-    # Memory
-    lines += ["## Memory: send_many over lazily generated subscriptions", ""]
-    if memory is None:
-        lines += ["skipped (--skip memory)", ""]
-    elif not memory.available:
-        lines += [f"webpush_core PushClient.send_many: {memory.note}", ""]
-    else:
-        lines += [
-            f"{memory.total:,} subscriptions from a generator (distinct endpoints, "
-            f"{args.subscribers} key sets reused round-robin), {memory.ok} ok / "
-            f"{memory.failed} failed in {memory.seconds:.1f} s "
-            "(tracemalloc on, so slower than above). " + memory.note,
-            "",
-            md_row(
-                "sent",
-                "peak RSS (ru_maxrss) MiB",
-                "RSS now MiB",
-                "tracemalloc now MiB",
-                "tracemalloc peak in window MiB",
-            ),
-            "|---:|---:|---:|---:|---:|",
-        ]
-        for p in memory.points:
-            lines.append(
-                md_row(
-                    f"{p.sent:,}",
-                    f"{p.maxrss_mib:.1f}",
-                    f"{p.rss_mib:.1f}",
-                    f"{p.traced_mib:.2f}",
-                    f"{p.traced_peak_mib:.2f}",
-                )
-            )
-        if len(memory.points) >= 3:
-            first, last = memory.points[1], memory.points[-1]
-            growth = last.maxrss_mib - first.maxrss_mib
-            flat = "flat" if growth < 5 else "NOT flat"
-            lines += [
-                "",
-                f"Peak RSS {first.maxrss_mib:.1f} MiB after {first.sent:,} vs "
-                f"{last.maxrss_mib:.1f} MiB after "
-                f"{last.sent:,} (+{growth:.1f} MiB): {flat} (flat = under 5 MiB growth).",
-            ]
-        lines.append("")
+    lines += memory_report(memory, args)
     return "\n".join(lines)
 
 
@@ -1403,7 +1447,9 @@ def _terminate(signum: int, frame: Optional[FrameType]) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args, command = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)  # so the finally below stops the stand-in
+    # So the finally below stops the stand-in (Ctrl-C raises KeyboardInterrupt already).
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     started = time.monotonic()
     print(f"$ {command}", flush=True)
 
@@ -1423,7 +1469,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         )
         throughput: list[Throughput] = []
         cpu: list[CpuCost] = []
-        memory: Optional[MemoryResult] = None
+        memory: Optional[list[MemoryResult]] = None
         try:
             server.start()
             print(
@@ -1469,13 +1515,16 @@ def main(argv: Optional[list[str]] = None) -> int:
                     cpu += run_cpu(uas, subs, vapid, payload_of(size), args)
 
             if "memory" not in args.skip:
-                print(
-                    f"[memory] send_many over {args.memory_subscriptions:,} lazy subscriptions ...",
-                    flush=True,
-                )
                 pool = subs[: args.subscribers]
-                memory = run_memory(server, pool, payload_of(args.payload_sizes[0]), args, vapid)
-                print(f"  {memory.note or 'done'}", flush=True)
+                memory = []
+                big = args.memory_subscriptions
+                for total in (max(big // 10, 1), big):
+                    print(f"[memory] send_many over {total:,} lazy subscriptions ...", flush=True)
+                    mem_run = run_memory(bench, pool, payload_of(args.payload_sizes[0]), total)
+                    memory.append(mem_run)
+                    print(f"  {mem_run.note or 'done'}", flush=True)
+                    if not mem_run.available:
+                        break
             env = environment(server)
         finally:
             server.stop()
@@ -1496,7 +1545,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "environment": env,
         "throughput": [dict(asdict(t), msgs_per_sec=t.rate) for t in throughput],
         "cpu": [asdict(c) for c in cpu],
-        "memory": asdict(memory) if memory else None,
+        "memory": [asdict(m) for m in memory] if memory else None,
     }
     (OUT_DIR / "results.json").write_text(json.dumps(raw, indent=2))
     print(f"written: {OUT_DIR / 'results.md'} and results.json")
