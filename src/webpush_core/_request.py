@@ -78,7 +78,8 @@ def load_vapid_key(key: VapidKeyLike) -> Any:
     """
     if isinstance(key, Vapid) or (not isinstance(key, (str, os.PathLike)) and hasattr(key, "sign")):
         return key
-    if isinstance(key, os.PathLike):
+    given_a_path = isinstance(key, os.PathLike)
+    if given_a_path:
         key = os.fspath(key)
     if not isinstance(key, str) or not key.strip():
         raise VapidError(
@@ -87,6 +88,11 @@ def load_vapid_key(key: VapidKeyLike) -> Any:
         )
     # A changed file is re-read: the cache key includes its modification time.
     is_file = "\n" not in key and len(key) < 4096 and os.path.isfile(key)
+    # No key string (PEM, base64, base64url) contains a ".": with one, or
+    # given as a PathLike, it is a path whose file is missing. Saying so beats
+    # "not a key", and naming it leaks nothing secret.
+    if not is_file and (given_a_path or ("\n" not in key and "." in key)):
+        raise VapidError(f"vapid_private_key: no key file at {key!r}", field="vapid_private_key")
     stamp = os.stat(key).st_mtime_ns if is_file else 0
     cache_key = (key, stamp)
     with _key_lock:
