@@ -159,6 +159,13 @@ def _check_header(name: Any, value: Any) -> tuple[str, str]:
         raise InvalidRequest(
             f"header {name!r} contains CR, LF or NUL (header injection)", field="headers"
         )
+    # RFC 9110 §5.5: visible ASCII, space and tab. http.client would fail on
+    # anything past Latin-1 mid-request, and send Latin-1 as obsolete obs-text.
+    if not all(c == "\t" or " " <= c <= "~" for c in text):
+        raise InvalidRequest(
+            f"header {name!r} must be visible ASCII, space or tab (RFC 9110 §5.5)",
+            field="headers",
+        )
     return name, text
 
 
@@ -239,6 +246,11 @@ def build_request(
     # Caller headers: validated, and never allowed to replace computed ones.
     extra: dict[str, str] = {}
     options: dict[str, str] = {}
+    if headers is not None and not isinstance(headers, Mapping):
+        raise InvalidRequest(
+            f"headers must be a dict of name to value, got {type(headers).__name__}",
+            field="headers",
+        )
     for raw_name, raw_value in (headers or {}).items():
         name, value = _check_header(raw_name, raw_value)
         lower = name.lower()
@@ -299,6 +311,15 @@ def build_request(
     if auth_headers and any(name.lower() == "authorization" for name in extra):
         raise InvalidRequest(
             "an Authorization header conflicts with vapid_private_key; pass one of them",
+            field="headers",
+        )
+    if auth_headers and any(
+        name.lower() == "crypto-key" and "p256ecdsa=" in value for name, value in extra.items()
+    ):
+        # Two p256ecdsa= keys: push services refuse the token, or pick the wrong key.
+        raise InvalidRequest(
+            "a Crypto-Key header with p256ecdsa= conflicts with vapid_private_key; "
+            "pass one of them",
             field="headers",
         )
     crypto_key_parts = []
