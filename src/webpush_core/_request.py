@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from . import ece
+from ._b64 import b64url_encode
 from ._endpoint import EndpointPolicy
 from ._subscription import Subscription
 from .errors import InvalidRequest, PayloadTooLarge, VapidError
-from .vapid import Vapid
+from .vapid import Vapid, validate_claims
+from .vapid._token import split_authorization
 
 __all__ = [
     "CONTENT_ENCODINGS",
@@ -393,5 +395,36 @@ def _vapid_headers(
         signed_claims["aud"] = origin
     if isinstance(signer, Vapid):
         return signer.sign_headers(signed_claims, scheme="webpush" if aesgcm else "vapid")
-    headers = signer.sign(signed_claims)
-    return {str(k): str(v) for k, v in dict(headers).items()}
+    # Another signer (a py_vapid instance): our claim rules first, so a bad
+    # claim fails here with the field named, as it does with a Vapid.
+    signed_claims = validate_claims(signed_claims)
+    headers = {str(k): str(v) for k, v in dict(signer.sign(signed_claims)).items()}
+    return _in_scheme(headers, aesgcm)
+
+
+def _in_scheme(headers: dict[str, str], aesgcm: bool) -> dict[str, str]:
+    """Another signer's VAPID headers, re-wrapped in the scheme the coding needs.
+
+    py_vapid's ``Vapid01`` always signs with ``WebPush`` and ``Vapid02`` with
+    ``vapid``; push services expect ``vapid t=, k=`` (RFC 8292 §3) with
+    aes128gcm and ``WebPush <JWT>`` + ``Crypto-Key: p256ecdsa=`` (draft-01)
+    with aesgcm (web-push-testing refuses the other pairings). The JWT is the
+    same in both: only the wrapping changes. Headers that are not a VAPID
+    token pass through as they are.
+    """
+    by_name = {name.lower(): value for name, value in headers.items()}
+    authorization = by_name.get("authorization")
+    if authorization is None:
+        return headers
+    try:
+        _, token, point = split_authorization(authorization, by_name.get("crypto-key"))
+    except VapidError:
+        return headers
+    out = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "crypto-key")}
+    k = b64url_encode(point)
+    if aesgcm:
+        out["Authorization"] = f"WebPush {token}"
+        out["Crypto-Key"] = f"p256ecdsa={k}"
+    else:
+        out["Authorization"] = f"vapid t={token}, k={k}"
+    return out
