@@ -116,7 +116,15 @@ def _message(args: argparse.Namespace) -> Optional[bytes]:
 def _send(args: argparse.Namespace, out: TextIO) -> int:
 
     info = _read_json(args.info, "info")
-    headers: dict[str, Any] = dict(_read_json(args.head, "head")) if args.head else {}
+    headers: dict[str, Any] = {}
+    if args.head:
+        head = _read_json(args.head, "head")
+        if not isinstance(head, dict):
+            raise InvalidInput(
+                f"head file {args.head!r} must hold a JSON object of header names to values",
+                field="head",
+            )
+        headers.update(head)
     claims = _read_json(args.claims, "claims") if args.claims else None
     ttl = args.ttl
     if args.wns:
