@@ -8,10 +8,14 @@
 * One exception: a reused keep-alive connection that the server had already
   closed fails before any response byte arrives; that request is sent again
   once, transparently.
-* A per-attempt deadline: urllib3's timeouts bound connecting and each read
-  while waiting for the headers; the body is read in chunks against a
-  monotonic deadline, and a watchdog shuts the socket down at the deadline
-  so a server dripping one byte at a time cannot hold the caller.
+* A per-attempt deadline, total: connecting (TCP and TLS handshake), sending,
+  waiting for and reading the status line, headers and body all end by
+  ``timeout`` seconds after the attempt began. urllib3's own timeouts bound
+  each socket operation only, so a watchdog shuts the socket down at the
+  deadline: a server dripping one byte at a time (in the handshake, the
+  headers or the body) cannot hold the caller. The pools of
+  :func:`make_pool_manager` watch from the moment a connection is opened or
+  reused; with another ``PoolManager`` only the body is watched.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     HTTPError,
     MaxRetryError,
@@ -70,7 +75,13 @@ def make_pool_manager(
     kw.setdefault("timeout", urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT))
     if ca_certs is not None:
         kw["ca_certs"] = ca_certs
-    return urllib3.PoolManager(maxsize=maxsize, **kw)
+    pool_manager = urllib3.PoolManager(maxsize=maxsize, **kw)
+    # Connections that arm the per-attempt deadline as they open or are reused.
+    pool_manager.pool_classes_by_scheme = {
+        "http": _HTTPConnectionPool,
+        "https": _HTTPSConnectionPool,
+    }
+    return pool_manager
 
 
 def default_pool_manager() -> urllib3.PoolManager:
@@ -90,11 +101,13 @@ def default_pool_manager() -> urllib3.PoolManager:
 
 
 class _Alarm:
-    __slots__ = ("fired", "sock")
+    __slots__ = ("fired", "owned", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, owned: bool = False) -> None:
         self.sock: Optional[socket.socket] = sock
         self.fired = False
+        # A dup() made for the watchdog alone: closed when disarmed.
+        self.owned: Optional[socket.socket] = sock if owned else None
 
 
 class _Watchdog:
@@ -106,8 +119,8 @@ class _Watchdog:
         self._seq = itertools.count()
         self._thread: Optional[threading.Thread] = None
 
-    def arm(self, deadline: float, sock: socket.socket) -> _Alarm:
-        alarm = _Alarm(sock)
+    def arm(self, deadline: float, sock: socket.socket, *, owned: bool = False) -> _Alarm:
+        alarm = _Alarm(sock, owned)
         with self._cond:
             heapq.heappush(self._heap, (deadline, next(self._seq), alarm))
             if self._thread is None:
@@ -122,7 +135,11 @@ class _Watchdog:
         """Cancel; True if the alarm had already fired. Afterwards it never fires."""
         with self._cond:
             alarm.sock = None
-            return alarm.fired
+            owned, alarm.owned = alarm.owned, None
+            fired = alarm.fired
+        if owned is not None:
+            owned.close()
+        return fired
 
     def _run(self) -> None:
         with self._cond:
@@ -148,6 +165,77 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
+
+
+# --------------------------------------------------------------------------
+# Connections that put themselves under the watchdog for the current attempt.
+
+
+class _Attempt:
+    """The deadline of the request this thread is making, and its alarm once armed."""
+
+    __slots__ = ("alarm", "deadline")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.alarm: Optional[_Alarm] = None
+
+    def watch(self, sock: socket.socket, *, opening: bool) -> None:
+        if self.alarm is not None:
+            return
+        if opening:
+            # A new socket is about to be wrapped for TLS, which detaches this
+            # socket object: watch a duplicate of its descriptor instead
+            # (shutting it down ends the handshake just the same).
+            try:
+                sock = sock.dup()
+            except OSError:
+                return  # out of descriptors: per-read timeouts still apply
+        self.alarm = _watchdog.arm(self.deadline, sock, owned=opening)
+
+    def disarm(self) -> bool:
+        """True if the deadline passed (the socket was shut down)."""
+        alarm, self.alarm = self.alarm, None
+        return alarm is not None and _watchdog.disarm(alarm)
+
+
+_current = threading.local()  # .attempt: the _Attempt this thread is in, if any
+
+
+def _watch(sock: Optional[socket.socket], *, opening: bool) -> None:
+    attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
+    if attempt is not None and sock is not None:
+        attempt.watch(sock, opening=opening)
+
+
+class _HTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock, opening=True)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock, opening=False)  # a reused keep-alive connection
+        super().request(*args, **kwargs)
+
+
+class _HTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock, opening=True)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock, opening=False)
+        super().request(*args, **kwargs)
+
+
+class _HTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
 
 
 # --------------------------------------------------------------------------
@@ -319,8 +407,13 @@ def send_request(
     (DEFAULT_POLICY if policy is None else policy).admit(url)
 
     pool = default_pool_manager() if pool_manager is None else pool_manager
+    # One deadline for the whole call, the stale-connection resend included.
+    deadline = time.monotonic() + timeout
     for attempt in (1, 2):
-        deadline = time.monotonic() + timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
+        guard = _current.attempt = _Attempt(deadline)
         try:
             response = pool.urlopen(
                 request.method,
@@ -329,22 +422,43 @@ def send_request(
                 headers=request.headers,
                 redirect=False,
                 retries=False,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),
+                timeout=urllib3.Timeout(connect=remaining, read=remaining, total=remaining),
                 preload_content=False,
             )
-        except (ProtocolError, SSLError) as exc:
-            if attempt == 1 and _is_stale_connection(exc):
-                continue  # stale keep-alive connection: nothing was answered, send again
-            raise _transport_error(exc, url, timeout, "waiting for") from None
         except (HTTPError, HTTPException, OSError) as exc:
-            raise _transport_error(exc, url, timeout, "waiting for") from None
-        return _finish(response, url, deadline, timeout, max_response_bytes)
+            # The watchdog's shutdown surfaces as a reset or a truncation: a timeout.
+            cause: BaseException = _DeadlinePassed() if guard.disarm() else exc
+            if (
+                attempt == 1
+                and isinstance(cause, (ProtocolError, SSLError))
+                and _is_stale_connection(cause)
+            ):
+                continue  # stale keep-alive connection: nothing was answered, send again
+            raise _transport_error(cause, url, timeout, "waiting for") from None
+        finally:
+            _current.attempt = None
+        alarm, guard.alarm = guard.alarm, None
+        return _finish(response, url, deadline, timeout, max_response_bytes, alarm)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _finish(response: Any, url: str, deadline: float, timeout: float, limit: int) -> PushResponse:
-    sock = _response_socket(response)
-    alarm = _watchdog.arm(deadline, sock) if sock is not None else None
+def _finish(
+    response: Any,
+    url: str,
+    deadline: float,
+    timeout: float,
+    limit: int,
+    alarm: Optional[_Alarm] = None,
+) -> PushResponse:
+    if alarm is None:
+        # A PoolManager not made by make_pool_manager: watch the body only.
+        sock = _response_socket(response)
+        alarm = _watchdog.arm(deadline, sock) if sock is not None else None
+    elif alarm.fired:
+        # Shut down while the headers were read: they may be truncated.
+        _watchdog.disarm(alarm)
+        _discard(response)
+        raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
     try:
         content, complete = _read_body(response, deadline, limit)
     except (HTTPError, HTTPException, OSError, _DeadlinePassed) as exc:
