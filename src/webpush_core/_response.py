@@ -27,6 +27,7 @@ from .errors import (
 __all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_retry_after"]
 
 _MAX_DETAIL = 300
+_MAX_DELTA = 2**31
 
 
 _V = TypeVar("_V")
@@ -124,7 +125,10 @@ def _http_date(value: str) -> Optional[float]:
     fields = (int(year), month, int(day), int(hh), int(mm), int(ss))
     if not (1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
         return None
-    return float(calendar.timegm((*fields, 0, 0, 0)))
+    try:
+        return float(calendar.timegm((*fields, 0, 0, 0)))
+    except ValueError:  # year 0000
+        return None
 
 
 def parse_retry_after(value: Optional[str], *, now: Optional[float] = None) -> Optional[float]:
@@ -140,7 +144,9 @@ def parse_retry_after(value: Optional[str], *, now: Optional[float] = None) -> O
     if not value:
         return None
     if value.isascii() and value.isdigit():
-        return float(int(value))
+        # RFC 9111 §1.2.2: a delta-seconds too large to represent counts as
+        # 2**31 (and int() or float() of a huge digit string would raise).
+        return float(min(int(value), _MAX_DELTA)) if len(value) <= 10 else float(_MAX_DELTA)
     when = _http_date(value)
     if when is None:
         return None
@@ -183,12 +189,17 @@ class PushResponse:
             charset = m.group(1)
         try:
             return self.content.decode(charset, errors="replace")
-        except LookupError:  # unknown charset name
+        except (LookupError, UnicodeError):
+            # An unknown charset name, or a codec that is no text encoding
+            # or cannot "replace" (idna, punycode, undefined).
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
         """The body parsed as JSON; ValueError if it is not JSON."""
-        return json.loads(self.content)
+        try:
+            return json.loads(self.content)
+        except RecursionError:
+            raise ValueError("the JSON body is nested too deeply") from None
 
     @property
     def ok(self) -> bool:
@@ -233,7 +244,7 @@ def _service_detail(response: PushResponse) -> str:
         return ""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
         return _clip(response.text)
     if isinstance(body, dict):
         error = body.get("error")
