@@ -41,6 +41,10 @@ from ._records import SALT_LEN, Buffer, open_aes128gcm, open_aesgcm, parse_heade
 __all__ = ["decrypt", "encrypt", "trace"]
 
 KEY_LEN = 16  # an explicit key (http_ece and RFC 8188 §3.1 use 16 octets)
+# decrypt refuses longer content before copying or decrypting any of it: a
+# push message body is at most 4096 octets (RFC 8030 §7.2), so 1 MiB leaves
+# ample room while an attacker's 100 MB body costs nothing.
+MAX_DECRYPT = 1 << 20
 PublicKeyArg = Union[bytes, bytearray, memoryview, ec.EllipticCurvePublicKey]
 
 
@@ -113,10 +117,15 @@ def decrypt(
 ) -> bytes:
     """Decrypt an aes128gcm or aesgcm body; see the module doc. ECEError on any failure.
 
-    ``keyid`` is accepted for http_ece compatibility and not used: aes128gcm
-    takes it from the body.
+    ``content`` longer than ``MAX_DECRYPT`` (1 MiB) is refused first, before
+    it is copied or any key is derived. ``keyid`` is accepted for http_ece
+    compatibility and not used: aes128gcm takes it from the body.
     """
     version = check_version(version)
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        size = memoryview(content).nbytes  # a view: no copy of the content
+        if size > MAX_DECRYPT:
+            raise ECEError(f"content: {size} octets, more than the {MAX_DECRYPT} decrypt accepts")
     body = octets("content", content)
     records: Buffer
     header_keyid = b""
