@@ -12,6 +12,7 @@ The key is the 65-byte uncompressed P-256 point, base64url (RFC 8292 §3.2).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -132,6 +133,10 @@ def check_token_claims(claims: dict[str, Any], audience: Optional[str], now: flo
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, (int, float)):
         raise VapidError("the VAPID token has no numeric exp claim", field=_FIELD)
+    if isinstance(exp, float) and math.isnan(exp):
+        # json.loads reads NaN, which no comparison below would catch:
+        # a token that never expires.
+        raise VapidError("the VAPID token's exp is not a number (NaN)", field=_FIELD)
     if exp <= now:
         raise VapidError("the VAPID token has expired", field=_FIELD)
     if exp > now + MAX_TTL + _LEEWAY:
