@@ -1,0 +1,543 @@
+"""pywebpush compatibility, checked against pywebpush itself (an oracle, test-only).
+
+What is kept: names, positional parameter order and defaults, ``requests_session=``,
+py_vapid key objects, ``NoData``, ``encode``'s dict shape, ``WebPusher``'s
+attributes, ``WebPushException``'s attributes and ``str()``.
+
+What differs on purpose (README, "Migrating from pywebpush"), each proved here
+next to pywebpush's behaviour: the caller's dicts are not mutated, the
+response is always truthy, ``retry_after`` is parsed, the default timeout is
+finite, and ``curl=True`` prints a command that runs as pasted.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import inspect
+import math
+import os
+import pathlib
+import shutil
+import subprocess
+from typing import Any, Optional
+
+import http_ece
+import py_vapid
+import pytest
+import pywebpush
+import requests
+import urllib3
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+import webpush_core
+from webpush_core import (
+    CaseInsensitiveDict,
+    EndpointNotAllowed,
+    EndpointPolicy,
+    ExpiredSubscription,
+    NoData,
+    PushRejected,
+    PushResponse,
+    RateLimited,
+    ServerError,
+    TooLarge,
+    Unauthorized,
+    WebPusher,
+    WebPushException,
+    webpush,
+    webpush_async,
+)
+from webpush_core._b64 import b64url_decode
+from webpush_core.testing import LocalPushService
+from webpush_core.vapid import Vapid, VapidError
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+CLAIMS = {"sub": "mailto:ops@example.com"}
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _positional(func: Any) -> list[inspect.Parameter]:
+    params = list(inspect.signature(func).parameters.values())
+    return [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+    ]
+
+
+# -- signatures --------------------------------------------------------------------
+
+
+def test_webpush_keeps_pywebpush_parameter_order_and_defaults() -> None:
+    theirs = _positional(pywebpush.webpush)
+    ours = _positional(webpush)
+    assert [p.name for p in theirs] == [
+        "subscription_info",
+        "data",
+        "vapid_private_key",
+        "vapid_claims",
+        "content_encoding",
+        "curl",
+        "timeout",
+        "ttl",
+        "verbose",
+        "headers",
+        "requests_session",
+    ]
+    assert [p.name for p in ours[: len(theirs)]] == [p.name for p in theirs]
+    for mine, theirs_p in zip(ours, theirs):
+        # timeout's default is None in both; ours means 10 s (checked below), pywebpush's never.
+        assert mine.default == theirs_p.default, mine.name
+    # Everything beyond pywebpush's parameters is keyword-only: no positional caller breaks.
+    extra = [p for p in inspect.signature(webpush).parameters.values() if p not in ours]
+    assert extra and all(p.kind is p.KEYWORD_ONLY for p in extra)
+    assert {p.name for p in extra} >= {"urgency", "topic", "endpoint_policy"}
+
+
+def test_webpush_async_keeps_the_order_up_to_the_session() -> None:
+    theirs = _positional(pywebpush.webpush_async)
+    ours = _positional(webpush_async)
+    # pywebpush's 11th is aiohttp_session; ours takes requests_session there (README).
+    assert [p.name for p in ours[:10]] == [p.name for p in theirs[:10]]
+    assert [p.default for p in ours[:10]] == [p.default for p in theirs[:10]]
+    assert theirs[10].name == "aiohttp_session" and ours[10].name == "requests_session"
+
+
+def test_webpusher_methods_keep_their_parameters() -> None:
+    # pywebpush's send(*args, **kwargs) forwards positionals to _prepare_send_data.
+    theirs = _positional(pywebpush.WebPusher._prepare_send_data)
+    ours = _positional(WebPusher.send)
+    assert [(p.name, p.default) for p in ours[: len(theirs)]] == [
+        (p.name, p.default) for p in theirs
+    ]
+    for name in ("encode", "as_curl"):
+        mine = _positional(getattr(WebPusher, name))
+        them = _positional(getattr(pywebpush.WebPusher, name))
+        assert [(p.name, p.default) for p in mine] == [(p.name, p.default) for p in them]
+    init = _positional(WebPusher.__init__)
+    assert [p.name for p in init[:2]] == ["subscription_info", "requests_session"]
+
+
+def test_pywebpush_names_are_all_there() -> None:
+    for name in ("webpush", "webpush_async", "WebPusher", "WebPushException", "NoData"):
+        assert hasattr(pywebpush, name)
+        assert hasattr(webpush_core, name)
+        assert name in webpush_core.__all__
+    assert issubclass(NoData, WebPushException)
+    assert set(WebPusher.valid_encodings) == set(pywebpush.WebPusher.valid_encodings)
+
+
+# -- a fake requests session ----------------------------------------------------------
+
+
+class FakeResponse:
+    """What a requests-like session returns (no __bool__ games here)."""
+
+    def __init__(self, status: int, reason: str = "", headers: Any = None, body: bytes = b""):
+        self.status_code = status
+        self.reason = reason
+        self.headers = headers or {}
+        self.content = body
+        self.text = body.decode()
+
+
+class FakeSession:
+    def __init__(self, status: int = 201, **answer: Any) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.answer = (status, answer)
+
+    def post(self, url: str, **kw: Any) -> FakeResponse:
+        self.calls.append({"url": url, **kw})
+        status, answer = self.answer
+        return FakeResponse(status, **answer)
+
+
+@pytest.fixture
+def service() -> Any:
+    with LocalPushService() as svc:
+        yield svc
+
+
+def test_requests_session_is_used(service: LocalPushService) -> None:
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    session = FakeSession(201, reason="Created", headers={"Location": "/m/1"})
+    response = webpush(
+        sub, "via session", key, CLAIMS, requests_session=session, endpoint_policy=LOCAL
+    )
+    assert isinstance(response, PushResponse)
+    assert response.status_code == 201 and response.headers["location"] == "/m/1"
+    [call] = session.calls
+    assert set(call) == {"url", "data", "headers", "timeout"}
+    assert call["url"] == sub["endpoint"]
+    assert call["timeout"] == 10.0  # finite by default
+    assert call["headers"]["Content-Encoding"] == "aes128gcm"
+    assert call["headers"]["Authorization"].startswith("vapid t=")
+    assert service.requests == []  # the session sent it, not our pool
+    # The body is a real push: the service's subscription key decrypts it.
+    state = service._inbox(sub).state
+    plaintext = http_ece.decrypt(
+        call["data"], private_key=state.private_key, auth_secret=state.auth_secret
+    )
+    assert plaintext == b"via session"
+
+
+def test_pywebpush_passes_no_timeout_to_the_session() -> None:
+    """The difference: pywebpush hands requests timeout=None (wait forever)."""
+    with LocalPushService() as svc:
+        sub = svc.subscribe()
+    theirs, ours = FakeSession(201), FakeSession(201)
+    pywebpush.webpush(sub, "x", requests_session=theirs)
+    webpush(sub, "x", requests_session=ours, endpoint_policy=LOCAL)
+    assert theirs.calls[0]["timeout"] is None
+    assert ours.calls[0]["timeout"] == 10.0
+
+
+def test_the_endpoint_policy_still_applies_with_a_session() -> None:
+    with LocalPushService() as svc:
+        sub = svc.subscribe()
+    session = FakeSession(201)
+    with pytest.raises(EndpointNotAllowed):
+        webpush(sub, "x", requests_session=session)  # default policy: http + loopback
+    assert session.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, ExpiredSubscription),
+        (410, ExpiredSubscription),
+        (401, Unauthorized),
+        (403, Unauthorized),
+        (413, TooLarge),
+        (429, RateLimited),
+        (500, ServerError),
+        (503, ServerError),
+        (400, PushRejected),
+    ],
+)
+def test_typed_errors_with_truthy_response(status: int, error: type[WebPushException]) -> None:
+    with LocalPushService() as svc:
+        sub = svc.subscribe()
+    session = FakeSession(status, reason="Nope", headers={"Retry-After": "120"}, body=b"why")
+    with pytest.raises(WebPushException) as caught:  # the pywebpush-style catch still works
+        webpush(sub, "x", requests_session=session, endpoint_policy=LOCAL)
+    ex = caught.value
+    assert type(ex) is error
+    assert isinstance(ex.response, PushResponse)
+    assert bool(ex.response) is True
+    assert ex.response.status_code == ex.status_code == status
+    assert ex.retry_after == 120.0  # parsed; pywebpush gives the raw "120"
+    assert ex.message.startswith(f"Push failed: {status} Nope")
+    assert ex.response.text == "why"
+
+
+def test_webpusher_send_returns_any_status_like_pywebpush() -> None:
+    with LocalPushService() as svc:
+        sub = svc.subscribe()
+        svc.expire(sub)
+        response = WebPusher(sub).send("x", endpoint_policy=LOCAL)
+        assert isinstance(response, PushResponse) and response.status_code == 410
+        session = FakeSession(410, reason="Gone")
+        response = WebPusher(sub, requests_session=session).send("x", endpoint_policy=LOCAL)
+        assert response.status_code == 410 and len(session.calls) == 1
+
+
+def test_a_real_requests_session(service: LocalPushService) -> None:
+    class CountingSession(requests.Session):
+        posts = 0
+
+        def post(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            CountingSession.posts += 1
+            return super().post(*args, **kwargs)
+
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    with CountingSession() as session:
+        for coding in ("aes128gcm", "aesgcm"):
+            response = webpush(
+                sub, f"requests {coding}", key, CLAIMS, coding,
+                requests_session=session, endpoint_policy=LOCAL,
+            )  # fmt: skip
+            assert response.status_code == 201
+        gone = service.subscribe(key.application_server_key)
+        service.expire(gone)
+        with pytest.raises(ExpiredSubscription) as caught:
+            webpush(gone, "x", key, CLAIMS, requests_session=session, endpoint_policy=LOCAL)
+    assert CountingSession.posts == 3
+    assert [m.text for m in service.messages(sub)] == ["requests aes128gcm", "requests aesgcm"]
+    # requests.Response is falsy for a 4xx; what we hand back is not.
+    assert bool(caught.value.response) is True
+    assert caught.value.response.json()["errno"] == 103
+
+
+# -- py_vapid key objects ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [py_vapid.Vapid01, py_vapid.Vapid02], ids=["Vapid01", "Vapid02"])
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_py_vapid_instances_sign(service: LocalPushService, cls: Any, coding: str) -> None:
+    signer = cls()
+    signer.generate_keys()
+    point = signer.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    sub = service.subscribe(point)
+    claims = {"sub": "mailto:ops@example.com"}
+    webpush(sub, "py_vapid", signer, claims, coding, endpoint_policy=LOCAL)
+    [message] = service.messages(sub)
+    assert message.text == "py_vapid"
+    assert message.vapid_claims is not None and message.vapid_claims["aud"] == service.url
+    # The coding's scheme, whatever the class (README): vapid with aes128gcm, WebPush with aesgcm.
+    authorization = service.requests[-1].headers["authorization"]
+    assert authorization.startswith("vapid t=" if coding == "aes128gcm" else "WebPush ")
+    assert claims == {"sub": "mailto:ops@example.com"}
+
+
+def test_py_vapid_signer_gets_our_claim_checks(service: LocalPushService) -> None:
+    signer = py_vapid.Vapid02()
+    signer.generate_keys()
+    sub = service.subscribe()
+    with pytest.raises(VapidError) as caught:
+        webpush(sub, "x", signer, {"sub": "ops@example.com"}, endpoint_policy=LOCAL)
+    assert caught.value.field == "vapid_claims.sub"
+    assert service.requests == []
+
+
+# -- WebPusher -----------------------------------------------------------------------------
+
+
+def _browser_sub(service: LocalPushService) -> tuple[dict[str, Any], Any]:
+    sub = service.subscribe()
+    return sub, service._inbox(sub).state
+
+
+def test_encode_no_data(service: LocalPushService) -> None:
+    sub, _ = _browser_sub(service)
+    for empty in (b"", ""):
+        with pytest.raises(NoData) as caught:
+            WebPusher(sub).encode(empty)
+        assert caught.value.field == "data"
+        with pytest.raises(pywebpush.NoData):
+            pywebpush.WebPusher(sub).encode(empty)
+
+
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_encode_shape_matches_pywebpush_and_decrypts(
+    service: LocalPushService, coding: str
+) -> None:
+    sub, state = _browser_sub(service)
+    ours = WebPusher(sub).encode(b"encoded by us", coding)
+    theirs = pywebpush.WebPusher(sub).encode(b"encoded by pywebpush", coding)
+    assert isinstance(ours, CaseInsensitiveDict)
+    assert sorted(k.lower() for k in ours) == sorted(theirs)
+    assert {k.lower(): type(v) for k, v in ours.items()} == {k: type(v) for k, v in theirs.items()}
+    assert ours["BODY"] is ours["body"] and "Body" in ours
+    if coding == "aes128gcm":
+        plaintext = http_ece.decrypt(
+            ours["body"], private_key=state.private_key, auth_secret=state.auth_secret
+        )
+    else:
+        for name in ("crypto_key", "salt"):
+            value = ours[name]
+            assert isinstance(value, bytes) and b"=" not in value
+            assert set(value.decode()) <= set(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            )
+        assert len(unb64url(ours["salt"].decode())) == 16
+        assert len(unb64url(ours["CRYPTO_KEY"].decode())) == 65
+        plaintext = http_ece.decrypt(
+            ours["body"],
+            salt=unb64url(ours["salt"].decode()),
+            dh=unb64url(ours["crypto_key"].decode()),
+            private_key=state.private_key,
+            auth_secret=state.auth_secret,
+            version="aesgcm",
+        )
+    assert plaintext == b"encoded by us"
+
+
+def test_webpusher_attributes_match_pywebpush(service: LocalPushService) -> None:
+    sub, state = _browser_sub(service)
+    ours, theirs = WebPusher(sub), pywebpush.WebPusher(sub)
+    assert ours.receiver_key == theirs.receiver_key == b64url_decode(sub["keys"]["p256dh"])
+    assert ours.auth_key == theirs.auth_key == state.auth_secret
+    assert isinstance(ours.receiver_key, bytes) and len(ours.receiver_key) == 65
+    assert ours.subscription_info["endpoint"] == sub["endpoint"]
+    assert state.auth_secret.hex() not in repr(ours)
+    assert sub["keys"]["auth"] not in repr(ours)
+
+
+def test_webpusher_send_with_presigned_headers(service: LocalPushService) -> None:
+    """pywebpush's documented WebPusher use: VAPID headers signed beforehand."""
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    headers = key.sign({"sub": "mailto:ops@example.com", "aud": service.url})
+    response = WebPusher(sub).send("presigned", headers, 60, endpoint_policy=LOCAL)
+    assert response.status_code == 201
+    assert service.messages(sub)[0].ttl == 60
+
+
+# -- WebPushException -----------------------------------------------------------------------
+
+
+class _NoText:
+    status_code = 502
+
+    def __repr__(self) -> str:
+        return "<no text>"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        None,
+        PushResponse(410, "Gone", {"Retry-After": "5"}, b'{"error": "gone"}'),
+        PushResponse(201, "Created"),
+        _NoText(),
+    ],
+    ids=["none", "410", "201", "no-text"],
+)
+def test_exception_str_and_attributes_like_pywebpush(response: Any) -> None:
+    ours = WebPushException("Push failed: boom", response=response)
+    theirs = pywebpush.WebPushException("Push failed: boom", response=response)
+    assert str(ours) == str(theirs)
+    assert ours.message == theirs.message == "Push failed: boom"
+    assert ours.response is theirs.response is response
+    assert ours.status_code == theirs.status_code
+
+
+def test_retry_after_is_parsed_not_raw() -> None:
+    response = PushResponse(429, "Too Many Requests", {"Retry-After": "30"})
+    assert WebPushException("x", response).retry_after == 30.0
+    assert pywebpush.WebPushException("x", response).retry_after == "30"
+    assert WebPushException("x").retry_after is None
+
+
+def test_response_truthy_unlike_requests() -> None:
+    theirs = requests.Response()
+    theirs.status_code = 410
+    assert not theirs  # the pywebpush clean-up idiom's trap
+    for status in (200, 201, 404, 410, 500):
+        assert bool(PushResponse(status)) is True
+
+
+# -- the default timeout reaches the transport ----------------------------------------------
+
+
+class _Recorded(Exception):
+    pass
+
+
+class RecordingPool:
+    """A PoolManager stand-in: records urlopen's timeout, then stops the send."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[Any] = []
+
+    def urlopen(self, method: str, url: str, **kw: Any) -> Any:
+        self.timeouts.append(kw.get("timeout"))
+        raise _Recorded
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, 10.0), (2.5, 2.5)])
+def test_timeout_reaches_urllib3_finite(
+    service: LocalPushService, given: Optional[float], expected: float
+) -> None:
+    sub = service.subscribe()
+    pool = RecordingPool()
+    with pytest.raises(_Recorded):
+        webpush(sub, "x", timeout=given, endpoint_policy=LOCAL, pool_manager=pool)  # type: ignore[arg-type]
+    [timeout] = pool.timeouts
+    assert isinstance(timeout, urllib3.Timeout)
+    # The transport hands urllib3 what is left of the deadline: just under the timeout.
+    for value in (timeout.total, timeout.connect_timeout, timeout.read_timeout):
+        assert isinstance(value, float) and math.isfinite(value)
+        assert expected - 1.0 < value <= expected
+
+    pool = RecordingPool()
+    with pytest.raises(_Recorded):
+        WebPusher(sub, pool_manager=pool).send("x", timeout=given, endpoint_policy=LOCAL)  # type: ignore[arg-type]
+    assert expected - 1.0 < pool.timeouts[0].total <= expected
+
+
+# -- the caller's claims dict --------------------------------------------------------------
+
+
+def test_claims_not_mutated_unlike_pywebpush(
+    service: LocalPushService, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # pywebpush's curl writes encrypted.data here
+    key = py_vapid.Vapid02()
+    key.generate_keys()
+    sub = service.subscribe()
+    theirs = {"sub": "mailto:ops@example.com"}
+    pywebpush.webpush(sub, "x", key, theirs, curl=True)
+    assert set(theirs) == {"sub", "aud", "exp"}  # pywebpush wrote into the caller's dict
+    ours = {"sub": "mailto:ops@example.com"}
+    before = copy.deepcopy(ours)
+    webpush(sub, "x", key, ours, curl=True, endpoint_policy=LOCAL)
+    webpush(sub, "x", key, ours, endpoint_policy=LOCAL)
+    assert ours == before
+
+
+# -- curl=True ---------------------------------------------------------------------------------
+
+needs_curl = pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("bash") is None or shutil.which("base64") is None,
+    reason="curl, bash and base64 are needed to run the printed command",
+)
+
+
+def _run(command: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@needs_curl
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_curl_output_pastes_and_runs(
+    service: LocalPushService, tmp_path: pathlib.Path, coding: str
+) -> None:
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    # Shell metacharacters in the data and a header: they must survive quoting.
+    message = 'it\'s "quoted" $HOME `id` \\ ; | & * ~ ' + os.urandom(8).hex()
+    command = webpush(
+        sub, message, key, CLAIMS, coding, curl=True, ttl=77, urgency="low", topic="t",
+        headers={"X-Note": "a'b \"c\" $(id)"}, endpoint_policy=LOCAL, timeout=5,
+    )  # fmt: skip
+    assert isinstance(command, str)
+    assert service.requests == []  # curl=True sends nothing
+    done = _run(command, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP/1.1 201")
+    [received] = service.messages(sub)
+    assert received.text == message
+    assert (received.ttl, received.urgency, received.topic) == (77, "low", "t")
+    assert service.requests[0].headers["x-note"] == 'a\'b "c" $(id)'
+    assert list(tmp_path.iterdir()) == []  # no side file (pywebpush writes encrypted.data)
+
+
+@needs_curl
+def test_curl_without_data_and_webpusher_as_curl(
+    service: LocalPushService, tmp_path: pathlib.Path
+) -> None:
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    command = webpush(sub, None, key, CLAIMS, curl=True, endpoint_policy=LOCAL)
+    assert _run(command, tmp_path).returncode == 0
+    assert service.messages(sub)[0].plaintext == b""
+
+    pusher = WebPusher(sub)
+    encoded = pusher.encode("via as_curl")
+    headers = {**key.sign({"sub": "mailto:ops@example.com", "aud": service.url}), "TTL": 5}
+    headers["Content-Encoding"] = "aes128gcm"
+    command = pusher.as_curl(sub["endpoint"], encoded["body"], headers)
+    done = _run(command, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert service.messages(sub)[1].text == "via as_curl"
+    assert list(tmp_path.iterdir()) == []

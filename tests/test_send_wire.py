@@ -1,0 +1,469 @@
+"""What ``webpush`` puts on the wire, seen by a capture server (RFC 8030 §5, RFC 8291, RFC 8292).
+
+The capture server (stdlib ``http.server`` on 127.0.0.1) records each
+request's method, path, headers and body and answers 201. The bodies are
+decrypted with http_ece and the VAPID tokens verified with PyJWT: both are
+independent implementations, used here as oracles.
+
+Also: the caller's dicts (claims, headers, subscription) are never mutated,
+and a claims dict shared by two push services gives each its own ``aud``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+import http_ece
+import jwt
+import py_vapid
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from webpush_core import EndpointPolicy, WebPusher, build_request, webpush
+from webpush_core._request import load_vapid_key
+from webpush_core.vapid import Vapid
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+CLAIMS = {"sub": "mailto:ops@example.com"}
+# What urllib3 / http.client add on their own; everything else is ours.
+TRANSPORT_HEADERS = {"host", "accept-encoding", "user-agent", "content-length"}
+
+
+# -- the capture server ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Captured:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+
+class CaptureServer:
+    """Records every request and answers ``status`` (201 by default), empty body."""
+
+    def __init__(self, status: int = 201, answer_headers: Optional[dict[str, str]] = None):
+        self.status = status
+        self.answer_headers = dict(answer_headers or {})
+        self.requests: list[Captured] = []
+        self._lock = threading.Lock()
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with capture._lock:
+                    capture.requests.append(Captured(self.command, self.path, headers, body))
+                self.send_response(capture.status)
+                for name, value in capture.answer_headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_GET = do_PUT = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def __enter__(self) -> CaptureServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def capture() -> Any:
+    with CaptureServer() as server:
+        yield server
+
+
+# -- a browser's side, built with cryptography (not with webpush_core) ----------
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Browser:
+    """A subscriber: its key pair and auth secret, and the subscription it hands out."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    auth: bytes
+    endpoint: str
+
+    @classmethod
+    def new(cls, endpoint: str) -> Browser:
+        return cls(ec.generate_private_key(ec.SECP256R1()), os.urandom(16), endpoint)
+
+    @property
+    def point(self) -> bytes:
+        return self.private_key.public_key().public_bytes(
+            Encoding.X962, PublicFormat.UncompressedPoint
+        )
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": b64url(self.point), "auth": b64url(self.auth)},
+        }
+
+    def decrypt(self, captured: Captured) -> bytes:
+        """Decrypt with http_ece (the oracle), from the wire headers only."""
+        coding = captured.headers["content-encoding"]
+        if coding == "aes128gcm":
+            out: bytes = http_ece.decrypt(
+                captured.body,
+                private_key=self.private_key,
+                auth_secret=self.auth,
+                version="aes128gcm",
+            )
+            return out
+        params = dict(p.split("=", 1) for p in captured.headers["encryption"].split(";"))
+        crypto_key = dict(p.split("=", 1) for p in captured.headers["crypto-key"].split(";"))
+        out = http_ece.decrypt(
+            captured.body,
+            salt=unb64url(params["salt"]),
+            private_key=self.private_key,
+            dh=unb64url(crypto_key["dh"]),
+            auth_secret=self.auth,
+            version="aesgcm",
+        )
+        return out
+
+
+def origin_of(url: str) -> str:
+    return "/".join(url.split("/")[:3])
+
+
+def verify_vapid(captured: Captured, scheme: str) -> tuple[dict[str, Any], str]:
+    """Verify the token with PyJWT; return (claims, base64url public key)."""
+    authorization = captured.headers["authorization"]
+    if scheme == "vapid":
+        assert authorization.startswith("vapid ")
+        params = dict(p.strip().split("=", 1) for p in authorization[len("vapid ") :].split(","))
+        assert set(params) == {"t", "k"}
+        token, key = params["t"], params["k"]
+    else:
+        assert authorization.startswith("WebPush ")
+        token = authorization[len("WebPush ") :]
+        parts = dict(p.split("=", 1) for p in captured.headers["crypto-key"].split(";"))
+        key = parts["p256ecdsa"]
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(key))
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        public,
+        algorithms=["ES256"],
+        audience=origin_of(captured_url(captured)),
+        options={"require": ["exp", "aud", "sub"]},
+    )
+    return claims, key
+
+
+def captured_url(captured: Captured) -> str:
+    return "http://" + captured.headers["host"] + captured.path
+
+
+# -- aes128gcm ------------------------------------------------------------------
+
+
+def test_aes128gcm_exact_headers_and_body(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/push/abc?x=1")
+    vapid = Vapid.generate()
+    message = "héllo wire".encode()
+    response = webpush(browser.info(), message, vapid, CLAIMS, ttl=120, endpoint_policy=LOCAL)
+    assert response.status_code == 201
+
+    [seen] = capture.requests
+    assert (seen.method, seen.path) == ("POST", "/push/abc?x=1")
+    assert set(seen.headers) - TRANSPORT_HEADERS == {
+        "ttl",
+        "content-encoding",
+        "content-type",
+        "authorization",
+    }
+    assert seen.headers["ttl"] == "120"
+    assert seen.headers["content-encoding"] == "aes128gcm"
+    assert seen.headers["content-type"] == "application/octet-stream"
+    assert int(seen.headers["content-length"]) == len(seen.body)
+    # RFC 8188 §2.1 header: salt(16) rs(4) idlen(1) keyid(65: the sender's public point).
+    assert int.from_bytes(seen.body[16:20], "big") == 4096
+    assert seen.body[20] == 65 and seen.body[21] == 0x04
+    assert browser.decrypt(seen) == message
+
+    claims, k = verify_vapid(seen, "vapid")
+    assert k == vapid.application_server_key
+    assert claims["aud"] == capture.url
+    assert claims["sub"] == CLAIMS["sub"]
+    assert time.time() < claims["exp"] <= time.time() + 24 * 3600
+
+
+def test_aesgcm_exact_headers_and_body(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/push/legacy")
+    vapid = Vapid.generate()
+    message = b"legacy coding"
+    webpush(browser.info(), message, vapid, CLAIMS, "aesgcm", ttl=0, endpoint_policy=LOCAL)
+
+    [seen] = capture.requests
+    assert set(seen.headers) - TRANSPORT_HEADERS == {
+        "ttl",
+        "content-encoding",
+        "content-type",
+        "encryption",
+        "crypto-key",
+        "authorization",
+    }
+    assert seen.headers["ttl"] == "0"
+    assert seen.headers["content-encoding"] == "aesgcm"
+    assert seen.headers["content-type"] == "application/octet-stream"
+    encryption = seen.headers["encryption"]
+    assert encryption.startswith("salt=") and ";" not in encryption
+    assert len(unb64url(encryption[len("salt=") :])) == 16
+    # dh first, then the VAPID key, joined with ";" (what services parse).
+    dh, p256ecdsa = seen.headers["crypto-key"].split(";")
+    assert dh.startswith("dh=") and len(unb64url(dh[3:])) == 65
+    assert p256ecdsa == f"p256ecdsa={vapid.application_server_key}"
+    assert seen.headers["authorization"].startswith("WebPush ")
+    assert browser.decrypt(seen) == message
+
+    claims, k = verify_vapid(seen, "webpush")
+    assert k == vapid.application_server_key
+    assert claims["aud"] == capture.url
+
+
+def test_aesgcm_without_vapid_has_only_dh(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    webpush(browser.info(), b"x", content_encoding="aesgcm", endpoint_policy=LOCAL)
+    [seen] = capture.requests
+    assert "authorization" not in seen.headers
+    assert seen.headers["crypto-key"].startswith("dh=") and ";" not in seen.headers["crypto-key"]
+    assert browser.decrypt(seen) == b"x"
+
+
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_urgency_and_topic_on_the_wire(capture: CaptureServer, coding: str) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    webpush(
+        browser.info(),
+        "x",
+        content_encoding=coding,
+        ttl=3600,
+        urgency="very-low",
+        topic="news_Feed-1",
+        endpoint_policy=LOCAL,
+    )
+    webpush(browser.info(), "y", content_encoding=coding, endpoint_policy=LOCAL)
+    first, second = capture.requests
+    assert (first.headers["urgency"], first.headers["topic"]) == ("very-low", "news_Feed-1")
+    assert first.headers["ttl"] == "3600"
+    assert "urgency" not in second.headers and "topic" not in second.headers
+
+
+def test_options_given_as_headers_pywebpush_style(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    webpush(
+        browser.info(),
+        "x",
+        headers={"TTL": "90", "Urgency": "high", "Topic": "t1", "X-Extra": 7},
+        endpoint_policy=LOCAL,
+    )
+    [seen] = capture.requests
+    assert seen.headers["ttl"] == "90"
+    assert seen.headers["urgency"] == "high"
+    assert seen.headers["topic"] == "t1"
+    assert seen.headers["x-extra"] == "7"
+
+
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_no_data_means_no_body_and_no_content_encoding(capture: CaptureServer, coding: str) -> None:
+    browser = Browser.new(f"{capture.url}/tickle")
+    vapid = Vapid.generate()
+    webpush(browser.info(), None, vapid, CLAIMS, coding, endpoint_policy=LOCAL)
+    [seen] = capture.requests
+    assert seen.body == b""
+    assert seen.headers.get("content-length", "0") == "0"
+    for absent in ("content-encoding", "content-type", "encryption"):
+        assert absent not in seen.headers
+    if coding == "aesgcm":
+        # Only the VAPID key: there is no dh= without a payload.
+        assert seen.headers["crypto-key"] == f"p256ecdsa={vapid.application_server_key}"
+    else:
+        assert "crypto-key" not in seen.headers
+    assert verify_vapid(seen, "vapid" if coding == "aes128gcm" else "webpush")[1] == (
+        vapid.application_server_key
+    )
+
+
+def test_each_message_fresh_salt_and_key(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    for _ in range(2):
+        webpush(browser.info(), b"same", endpoint_policy=LOCAL)
+    a, b = capture.requests
+    assert a.body[:16] != b.body[:16]  # salt
+    assert a.body[21:86] != b.body[21:86]  # the sender's ephemeral public key
+    assert browser.decrypt(a) == browser.decrypt(b) == b"same"
+
+
+def test_pad_to_hides_the_length(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    webpush(browser.info(), b"a", pad_to=100, endpoint_policy=LOCAL)
+    webpush(browser.info(), b"a" * 90, pad_to=100, endpoint_policy=LOCAL)
+    short, longer = capture.requests
+    assert len(short.body) == len(longer.body)
+    assert browser.decrypt(short) == b"a"
+    assert browser.decrypt(longer) == b"a" * 90
+
+
+def test_standard_base64_padded_keys_accepted(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    info = browser.info()
+    info["keys"] = {
+        "p256dh": base64.b64encode(browser.point).decode(),
+        "auth": base64.b64encode(browser.auth).decode(),
+    }
+    webpush(info, b"std b64", endpoint_policy=LOCAL)
+    assert browser.decrypt(capture.requests[0]) == b"std b64"
+
+
+def test_build_request_matches_what_is_sent(capture: CaptureServer) -> None:
+    """The sans-IO value and the wire agree: the transport adds nothing of ours."""
+    browser = Browser.new(f"{capture.url}/p")
+    vapid = Vapid.generate()
+    request = build_request(browser.info(), b"sans-io", vapid, CLAIMS, ttl=5, urgency="low")
+    assert request.url == browser.endpoint
+    assert request.method == "POST"
+    assert set(request.headers) == {
+        "TTL",
+        "Urgency",
+        "Content-Encoding",
+        "Content-Type",
+        "Authorization",
+    }
+    assert "Authorization" not in repr(request) and "vapid t=" not in repr(request)
+    # Send it with another HTTP client (urllib3 directly here).
+    import urllib3
+
+    reply = urllib3.PoolManager().request(
+        "POST", request.url, body=request.body, headers=request.headers
+    )
+    assert reply.status == 201
+    [seen] = capture.requests
+    for name, value in request.headers.items():
+        assert seen.headers[name.lower()] == value
+    assert browser.decrypt(seen) == b"sans-io"
+
+
+# -- the caller's dicts ------------------------------------------------------------
+
+
+def test_callers_dicts_are_never_mutated() -> None:
+    vapid = Vapid.generate()
+    with CaptureServer() as one, CaptureServer() as two:
+        claims = {"sub": "mailto:ops@example.com", "extra": {"nested": [1, 2]}}
+        headers = {"X-Trace": "abc", "TTL": "30"}
+        browsers = [Browser.new(f"{one.url}/a"), Browser.new(f"{two.url}/b")]
+        subs = [b.info() for b in browsers]
+        before = copy.deepcopy((claims, headers, subs))
+        for coding in ("aes128gcm", "aesgcm"):
+            for sub in subs:
+                webpush(sub, "m", vapid, claims, coding, headers=headers, endpoint_policy=LOCAL)
+                WebPusher(sub).send(
+                    "m", headers=headers, content_encoding=coding, endpoint_policy=LOCAL
+                )
+        assert (claims, headers, subs) == before
+        assert "aud" not in claims and "exp" not in claims
+
+        # Each push service got a token for its own origin from the one claims dict.
+        vapid_requests = [r for r in one.requests + two.requests if "authorization" in r.headers]
+        assert len(vapid_requests) == 4
+        auds = []
+        for seen in vapid_requests:
+            scheme = "vapid" if seen.headers["content-encoding"] == "aes128gcm" else "webpush"
+            token_claims, _ = verify_vapid(seen, scheme)  # checks aud == this request's origin
+            assert token_claims["extra"] == {"nested": [1, 2]}
+            auds.append(token_claims["aud"])
+        assert sorted(auds) == sorted([one.url, one.url, two.url, two.url])
+
+
+def test_py_vapid_signer_gets_a_copy(capture: CaptureServer) -> None:
+    signer = py_vapid.Vapid02()
+    signer.generate_keys()
+    claims = {"sub": "mailto:ops@example.com"}
+    before = copy.deepcopy(claims)
+    browser = Browser.new(f"{capture.url}/p")
+    webpush(browser.info(), "m", signer, claims, endpoint_policy=LOCAL)
+    assert claims == before
+    token_claims, _ = verify_vapid(capture.requests[0], "vapid")
+    assert token_claims["aud"] == capture.url
+
+
+def test_explicit_matching_aud_is_accepted(capture: CaptureServer) -> None:
+    browser = Browser.new(f"{capture.url}/p")
+    claims = {"sub": "https://example.com/contact", "aud": capture.url + "/"}
+    webpush(browser.info(), "m", Vapid.generate(), claims, endpoint_policy=LOCAL)
+    assert verify_vapid(capture.requests[0], "vapid")[0]["aud"] == capture.url
+    assert claims["aud"] == capture.url + "/"
+
+
+def test_vapid_token_reused_for_the_same_origin(capture: CaptureServer) -> None:
+    """A key string passed on every call is parsed once and its token cached."""
+    key_pem = Vapid.generate().private_pem().decode()
+    for path in ("a", "b"):
+        webpush(
+            Browser.new(f"{capture.url}/{path}").info(), "m", key_pem, CLAIMS, endpoint_policy=LOCAL
+        )
+    a, b = capture.requests
+    assert a.headers["authorization"] == b.headers["authorization"]
+    assert load_vapid_key(key_pem) is load_vapid_key(key_pem)
+
+
+def test_response_object_reflects_the_answer() -> None:
+    with CaptureServer(status=202, answer_headers={"Location": "/m/1", "X-Y": "z"}) as server:
+        response = webpush(Browser.new(f"{server.url}/p").info(), "m", endpoint_policy=LOCAL)
+    assert response.status_code == 202
+    assert response.headers["location"] == "/m/1"
+    assert response.headers["X-Y"] == "z"
+    assert response.content == b"" and response.text == ""
+    assert bool(response) is True
+
+
+def test_json_claims_from_a_file_shape(capture: CaptureServer) -> None:
+    """Claims loaded from JSON (str values, int exp) work as they are."""
+    claims = json.loads(
+        json.dumps({"sub": "mailto:ops@example.com", "exp": int(time.time()) + 600})
+    )
+    webpush(
+        Browser.new(f"{capture.url}/p").info(), "m", Vapid.generate(), claims, endpoint_policy=LOCAL
+    )
+    assert verify_vapid(capture.requests[0], "vapid")[0]["exp"] == claims["exp"]
