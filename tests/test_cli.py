@@ -1,0 +1,393 @@
+"""The command line: ``webpush-core send | keygen | explain`` and ``python -m webpush_core``.
+
+``send`` goes to a LocalPushService (``--allow-private``), which decrypts and
+records what arrived. Exit status: 0 sent, 1 refused or unreachable (the
+push service's answer on stderr), 2 bad input (nothing sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import pathlib
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from webpush_core import __version__
+from webpush_core._cli import main
+from webpush_core.testing import LocalPushService
+from webpush_core.vapid import Vapid
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Files:
+    """A VAPID key, a subscription and claims, written where the CLI reads them."""
+
+    def __init__(self, tmp: pathlib.Path, service: LocalPushService) -> None:
+        self.tmp = tmp
+        self.service = service
+        self.vapid = Vapid.generate()
+        self.key = tmp / "private_key.pem"
+        self.vapid.save_key(self.key)
+        self.sub = service.subscribe(self.vapid.application_server_key)
+        self.info = self.write("subscription.json", self.sub)
+        self.claims = self.write("claims.json", {"sub": "mailto:ops@example.com"})
+
+    def write(self, name: str, content: Any) -> str:
+        path = self.tmp / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content)
+        else:
+            path.write_text(json.dumps(content))
+        return str(path)
+
+    def send_args(self, *extra: str) -> list[str]:
+        return [
+            "send",
+            "--info", self.info,
+            "--key", str(self.key),
+            "--claims", self.claims,
+            "--allow-private",
+            *extra,
+        ]  # fmt: skip
+
+
+@pytest.fixture
+def files(tmp_path: pathlib.Path, push_service: LocalPushService) -> Files:
+    return Files(tmp_path, push_service)
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(argv, out=out), out.getvalue()
+
+
+# -- send ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_send_with_every_option(files: Files, coding: str) -> None:
+    head = files.write("head.json", {"X-Request-Id": "r-42"})
+    status, out = run(
+        files.send_args(
+            "--message", "hello from the CLI",
+            "--head", head,
+            "--ttl", "600",
+            "--urgency", "high",
+            "--topic", "cli_topic",
+            "--encoding", coding,
+        )
+    )  # fmt: skip
+    assert status == 0
+    assert out.startswith("201 Created")
+    [message] = files.service.messages(files.sub)
+    assert message.text == "hello from the CLI"
+    assert message.encoding == coding
+    assert (message.ttl, message.urgency, message.topic) == (600, "high", "cli_topic")
+    assert message.vapid_claims is not None
+    assert message.vapid_claims["sub"] == "mailto:ops@example.com"
+    assert message.vapid_claims["aud"] == files.service.url
+    assert files.service.requests[-1].headers["x-request-id"] == "r-42"
+
+
+def test_send_data_file_is_sent_byte_for_byte(files: Files) -> None:
+    payload = os.urandom(3000)
+    data = files.write("payload.bin", payload)
+    status, _ = run(files.send_args("--data", data))
+    assert status == 0
+    assert files.service.messages(files.sub)[0].plaintext == payload
+
+
+def test_send_key_as_a_string_and_no_message(files: Files) -> None:
+    assert files.vapid.private_key is not None
+    scalar = files.vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    raw = base64.urlsafe_b64encode(scalar).rstrip(b"=").decode()
+    argv = files.send_args()
+    argv[argv.index("--key") + 1] = raw
+    status, _ = run(argv)
+    assert status == 0
+    [message] = files.service.messages(files.sub)
+    assert message.plaintext == b"" and message.ttl == 0
+
+
+@pytest.mark.parametrize(("ttl", "expected"), [(None, 86400), ("60", 60)])
+def test_send_wns(files: Files, ttl: Any, expected: int) -> None:
+    extra = ["--message", "to windows", "--wns"] + (["--ttl", ttl] if ttl else [])
+    status, _ = run(files.send_args(*extra))
+    assert status == 0
+    wire = files.service.requests[-1].headers
+    assert wire["x-wns-cache-policy"] == "cache"
+    assert int(wire["ttl"]) == expected > 0
+    assert files.service.messages(files.sub)[0].text == "to windows"
+
+
+def test_send_curl_prints_and_sends_nothing(files: Files, tmp_path: pathlib.Path) -> None:
+    status, out = run(files.send_args("--message", "curl me", "--curl", "--ttl", "5"))
+    assert status == 0
+    assert files.service.requests == []
+    assert "curl " in out and files.sub["endpoint"] in out
+    if shutil.which("curl") and shutil.which("bash") and shutil.which("base64"):
+        done = subprocess.run(
+            ["bash", "-c", out],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert files.service.messages(files.sub)[0].text == "curl me"
+
+
+def test_send_verbose_logs_without_secrets(files: Files, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="webpush_core")
+    status, _ = run(files.send_args("--message", "v", "--verbose"))
+    assert status == 0
+    assert files.sub["endpoint"] in caplog.text and "201" in caplog.text
+    assert files.sub["keys"]["auth"] not in caplog.text
+    assert "vapid t=" not in caplog.text
+
+
+# -- exit status ---------------------------------------------------------------------------
+
+
+def test_expired_subscription_exits_1_with_the_services_answer(
+    files: Files, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files.service.expire(files.sub)
+    status, out = run(files.send_args("--message", "too late"))
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "410" in err
+    assert "the subscription has expired or was unsubscribed" in err  # the service's words
+    assert out == ""
+
+
+def test_unreachable_exits_1(files: Files, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
+    sub = dict(files.sub, endpoint=f"http://127.0.0.1:{port}/push/x")
+    files.info = files.write("dead.json", sub)
+    status, _ = run(files.send_args("--message", "x", "--timeout", "2"))
+    assert status == 1
+    assert "connect" in capsys.readouterr().err
+
+
+def test_vapid_refused_exits_1(files: Files, capsys: pytest.CaptureFixture[str]) -> None:
+    Vapid.generate().save_key(files.tmp / "other.pem")
+    argv = files.send_args("--message", "x")
+    argv[argv.index("--key") + 1] = str(files.tmp / "other.pem")
+    assert run(argv)[0] == 1
+    assert "403" in capsys.readouterr().err
+
+
+BAD_INPUTS: list[tuple[str, list[str], str]] = [
+    ("ttl-negative", ["--ttl", "-1"], "ttl"),
+    ("topic-too-long", ["--topic", "t" * 33], "topic"),
+    ("data-too-large", ["--data", "@big"], "3993"),
+    ("data-file-missing", ["--data", "/nonexistent/payload"], "cannot read data file"),
+    ("head-not-object", ["--head", "@head-list"], "JSON object"),
+    ("head-not-json", ["--head", "@not-json"], "not JSON"),
+    ("head-computed-header", ["--head", "@head-ce"], "computed"),
+    ("claims-plain-email", ["--claims", "@plain-email"], "mailto:"),
+    ("key-missing", ["--key", "/nonexistent/key.pem"], "no key file"),
+    ("info-missing", ["--info", "/nonexistent/sub.json"], "cannot read info file"),
+    ("info-bad-key", ["--info", "@bad-sub"], "keys.auth"),
+]
+
+
+@pytest.mark.parametrize(
+    ("flags", "rule"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
+)
+def test_bad_input_exits_2_and_sends_nothing(
+    files: Files, capsys: pytest.CaptureFixture[str], flags: list[str], rule: str
+) -> None:
+    made = {
+        "@big": files.write("big.bin", b"x" * 3994),
+        "@head-list": files.write("head-list.json", ["X-A", "1"]),
+        "@not-json": files.write("not-json.json", "{nope"),
+        "@head-ce": files.write("head-ce.json", {"Content-Encoding": "gzip"}),
+        "@plain-email": files.write("plain.json", {"sub": "ops@example.com"}),
+        "@bad-sub": files.write(
+            "bad-sub.json", dict(files.sub, keys=dict(files.sub["keys"], auth="AAAA"))
+        ),
+    }
+    argv = files.send_args("--message", "x")
+    for i in range(0, len(flags), 2):
+        value = made.get(flags[i + 1], flags[i + 1])
+        if flags[i] in argv:
+            argv[argv.index(flags[i]) + 1] = value
+        else:
+            argv += [flags[i], value]
+    if "--data" in argv:
+        argv.remove("--message")
+        argv.remove("x")
+    status, out = run(argv)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("webpush-core: ")
+    assert rule in err
+    assert "Traceback" not in err and out == ""
+    assert files.service.requests == []
+    assert files.sub["keys"]["auth"] not in err
+
+
+def test_http_endpoint_needs_allow_private(
+    files: Files, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = files.send_args("--message", "x")
+    argv.remove("--allow-private")
+    assert run(argv)[0] == 2
+    assert "https" in capsys.readouterr().err
+    assert files.service.requests == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send"],  # --info is required
+        ["send", "--info", "x.json", "--urgency", "asap"],
+        ["send", "--info", "x.json", "--ttl", "soon"],
+        ["send", "--info", "x.json", "--message", "a", "--data", "f"],
+        ["frobnicate"],
+        [],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(argv, out=io.StringIO())
+    assert caught.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+# -- keygen --------------------------------------------------------------------------------
+
+
+def test_keygen_writes_a_0600_key_matching_what_it_prints(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "vapid.pem"
+    status, out = run(["keygen", "--out", str(path)])
+    assert status == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = Vapid.from_file(path)
+    printed = out.strip().splitlines()[-1]
+    assert printed == key.application_server_key
+    point = unb64url(printed)
+    assert len(point) == 65 and point[0] == 4
+    assert "PRIVATE" not in out and path.read_text().split("\n")[1] not in out
+
+
+def test_keygen_refuses_to_overwrite_without_force(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "vapid.pem"
+    assert run(["keygen", "--out", str(path)])[0] == 0
+    original = path.read_bytes()
+    status, _ = run(["keygen", "--out", str(path)])
+    assert status == 2
+    assert "--force" in capsys.readouterr().err
+    assert path.read_bytes() == original
+    status, out = run(["keygen", "--out", str(path), "--force"])
+    assert status == 0
+    assert path.read_bytes() != original
+    assert Vapid.from_file(path).application_server_key == out.strip().splitlines()[-1]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_generated_key_sends(tmp_path: pathlib.Path, push_service: LocalPushService) -> None:
+    key_path = tmp_path / "k.pem"
+    _, out = run(["keygen", "--out", str(key_path)])
+    sub = push_service.subscribe(out.strip().splitlines()[-1])  # the browser side
+    (tmp_path / "s.json").write_text(json.dumps(sub))
+    (tmp_path / "c.json").write_text(json.dumps({"sub": "mailto:ops@example.com"}))
+    argv = ["send", "-i", str(tmp_path / "s.json"), "-m", "hi", "--key", str(key_path)]
+    status, _ = run([*argv, "--claims", str(tmp_path / "c.json"), "--allow-private"])
+    assert status == 0
+    assert push_service.messages(sub)[0].text == "hi"
+
+
+# -- explain -------------------------------------------------------------------------------
+
+AES128GCM_STEPS = [
+    "ecdh_secret", "PRK_key", "key_info", "IKM", "PRK",
+    "cek_info", "CEK", "nonce_info", "NONCE", "header", "ciphertext",
+]  # fmt: skip
+AESGCM_STEPS = [
+    "ecdh_secret", "auth_info", "PRK_combine", "IKM", "context",
+    "PRK", "cek_info", "CEK", "nonce_info", "NONCE", "ciphertext",
+]  # fmt: skip
+
+
+def _steps(out: str) -> dict[str, str]:
+    steps = {}
+    for line in out.splitlines()[1:]:
+        name, sep, value = line.partition(" : ")
+        if sep:
+            steps[name.strip()] = value.strip()
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("coding", "names"), [("aes128gcm", AES128GCM_STEPS), ("aesgcm", AESGCM_STEPS)]
+)
+def test_explain_prints_every_step(files: Files, coding: str, names: list[str]) -> None:
+    status, out = run(
+        ["explain", "--info", files.info, "--message", "audit me", "--encoding", coding]
+    )
+    assert status == 0
+    assert out.splitlines()[0] == f"{coding} encryption for {files.sub['endpoint']}"
+    steps = _steps(out)
+    assert list(steps) == names
+    ua_public = unb64url(files.sub["keys"]["p256dh"])
+    if coding == "aes128gcm":
+        # RFC 8291 §3.4: key_info = "WebPush: info" || 0x00 || ua_public || as_public.
+        key_info = unb64url(steps["key_info"])
+        assert key_info[:14] == b"WebPush: info\x00" and key_info[14:79] == ua_public
+        assert unb64url(steps["cek_info"]) == b"Content-Encoding: aes128gcm\x00"
+        assert unb64url(steps["nonce_info"]) == b"Content-Encoding: nonce\x00"
+        assert len(unb64url(steps["CEK"])) == 16 and len(unb64url(steps["NONCE"])) == 12
+        # The record: "audit me" + 0x02 delimiter + 16-byte tag.
+        assert len(unb64url(steps["ciphertext"])) == len(b"audit me") + 1 + 16
+    else:
+        assert unb64url(steps["auth_info"]) == b"Content-Encoding: auth\x00"
+    assert files.service.requests == []  # explain sends nothing
+
+
+def test_explain_from_a_data_file_and_bad_info(
+    files: Files, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = files.write("m.txt", b"from a file")
+    status, out = run(["explain", "-i", files.info, "-d", data])
+    assert status == 0
+    assert len(unb64url(_steps(out)["ciphertext"])) == len(b"from a file") + 1 + 16
+    bad = files.write("bad.json", {"endpoint": files.sub["endpoint"], "keys": {}})
+    assert run(["explain", "-i", bad, "-m", "x"])[0] == 2
+    assert "keys.p256dh" in capsys.readouterr().err
+
+
+# -- python -m webpush_core ----------------------------------------------------------------
+
+
+def test_python_m_version() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "webpush_core", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"webpush-core {__version__}"
