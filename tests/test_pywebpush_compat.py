@@ -50,7 +50,7 @@ from webpush_core import (
 )
 from webpush_core._b64 import b64url_decode
 from webpush_core.testing import LocalPushService
-from webpush_core.vapid import Vapid, VapidError
+from webpush_core.vapid import Vapid, Vapid01, VapidError
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 CLAIMS = {"sub": "mailto:ops@example.com"}
@@ -370,14 +370,45 @@ def test_webpusher_attributes_match_pywebpush(service: LocalPushService) -> None
     assert sub["keys"]["auth"] not in repr(ours)
 
 
-def test_webpusher_send_with_presigned_headers(service: LocalPushService) -> None:
-    """pywebpush's documented WebPusher use: VAPID headers signed beforehand."""
-    key = Vapid.generate()
+@pytest.mark.parametrize(("cls", "coding"), [(Vapid, "aes128gcm"), (Vapid01, "aesgcm")])
+def test_webpusher_send_with_presigned_headers(
+    service: LocalPushService, cls: type[Vapid], coding: str
+) -> None:
+    """pywebpush's documented WebPusher use: VAPID headers signed beforehand, positionally."""
+    key = cls.generate()
     sub = service.subscribe(key.application_server_key)
     headers = key.sign({"sub": "mailto:ops@example.com", "aud": service.url})
-    response = WebPusher(sub).send("presigned", headers, 60, endpoint_policy=LOCAL)
+    before = dict(headers)
+    response = WebPusher(sub).send("presigned", headers, 60, coding, endpoint_policy=LOCAL)
     assert response.status_code == 201
-    assert service.messages(sub)[0].ttl == 60
+    [message] = service.messages(sub)
+    assert (message.text, message.ttl, message.encoding) == ("presigned", 60, coding)
+    if coding == "aesgcm":
+        # The caller's p256ecdsa= joins our dh= in one Crypto-Key header.
+        dh, p256ecdsa = service.requests[-1].headers["crypto-key"].split(";")
+        assert dh.startswith("dh=") and p256ecdsa == f"p256ecdsa={key.application_server_key}"
+    assert headers == before
+
+
+def test_positional_call_like_pywebpush_users_write() -> None:
+    with LocalPushService() as svc:
+        key = Vapid01.generate()
+        sub = svc.subscribe(key.application_server_key)
+        session = FakeSession(201)
+        webpush(
+            sub, "positional", key, {"sub": "mailto:ops@example.com"}, "aesgcm",
+            False, 5.0, 60, False, {"X-Extra": "1"}, session, endpoint_policy=LOCAL,
+        )  # fmt: skip
+        [call] = session.calls
+        assert call["timeout"] == 5.0
+        assert call["headers"]["TTL"] == "60"
+        assert call["headers"]["Content-Encoding"] == "aesgcm"
+        assert call["headers"]["X-Extra"] == "1"
+        assert call["headers"]["Authorization"].startswith("WebPush ")
+        command = webpush(sub, "positional", key, {"sub": "mailto:ops@example.com"}, "aes128gcm",
+                          True, None, 0, False, None, None, endpoint_policy=LOCAL)  # fmt: skip
+        assert isinstance(command, str) and command.endswith(sub["endpoint"])
+        assert svc.requests == []
 
 
 # -- WebPushException -----------------------------------------------------------------------
