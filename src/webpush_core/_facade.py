@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 from . import ece
 from ._b64 import b64url_encode
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._request import CONTENT_ENCODINGS, PushRequest, VapidKeyLike, build_request
+from ._request import (
+    CONTENT_ENCODINGS,
+    PushRequest,
+    VapidKeyLike,
+    build_request,
+    payload_bytes,
+)
 from ._response import CaseInsensitiveDict, PushResponse, error_for_response
 from ._subscription import Subscription
 from ._transport import DEFAULT_TIMEOUT, send_request
@@ -248,7 +254,9 @@ class WebPusher:
     ) -> CaseInsensitiveDict[bytes]:
         """Encrypt ``data``: ``{"body": ...}``, plus ``crypto_key`` and ``salt``
         (base64url bytes) for ``aesgcm``. Raises ``NoData`` on empty data."""
-        if not data:
+        # bytes(5) would be five zero octets, bytes([1, 2]) two: only bytes and str.
+        plaintext = payload_bytes(data)
+        if not plaintext:
             raise NoData("there is no data to encode", field="data")
         if content_encoding not in CONTENT_ENCODINGS:
             raise InvalidRequest(
@@ -256,7 +264,6 @@ class WebPusher:
                 f"got {content_encoding!r}",
                 field="content_encoding",
             )
-        plaintext = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         msg = ece.encrypt_message(
             plaintext, self.subscription.ua_public_key, self.auth_key, version=content_encoding
         )

@@ -31,6 +31,7 @@ __all__ = [
     "build_request",
     "check_options",
     "load_vapid_key",
+    "payload_bytes",
 ]
 
 CONTENT_ENCODINGS = ("aes128gcm", "aesgcm")
@@ -180,7 +181,8 @@ def check_options(*, ttl: Any, urgency: Any, topic: Any) -> None:
         _check_topic(topic)
 
 
-def _payload(data: Any) -> bytes:
+def payload_bytes(data: Any) -> bytes:
+    """``data`` as bytes: str is UTF-8 encoded, None is empty; other types are refused."""
     if data is None:
         return b""
     if isinstance(data, str):
@@ -274,7 +276,7 @@ def build_request(
     if topic is not None or "topic" in options:
         topic = _check_topic(_merge_option("topic", topic, options.get("topic"), topic is None))
 
-    plaintext = _payload(data)
+    plaintext = payload_bytes(data)
     limit = ece.max_plaintext(content_encoding)
     if max_payload is not None:
         if (
