@@ -40,7 +40,18 @@ URGENCIES = ("very-low", "low", "normal", "high")
 # RFC 8030 §5.4: at most 32 characters from the URL-safe base64 alphabet.
 _TOPIC_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # Header names the builder computes; a caller's header may not replace them.
-_COMPUTED = frozenset({"content-encoding", "content-type", "content-length", "encryption", "host"})
+# Transfer-Encoding too: http.client then drops Content-Length and sends the
+# body unframed, which the push service reads as a malformed request.
+_COMPUTED = frozenset(
+    {
+        "content-encoding",
+        "content-type",
+        "content-length",
+        "encryption",
+        "host",
+        "transfer-encoding",
+    }
+)
 # A caller may pass these as headers instead of arguments (pywebpush habit).
 _FROM_HEADERS = ("ttl", "urgency", "topic")
 
@@ -255,12 +266,20 @@ def build_request(
             f"headers must be a dict of name to value, got {type(headers).__name__}",
             field="headers",
         )
+    seen: set[str] = set()
     for raw_name, raw_value in (headers or {}).items():
         name, value = _check_header(raw_name, raw_value)
         lower = name.lower()
+        if lower in seen:
+            # {"TTL": 60, "ttl": 0}: which one was meant? Refuse, don't guess.
+            raise InvalidRequest(
+                f"header {name!r} is given twice (header names are case-insensitive)",
+                field="headers",
+            )
+        seen.add(lower)
         if lower in _FROM_HEADERS:
             options[lower] = value
-        elif lower in _COMPUTED or lower in {k.lower() for k in extra}:
+        elif lower in _COMPUTED:
             raise InvalidRequest(
                 f"header {name!r} is computed by webpush_core and cannot be set by the caller",
                 field="headers",
