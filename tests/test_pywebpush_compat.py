@@ -36,6 +36,7 @@ from webpush_core import (
     EndpointNotAllowed,
     EndpointPolicy,
     ExpiredSubscription,
+    InvalidRequest,
     NoData,
     PushRejected,
     PushResponse,
@@ -314,9 +315,23 @@ def _browser_sub(service: LocalPushService) -> tuple[dict[str, Any], Any]:
     return sub, service._inbox(sub).state
 
 
+def test_encode_refuses_what_is_not_bytes_or_str(service: LocalPushService) -> None:
+    sub, _ = _browser_sub(service)
+    for wrong in (5, [1, 2], {"title": "hi"}):
+        with pytest.raises(InvalidRequest) as caught:
+            WebPusher(sub).encode(wrong)  # type: ignore[arg-type]
+        assert caught.value.field == "data"
+    encoded = WebPusher(sub).encode("ünïcode")  # str is UTF-8 encoded
+    state = service._inbox(sub).state
+    plaintext = http_ece.decrypt(
+        encoded["body"], private_key=state.private_key, auth_secret=state.auth_secret
+    )
+    assert plaintext == "ünïcode".encode()
+
+
 def test_encode_no_data(service: LocalPushService) -> None:
     sub, _ = _browser_sub(service)
-    for empty in (b"", ""):
+    for empty in (b"", "", None):
         with pytest.raises(NoData) as caught:
             WebPusher(sub).encode(empty)
         assert caught.value.field == "data"
