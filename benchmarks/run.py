@@ -16,7 +16,8 @@ One run on one machine measures, side by side:
 
 Rows for parts of webpush_core that do not exist yet print "not available yet".
 
-Reproduce (the full run, ~2-4 minutes on 2 cores)::
+Reproduce (the full run: ~8 minutes on 2 cores, most of it the 100,000-subscription
+memory run under tracemalloc, capped by --memory-time-limit)::
 
     .venv/bin/python benchmarks/run.py --messages 5000 --subscribers 5000 --in-flight 32 --rounds 3
 
