@@ -419,7 +419,23 @@ def _vapid_headers(
     # Another signer (a py_vapid instance): our claim rules first, so a bad
     # claim fails here with the field named, as it does with a Vapid.
     signed_claims = validate_claims(signed_claims)
-    headers = {str(k): str(v) for k, v in dict(signer.sign(signed_claims)).items()}
+    try:
+        signed = signer.sign(signed_claims)
+    except Exception as exc:
+        # e.g. py_vapid's "No private key": a bad key is an input error. Its
+        # message stays in the chained exception: foreign text is not ours
+        # to vouch for (it might quote the key).
+        raise VapidError(
+            f"vapid_private_key.sign() failed with {type(exc).__name__} "
+            "(see the chained exception)",
+            field="vapid_private_key",
+        ) from exc
+    if not isinstance(signed, Mapping):
+        raise VapidError(
+            f"vapid_private_key.sign() must return a dict of headers, got {type(signed).__name__}",
+            field="vapid_private_key",
+        )
+    headers = {str(k): str(v) for k, v in signed.items()}
     return _in_scheme(headers, aesgcm)
 
 
