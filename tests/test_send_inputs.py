@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
+import py_vapid
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -82,6 +83,13 @@ def _pem(key: Any) -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+
+
+class _StrSigner:
+    """Has .sign(), but returns a string instead of headers."""
+
+    def sign(self, claims: Any) -> str:
+        return "vapid t=x"
 
 
 # Each case: (id, change(browser, capture) -> webpush kwargs, error class, field, rule word).
@@ -247,6 +255,9 @@ CASES: list[tuple[str, Change, type[WebPushException], str, str]] = [
     ("key-p384-pem", args(vapid_private_key=_pem(ec.generate_private_key(ec.SECP384R1()))), VapidError, "vapid_private_key", "P-256"),
     ("key-ed25519-pem", args(vapid_private_key=_pem(ed25519.Ed25519PrivateKey.generate())), VapidError, "vapid_private_key", "P-256"),
     ("key-missing-file", args(vapid_private_key="/nonexistent/vapid_private.pem"), VapidError, "vapid_private_key", "no key file"),
+    ("key-public-only", args(vapid_private_key=Vapid.from_raw_public(VAPID.application_server_key)), VapidError, "vapid_private_key", "only a public key"),
+    ("key-py-vapid-without-key", args(vapid_private_key=py_vapid.Vapid02()), VapidError, "vapid_private_key", "sign() failed"),
+    ("key-signer-returns-str", args(vapid_private_key=_StrSigner()), VapidError, "vapid_private_key", "dict of headers"),
     ("key-missing-pathlike", args(vapid_private_key=pathlib.Path("/nonexistent/k")), VapidError, "vapid_private_key", "no key file"),
     # -- unsafe endpoints under the default policy
     ("endpoint-http", endpoint("http://{cap}/push/x"), EndpointNotAllowed, "endpoint", "https"),
