@@ -435,6 +435,9 @@ def send_request(
             ):
                 continue  # stale keep-alive connection: nothing was answered, send again
             raise _transport_error(cause, url, timeout, "waiting for") from None
+        except BaseException:
+            guard.disarm()  # never leave an alarm that could hit a pooled connection later
+            raise
         finally:
             _current.attempt = None
         alarm, guard.alarm = guard.alarm, None
