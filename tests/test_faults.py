@@ -1,0 +1,671 @@
+"""Fan-out under faults: nothing lost, nothing misreported, time bounded by the retry policy.
+
+``FaultService`` is a push-service stand-in on 127.0.0.1 (stdlib
+``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Each subscription gets a
+seeded random *plan*: the answers its successive requests receive (201, 429
+with Retry-After, 500, 503, a dropped connection, a stall past the client's
+timeout), or 410/404 for a fixed set. Independently of the plans, the
+service sometimes closes a kept-alive connection on the next request that
+arrives on it (the idle close racing the client's reuse): a stale pooled
+connection, which the client must absorb without spending an attempt.
+
+The service records every request. The oracle works from that record alone:
+from the sequence a subscription's requests met, it derives how many
+attempts the client made (a dropped connection is sent again once within an
+attempt) and what the final outcome must be, and compares with the
+``SendResult``.
+
+Time bounds here are correctness bounds of the retry policy (timeouts,
+backoff caps), not performance measurements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Optional
+
+import pytest
+import trustme
+
+from webpush_core import _client
+from webpush_core._b64 import b64url_encode
+from webpush_core._client import PushClient, SendResult
+from webpush_core._endpoint import EndpointPolicy
+from webpush_core._p256 import generate_private_key, uncompressed_point
+from webpush_core.errors import (
+    ExpiredSubscription,
+    PushTimeout,
+    RateLimited,
+    ServerError,
+    TransportError,
+    WebPushException,
+)
+from webpush_core.vapid import Vapid
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+VAPID = Vapid()
+CLAIMS = {"sub": "mailto:ops@example.com"}
+KEYS = {
+    "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
+    "auth": b64url_encode(bytes(range(16))),
+}
+
+# Outcomes of one request, as the service records them.
+OK, RATE, E500, E503, DROP, STALL, GONE, NOT_FOUND = (
+    "201",
+    "429",
+    "500",
+    "503",
+    "drop",
+    "stall",
+    "410",
+    "404",
+)
+STALE = "stale"  # a kept-alive connection closed on reuse (not part of any plan)
+ANSWERED = {OK: 201, RATE: 429, E500: 500, E503: 503, GONE: 410, NOT_FOUND: 404}
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    retry_after: Optional[str] = None  # for 429
+
+
+@dataclass(frozen=True)
+class Event:
+    """One request as the service saw it, and what it did with it."""
+
+    kind: str
+    retry_after: Optional[str]
+    arrived: float  # time.monotonic() at arrival
+    answered: float  # time.monotonic() just before the answer (or the close) went out
+
+
+@dataclass
+class _Sub:
+    plan: list[Step]
+    events: list[Event] = field(default_factory=list)
+    consumed: int = 0  # plan steps used so far
+    overrun: int = 0  # requests beyond the plan: the client tried too often
+
+
+class FaultService:
+    def __init__(self, *, stale_rate: float = 0.0, stall_for: float = 3.0, seed: int = 0) -> None:
+        self.stale_rate = stale_rate
+        self.stall_for = stall_for
+        self.seed = seed
+        self.subs: dict[str, _Sub] = {}
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.connections = 0
+        server = _Server(("127.0.0.1", 0), _FaultHandler)
+        server.service = self  # type: ignore[attr-defined]
+        self.server = server
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def add(self, name: str, plan: list[Step]) -> dict[str, Any]:
+        self.subs[name] = _Sub(plan)
+        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def decide(self, name: str, reused: bool) -> Step:
+        """What to do with this request: a stale close, or the plan's next step."""
+        with self.lock:
+            sub = self.subs[name]
+            previous = sub.events[-1].kind if sub.events else None
+            # Seeded by the subscription's history, not by thread timing.
+            lottery = random.Random(f"{self.seed}:{name}:{len(sub.events)}").random()
+            # Never twice in a row (nor right after a dropped request): one
+            # resend always suffices, which is what the transport promises.
+            if reused and previous not in (DROP, STALE) and lottery < self.stale_rate:
+                return Step(STALE)
+            if sub.consumed >= len(sub.plan):
+                sub.overrun += 1
+                return Step(E500)
+            step = sub.plan[sub.consumed]
+            sub.consumed += 1
+            return step
+
+    def record(self, name: str, step: Step, arrived: float) -> None:
+        with self.lock:
+            self.subs[name].events.append(
+                Event(step.kind, step.retry_after, arrived, time.monotonic())
+            )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    # The default backlog of 5 drops SYNs when 16 workers connect at once;
+    # the client would then time out on a request the record never shows.
+    request_queue_size = 256
+
+
+class _FaultHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    timeout = 15  # an idle kept-alive connection's thread ends by itself
+    server: Any
+
+    def setup(self) -> None:
+        super().setup()
+        self.served = 0
+        with self.server.service.lock:
+            self.server.service.connections += 1
+
+    def do_POST(self) -> None:
+        arrived = time.monotonic()
+        service: FaultService = self.server.service
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        name = self.path.rsplit("/", 1)[-1]
+        step = service.decide(name, reused=self.served > 0)
+        self.served += 1
+        if step.kind in (STALE, DROP):
+            service.record(name, step, arrived)
+            self.close_connection = True  # read, never answered
+            return
+        if step.kind == STALL:
+            service.record(name, step, arrived)
+            service.stop_event.wait(service.stall_for)  # far past the client's timeout
+            self.close_connection = True
+            return
+        status = ANSWERED[step.kind]
+        body = json.dumps({"code": status, "errno": 999, "message": f"fault {step.kind}"}).encode()
+        service.record(name, step, arrived)  # before the answer: the record is never late
+        self.send_response(status)
+        if step.retry_after is not None:
+            self.send_header("Retry-After", step.retry_after)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fault_service() -> Iterator[Callable[..., FaultService]]:
+    services: list[FaultService] = []
+
+    def start(**kw: Any) -> FaultService:
+        services.append(FaultService(**kw))
+        return services[-1]
+
+    yield start
+    for service in services:
+        service.stop()
+
+
+# --------------------------------------------------------------------------
+# The oracle
+
+
+@dataclass
+class Expected:
+    attempts: int
+    final: str  # the kind of the last event: what the client saw last
+    retried_429s: list[str]  # Retry-After values of 429s the client waited on
+
+
+def replay(events: list[Event]) -> Expected:
+    """What the client must have done, from the service's record alone.
+
+    Each attempt is one request, plus one resend when that request's
+    connection was dropped unanswered (a stale connection or a drop fault);
+    the resend's fate ends the attempt. A 429 followed by another attempt
+    means the client waited.
+    """
+    kinds = [e.kind for e in events]
+    attempts, i, final = 0, 0, ""
+    retried: list[str] = []
+    while i < len(kinds):
+        attempts += 1
+        final = kinds[i]
+        i += 1
+        if final in (DROP, STALE):
+            assert i < len(kinds), f"no resend after a dropped connection: {kinds}"
+            final = kinds[i]
+            i += 1
+        assert final != STALE, f"a stale close was not absorbed by the resend: {kinds}"
+        if final == RATE and i < len(kinds):
+            retry_after = events[i - 1].retry_after
+            assert retry_after is not None
+            retried.append(retry_after)
+    return Expected(attempts, final, retried)
+
+
+ERROR_FOR = {
+    RATE: RateLimited,
+    E500: ServerError,
+    E503: ServerError,
+    DROP: TransportError,
+    STALL: PushTimeout,
+    GONE: ExpiredSubscription,
+    NOT_FOUND: ExpiredSubscription,
+}
+
+
+def check_results(
+    service: FaultService, results: list[tuple[SendResult, float]], max_retries: int
+) -> dict[str, Expected]:
+    """Every assertion that needs only the record and the results."""
+    names = [r.endpoint.rsplit("/", 1)[-1] for r, _ in results if r.endpoint]
+    assert len(results) == len(service.subs)
+    assert Counter(names) == Counter(list(service.subs)), "exactly one result per subscription"
+    expected: dict[str, Expected] = {}
+    for result, _ in results:
+        name = result.endpoint.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+        sub = service.subs[name]
+        assert sub.overrun == 0, f"{name}: more requests than the plan: {sub.events}"
+        exp = expected[name] = replay(sub.events)
+        assert result.attempts == exp.attempts, (name, [e.kind for e in sub.events], result)
+        assert result.ok == (exp.final == OK), (name, [e.kind for e in sub.events], result)
+        if result.ok:
+            assert result.error is None and result.status_code == 201
+            assert not result.expired
+            continue
+        cls = ERROR_FOR[exp.final]
+        assert isinstance(result.error, cls), (name, exp.final, result.error)
+        if cls is TransportError:
+            assert not isinstance(result.error, PushTimeout)
+        assert result.status_code == ANSWERED.get(exp.final)
+        assert result.expired == (exp.final in (GONE, NOT_FOUND))
+        if result.expired:
+            # Gone is final: tried once, never retried.
+            assert result.attempts == 1
+            assert [e.kind for e in sub.events if e.kind != STALE] == [exp.final]
+        else:
+            # Every retryable failure was retried to the limit.
+            assert result.attempts == max_retries + 1
+        if exp.final == RATE:
+            assert result.retry_after == float(sub.events[-1].retry_after)  # type: ignore[arg-type]
+        if exp.final in ANSWERED:
+            assert f"fault {exp.final}" in str(result.error)  # the service's own words
+    return expected
+
+
+def per_subscription_bound(
+    timeout: float, max_retries: int, retry_after_max: float, *, real_sleep: bool
+) -> float:
+    """The retry policy's worst case for one subscription, from its constants.
+
+    Each attempt ends by ``timeout`` (the stale-connection resend shares the
+    attempt's deadline); between attempts the client waits at most
+    max(jitter cap, capped Retry-After).
+    """
+    bound = (max_retries + 1) * timeout
+    if real_sleep:
+        for attempt in range(1, max_retries + 1):
+            jitter = min(_client._BACKOFF_CAP, _client._BACKOFF_BASE * 2 ** (attempt - 1))
+            bound += max(jitter, min(retry_after_max, _client._RETRY_AFTER_CAP))
+    return bound
+
+
+def run_send_many(
+    client: PushClient, subscriptions: list[dict[str, Any]]
+) -> tuple[list[tuple[SendResult, float]], float]:
+    start = time.monotonic()
+    results = [(r, time.monotonic()) for r in client.send_many(iter(subscriptions), b"fault test")]
+    return results, time.monotonic() - start
+
+
+def make_plans(
+    rng: random.Random, length: int, weights: dict[str, float], retry_after: Callable[[], str]
+) -> list[Step]:
+    kinds = list(weights)
+    plan = []
+    for kind in rng.choices(kinds, [weights[k] for k in kinds], k=length):
+        plan.append(Step(kind, retry_after() if kind == RATE else None))
+    return plan
+
+
+# --------------------------------------------------------------------------
+# Fan-out over a few hundred subscriptions, sleeping patched
+
+
+N_SUBS = 300
+MAX_RETRIES = 2
+TIMEOUT = 0.5
+CONCURRENCY = 16
+
+
+@pytest.mark.slow
+def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> None:
+    service = fault_service(stale_rate=0.15, seed=1)
+    rng = random.Random(20261127)
+    # Retry-After values far above any jitter (<= base * 2**(retries-1)), each
+    # sub its own: the waits the client asks for then match them one to one.
+    jitter_max = _client._BACKOFF_BASE * 2 ** (MAX_RETRIES - 1)
+    ra_floor = int(jitter_max) + 8
+    cap = _client._RETRY_AFTER_CAP
+    weights = {OK: 0.45, RATE: 0.12, E500: 0.1, E503: 0.1, DROP: 0.19, STALL: 0.04}
+    length = 2 * (MAX_RETRIES + 1)  # enough for a resend in every attempt
+    subscriptions = []
+    for i in range(N_SUBS):
+        if i % 10 == 0:
+            plan = [Step(GONE)]
+        elif i % 30 == 5:
+            plan = [Step(NOT_FOUND)]
+        elif i % 50 == 3:
+            plan = [Step(E503)] * length  # persistently failing
+        elif i % 50 == 13:
+            plan = [Step(DROP)] * length  # every attempt: drop, resend, drop
+        elif i % 100 == 23:
+            plan = [Step(STALL)] * length  # every attempt times out
+        elif i % 50 == 33:
+            plan = [Step(RATE, str(int(cap) * 2))] * length  # a Retry-After above the cap
+        else:
+            plan = make_plans(rng, length, weights, lambda: str(rng.randint(ra_floor, int(cap))))
+        subscriptions.append(service.add(f"s{i}", plan))
+
+    waits: list[float] = []
+    waits_lock = threading.Lock()
+
+    def record_sleep(seconds: float) -> None:
+        with waits_lock:
+            waits.append(seconds)
+
+    with PushClient(
+        VAPID,
+        CLAIMS,
+        timeout=TIMEOUT,
+        max_retries=MAX_RETRIES,
+        concurrency=CONCURRENCY,
+        endpoint_policy=LOCAL,
+    ) as client:
+        assert callable(client._sleep)  # the hook this test relies on
+        client._sleep = record_sleep
+        results, wall = run_send_many(client, subscriptions)
+
+    expected = check_results(service, results, MAX_RETRIES)
+
+    # Retry-After honoured: each wait after a 429 is its (capped) Retry-After;
+    # every other wait is jitter, far below the smallest Retry-After used.
+    assert len(waits) == sum(r.attempts - 1 for r, _ in results)
+    honoured = sorted(w for w in waits if w >= ra_floor)
+    asked = sorted(min(float(v), cap) for e in expected.values() for v in e.retried_429s)
+    assert honoured == asked
+    assert all(w <= jitter_max for w in waits if w < ra_floor)
+    assert any(float(v) > cap for e in expected.values() for v in e.retried_429s)
+
+    # The stale closes happened, and cost no subscription an attempt.
+    events = [e for s in service.subs.values() for e in s.events]
+    kinds = Counter(e.kind for e in events)
+    assert kinds[STALE] >= 10 and kinds[DROP] >= 10 and kinds[STALL] >= 5, kinds
+    stale_but_first_try = [
+        name
+        for name, sub in service.subs.items()
+        if sub.plan[0].kind == OK and any(e.kind == STALE for e in sub.events)
+    ]
+    assert len(stale_but_first_try) >= 5
+    by_name = {r.endpoint.rsplit("/", 1)[-1]: r for r, _ in results}  # type: ignore[union-attr]
+    for name in stale_but_first_try:
+        assert by_name[name].ok and by_name[name].attempts == 1
+
+    # A mix of outcomes, so every branch above was exercised.
+    finals = Counter(e.final for e in expected.values())
+    assert all(finals[k] > 0 for k in (OK, RATE, E500, E503, DROP, STALL, GONE, NOT_FOUND)), finals
+
+    # Time: no subscription held longer than the policy allows (from its
+    # first request to its result), nor the whole run.
+    per_sub = per_subscription_bound(TIMEOUT, MAX_RETRIES, 0, real_sleep=False)
+    first_request = {name: sub.events[0].arrived for name, sub in service.subs.items()}
+    for result, done in results:
+        name = result.endpoint.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+        assert done - first_request[name] <= per_sub + 1.0, (name, done - first_request[name])
+    assert wall <= math.ceil(N_SUBS / CONCURRENCY) * per_sub + 5.0
+
+
+# --------------------------------------------------------------------------
+# The same with real sleeping (small numbers)
+
+
+@pytest.mark.slow
+def test_send_many_under_faults_real_time(
+    fault_service: Callable[..., FaultService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_client, "_BACKOFF_BASE", 0.05)
+    service = fault_service(stale_rate=0.2, seed=2)
+    rng = random.Random(7)
+    n, retries, concurrency = 48, 2, 16
+    weights = {OK: 0.4, RATE: 0.25, E500: 0.1, E503: 0.05, DROP: 0.15, STALL: 0.05}
+    subscriptions = []
+    for i in range(n):
+        if i % 12 == 0:
+            plan = [Step(GONE)]
+        elif i % 12 == 1:
+            plan = [Step(RATE, "1"), Step(RATE, "0"), Step(OK)]
+        else:
+            plan = make_plans(rng, 2 * (retries + 1), weights, lambda: rng.choice(["0", "1"]))
+        subscriptions.append(service.add(f"r{i}", plan))
+
+    with PushClient(
+        VAPID,
+        CLAIMS,
+        timeout=TIMEOUT,
+        max_retries=retries,
+        concurrency=concurrency,
+        endpoint_policy=LOCAL,
+    ) as client:
+        results, wall = run_send_many(client, subscriptions)
+
+    check_results(service, results, retries)
+    # Retry-After honoured on the wire: the next request came no sooner.
+    gaps = 0
+    for sub in service.subs.values():
+        for this, following in zip(sub.events, sub.events[1:]):
+            if this.kind == RATE:
+                assert following.arrived - this.answered >= float(this.retry_after or 0)
+                gaps += this.retry_after == "1"
+    assert gaps >= 4
+    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True)
+    first_request = {name: sub.events[0].arrived for name, sub in service.subs.items()}
+    for result, done in results:
+        name = result.endpoint.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+        assert done - first_request[name] <= per_sub + 1.0
+    assert wall <= math.ceil(n / concurrency) * per_sub + 3.0
+
+
+def test_stale_connections_only_never_fail(fault_service: Callable[..., FaultService]) -> None:
+    # A service that answers 201 to everything but closes kept-alive
+    # connections often: with max_retries=0 any leak would be a failure.
+    service = fault_service(stale_rate=0.5, seed=3)
+    subscriptions = [service.add(f"k{i}", [Step(OK)]) for i in range(60)]
+    with PushClient(timeout=2, max_retries=0, concurrency=4, endpoint_policy=LOCAL) as client:
+        results, _ = run_send_many(client, subscriptions)
+    assert all(r.ok and r.attempts == 1 for r, _ in results), [r for r, _ in results if not r.ok]
+    stale = sum(e.kind == STALE for s in service.subs.values() for e in s.events)
+    assert stale >= 10
+    assert service.connections > 4  # closed connections were replaced
+
+
+# --------------------------------------------------------------------------
+# Slow drip: a server sending one byte at a time cannot hold a worker
+
+
+class DripServer:
+    """Raw loopback server: reads a request, then answers per ``mode``.
+
+    ``headers``: the status line and headers one byte per 50 ms (a 1 KB
+    header: ~50 s); ``body``: headers at once, then a 100 KB body one byte
+    at a time; ``second``: a prompt 201 first, then on the same kept-alive
+    connection a header drip.
+    """
+
+    def __init__(self, mode: str, tls: Optional[ssl.SSLContext] = None) -> None:
+        self.mode = mode
+        self.tls = tls
+        self.stop_event = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.requests = 0
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}/push/drip"
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _read_request(self, f: Any) -> bool:
+        length = 0
+        line = f.readline()
+        if not line:
+            return False
+        while True:
+            header = f.readline()
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        f.read(length)
+        self.requests += 1
+        return True
+
+    def _drip(self, sock: socket.socket, data: bytes) -> None:
+        for i in range(len(data)):
+            if self.stop_event.wait(0.05):
+                return
+            sock.sendall(data[i : i + 1])
+
+    def _serve(self, sock: socket.socket) -> None:
+        header = (
+            b"HTTP/1.1 201 Created\r\nX-Padding: " + b"p" * 1000 + b"\r\nContent-Length: 0\r\n\r\n"
+        )
+        try:
+            sock.settimeout(30)
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            f = sock.makefile("rb")
+            if not self._read_request(f):
+                return
+            if self.mode == "second":
+                sock.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                if not self._read_request(f):
+                    return
+            if self.mode == "body":
+                sock.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n")
+                self._drip(sock, b"x" * 100000)
+            else:
+                self._drip(sock, header)
+        except (OSError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(2)
+        self.listener.close()
+
+
+@pytest.fixture
+def drip_server() -> Iterator[Callable[..., DripServer]]:
+    servers: list[DripServer] = []
+
+    def start(mode: str, tls: Optional[ssl.SSLContext] = None) -> DripServer:
+        servers.append(DripServer(mode, tls))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["headers", "body"])
+def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., DripServer], mode: str) -> None:
+    server = drip_server(mode)
+    timeout, retries = 0.5, 1
+    with PushClient(timeout=timeout, max_retries=retries, endpoint_policy=LOCAL) as client:
+        client._sleep = lambda seconds: None
+        start = time.monotonic()
+        result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
+        elapsed = time.monotonic() - start
+    assert not result.ok and isinstance(result.error, PushTimeout)
+    assert result.attempts == retries + 1 and server.requests == retries + 1
+    # Per attempt at most ~timeout; before the header phase was watched, a
+    # header drip held this send for ~50 s per attempt.
+    assert elapsed <= (retries + 1) * timeout + 0.5, elapsed
+
+
+def test_slow_drip_on_a_reused_connection(drip_server: Callable[..., DripServer]) -> None:
+    server = drip_server("second")
+    sub = {"endpoint": server.url, "keys": KEYS}
+    with PushClient(timeout=0.5, max_retries=0, endpoint_policy=LOCAL) as client:
+        assert client.send(sub, b"first").ok
+        start = time.monotonic()
+        result = client.send(sub, b"second")  # same kept-alive connection: the drip
+        elapsed = time.monotonic() - start
+    assert isinstance(result.error, PushTimeout) and server.requests == 2
+    assert elapsed <= 1.0, elapsed
+
+
+def test_slow_drip_over_tls(drip_server: Callable[..., DripServer], tmp_path: Any) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    server = drip_server("headers", tls=context)
+    with PushClient(
+        timeout=0.5, max_retries=0, endpoint_policy=LOCAL, ca_certs=str(ca_path)
+    ) as client:
+        start = time.monotonic()
+        result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
+        elapsed = time.monotonic() - start
+    assert isinstance(result.error, PushTimeout), result.error
+    assert server.requests == 1 and elapsed <= 1.0, elapsed
+
+
+def test_many_drips_do_not_starve_the_fan_out(drip_server: Callable[..., DripServer]) -> None:
+    # 12 dripping subscriptions and 2 workers: each worker is freed per
+    # attempt, so the run ends in about 12 / 2 * timeout.
+    server = drip_server("headers")
+    subs = [{"endpoint": f"{server.url}{i}", "keys": KEYS} for i in range(12)]
+    with PushClient(timeout=0.3, max_retries=0, concurrency=2, endpoint_policy=LOCAL) as client:
+        results, wall = run_send_many(client, subs)
+    assert len(results) == 12
+    assert all(isinstance(r.error, PushTimeout) for r, _ in results)
+    assert wall <= math.ceil(12 / 2) * 0.3 + 1.5, wall
+
+
+def test_result_errors_are_library_errors(fault_service: Callable[..., FaultService]) -> None:
+    # A small mixed run with max_retries=0: no error of another kind leaks.
+    service = fault_service()
+    subs = [
+        service.add(f"m{i}", [Step(kind, "0" if kind == RATE else None)] * 2)
+        for i, kind in enumerate([OK, RATE, E500, E503, DROP, GONE, NOT_FOUND])
+    ]
+    with PushClient(timeout=0.5, max_retries=0, endpoint_policy=LOCAL) as client:
+        results, _ = run_send_many(client, subs)
+    for result, _ in results:
+        assert result.ok or isinstance(result.error, WebPushException)
+        assert result.ok or type(result.error) is not WebPushException  # a specific subclass
+    check_results(service, results, 0)
