@@ -34,7 +34,7 @@ from ._request import (
 from ._response import CaseInsensitiveDict, PushResponse, error_for_response
 from ._subscription import Subscription
 from ._transport import DEFAULT_TIMEOUT, send_request
-from .errors import InvalidRequest, NoData
+from .errors import InvalidRequest, NoData, TransportError
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]
 
@@ -81,9 +81,20 @@ def _post(
     # pywebpush's hook: any object with .post(url, data=, headers=, timeout=).
     # The policy still applies: the session would otherwise reach anything.
     (endpoint_policy or DEFAULT_POLICY).admit(request.url)
+    options: dict[str, Any] = {}
+    if hasattr(requests_session, "resolve_redirects"):
+        # A requests.Session follows redirects by default: a 307 would re-POST
+        # the message to a host the policy never checked (an SSRF bypass).
+        options["allow_redirects"] = False
     reply = requests_session.post(
-        request.url, data=request.body, headers=request.headers, timeout=timeout
+        request.url, data=request.body, headers=request.headers, timeout=timeout, **options
     )
+    if getattr(reply, "history", None):
+        raise TransportError(
+            f"the requests_session followed a redirect from {request.url}; redirects from "
+            "a push service must not be followed (pass a session that does not follow them)",
+            endpoint=request.url,
+        )
     return _adopt_response(reply, request.url)
 
 
