@@ -12,6 +12,7 @@ finite, and ``curl=True`` prints a command that runs as pasted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import inspect
@@ -196,6 +197,15 @@ def test_pywebpush_passes_no_timeout_to_the_session() -> None:
     webpush(sub, "x", requests_session=ours, endpoint_policy=LOCAL)
     assert theirs.calls[0]["timeout"] is None
     assert ours.calls[0]["timeout"] == 10.0
+
+
+def test_aiohttp_session_is_not_accepted() -> None:
+    """README: use webpush_async instead; an aiohttp session is refused, not half-used."""
+    with LocalPushService() as svc:
+        sub = svc.subscribe()
+        with pytest.raises(TypeError, match="aiohttp_session"):
+            asyncio.run(webpush_async(sub, "x", aiohttp_session=object(), endpoint_policy=LOCAL))
+        assert svc.requests == []
 
 
 def test_the_endpoint_policy_still_applies_with_a_session() -> None:

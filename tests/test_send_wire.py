@@ -47,6 +47,7 @@ class Captured:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    client: tuple[str, int] = ("", 0)  # the sender's address and port: same port, same connection
 
 
 class CaptureServer:
@@ -67,7 +68,9 @@ class CaptureServer:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with capture._lock:
-                    capture.requests.append(Captured(self.command, self.path, headers, body))
+                    capture.requests.append(
+                        Captured(self.command, self.path, headers, body, self.client_address[:2])
+                    )
                 self.send_response(capture.status)
                 for name, value in capture.answer_headers.items():
                     self.send_header(name, value)
@@ -446,6 +449,15 @@ def test_vapid_token_reused_for_the_same_origin(capture: CaptureServer) -> None:
     a, b = capture.requests
     assert a.headers["authorization"] == b.headers["authorization"]
     assert load_vapid_key(key_pem) is load_vapid_key(key_pem)
+
+
+def test_one_pooled_keep_alive_connection_by_default(capture: CaptureServer) -> None:
+    """Without a requests_session, sends reuse the module's PoolManager connections."""
+    browser = Browser.new(f"{capture.url}/p")
+    for _ in range(3):
+        webpush(browser.info(), "m", endpoint_policy=LOCAL)
+    clients = {r.client for r in capture.requests}
+    assert len(capture.requests) == 3 and len(clients) == 1
 
 
 def test_response_object_reflects_the_answer() -> None:
