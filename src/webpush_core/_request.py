@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from . import ece
-from ._b64 import b64url_encode
+from ._b64 import b64url_decode, b64url_encode
 from ._endpoint import EndpointPolicy
 from ._subscription import Subscription
 from .errors import InvalidRequest, PayloadTooLarge, VapidError
@@ -83,6 +83,15 @@ _key_cache: OrderedDict[tuple[str, int], Vapid] = OrderedDict()
 _key_lock = threading.Lock()
 
 
+def _may_be_key(text: str) -> bool:
+    """Whether ``text`` decodes like a key (a 32-byte scalar or DER): never echo it."""
+    try:
+        raw = b64url_decode(text)
+    except ValueError:
+        return False
+    return len(raw) == 32 or raw[:1] == b"\x30"
+
+
 def load_vapid_key(key: VapidKeyLike) -> Any:
     """Turn what callers pass as ``vapid_private_key`` into a signer.
 
@@ -104,9 +113,18 @@ def load_vapid_key(key: VapidKeyLike) -> Any:
     is_file = "\n" not in key and len(key) < 4096 and os.path.isfile(key)
     # No key string (PEM, base64, base64url) contains a ".": with one, or
     # given as a PathLike, it is a path whose file is missing. Saying so beats
-    # "not a key", and naming it leaks nothing secret.
+    # "not a key". It is named only when it looks like a path: a key with a
+    # stray "." (a copy-paste slip) must not end up in an error or a log.
     if not is_file and (given_a_path or ("\n" not in key and "." in key)):
-        raise VapidError(f"vapid_private_key: no key file at {key!r}", field="vapid_private_key")
+        _, dot, ext = os.path.basename(key).rpartition(".")
+        if given_a_path or (
+            (key.startswith(("./", "../", "~")) or (dot and ext.isalnum() and len(ext) <= 5))
+            and not _may_be_key(key.replace(".", ""))
+        ):
+            where = f"at {key!r}"
+        else:
+            where = "at the given path (not shown: it may be a mistyped key string)"
+        raise VapidError(f"vapid_private_key: no key file {where}", field="vapid_private_key")
     stamp = os.stat(key).st_mtime_ns if is_file else 0
     cache_key = (key, stamp)
     with _key_lock:
