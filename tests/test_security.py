@@ -528,7 +528,8 @@ def test_no_secret_in_errors_logs_or_reprs(
                 scanner.add_error(f"client bad sub #{i}", result.error)
                 scanner.add_object(f"client result bad sub #{i}", result)
 
-        # The push service refuses: 401/403 (another key), 410, 500, 429.
+        # The push service refuses: 401 (no token), 403 (another key), 410, 500, 429.
+        expect_error("401", Unauthorized, webpush, sub, "x", endpoint_policy=LOCAL)
         other = service.subscribe(Vapid().application_server_key)
         expect_error("403", Unauthorized, webpush, other, "x", vapid, CLAIMS, endpoint_policy=LOCAL)
         gone = service.subscribe(vapid.application_server_key)
