@@ -335,21 +335,22 @@ class _Handler(BaseHTTPRequestHandler):
         if length_text is None:
             if "transfer-encoding" in headers:
                 # http.server does not decode chunked bodies; push senders send a length.
-                self._answer_refusal(Refusal(411, E_LENGTH_REQUIRED, "send a Content-Length"))
                 self._log_request(headers, 0, 411)
+                self._answer_refusal(Refusal(411, E_LENGTH_REQUIRED, "send a Content-Length"))
                 return
         else:
             if not length_text.strip().isdigit():
-                self._answer_refusal(Refusal(400, E_LENGTH_REQUIRED, "invalid Content-Length"))
                 self._log_request(headers, 0, 400)
+                self._answer_refusal(Refusal(400, E_LENGTH_REQUIRED, "invalid Content-Length"))
                 return
             length = int(length_text)
             if length > MAX_READ:
                 # Refuse unread, then drop the connection: the body is still coming.
+                # Recorded before answering, so a client that has the answer sees the record.
+                self._log_request(headers, length, 413)
                 self._answer_refusal(
                     Refusal(413, E_TOO_LARGE, f"the body is {length} bytes; at most 4096")
                 )
-                self._log_request(headers, length, 413)
                 return
             body = self.rfile.read(length)
         try:
