@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from . import ece
 from ._b64 import b64url_decode, b64url_encode
 from ._endpoint import EndpointPolicy
 from ._subscription import Subscription
+from .ece._message import seal_aes128gcm_message
 from .errors import InvalidRequest, PayloadTooLarge, VapidError
 from .vapid import Vapid, validate_claims
 from .vapid._token import split_authorization
@@ -26,12 +28,14 @@ from .vapid._token import split_authorization
 __all__ = [
     "CONTENT_ENCODINGS",
     "URGENCIES",
+    "MessagePlan",
     "PushRequest",
     "VapidKeyLike",
     "build_request",
     "check_options",
     "load_vapid_key",
     "payload_bytes",
+    "prepare_message",
 ]
 
 CONTENT_ENCODINGS = ("aes128gcm", "aesgcm")
@@ -268,13 +272,46 @@ def build_request(
     sub = Subscription.from_info(subscription_info)
     if endpoint_policy is not None:
         endpoint_policy.check(sub.endpoint)
+    plan = prepare_message(
+        data,
+        vapid_private_key,
+        vapid_claims,
+        content_encoding,
+        ttl,
+        urgency,
+        topic,
+        headers,
+        pad_to=pad_to,
+        max_payload=max_payload,
+    )
+    return plan.build(sub)
+
+
+def prepare_message(
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    ttl: int = 0,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    headers: Optional[Mapping[str, Any]] = None,
+    *,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+) -> MessagePlan:
+    """:func:`build_request`'s checks of everything but the subscription, done once.
+
+    A fan-out sends one message to many subscriptions: it prepares the
+    message once (raising what :func:`build_request` raises for these
+    arguments) and calls :meth:`MessagePlan.build` per subscription.
+    """
     if content_encoding not in CONTENT_ENCODINGS:
         raise InvalidRequest(
             f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
             f"got {content_encoding!r}",
             field="content_encoding",
         )
-    aesgcm = content_encoding == "aesgcm"
 
     # Caller headers: validated, and never allowed to replace computed ones.
     extra: dict[str, str] = {}
@@ -342,68 +379,37 @@ def build_request(
             )
         padding = max(0, pad_to - len(plaintext))
 
-    out: dict[str, str] = {"TTL": str(ttl)}
+    before: dict[str, str] = {"TTL": str(ttl)}
     if urgency is not None:
-        out["Urgency"] = urgency
+        before["Urgency"] = urgency
     if topic is not None:
-        out["Topic"] = topic
-
-    auth_headers = _vapid_headers(sub, vapid_private_key, vapid_claims, aesgcm)
-    if auth_headers and any(name.lower() == "authorization" for name in extra):
-        raise InvalidRequest(
-            "an Authorization header conflicts with vapid_private_key; pass one of them",
-            field="headers",
-        )
-    if auth_headers and any(
-        name.lower() == "crypto-key" and "p256ecdsa=" in value for name, value in extra.items()
-    ):
-        # Two p256ecdsa= keys: push services refuse the token, or pick the wrong key.
-        raise InvalidRequest(
-            "a Crypto-Key header with p256ecdsa= conflicts with vapid_private_key; "
-            "pass one of them",
-            field="headers",
-        )
-    crypto_key_parts = []
-    for name, value in (*extra.items(), *auth_headers.items()):
+        before["Topic"] = topic
+    crypto_key: list[str] = []
+    for name, value in extra.items():
         if name.lower() == "crypto-key":
-            # Legacy scheme: "dh=" is ours; a "p256ecdsa=" from VAPID joins it
-            # with ";" (draft-ietf-webpush-vapid-01 §4, what services parse).
-            if "dh=" in value:
-                raise InvalidRequest(
-                    "the Crypto-Key header's dh= is computed by webpush_core", field="headers"
-                )
-            crypto_key_parts.append(value)
+            crypto_key.append(value)
         else:
-            out[name] = value
+            before[name] = value
 
-    if plaintext or padding:
-        msg = ece.encrypt_message(
-            plaintext, sub.ua_public_key, sub.auth, version=content_encoding, padding=padding
-        )
-        for name, value in msg.headers().items():
-            if name == "Crypto-Key":
-                crypto_key_parts.insert(0, value)  # dh= first, then p256ecdsa=
-            else:
-                out[name] = value
-        # web-push-testing and some services refuse a body without it.
-        out["Content-Type"] = "application/octet-stream"
-        body = msg.body
-    else:
-        body = b""
-    if crypto_key_parts:
-        out["Crypto-Key"] = ";".join(crypto_key_parts)
-    return PushRequest(url=sub.endpoint, headers=out, body=body)
+    signer, claims = _vapid_signer(vapid_private_key, vapid_claims)
+    return MessagePlan(
+        content_encoding=content_encoding,
+        plaintext=plaintext,
+        padding=padding,
+        before=before,
+        crypto_key=tuple(crypto_key),
+        signer=signer,
+        claims=claims,
+        caller_authorization=any(name.lower() == "authorization" for name in extra),
+    )
 
 
-def _vapid_headers(
-    sub: Subscription,
-    key: Optional[VapidKeyLike],
-    claims: Optional[Mapping[str, Any]],
-    aesgcm: bool,
-) -> dict[str, str]:
-    """VAPID headers for this endpoint (RFC 8292 §2, §3; draft-01 for aesgcm)."""
+def _vapid_signer(
+    key: Optional[VapidKeyLike], claims: Optional[Mapping[str, Any]]
+) -> tuple[Any, Optional[dict[str, Any]]]:
+    """The loaded signer and a copy of the claims, or (None, None) without VAPID."""
     if key is None and not claims:
-        return {}
+        return None, None
     if key is None:
         raise VapidError(
             "vapid_claims were given without vapid_private_key", field="vapid_private_key"
@@ -416,29 +422,169 @@ def _vapid_headers(
         )
     if not isinstance(claims, Mapping):
         raise VapidError("vapid_claims must be a dict", field="vapid_claims")
-    signer = load_vapid_key(key)
-    origin = sub.origin
-    aud = claims.get("aud")
     # A copy: the caller's dict is reused for the next endpoint (pywebpush
     # writes aud into it, leaking one push service's audience into the next).
-    signed_claims = dict(claims)
-    if aud is None or aud == "":
-        signed_claims["aud"] = origin
-    elif str(aud).rstrip("/") != origin:
-        raise VapidError(
-            f"vapid_claims aud {aud!r} is not the endpoint's origin {origin!r} "
-            "(RFC 8292 §2); leave aud out and it is derived per endpoint",
-            field="vapid_claims.aud",
-        )
-    else:
-        signed_claims["aud"] = origin
-    if isinstance(signer, Vapid):
-        return signer.sign_headers(signed_claims, scheme="webpush" if aesgcm else "vapid")
-    # Another signer (a py_vapid instance): our claim rules first, so a bad
-    # claim fails here with the field named, as it does with a Vapid.
-    signed_claims = validate_claims(signed_claims)
+    return load_vapid_key(key), dict(claims)
+
+
+_CONTENT_TYPE = "application/octet-stream"
+# A token fetched for an origin is reused by a plan this long; the signer's
+# own cache decides when a new one is signed (an hour before exp).
+_PLAN_TOKEN_SECONDS = 60.0
+_PLAN_TOKEN_ORIGINS = 64
+
+
+class MessagePlan:
+    """One message, checked, ready to be built for any number of subscriptions.
+
+    Made by :func:`prepare_message`; :meth:`build` adds what depends on the
+    subscription: the VAPID token for its origin and the encryption for its
+    keys. Thread-safe: PushClient's workers share one plan.
+    """
+
+    __slots__ = (
+        "_aes128gcm",
+        "_aud",
+        "_before",
+        "_caller_authorization",
+        "_caller_dh",
+        "_caller_p256ecdsa",
+        "_claims",
+        "_content_encoding",
+        "_crypto_key",
+        "_padding",
+        "_plaintext",
+        "_scheme",
+        "_signer",
+        "_tokens",
+    )
+
+    def __init__(
+        self,
+        *,
+        content_encoding: str,
+        plaintext: bytes,
+        padding: int,
+        before: dict[str, str],
+        crypto_key: tuple[str, ...],
+        signer: Any,
+        claims: Optional[dict[str, Any]],
+        caller_authorization: bool,
+    ) -> None:
+        self._content_encoding = content_encoding
+        self._aes128gcm = content_encoding == "aes128gcm"
+        self._scheme = "vapid" if self._aes128gcm else "webpush"
+        self._plaintext = plaintext
+        self._padding = padding
+        self._before = before  # TTL, Urgency, Topic, the caller's other headers
+        self._crypto_key = crypto_key  # the caller's Crypto-Key values
+        self._signer = signer
+        self._claims: dict[str, Any] = claims or {}  # given whenever signer is
+        self._aud = self._claims.get("aud")
+        self._caller_authorization = caller_authorization
+        self._caller_p256ecdsa = any("p256ecdsa=" in value for value in crypto_key)
+        self._caller_dh = any("dh=" in value for value in crypto_key)
+        # origin -> (VAPID headers, monotonic time until which they are reused)
+        self._tokens: dict[str, tuple[dict[str, str], float]] = {}
+
+    def build(self, sub: Subscription) -> PushRequest:
+        """The request for one (already parsed) subscription.
+
+        Raises what :func:`build_request` raises for the subscription's part:
+        a ``vapid_claims`` aud that is not its origin, a caller header that
+        conflicts with the VAPID headers.
+        """
+        auth = self._vapid_headers(sub) if self._signer is not None else {}
+        if auth and self._caller_authorization:
+            raise InvalidRequest(
+                "an Authorization header conflicts with vapid_private_key; pass one of them",
+                field="headers",
+            )
+        if auth and self._caller_p256ecdsa:
+            # Two p256ecdsa= keys: push services refuse the token, or pick the wrong key.
+            raise InvalidRequest(
+                "a Crypto-Key header with p256ecdsa= conflicts with vapid_private_key; "
+                "pass one of them",
+                field="headers",
+            )
+        out = self._before.copy()
+        crypto_key = list(self._crypto_key)
+        for name, value in auth.items():
+            if name.lower() == "crypto-key":
+                crypto_key.append(value)
+            else:
+                out[name] = value
+        if self._caller_dh or any("dh=" in value for value in crypto_key):
+            # Legacy scheme: "dh=" is ours; a "p256ecdsa=" from VAPID joins it
+            # with ";" (draft-ietf-webpush-vapid-01 §4, what services parse).
+            raise InvalidRequest(
+                "the Crypto-Key header's dh= is computed by webpush_core", field="headers"
+            )
+        plaintext, padding = self._plaintext, self._padding
+        if not (plaintext or padding):
+            body = b""
+        elif self._aes128gcm:
+            body = seal_aes128gcm_message(
+                plaintext, sub.ua_public_key, sub.p256dh, sub.auth, padding
+            )
+            out["Content-Encoding"] = "aes128gcm"
+            # web-push-testing and some services refuse a body without it.
+            out["Content-Type"] = _CONTENT_TYPE
+        else:
+            msg = ece.encrypt_message(
+                plaintext,
+                sub.ua_public_key,
+                sub.auth,
+                version=self._content_encoding,
+                padding=padding,
+                ua_point=sub.p256dh,
+            )
+            for name, value in msg.headers().items():
+                if name == "Crypto-Key":
+                    crypto_key.insert(0, value)  # dh= first, then p256ecdsa=
+                else:
+                    out[name] = value
+            out["Content-Type"] = _CONTENT_TYPE
+            body = msg.body
+        if crypto_key:
+            out["Crypto-Key"] = ";".join(crypto_key)
+        request = object.__new__(PushRequest)  # frozen: fields set as its __init__ would
+        request.__dict__.update(url=sub.endpoint, headers=out, body=body, method="POST")
+        return request
+
+    def _vapid_headers(self, sub: Subscription) -> dict[str, str]:
+        """VAPID headers for this endpoint (RFC 8292 §2, §3; draft-01 for aesgcm)."""
+        origin = sub.origin
+        aud = self._aud
+        if not (aud is None or aud == "") and str(aud).rstrip("/") != origin:
+            raise VapidError(
+                f"vapid_claims aud {aud!r} is not the endpoint's origin {origin!r} "
+                "(RFC 8292 §2); leave aud out and it is derived per endpoint",
+                field="vapid_claims.aud",
+            )
+        signer = self._signer
+        if not isinstance(signer, Vapid):
+            return _foreign_vapid_headers(signer, {**self._claims, "aud": origin}, self._scheme)
+        # The signer's cache holds the token for hours; a fan-out reuses it
+        # for a minute without re-deriving the cache key per message.
+        now = time.monotonic()
+        hit = self._tokens.get(origin)
+        if hit is not None and now < hit[1]:
+            return hit[0]
+        headers = signer.sign_headers({**self._claims, "aud": origin}, scheme=self._scheme)
+        if len(self._tokens) >= _PLAN_TOKEN_ORIGINS:
+            self._tokens.clear()
+        self._tokens[origin] = (headers, now + _PLAN_TOKEN_SECONDS)
+        return headers
+
+
+def _foreign_vapid_headers(signer: Any, claims: dict[str, Any], scheme: str) -> dict[str, str]:
+    """Another signer's (a py_vapid instance's) headers, in the coding's scheme."""
+    # Our claim rules first, so a bad claim fails here with the field named,
+    # as it does with a Vapid.
+    claims = validate_claims(claims)
     try:
-        signed = signer.sign(signed_claims)
+        signed = signer.sign(claims)
     except Exception as exc:
         # e.g. py_vapid's "No private key": a bad key is an input error. Its
         # message stays in the chained exception: foreign text is not ours
@@ -454,7 +600,7 @@ def _vapid_headers(
             field="vapid_private_key",
         )
     headers = {str(k): str(v) for k, v in signed.items()}
-    return _in_scheme(headers, aesgcm)
+    return _in_scheme(headers, scheme == "webpush")
 
 
 def _in_scheme(headers: dict[str, str], aesgcm: bool) -> dict[str, str]:

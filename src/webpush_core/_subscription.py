@@ -13,6 +13,7 @@ this subscriber reuses it.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -21,7 +22,7 @@ from urllib.parse import SplitResult, urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._b64 import b64url_decode, b64url_encode
-from ._p256 import public_key_from_point
+from ._p256 import public_key_from_point, uncompressed_point
 from .errors import InvalidSubscription
 
 __all__ = ["Subscription"]
@@ -30,6 +31,8 @@ AUTH_LEN = 16  # RFC 8291 §3.2: the authentication secret is 16 octets
 P256DH_LEN = 65  # RFC 8291 §3.1: an uncompressed P-256 point
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Control characters, space and DEL would end up in the request line.
+_UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _check_endpoint(endpoint: Any) -> SplitResult:
@@ -38,8 +41,7 @@ def _check_endpoint(endpoint: Any) -> SplitResult:
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
         )
-    # Control characters or spaces would end up in the request line.
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in endpoint):
+    if _UNSAFE_CHAR.search(endpoint) is not None:
         raise InvalidSubscription(
             "endpoint must not contain spaces or control characters", field="endpoint"
         )
@@ -56,6 +58,18 @@ def _check_endpoint(endpoint: Any) -> SplitResult:
     if not parts.hostname:
         raise InvalidSubscription("endpoint must be an absolute URL with a host", field="endpoint")
     return parts
+
+
+def _origin(parts: SplitResult) -> str:
+    """RFC 6454 §6.2 serialization of a checked endpoint's origin."""
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def _decode_key(keys: Mapping[str, Any], name: str) -> bytes:
@@ -109,7 +123,7 @@ class Subscription:
         if "endpoint" not in info:
             raise InvalidSubscription("endpoint is missing", field="endpoint")
         endpoint = info["endpoint"]
-        _check_endpoint(endpoint)
+        parts = _check_endpoint(endpoint)
         if "keys" not in info:
             raise InvalidSubscription("keys is missing", field="keys")
         keys = info["keys"]
@@ -134,7 +148,18 @@ class Subscription:
             raise InvalidSubscription(
                 f"keys.auth must decode to {AUTH_LEN} bytes, got {len(auth)}", field="keys.auth"
             )
-        return cls(endpoint, p256dh, auth, ua_public_key)
+        # Every field is checked above: skip __post_init__'s second look at
+        # the endpoint (the fan-out parses one subscription per message).
+        # The origin comes from the same split (the cached_property's slot).
+        sub = object.__new__(cls)
+        sub.__dict__.update(
+            endpoint=endpoint,
+            p256dh=p256dh,
+            auth=auth,
+            ua_public_key=ua_public_key,
+            origin=_origin(parts),
+        )
+        return sub
 
     def __post_init__(self) -> None:
         # Direct construction gets the cheap checks too (from_info did the
@@ -146,9 +171,16 @@ class Subscription:
             )
         if not isinstance(self.auth, bytes) or len(self.auth) != AUTH_LEN:
             raise InvalidSubscription(f"keys.auth must be {AUTH_LEN} bytes", field="keys.auth")
-        if not isinstance(self.ua_public_key, ec.EllipticCurvePublicKey):
+        if not isinstance(self.ua_public_key, ec.EllipticCurvePublicKey) or not isinstance(
+            self.ua_public_key.curve, ec.SECP256R1
+        ):
             raise InvalidSubscription(
-                "ua_public_key must be an EllipticCurvePublicKey", field="keys.p256dh"
+                "ua_public_key must be a P-256 EllipticCurvePublicKey", field="keys.p256dh"
+            )
+        # The encryption uses both: p256dh in key_info, the key for ECDH.
+        if uncompressed_point(self.ua_public_key) != self.p256dh:
+            raise InvalidSubscription(
+                "ua_public_key is not the key whose point is keys.p256dh", field="keys.p256dh"
             )
 
     @functools.cached_property
@@ -158,15 +190,7 @@ class Subscription:
         Userinfo, path and query are dropped; the host is lower-cased and the
         scheme's default port omitted (RFC 6454 §6.2 serialization).
         """
-        parts = urlsplit(self.endpoint)
-        scheme = parts.scheme.lower()
-        host = parts.hostname or ""
-        if ":" in host:  # IPv6 literal
-            host = f"[{host}]"
-        port = parts.port
-        if port is None or port == _DEFAULT_PORTS[scheme]:
-            return f"{scheme}://{host}"
-        return f"{scheme}://{host}:{port}"
+        return _origin(urlsplit(self.endpoint))
 
     def to_info(self) -> dict[str, Any]:
         """The browser's JSON shape back, with unpadded base64url keys."""
