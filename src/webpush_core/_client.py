@@ -2,42 +2,59 @@
 
 One client holds what every message shares: the parsed VAPID key (and its
 token cache, so a token is signed once per push-service origin, not per
-message), one pool of keep-alive connections, the endpoint policy. Each
+message), keep-alive connections per origin, the endpoint policy. Each
 message then costs one ephemeral key pair, one ECDH, the HKDF steps and one
 AES-GCM seal, plus the POST on an already open connection.
+
+How the work is split (measured on 2 cores: benchmarks/README.md):
+
+* ``send_many`` checks the shared arguments once, then reads and checks
+  each subscription in the thread that iterates the results;
+* the encryption runs there too, or, once a fan-out passes
+  ``_HELPER_AFTER`` messages, in a helper process on another core
+  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it;
+* the I/O runs on one event loop thread (:mod:`._connections`) that keeps
+  ``concurrency`` requests in flight however slow the push service is, and
+  schedules the retries. A client given a urllib3 ``pool_manager`` sends
+  with :mod:`._transport` from ``concurrency`` worker threads instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import queue
 import random
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
     import urllib3
 
-from . import ece
+from ._connections import Connections, Outcome
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._request import (
     CONTENT_ENCODINGS,
+    MessagePlan,
     PushRequest,
     VapidKeyLike,
-    build_request,
     check_options,
     load_vapid_key,
+    prepare_message,
 )
 from ._response import PushResponse, error_for_response
-from ._transport import make_pool_manager, send_request
+from ._sealer import BATCH, Bodies, Sealer, cores
+from ._subscription import Subscription
+from ._transport import send_request
 from .errors import (
     ExpiredSubscription,
     InvalidInput,
     InvalidRequest,
-    PayloadTooLarge,
     RateLimited,
     ServerError,
     TransportError,
@@ -50,6 +67,8 @@ DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
 _BACKOFF_BASE = 0.5  # seconds before the first retry (then doubled)
 _BACKOFF_CAP = 30.0  # no single wait longer than this
 _RETRY_AFTER_CAP = 60.0  # a Retry-After above this is capped (and reported)
+_HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
+_HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
 
 
 @dataclass(frozen=True)
@@ -83,12 +102,62 @@ def _retryable(error: WebPushException) -> bool:
     return isinstance(error, (RateLimited, ServerError, TransportError))
 
 
+def _unexpected(subscription: Any, e: Exception) -> SendResult:
+    error = WebPushException(f"unexpected {type(e).__name__} while sending: {e}")
+    error.__cause__ = e
+    return SendResult(subscription, ok=False, error=error)
+
+
+def _set_result(future: asyncio.Future[SendResult], result: SendResult) -> None:
+    if not future.cancelled():
+        future.set_result(result)
+
+
+# What to do with a finished delivery's result (called once, from any thread).
+_Done = Callable[["SendResult"], object]
+# A job for the worker threads (urllib3 path): (subscription, request, done).
+_Job = tuple[Any, PushRequest, _Done]
+
+
+class _Resources:
+    """What a client runs (threads, the event loop, the helper process), apart from
+    the client itself: a dropped client's finalizer stops them without keeping it alive."""
+
+    def __init__(self, concurrency: int, ca_certs: Optional[str]) -> None:
+        self.concurrency = concurrency
+        self.ca_certs = ca_certs
+        self.connections = Connections(maxsize=concurrency, ca_certs=ca_certs)
+        self.sealer = Sealer()
+        self.jobs: queue.SimpleQueue[Optional[_Job]] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Stop everything; the next use starts afresh (new loop, workers, helper)."""
+        with self.lock:
+            threads, self.threads = self.threads, []
+            for _ in threads:
+                self.jobs.put(None)
+            connections, self.connections = (
+                self.connections,
+                Connections(maxsize=self.concurrency, ca_certs=self.ca_certs),
+            )
+            sealer, self.sealer = self.sealer, Sealer()
+        sealer.close()
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
+        connections.close()
+
+
 class PushClient:
     """Send push messages to many subscriptions over pooled connections.
 
     Thread-safe; use it as a context manager (or call :meth:`close`) to
     close its connections. ``concurrency`` is how many requests are in
-    flight at once (and the size of each origin's connection pool).
+    flight at once (and the number of connections kept per push service).
+    ``helper_process=False`` keeps the encryption of long fan-outs in this
+    process (see the module docstring).
     """
 
     def __init__(
@@ -105,6 +174,7 @@ class PushClient:
         endpoint_policy: Optional[EndpointPolicy] = None,
         pool_manager: Optional[urllib3.PoolManager] = None,
         ca_certs: Optional[str] = None,
+        helper_process: bool = True,
     ) -> None:
         if content_encoding not in CONTENT_ENCODINGS:
             raise InvalidRequest(
@@ -134,10 +204,21 @@ class PushClient:
         self.max_retries = max_retries
         self.concurrency = concurrency
         self.endpoint_policy = endpoint_policy or DEFAULT_POLICY
-        self._own_pool = pool_manager is None
-        self._pool = pool_manager or make_pool_manager(maxsize=concurrency, ca_certs=ca_certs)
-        self._executor: Optional[ThreadPoolExecutor] = None
-        self._lock = threading.Lock()
+        # A urllib3 pool manager of the caller's: sent with from worker threads.
+        self._pool: Optional[urllib3.PoolManager] = pool_manager
+        # send_many encrypts aes128gcm in a helper process once a fan-out is
+        # long enough, where there is another core to run it (_sealer.py).
+        self._helper_process = bool(helper_process) and cores() > 1
+        self._res = _Resources(concurrency, ca_certs)
+        self._finalizer = weakref.finalize(self, self._res.stop)
+        # Deliveries started and not finished: close() waits for them.
+        self._busy = 0
+        self._idle = threading.Condition()
+        # Requests in flight on the event loop (at most `concurrency`), and
+        # the attempts waiting for one of them to end.
+        self._flying = 0
+        self._waiting: collections.deque[Callable[[], None]] = collections.deque()
+        self._slots = threading.Lock()
         self._sleep = time.sleep  # tests replace it to observe backoff
 
     def __repr__(self) -> str:
@@ -155,21 +236,43 @@ class PushClient:
         self.close()
 
     def close(self) -> None:
-        """Stop the worker threads and close the connections this client opened."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-        if self._own_pool:
-            self._pool.clear()
+        """Wait for the sends under way (retries included), then close the connections
+        and stop the threads and the helper process.
 
-    def _workers(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.concurrency, thread_name_prefix="webpush_core-send"
-                )
-            return self._executor
+        The client can still be used afterwards: it starts them again.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0)
+        self._res.stop()
+        # A pool manager the caller passed is the caller's to close.
+
+    def _in_flight(self, start: Callable[[], None]) -> None:
+        """Run ``start`` (one attempt's request) now, or when a request in flight ends."""
+        with self._slots:
+            if self._flying >= self.concurrency:
+                self._waiting.append(start)
+                return
+            self._flying += 1
+        start()
+
+    def _landed(self) -> None:
+        """A request in flight ended: its slot goes to the next waiting attempt."""
+        with self._slots:
+            if not self._waiting:
+                self._flying -= 1
+                return
+            start = self._waiting.popleft()
+        start()
+
+    def _started(self) -> None:
+        with self._idle:
+            self._busy += 1
+
+    def _ended(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.notify_all()
 
     # -- one message -------------------------------------------------------
 
@@ -185,96 +288,107 @@ class PushClient:
         """Encrypt and send to one subscription, retrying as the policy allows.
 
         Never raises for this subscription's failure: the result says what
-        happened. Bad shared arguments (ttl, urgency, topic, data size) raise.
+        happened. Bad shared arguments (ttl, urgency, topic, data) raise.
         """
-        options = self._options(data, ttl, urgency, topic)
-        return self._deliver(subscription, options)
+        request = self._build(subscription, self._plan(data, ttl, urgency, topic))
+        if isinstance(request, SendResult):
+            return request
+        if self._pool is not None:
+            return self._send_blocking(subscription, request)
+        finished = threading.Event()
+        box: list[SendResult] = []
 
-    def _options(
+        def done(result: SendResult) -> None:
+            box.append(result)
+            finished.set()
+
+        self._dispatch(subscription, request, done)
+        finished.wait()
+        return box[0]
+
+    def _plan(
         self,
         data: Union[bytes, str, None],
         ttl: Optional[int],
         urgency: Optional[str],
         topic: Optional[str],
-    ) -> dict[str, Any]:
-        options = {
-            "data": data,
-            "ttl": self.ttl if ttl is None else ttl,
-            "urgency": self.urgency if urgency is None else urgency,
-            "topic": topic,
-        }
-        check_options(ttl=options["ttl"], urgency=options["urgency"], topic=topic)
-        payload = data.encode("utf-8") if isinstance(data, str) else data
-        limit = ece.max_plaintext(self.content_encoding)
-        if payload is not None and len(payload) > limit:
-            raise PayloadTooLarge(
-                f"data is {len(payload)} bytes; at most {limit} fit in one "
-                f"{self.content_encoding} push message (RFC 8291 §4)",
-                field="data",
-            )
-        options["data"] = payload
-        return options
+    ) -> MessagePlan:
+        """Check what every subscription shares, once: raises InvalidInput subclasses."""
+        return prepare_message(
+            data,
+            self._key,
+            self._claims,
+            self.content_encoding,
+            self.ttl if ttl is None else ttl,
+            self.urgency if urgency is None else urgency,
+            topic,
+        )
 
-    def _deliver(self, subscription: Any, options: Mapping[str, Any]) -> SendResult:
+    def _build(self, subscription: Any, plan: MessagePlan) -> Union[PushRequest, SendResult]:
+        """The request for one subscription, or the result that says why there is none."""
         try:
-            return self._attempt_all(subscription, options)
-        except Exception as e:  # a bug must not cost the other subscriptions their results
-            error = WebPushException(f"unexpected {type(e).__name__} while sending: {e}")
-            error.__cause__ = e
-            return SendResult(subscription, ok=False, error=error)
-
-    def _attempt_all(self, subscription: Any, options: Mapping[str, Any]) -> SendResult:
-        try:
-            request = build_request(
-                subscription,
-                options["data"],
-                self._key,
-                self._claims,
-                self.content_encoding,
-                options["ttl"],
-                options["urgency"],
-                options["topic"],
-                endpoint_policy=self.endpoint_policy,
-            )
+            sub = Subscription.from_info(subscription)
+            self.endpoint_policy.check(sub.endpoint)
+            return plan.build(sub)
         except WebPushException as invalid:
             return SendResult(subscription, ok=False, error=invalid)
-        attempts = 0
-        while True:
-            attempts += 1
-            response, error = self._attempt(request)
-            if error is None:
-                return SendResult(
-                    subscription,
-                    ok=True,
-                    status_code=response.status_code if response is not None else None,
-                    attempts=attempts,
-                    response=response,
-                )
-            retry_after = response.retry_after if response is not None else None
-            if attempts > self.max_retries or not _retryable(error):
-                return SendResult(
-                    subscription,
-                    ok=False,
-                    status_code=response.status_code if response is not None else None,
-                    expired=isinstance(error, ExpiredSubscription),
-                    retry_after=retry_after,
-                    attempts=attempts,
-                    error=error,
-                    response=response,
-                )
-            self._sleep(self._backoff(attempts, retry_after))
+        except Exception as e:  # a bug must not cost the other subscriptions their results
+            return _unexpected(subscription, e)
 
-    def _attempt(
-        self, request: PushRequest
-    ) -> tuple[Optional[PushResponse], Optional[WebPushException]]:
-        """One POST: (response, None) if accepted, else what went wrong."""
+    def _outline(
+        self, subscription: Any, plan: MessagePlan
+    ) -> Union[SendResult, PushRequest, _Sealing]:
+        """Everything but the encryption (done by the helper process), checked as _build checks.
+
+        On any error the subscription goes through :meth:`_build` instead, so
+        the result carries exactly the error a full parse reports first.
+        """
         try:
-            response = send_request(
-                request, pool_manager=self._pool, timeout=self.timeout, policy=self.endpoint_policy
+            endpoint, origin, p256dh, auth = Subscription.fields(subscription)
+            self.endpoint_policy.check(endpoint)
+            headers, crypto_key = plan.headers_for(origin)
+        except Exception:
+            return self._build(subscription, plan)
+        return (subscription, endpoint, headers, crypto_key, p256dh, auth)
+
+    def _dispatch(self, subscription: Any, request: PushRequest, done: _Done) -> None:
+        """Send (retrying as the policy allows); ``done(result)`` when finished."""
+        self._started()
+
+        def finished(result: SendResult) -> None:
+            self._ended()
+            done(result)
+
+        if self._pool is None:
+            _Delivery(self, subscription, request, finished).attempt()
+        else:
+            self._submit_job((subscription, request, finished))
+
+    def _result(
+        self,
+        subscription: Any,
+        attempts: int,
+        response: Optional[PushResponse],
+        error: Optional[WebPushException],
+    ) -> Optional[SendResult]:
+        """The final result of this attempt, or None when it is to be retried."""
+        status = response.status_code if response is not None else None
+        if error is None:
+            return SendResult(
+                subscription, ok=True, status_code=status, attempts=attempts, response=response
             )
-        except WebPushException as e:
-            return None, e
-        return response, error_for_response(response, request.url)
+        if attempts > self.max_retries or not _retryable(error):
+            return SendResult(
+                subscription,
+                ok=False,
+                status_code=status,
+                expired=isinstance(error, ExpiredSubscription),
+                retry_after=response.retry_after if response is not None else None,
+                attempts=attempts,
+                error=error,
+                response=response,
+            )
+        return None
 
     @staticmethod
     def _backoff(attempt: int, retry_after: Optional[float]) -> float:
@@ -283,6 +397,47 @@ class PushClient:
         if retry_after is not None:
             wait_for = max(wait_for, min(retry_after, _RETRY_AFTER_CAP))
         return wait_for
+
+    # -- the urllib3 path: blocking sends from worker threads --------------
+
+    def _send_blocking(self, subscription: Any, request: PushRequest) -> SendResult:
+        try:
+            attempts = 0
+            while True:
+                attempts += 1
+                response: Optional[PushResponse] = None
+                error: Optional[WebPushException]
+                try:
+                    response = send_request(
+                        request,
+                        pool_manager=self._pool,
+                        timeout=self.timeout,
+                        policy=self.endpoint_policy,
+                    )
+                    error = error_for_response(response, request.url)
+                except WebPushException as e:
+                    error = e
+                result = self._result(subscription, attempts, response, error)
+                if result is not None:
+                    return result
+                self._sleep(self._backoff(attempts, response.retry_after if response else None))
+        except Exception as e:  # a bug must not cost the other subscriptions their results
+            return _unexpected(subscription, e)
+
+    def _submit_job(self, job: _Job) -> None:
+        res = self._res
+        if len(res.threads) < self.concurrency:
+            with res.lock:
+                while len(res.threads) < self.concurrency:
+                    thread = threading.Thread(
+                        target=_work,
+                        args=(res.jobs, weakref.ref(self)),
+                        name=f"webpush_core-send-{len(res.threads)}",
+                        daemon=True,
+                    )
+                    thread.start()
+                    res.threads.append(thread)
+        res.jobs.put(job)
 
     # -- many messages -----------------------------------------------------
 
@@ -299,33 +454,13 @@ class PushClient:
         as each completes (not in input order).
 
         ``subscriptions`` may be any iterable, e.g. a generator over a database
-        cursor: it is consumed lazily and never held whole (at most twice
-        ``concurrency`` are in flight), so memory stays flat.
+        cursor: it is consumed lazily, in the thread that iterates the results,
+        and never held whole (at most ``2 * concurrency`` subscriptions, plus
+        64 in the helper process, are between being read and their result),
+        so memory stays flat.
         """
         # Shared arguments are checked now, before the first message is sent.
-        return self._fan_out(subscriptions, self._options(data, ttl, urgency, topic))
-
-    def _fan_out(
-        self, subscriptions: Iterable[Any], options: Mapping[str, Any]
-    ) -> Iterator[SendResult]:
-        executor = self._workers()
-        window = 2 * self.concurrency
-        pending: set[Future[SendResult]] = set()
-        source = iter(subscriptions)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < window:
-                try:
-                    subscription = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.add(executor.submit(self._deliver, subscription, options))
-            if not pending:
-                return
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        return _FanOut(self, self._plan(data, ttl, urgency, topic)).run(subscriptions)
 
     # -- asyncio -----------------------------------------------------------
 
@@ -338,10 +473,21 @@ class PushClient:
         urgency: Optional[str] = None,
         topic: Optional[str] = None,
     ) -> SendResult:
-        """:meth:`send` for asyncio callers (runs in the client's worker threads)."""
-        options = self._options(data, ttl, urgency, topic)
+        """:meth:`send` for asyncio callers: the encryption runs in the loop's
+        default executor, the I/O on the client's own threads."""
+        plan = self._plan(data, ttl, urgency, topic)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._workers(), self._deliver, subscription, options)
+        request = await loop.run_in_executor(None, self._build, subscription, plan)
+        if isinstance(request, SendResult):
+            return request
+        future: asyncio.Future[SendResult] = loop.create_future()
+
+        def done(result: SendResult) -> None:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+                loop.call_soon_threadsafe(_set_result, future, result)
+
+        self._dispatch(subscription, request, done)
+        return await future
 
     async def send_many_async(
         self,
@@ -354,8 +500,9 @@ class PushClient:
     ) -> AsyncIterator[SendResult]:
         """:meth:`send_many` for asyncio callers: ``async for result in ...``.
 
-        The same bounded window of worker threads does the work; the event
-        loop only waits for each next result.
+        The subscriptions are read and encrypted in a thread of the event
+        loop's default executor, the I/O runs on the client's own threads;
+        the loop itself only waits for results.
         """
         results = self.send_many(subscriptions, data, ttl=ttl, urgency=urgency, topic=topic)
         loop = asyncio.get_running_loop()
@@ -365,3 +512,198 @@ class PushClient:
             if not isinstance(result, SendResult):  # the end marker
                 return
             yield result
+
+
+def _work(jobs: queue.SimpleQueue[Optional[_Job]], client_ref: weakref.ref[PushClient]) -> None:
+    """A worker thread of the urllib3 path: send jobs until the None that stops it.
+
+    It holds its client only weakly between jobs, so a client dropped
+    without close() is collected, and its finalizer stops the workers.
+    """
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        subscription, request, done = job
+        del job
+        client = client_ref()
+        result = (
+            client._send_blocking(subscription, request)
+            if client is not None
+            else SendResult(subscription, ok=False, error=TransportError("the client is gone"))
+        )
+        del client
+        with contextlib.suppress(Exception):
+            done(result)
+        del subscription, request, done, result
+
+
+class _Delivery:
+    """One subscription's request on the event loop: attempts, backoff, the result."""
+
+    __slots__ = ("attempts", "client", "done", "request", "subscription")
+
+    def __init__(
+        self, client: PushClient, subscription: Any, request: PushRequest, done: _Done
+    ) -> None:
+        self.client = client
+        self.subscription = subscription
+        self.request = request
+        self.done = done
+        self.attempts = 0
+
+    def attempt(self) -> None:
+        self.client._in_flight(self._go)
+
+    def _go(self) -> None:
+        self.attempts += 1
+        client = self.client
+        client._res.connections.submit(
+            self.request, self.answered, timeout=client.timeout, policy=client.endpoint_policy
+        )
+
+    def answered(self, outcome: Outcome) -> None:
+        client = self.client
+        client._landed()
+        try:
+            response: Optional[PushResponse] = None
+            error: Optional[WebPushException] = None
+            if isinstance(outcome, PushResponse):
+                response = outcome
+                error = error_for_response(outcome, self.request.url)
+            else:
+                error = outcome
+            result = client._result(self.subscription, self.attempts, response, error)
+            if result is None:
+                wait = client._backoff(self.attempts, response.retry_after if response else None)
+                if client._sleep is time.sleep:
+                    client._res.connections.call_later(wait, self.attempt)
+                else:  # a test's hook: it stands for the wait
+                    client._sleep(wait)
+                    self.attempt()
+                return
+        except Exception as e:  # a bug must not cost the other subscriptions their results
+            result = _unexpected(self.subscription, e)
+        with contextlib.suppress(Exception):
+            self.done(result)
+
+
+# A subscription on its way through the helper process:
+# (subscription, endpoint, headers, Crypto-Key parts, p256dh, auth).
+_Sealing = tuple[Any, str, dict[str, str], list[str], bytes, bytes]
+
+
+class _FanOut:
+    """One send_many: reads the input, encrypts (here or in the helper process),
+    hands requests over for sending and yields their results.
+
+    All of it runs in the thread that iterates the results. Events (a
+    finished SendResult, a batch back from the helper) arrive on one queue.
+    """
+
+    def __init__(self, client: PushClient, plan: MessagePlan) -> None:
+        self.client = client
+        self.plan = plan
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        sealable = plan.sealable
+        self.sealable = sealable
+        self.sealer: Optional[Sealer] = (
+            client._res.sealer if sealable is not None and client._helper_process else None
+        )
+        self.window = 2 * client.concurrency + (2 * BATCH if self.sealer is not None else 0)
+        self.outstanding = 0  # read, result not yet yielded
+        self.sealing = 0  # batches in the helper process
+        self.batch: list[_Sealing] = []
+
+    def run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
+        client, sealer, events = self.client, self.sealer, self.events
+        source = iter(subscriptions)
+        exhausted = False
+        read = 0
+        while True:
+            while not exhausted and self.outstanding < self.window:
+                try:
+                    subscription = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                self.outstanding += 1
+                read += 1
+                if sealer is not None and read == _HELPER_AFTER:
+                    sealer.start()  # a long fan-out: worth a process (~60 ms to start)
+                if sealer is not None and sealer.ready:
+                    yield from self._admit(subscription, client._outline(subscription, self.plan))
+                    if self.batch and (len(self.batch) >= BATCH or self.sealing == 0):
+                        yield from self._seal()
+                else:
+                    # Parse and encrypt here, while the loop sends the ones before.
+                    yield from self._admit(subscription, client._build(subscription, self.plan))
+                # Hand over what is done, without waiting.
+                while True:
+                    try:
+                        event = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    yield from self._handle(event)
+            if self.batch:
+                yield from self._seal()  # about to wait: let the helper work meanwhile
+            if not self.outstanding:
+                if exhausted:
+                    return
+                continue
+            if self.sealing and sealer is not None:
+                try:
+                    event = events.get(timeout=_HELPER_STALL)
+                except queue.Empty:
+                    sealer.fail()  # stuck: its batches come back as None, encrypted here
+                    continue
+            else:
+                event = events.get()
+            yield from self._handle(event)
+
+    def _admit(
+        self, subscription: Any, item: Union[SendResult, PushRequest, _Sealing]
+    ) -> Iterator[SendResult]:
+        """A result to yield now, a request to send, or one for the helper's batch."""
+        if isinstance(item, SendResult):
+            self.outstanding -= 1
+            yield item  # nothing to send: refused before any I/O
+        elif isinstance(item, PushRequest):
+            self.client._dispatch(subscription, item, self.events.put)
+        else:
+            self.batch.append(item)
+
+    def _seal(self) -> Iterator[SendResult]:
+        batch, self.batch = self.batch, []
+        sealer, sealable = self.sealer, self.sealable
+        if sealer is None or sealable is None:  # pragma: no cover - callers check
+            raise AssertionError("_seal without a helper")
+        events = self.events
+
+        def done(bodies: Bodies) -> None:
+            events.put((batch, bodies))
+
+        if sealer.submit(sealable[0], sealable[1], [(e[4], e[5]) for e in batch], done):
+            self.sealing += 1
+        else:
+            yield from self._sealed(batch, None)
+
+    def _sealed(self, batch: list[_Sealing], bodies: Bodies) -> Iterator[SendResult]:
+        plan, client = self.plan, self.client
+        for i, (subscription, endpoint, headers, crypto_key, _, _) in enumerate(batch):
+            body = bodies[i] if bodies is not None else None
+            if body is None:
+                # The helper is gone, or the point did not load: the full
+                # path here encrypts, or reports the error from_info raises.
+                request: Union[SendResult, PushRequest] = client._build(subscription, plan)
+            else:
+                request = plan.finish(endpoint, headers, crypto_key, body)
+            yield from self._admit(subscription, request)
+
+    def _handle(self, event: Any) -> Iterator[SendResult]:
+        if isinstance(event, SendResult):
+            self.outstanding -= 1
+            yield event
+        else:
+            self.sealing -= 1
+            yield from self._sealed(*event)

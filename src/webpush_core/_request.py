@@ -487,6 +487,17 @@ class MessagePlan:
         # origin -> (VAPID headers, monotonic time until which they are reused)
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
 
+    @property
+    def sealable(self) -> Optional[tuple[bytes, int]]:
+        """(plaintext, padding) when the body is one aes128gcm record, else None.
+
+        Such a body is :func:`~webpush_core.ece._message.seal_aes128gcm_message`'s
+        output for the subscription's keys, wherever it is computed.
+        """
+        if self._aes128gcm and (self._plaintext or self._padding):
+            return self._plaintext, self._padding
+        return None
+
     def build(self, sub: Subscription) -> PushRequest:
         """The request for one (already parsed) subscription.
 
@@ -494,7 +505,39 @@ class MessagePlan:
         a ``vapid_claims`` aud that is not its origin, a caller header that
         conflicts with the VAPID headers.
         """
-        auth = self._vapid_headers(sub) if self._signer is not None else {}
+        out, crypto_key = self.headers_for(sub.origin)
+        plaintext, padding = self._plaintext, self._padding
+        if not (plaintext or padding):
+            body = b""
+        elif self._aes128gcm:
+            body = seal_aes128gcm_message(
+                plaintext, sub.ua_public_key, sub.p256dh, sub.auth, padding
+            )
+        else:
+            msg = ece.encrypt_message(
+                plaintext,
+                sub.ua_public_key,
+                sub.auth,
+                version=self._content_encoding,
+                padding=padding,
+                ua_point=sub.p256dh,
+            )
+            for name, value in msg.headers().items():
+                if name == "Crypto-Key":
+                    crypto_key.insert(0, value)  # dh= first, then p256ecdsa=
+                else:
+                    out[name] = value
+            out["Content-Type"] = _CONTENT_TYPE
+            body = msg.body
+        return self.finish(sub.endpoint, out, crypto_key, body)
+
+    def headers_for(self, origin: str) -> tuple[dict[str, str], list[str]]:
+        """The headers that do not depend on the encryption, and the Crypto-Key parts.
+
+        Raises as :meth:`build` does (VAPID aud, conflicting caller headers).
+        The dict is new: :meth:`finish` completes it.
+        """
+        auth = self._vapid_headers(origin) if self._signer is not None else {}
         if auth and self._caller_authorization:
             raise InvalidRequest(
                 "an Authorization header conflicts with vapid_private_key; pass one of them",
@@ -520,41 +563,24 @@ class MessagePlan:
             raise InvalidRequest(
                 "the Crypto-Key header's dh= is computed by webpush_core", field="headers"
             )
-        plaintext, padding = self._plaintext, self._padding
-        if not (plaintext or padding):
-            body = b""
-        elif self._aes128gcm:
-            body = seal_aes128gcm_message(
-                plaintext, sub.ua_public_key, sub.p256dh, sub.auth, padding
-            )
+        return out, crypto_key
+
+    def finish(
+        self, endpoint: str, out: dict[str, str], crypto_key: list[str], body: bytes
+    ) -> PushRequest:
+        """The request, from :meth:`headers_for`'s parts and the body (aes128gcm or none)."""
+        if body and self._aes128gcm:
             out["Content-Encoding"] = "aes128gcm"
             # web-push-testing and some services refuse a body without it.
             out["Content-Type"] = _CONTENT_TYPE
-        else:
-            msg = ece.encrypt_message(
-                plaintext,
-                sub.ua_public_key,
-                sub.auth,
-                version=self._content_encoding,
-                padding=padding,
-                ua_point=sub.p256dh,
-            )
-            for name, value in msg.headers().items():
-                if name == "Crypto-Key":
-                    crypto_key.insert(0, value)  # dh= first, then p256ecdsa=
-                else:
-                    out[name] = value
-            out["Content-Type"] = _CONTENT_TYPE
-            body = msg.body
         if crypto_key:
             out["Crypto-Key"] = ";".join(crypto_key)
         request = object.__new__(PushRequest)  # frozen: fields set as its __init__ would
-        request.__dict__.update(url=sub.endpoint, headers=out, body=body, method="POST")
+        request.__dict__.update(url=endpoint, headers=out, body=body, method="POST")
         return request
 
-    def _vapid_headers(self, sub: Subscription) -> dict[str, str]:
-        """VAPID headers for this endpoint (RFC 8292 §2, §3; draft-01 for aesgcm)."""
-        origin = sub.origin
+    def _vapid_headers(self, origin: str) -> dict[str, str]:
+        """VAPID headers for this origin (RFC 8292 §2, §3; draft-01 for aesgcm)."""
         aud = self._aud
         if not (aud is None or aud == "") and str(aud).rstrip("/") != origin:
             raise VapidError(

@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Optional, Union
 from urllib.parse import SplitResult, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -89,6 +89,49 @@ def _decode_key(keys: Mapping[str, Any], name: str) -> bytes:
         raise InvalidSubscription(f"{field_name} is {exc}", field=field_name) from None
 
 
+def _parse(
+    info: Any, *, load: bool
+) -> tuple[str, SplitResult, bytes, bytes, Optional[ec.EllipticCurvePublicKey]]:
+    """from_info's checks, in its order; with ``load=False`` all but loading the point."""
+    if not isinstance(info, Mapping):
+        raise InvalidSubscription(
+            "subscription_info must be a mapping with endpoint and keys, "
+            f"got {type(info).__name__}",
+            field="subscription_info",
+        )
+    if "endpoint" not in info:
+        raise InvalidSubscription("endpoint is missing", field="endpoint")
+    endpoint = info["endpoint"]
+    parts = _check_endpoint(endpoint)
+    if "keys" not in info:
+        raise InvalidSubscription("keys is missing", field="keys")
+    keys = info["keys"]
+    if not isinstance(keys, Mapping):
+        raise InvalidSubscription(
+            f"keys must be a mapping with p256dh and auth, got {type(keys).__name__}",
+            field="keys",
+        )
+    p256dh = _decode_key(keys, "p256dh")
+    if len(p256dh) != P256DH_LEN:
+        raise InvalidSubscription(
+            f"keys.p256dh must decode to a {P256DH_LEN}-byte uncompressed P-256 point, "
+            f"got {len(p256dh)} bytes",
+            field="keys.p256dh",
+        )
+    ua_public_key = None
+    if load:
+        try:
+            ua_public_key = public_key_from_point(p256dh)
+        except ValueError as exc:
+            raise InvalidSubscription(f"keys.p256dh: {exc}", field="keys.p256dh") from None
+    auth = _decode_key(keys, "auth")
+    if len(auth) != AUTH_LEN:
+        raise InvalidSubscription(
+            f"keys.auth must decode to {AUTH_LEN} bytes, got {len(auth)}", field="keys.auth"
+        )
+    return endpoint, parts, p256dh, auth, ua_public_key
+
+
 @dataclass(frozen=True, repr=False)
 class Subscription:
     """A checked push subscription: where to send, and the keys to encrypt for.
@@ -114,43 +157,10 @@ class Subscription:
         """
         if isinstance(info, Subscription):
             return info
-        if not isinstance(info, Mapping):
-            raise InvalidSubscription(
-                "subscription_info must be a mapping with endpoint and keys, "
-                f"got {type(info).__name__}",
-                field="subscription_info",
-            )
-        if "endpoint" not in info:
-            raise InvalidSubscription("endpoint is missing", field="endpoint")
-        endpoint = info["endpoint"]
-        parts = _check_endpoint(endpoint)
-        if "keys" not in info:
-            raise InvalidSubscription("keys is missing", field="keys")
-        keys = info["keys"]
-        if not isinstance(keys, Mapping):
-            raise InvalidSubscription(
-                f"keys must be a mapping with p256dh and auth, got {type(keys).__name__}",
-                field="keys",
-            )
-        p256dh = _decode_key(keys, "p256dh")
-        if len(p256dh) != P256DH_LEN:
-            raise InvalidSubscription(
-                f"keys.p256dh must decode to a {P256DH_LEN}-byte uncompressed P-256 point, "
-                f"got {len(p256dh)} bytes",
-                field="keys.p256dh",
-            )
-        try:
-            ua_public_key = public_key_from_point(p256dh)
-        except ValueError as exc:
-            raise InvalidSubscription(f"keys.p256dh: {exc}", field="keys.p256dh") from None
-        auth = _decode_key(keys, "auth")
-        if len(auth) != AUTH_LEN:
-            raise InvalidSubscription(
-                f"keys.auth must decode to {AUTH_LEN} bytes, got {len(auth)}", field="keys.auth"
-            )
-        # Every field is checked above: skip __post_init__'s second look at
-        # the endpoint (the fan-out parses one subscription per message).
-        # The origin comes from the same split (the cached_property's slot).
+        endpoint, parts, p256dh, auth, ua_public_key = _parse(info, load=True)
+        # Every field is checked: skip __post_init__'s second look at the
+        # endpoint (the fan-out parses one subscription per message). The
+        # origin comes from the same split (the cached_property's slot).
         sub = object.__new__(cls)
         sub.__dict__.update(
             endpoint=endpoint,
@@ -160,6 +170,20 @@ class Subscription:
             origin=_origin(parts),
         )
         return sub
+
+    @staticmethod
+    def fields(info: Union[Mapping[str, Any], Subscription]) -> tuple[str, str, bytes, bytes]:
+        """(endpoint, origin, p256dh, auth) with every check of :meth:`from_info`
+        but loading the point onto the curve.
+
+        For a fan-out whose encryption (and so the load) happens in another
+        process; a point that then does not load is reported by running
+        :meth:`from_info`, whose error is the one to report.
+        """
+        if isinstance(info, Subscription):
+            return info.endpoint, info.origin, info.p256dh, info.auth
+        endpoint, parts, p256dh, auth, _ = _parse(info, load=False)
+        return endpoint, _origin(parts), p256dh, auth
 
     def __post_init__(self) -> None:
         # Direct construction gets the cheap checks too (from_info did the

@@ -1,0 +1,599 @@
+"""PushClient's connections: keep-alive HTTP/1.1 on one asyncio event loop thread.
+
+A fan-out spends most of its non-crypto time in the HTTP client. Measured
+on 2 cores (benchmarks/README.md): urllib3 per request ~360 µs CPU, a
+blocking socket per worker thread ~100 µs plus the cost of 32 threads
+taking turns at the GIL; one event loop thread that owns every connection
+~45 µs, and it keeps ``concurrency`` requests in flight however slow the
+push service is. So PushClient speaks HTTP/1.1 itself (:mod:`._http1`,
+sans-IO) over asyncio's TCP and TLS transports, on a loop of its own in a
+daemon thread; callers hand it requests from any thread and get each
+outcome by callback. It keeps the guarantees of :mod:`._transport`
+(urllib3: ``webpush()``, ``send_request`` and a PushClient given its own
+``pool_manager``):
+
+* TLS verified: ``ssl.create_default_context`` (the system CA store, or
+  ``ca_certs``), host name checked, TLS 1.2 or later;
+* no redirects: a 3xx is returned as it is;
+* a per-attempt deadline, total: one timer per request covers connecting,
+  the TLS handshake, sending and reading the status line, headers and body;
+  when it fires the connection is dropped, so a server dripping bytes
+  cannot hold a request past it;
+* the body is kept up to ``max_response_bytes``; a longer one is cut and
+  its connection closed;
+* a request that met a closed keep-alive connection (reset, or closed
+  before any response byte) is sent once more, on a new connection, within
+  the same deadline.
+
+Connections are kept per origin (scheme, host, port), last used first, up
+to ``maxsize`` idle ones each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from typing import Callable, Optional, Union
+from urllib.parse import quote, urlsplit
+
+from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._http1 import HTTPProtocolError, ResponseParser, encode_request
+from ._request import PushRequest
+from ._response import PushResponse
+from .errors import PushTimeout, TransportError, WebPushException
+
+__all__ = ["Connections", "Outcome"]
+
+_MAX_DETAIL = 200
+# Everything printable in ASCII stays as it is in the request target; only
+# non-ASCII characters are percent-encoded (as UTF-8), as urllib3 does.
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A reused connection that the server had closed fails like this before any
+# response byte arrives (plain or TLS); such a request is sent once more.
+_STALE = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    HTTPProtocolError,  # "closed before the response": an EOF
+)
+
+_Key = tuple[str, str, int]
+# What a request's callback gets: the response (any status), or why there is none.
+Outcome = Union[PushResponse, WebPushException]
+
+
+class _Route:
+    """Where an origin's requests go: the pool key, the Host header, the address."""
+
+    __slots__ = ("host", "host_header", "key", "origin", "port", "scheme")
+
+    def __init__(self, scheme: str, netloc: str) -> None:
+        parts = urlsplit(f"{scheme}://{netloc}/")
+        host = parts.hostname or ""
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 443)
+        if not host.isascii():
+            host = host.encode("idna").decode("ascii")
+        literal = f"[{host}]" if ":" in host else host
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.key: _Key = (scheme, host, port)
+        self.origin = f"{scheme}://{literal}:{port}"
+        self.host_header = literal if port == _DEFAULT_PORTS.get(scheme) else f"{literal}:{port}"
+
+
+def _split(url: str) -> tuple[str, str, str]:
+    """(scheme, netloc, request target) of an absolute http(s) URL, as urlsplit splits it.
+
+    The target is the path and query (``/`` if empty); non-ASCII characters
+    in it are percent-encoded. Cheaper than urlsplit for the one thing the
+    request line needs, and every subscription's URL is a new one.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise UnicodeError("not an absolute URL")  # build_request never lets one through
+    end = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark, 0, end)
+        if at >= 0:
+            end = at
+    netloc, target = rest[:end], rest[end:]
+    target = target.partition("#")[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    if not target.isascii():
+        target = quote(target, safe=_TARGET_SAFE)
+    return scheme.lower(), netloc, target
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection; at most one exchange on it at a time."""
+
+    def __init__(self, connections: Connections, key: _Key) -> None:
+        self.connections = connections
+        self.key = key
+        self.transport: Optional[asyncio.Transport] = None
+        self.exchange: Optional[_Exchange] = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            self.abort()  # unasked-for bytes on an idle connection: not reusable
+            return
+        exchange.received(data)
+
+    def eof_received(self) -> bool:
+        return False  # close; connection_lost follows
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        self.connections._forget(self)
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.lost(exc)
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _Exchange:
+    """One request on the loop: connection, write, parse; a timer for the deadline."""
+
+    __slots__ = (
+        "attempt",
+        "conn",
+        "connecting",
+        "connections",
+        "data",
+        "deadline",
+        "done",
+        "finished",
+        "limit",
+        "parser",
+        "route",
+        "task",
+        "timeout",
+        "timer",
+        "url",
+    )
+
+    def __init__(
+        self,
+        connections: Connections,
+        route: _Route,
+        url: str,
+        data: bytes,
+        deadline: float,
+        timeout: float,
+        limit: int,
+        done: Callable[[Outcome], object],
+    ) -> None:
+        self.connections = connections
+        self.route = route
+        self.url = url
+        self.data = data
+        self.deadline = deadline
+        self.timeout = timeout
+        self.limit = limit
+        self.done = done
+        self.attempt = 1
+        self.parser = ResponseParser(limit)
+        self.conn: Optional[_Conn] = None
+        self.task: Optional[asyncio.Task[_Conn]] = None
+        self.timer: Optional[asyncio.TimerHandle] = None
+        self.connecting = False
+        self.finished = False
+
+    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop.time() >= self.deadline:
+            self.finish(self._timeout_error())
+            return
+        self.timer = loop.call_at(self.deadline, self.timed_out)
+        self.go(fresh=False)
+
+    def go(self, *, fresh: bool) -> None:
+        self.parser = ResponseParser(self.limit)
+        # The resend goes on a new connection: another idle one may be stale too.
+        conn = None if fresh else self.connections._take(self.route.key)
+        if conn is not None:
+            self.use(conn)
+            return
+        self.connecting = True
+        task = self.connections._loop_or_fail().create_task(
+            self.connections._connect(self.route, self.deadline)
+        )
+        self.task = task
+        task.add_done_callback(self.connected)
+
+    def connected(self, task: asyncio.Task[_Conn]) -> None:
+        self.task = None
+        if task.cancelled():
+            return  # the deadline passed: timed_out() reported it
+        exc = task.exception()
+        if self.finished:
+            if exc is None:
+                task.result().abort()
+            return
+        if exc is not None:
+            self.fail(exc)
+            return
+        self.connecting = False
+        self.use(task.result())
+
+    def use(self, conn: _Conn) -> None:
+        self.conn = conn
+        conn.exchange = self
+        if conn.transport is None:  # pragma: no cover - connection_made always comes first
+            self.fail(ConnectionResetError("no transport"))
+            return
+        conn.transport.write(self.data)
+
+    def received(self, data: bytes) -> None:
+        try:
+            self.parser.feed(data)
+        except HTTPProtocolError as exc:
+            self.fail(exc)
+            return
+        if self.parser.done:
+            self.complete()
+
+    def lost(self, exc: Optional[Exception]) -> None:
+        """The connection closed under this exchange (conn already detached)."""
+        self.conn = None
+        if exc is None:
+            try:
+                self.parser.feed_eof()  # ends a body that runs until the close
+            except HTTPProtocolError as eof:
+                self.fail(eof)
+                return
+            self.complete()
+            return
+        self.fail(exc)
+
+    def complete(self) -> None:
+        conn, self.conn = self.conn, None
+        parser = self.parser
+        if conn is not None:
+            conn.exchange = None
+            if parser.keep_alive and not conn.closed:
+                self.connections._give_back(conn)
+            else:
+                conn.abort()
+        self.finish(
+            PushResponse(
+                parser.status, parser.reason, _merged(parser.headers), parser.body, self.url
+            )
+        )
+
+    def fail(self, exc: BaseException) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.exchange = None
+            conn.abort()
+        loop = self.connections._loop
+        if (
+            self.attempt == 1
+            and self.parser.received == 0
+            and isinstance(exc, _STALE)
+            and loop is not None
+            and loop.time() < self.deadline
+        ):
+            self.attempt = 2  # closed before any response byte: send it again
+            self.go(fresh=True)
+            return
+        self.finish(_error(exc, self.route, self.url, self.timeout, self.parser, self.connecting))
+
+    def timed_out(self) -> None:
+        self.timer = None
+        if self.finished:
+            return
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.exchange = None
+            conn.abort()
+        self.finish(self._timeout_error())
+
+    def _timeout_error(self) -> PushTimeout:
+        phase = "reading the response from" if self.parser.status else "waiting for"
+        return PushTimeout(
+            f"timed out after {self.timeout:g} s {phase} {self.route.origin}", endpoint=self.url
+        )
+
+    def finish(self, outcome: Outcome) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.connections._pending.discard(self)
+        self.done(outcome)
+
+
+class Connections:
+    """Keep-alive connections per origin, driven by one event loop thread.
+
+    :meth:`submit` may be called from any thread; outcomes are delivered by
+    calling ``done`` in the loop's thread (keep it short).
+    """
+
+    def __init__(self, *, maxsize: int = 32, ca_certs: Optional[str] = None) -> None:
+        self.maxsize = maxsize
+        self.ca_certs = ca_certs
+        self._context: Optional[ssl.SSLContext] = None
+        self._idle: dict[_Key, list[_Conn]] = {}
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._pending: set[_Exchange] = set()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._loop_thread_id: Optional[int] = None
+        # Exchanges from other threads; one wake-up of the loop drains them all.
+        self._inbox: collections.deque[_Exchange] = collections.deque()
+        self._drain_due = False
+
+    # -- the loop ----------------------------------------------------------
+
+    def _loop_or_fail(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:  # pragma: no cover - only called on the running loop
+            raise RuntimeError("the connection loop is not running")
+        return loop
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self._loop is None:
+                if self._closed:
+                    raise RuntimeError("Connections is closed")
+                ready = threading.Event()
+                new_loop = asyncio.new_event_loop()
+
+                def run() -> None:
+                    asyncio.set_event_loop(new_loop)
+                    self._loop_thread_id = threading.get_ident()
+                    new_loop.call_soon(ready.set)
+                    new_loop.run_forever()
+
+                thread = threading.Thread(target=run, name="webpush_core-io", daemon=True)
+                thread.start()
+                ready.wait()
+                self._thread = thread
+                self._loop = new_loop
+            return self._loop
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> None:
+        """Run ``fn`` in the loop's thread after ``delay`` seconds (thread-safe)."""
+        loop = self._running_loop()
+        if threading.get_ident() == self._loop_thread_id:
+            loop.call_later(delay, fn)
+        else:
+            loop.call_soon_threadsafe(loop.call_later, delay, fn)
+
+    def close(self) -> None:
+        """Drop every connection and stop the loop; requests in flight end with an error."""
+        with self._lock:
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if thread is not threading.current_thread():
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                future.result(timeout=10)
+            with contextlib.suppress(RuntimeError):  # already closed
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not loop.is_running():
+                loop.close()
+
+    async def _shutdown(self) -> None:
+        for exchange in list(self._pending):
+            exchange.timed_out()  # ends it (a PushTimeout) and drops its connection
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.abort()
+        await asyncio.sleep(0)  # let the transports close
+        await asyncio.get_running_loop().shutdown_default_executor()
+
+    # -- connections (loop thread only) ------------------------------------
+
+    def _tls(self) -> ssl.SSLContext:
+        context = self._context
+        if context is None:
+            context = ssl.create_default_context(cafile=self.ca_certs)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["http/1.1"])
+            self._context = context
+        return context
+
+    async def _connect(self, route: _Route, deadline: float) -> _Conn:
+        loop = self._loop_or_fail()
+        tls = self._tls() if route.scheme == "https" else None
+        # Our timer ends the attempt at the deadline; asyncio's own handshake
+        # timeout only backs it up (it would report a reset, not a timeout).
+        handshake = max(deadline - loop.time(), 0.0) + 5.0
+        _, conn = await loop.create_connection(
+            lambda: _Conn(self, route.key),
+            route.host,
+            route.port,
+            ssl=tls,
+            server_hostname=route.host if tls is not None else None,
+            ssl_handshake_timeout=handshake if tls is not None else None,
+        )
+        return conn
+
+    def _take(self, key: _Key) -> Optional[_Conn]:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    def _give_back(self, conn: _Conn) -> None:
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) < self.maxsize and not self._closed:
+            idle.append(conn)
+        else:
+            conn.abort()  # more concurrent connections than the pool keeps, or closed
+
+    def _forget(self, conn: _Conn) -> None:
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    # -- requests (any thread) ---------------------------------------------
+
+    def _route(self, scheme: str, netloc: str) -> _Route:
+        route = self._routes.get((scheme, netloc))
+        if route is None:
+            route = _Route(scheme, netloc)
+            if len(self._routes) >= 1024:
+                self._routes.clear()  # push services are few; this bounds odd fan-outs
+            self._routes[scheme, netloc] = route
+        return route
+
+    def submit(
+        self,
+        request: PushRequest,
+        done: Callable[[Outcome], object],
+        *,
+        timeout: float,
+        policy: Optional[EndpointPolicy] = None,
+        max_response_bytes: int = 65536,
+    ) -> None:
+        """POST ``request``; ``done(outcome)`` once: the response (any status), or
+        :class:`PushTimeout` when the attempt took longer than ``timeout``
+        seconds, or :class:`TransportError` when no (readable) answer came.
+
+        ``policy`` (default :data:`DEFAULT_POLICY`) checks what the host
+        resolves to first (cached for a minute); the URL itself is checked
+        when the request is built. ``done`` runs in the loop's thread, or
+        in this one when the request cannot even start.
+        """
+        url = request.url
+        try:
+            scheme, netloc, target = _split(url)
+            route = self._route(scheme, netloc)
+            data = encode_request(
+                request.method, target, route.host_header, request.headers, request.body
+            )
+        except UnicodeError:
+            done(
+                TransportError(
+                    "cannot resolve the host of the endpoint: not a valid host name", endpoint=url
+                )
+            )
+            return
+        try:
+            (DEFAULT_POLICY if policy is None else policy).check_resolved(route.host, route.port)
+        except TransportError as exc:  # the host does not resolve
+            done(TransportError(exc.message, endpoint=url))
+            return
+        except WebPushException as exc:  # EndpointNotAllowed: resolves to a private address
+            done(exc)
+            return
+        deadline = time.monotonic() + timeout  # the loop's clock is time.monotonic
+        exchange = _Exchange(self, route, url, data, deadline, timeout, max_response_bytes, done)
+        try:
+            loop = self._running_loop()
+        except RuntimeError:  # closed
+            done(TransportError("the client is closed", endpoint=url))
+            return
+        if threading.get_ident() == self._loop_thread_id:
+            loop.call_soon(self._begin, exchange)  # e.g. a retry: no wake-up needed
+            return
+        self._inbox.append(exchange)
+        if not self._drain_due:
+            # The loop is woken once for everything queued until it drains.
+            self._drain_due = True
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # closed meanwhile
+                self._drain_due = False
+                self._inbox.remove(exchange)
+                done(TransportError("the client is closed", endpoint=url))
+
+    def _drain(self) -> None:
+        self._drain_due = False  # before draining: a later append schedules another
+        inbox = self._inbox
+        while inbox:
+            self._begin(inbox.popleft())
+
+    def _begin(self, exchange: _Exchange) -> None:
+        self._pending.add(exchange)
+        exchange.begin(self._loop_or_fail())
+
+
+def _merged(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Repeated fields joined with ", " under the first spelling (RFC 9110 §5.3), as urllib3."""
+    seen: dict[str, int] = {}
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        lower = name.lower()
+        at = seen.get(lower)
+        if at is None:
+            seen[lower] = len(out)
+            out.append((name, value))
+        else:
+            out[at] = (out[at][0], f"{out[at][1]}, {value}")
+    return out
+
+
+def _detail(exc: BaseException) -> str:
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        text = f"certificate verify failed: {verify}"
+    elif isinstance(exc, ssl.SSLError):
+        text = str(exc.reason or exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def _error(
+    exc: BaseException,
+    route: _Route,
+    url: str,
+    timeout: float,
+    parser: ResponseParser,
+    connecting: bool,
+) -> TransportError:
+    """Our error for a socket/TLS/HTTP failure: never includes headers or body."""
+    origin = route.origin
+    if isinstance(exc, (socket.timeout, asyncio.TimeoutError)):
+        phase = "reading the response from" if parser.status else "waiting for"
+        return PushTimeout(f"timed out after {timeout:g} s {phase} {origin}", endpoint=url)
+    if isinstance(exc, (socket.gaierror, UnicodeError)):
+        return TransportError(f"cannot resolve the host of {origin}: {_detail(exc)}", endpoint=url)
+    if isinstance(exc, ssl.SSLError):
+        return TransportError(f"TLS failure with {origin}: {_detail(exc)}", endpoint=url)
+    if connecting:
+        return TransportError(f"cannot connect to {origin}: {_detail(exc)}", endpoint=url)
+    return TransportError(f"connection to {origin} broken: {_detail(exc)}", endpoint=url)
