@@ -180,23 +180,27 @@ class Sealer:
         except Exception:  # noqa: S110 -- any failure: the batches go back to the parent
             pass
         finally:
-            self.fail()
+            self.fail(grace=1.0)
 
-    def fail(self) -> None:
-        """Stop using the helper: pending batches get None (the parent encrypts them)."""
+    def fail(self, grace: float = 0.0) -> None:
+        """Stop using the helper: pending batches get None (the parent encrypts them).
+
+        The helper is told to exit (its stdin closes) and killed if it has
+        not after ``grace`` seconds (0: a stuck helper is killed at once).
+        """
         with self._write_lock:
             self._failed = True
             pending = list(self._pending)
             self._pending.clear()
         for done in pending:
             done(None)
-        self._stop()
+        self._stop(grace)
 
     def close(self) -> None:
-        """End the helper (its stdin closes: it exits)."""
-        self.fail()
+        """End the helper: it exits when its stdin closes (killed after 5 s)."""
+        self.fail(grace=5.0)
 
-    def _stop(self) -> None:
+    def _stop(self, grace: float) -> None:
         # Only stdin is closed here: the reader thread owns stdout and ends on its EOF.
         proc = self._proc
         if proc is None:
@@ -205,7 +209,7 @@ class Sealer:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -1,0 +1,790 @@
+"""PushClient's fan-out: results, laziness, concurrency, retries, asyncio, lifecycle,
+the helper process and the event-loop transport.
+
+``ScriptedService`` is a plain-HTTP push-service stand-in on 127.0.0.1 (an
+asyncio server in a thread): each request's answer comes from a per-path
+script (status, headers, delay, or a close without answer), and it records
+how many requests were in flight at once and how many connections it saw.
+``push_service`` (webpush_core.testing) decrypts what it receives, so the
+bodies are checked end to end. Time appears only as generous correctness
+bounds (overlap happened, nothing hung), never as a performance claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pytest
+import trustme
+
+from webpush_core import _client, _sealer
+from webpush_core._b64 import b64url_encode
+from webpush_core._client import PushClient, SendResult
+from webpush_core._endpoint import EndpointPolicy
+from webpush_core._p256 import generate_private_key, uncompressed_point
+from webpush_core._subscription import Subscription
+from webpush_core._transport import make_pool_manager
+from webpush_core.errors import (
+    EndpointNotAllowed,
+    ExpiredSubscription,
+    InvalidRequest,
+    InvalidSubscription,
+    PushRejected,
+    PushTimeout,
+    RateLimited,
+    ServerError,
+    TransportError,
+    WebPushException,
+)
+from webpush_core.testing import LocalPushService
+from webpush_core.vapid import Vapid
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+VAPID = Vapid()
+CLAIMS = {"sub": "mailto:ops@example.com"}
+UA_KEY = generate_private_key()
+KEYS = {
+    "p256dh": b64url_encode(uncompressed_point(UA_KEY.public_key())),
+    "auth": b64url_encode(bytes(range(16))),
+}
+# 0x04 || X || Y+1: 65 bytes, the right prefix, off the curve.
+_point = uncompressed_point(UA_KEY.public_key())
+_y = (int.from_bytes(_point[33:], "big") + 1) % 2**256
+OFF_CURVE = b64url_encode(_point[:33] + _y.to_bytes(32, "big"))
+
+
+# --------------------------------------------------------------------------
+# A scripted push-service stand-in
+
+
+@dataclass
+class Answer:
+    status: int = 201
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+    close: bool = False  # read the request, close without answering
+
+
+class ScriptedService:
+    """Answers per path from a script (the last answer repeats); records concurrency."""
+
+    def __init__(self, default: Optional[Answer] = None) -> None:
+        self.default = default or Answer()
+        self.scripts: dict[str, list[Answer]] = {}
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections = 0
+        self.open_connections = 0
+        self.requests = 0
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        ready.wait(5)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=256)
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self._loop.run_until_complete(main())
+        self._loop.run_forever()
+
+    def script(self, name: str, *answers: Answer) -> dict[str, Any]:
+        self.scripts[f"/push/{name}"] = list(answers)
+        return self.sub(name)
+
+    def sub(self, name: str) -> dict[str, Any]:
+        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
+
+    def _answer(self, path: str) -> Answer:
+        with self.lock:
+            n = self.seen.get(path, 0)
+            self.seen[path] = n + 1
+            self.requests += 1
+            script = self.scripts.get(path)
+        if not script:
+            return self.default
+        return script[min(n, len(script) - 1)]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self.lock:
+            self.connections += 1
+            self.open_connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                length = 0
+                for line in lines[1:]:
+                    if line.lower().startswith("content-length:"):
+                        length = int(line.split(":", 1)[1])
+                await reader.readexactly(length)
+                answer = self._answer(path)
+                with self.lock:
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    if answer.delay:
+                        await asyncio.sleep(answer.delay)
+                finally:
+                    with self.lock:
+                        self.in_flight -= 1
+                if answer.close:
+                    break
+                extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
+                writer.write(
+                    f"HTTP/1.1 {answer.status} X\r\n{extra}Content-Length: {len(answer.body)}"
+                    "\r\n\r\n".encode("latin-1")
+                    + answer.body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            with self.lock:
+                self.open_connections -= 1
+            writer.close()
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self._server.close()
+            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+
+@pytest.fixture
+def service() -> Iterator[ScriptedService]:
+    svc = ScriptedService()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def helper_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fan-outs start the helper process after 4 messages instead of 128."""
+    if _sealer.cores() < 2:
+        pytest.skip("the helper process is only used with 2 or more cores")
+    monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+
+
+@pytest.fixture
+def sealed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many subscriptions each batch handed to the helper process had."""
+    batches: list[int] = []
+    submit = _sealer.Sealer.submit
+
+    def counting(
+        self: _sealer.Sealer, plaintext: bytes, padding: int, keys: Any, done: Any
+    ) -> bool:
+        taken = submit(self, plaintext, padding, keys, done)
+        if taken:
+            batches.append(len(keys))
+        return taken
+
+    monkeypatch.setattr(_sealer.Sealer, "submit", counting)
+    return batches
+
+
+def after_the_helper_is_ready(
+    client: PushClient, first: list[Any], rest: list[Any]
+) -> Iterator[Any]:
+    """``first``, then (once the helper answers) ``rest``: so ``rest`` goes through it."""
+    yield from first
+    assert wait_until(lambda: client._res.sealer.ready)
+    yield from rest
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def endpoint_name(result: SendResult) -> str:
+    assert result.endpoint is not None
+    return result.endpoint.rsplit("/", 1)[-1]
+
+
+# --------------------------------------------------------------------------
+# One result per subscription, carrying the object that was passed
+
+
+class Info(Mapping[str, Any]):
+    """A mapping that is not a dict (e.g. a database row)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
+def test_one_result_per_subscription_carrying_the_original(
+    push_service: LocalPushService, helper: bool, monkeypatch: pytest.MonkeyPatch, sealed: list[int]
+) -> None:
+    if helper:
+        if _sealer.cores() < 2:
+            pytest.skip("one core")
+        monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+    subs: list[Any] = []
+    for i in range(30):
+        sub = push_service.subscribe(VAPID.application_server_key)
+        subs.append(sub if i % 3 == 0 else Info(sub) if i % 3 == 1 else Subscription.from_info(sub))
+    with PushClient(
+        VAPID, CLAIMS, concurrency=4, endpoint_policy=LOCAL, helper_process=helper
+    ) as client:
+        source = after_the_helper_is_ready(client, subs[:10], subs[10:]) if helper else iter(subs)
+        results = list(client.send_many(source, "hello, all"))
+        assert (client._res.sealer.pid is not None) == helper
+    assert (sum(sealed) >= 20) if helper else not sealed
+    assert len(results) == len(subs)
+    assert sorted(map(id, (r.subscription for r in results))) == sorted(map(id, subs))
+    assert all(r.ok and r.status_code == 201 and r.attempts == 1 for r in results)
+    for sub in subs:
+        info = sub.to_info() if isinstance(sub, Subscription) else dict(sub)
+        messages = push_service.messages(info)
+        assert [m.plaintext for m in messages] == [b"hello, all"]  # decrypted by the service
+
+
+def test_empty_input_and_empty_data(service: ScriptedService) -> None:
+    with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:
+        assert list(client.send_many([], b"x")) == []
+        results = list(client.send_many([service.sub("a"), service.sub("b")], None))
+    assert [r.ok for r in results] == [True, True] and service.requests == 2
+
+
+# --------------------------------------------------------------------------
+# Lazy input, bounded window
+
+
+class Source:
+    """A generator over n subscriptions that records how far it was consumed."""
+
+    def __init__(self, service: ScriptedService, n: int) -> None:
+        self.service = service
+        self.n = n
+        self.consumed = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for i in range(self.n):
+            self.consumed += 1
+            yield self.service.sub(f"lazy{i}")
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
+def test_input_is_read_lazily_within_the_window(
+    service: ScriptedService, helper: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if helper:
+        if _sealer.cores() < 2:
+            pytest.skip("one core")
+        monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+    concurrency = 3
+    window = 2 * concurrency + (2 * _sealer.BATCH if helper else 0)
+    source = Source(service, 400)
+    client = PushClient(concurrency=concurrency, endpoint_policy=LOCAL, helper_process=helper)
+    with client:
+        results = client.send_many(source, b"x")
+        assert source.consumed == 0  # nothing read before the first result is asked for
+        yielded = 0
+        for result in results:
+            yielded += 1
+            assert result.ok
+            assert source.consumed - yielded < window, (source.consumed, yielded)
+            if yielded == 50:
+                break
+        results.close()  # type: ignore[attr-defined]
+        assert source.consumed < 50 + window
+    assert yielded == 50
+
+
+def test_bad_shared_arguments_raise_before_reading(service: ScriptedService) -> None:
+    source = Source(service, 10)
+    with PushClient(endpoint_policy=LOCAL) as client:
+        with pytest.raises(InvalidRequest) as info:
+            client.send_many(source, 12345)  # type: ignore[arg-type]
+        assert info.value.field == "data"
+        with pytest.raises(InvalidRequest) as info:
+            client.send_many(source, b"x", ttl=-1)
+        assert info.value.field == "ttl"
+        with pytest.raises(InvalidRequest) as info:
+            client.send_many(source, b"x", topic="not a topic!")
+        assert info.value.field == "topic"
+    assert source.consumed == 0 and service.requests == 0
+
+
+# --------------------------------------------------------------------------
+# Bad subscriptions: the error from_info (or the policy) raises, nothing sent
+
+
+def _bad_subscriptions(service: ScriptedService) -> list[tuple[Any, str]]:
+    good = service.sub("fine")
+    return [
+        ({"endpoint": good["endpoint"]}, "keys"),
+        ({**good, "keys": {**KEYS, "auth": "AAAA"}}, "keys.auth"),
+        ({**good, "keys": {**KEYS, "p256dh": OFF_CURVE}}, "keys.p256dh"),
+        ({**good, "keys": {"p256dh": OFF_CURVE, "auth": "AAAA"}}, "keys.p256dh"),  # first wins
+        ({**good, "keys": {**KEYS, "p256dh": KEYS["auth"]}}, "keys.p256dh"),  # 16 bytes
+        ({**good, "endpoint": "ftp://x/y"}, "endpoint"),
+        ({**good, "endpoint": 42}, "endpoint"),
+        ("not a subscription", "subscription_info"),
+    ]
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
+def test_bad_subscriptions_get_the_parse_error_and_nothing_is_sent(
+    service: ScriptedService, helper: bool, monkeypatch: pytest.MonkeyPatch, sealed: list[int]
+) -> None:
+    if helper:
+        if _sealer.cores() < 2:
+            pytest.skip("one core")
+        monkeypatch.setattr(_client, "_HELPER_AFTER", 1)
+    bad = _bad_subscriptions(service)
+    good = [service.sub(f"ok{i}") for i in range(8)]
+    mixed = good[:4] + [b[0] for b in bad] + good[4:]
+    with PushClient(concurrency=2, endpoint_policy=LOCAL, helper_process=helper) as client:
+        source = after_the_helper_is_ready(client, good[:4], mixed[4:]) if helper else mixed
+        results = {id(r.subscription): r for r in client.send_many(source, b"x")}
+        assert (client._res.sealer.pid is not None) == helper
+    # Through the helper: the 4 good ones after it was ready, and the off-curve point
+    # with a good auth (loading the point is the helper's job; the parse reports it).
+    assert sum(sealed) == 4 + 1 if helper else not sealed
+    assert len(results) == len(mixed)
+    for sub, field_name in bad:
+        result = results[id(sub)]
+        assert not result.ok and isinstance(result.error, InvalidSubscription), (sub, result)
+        assert result.error.field == field_name
+        assert result.attempts == 0 and result.status_code is None
+        with pytest.raises(InvalidSubscription) as info:
+            Subscription.from_info(sub)
+        assert info.value.message == result.error.message  # exactly what a parse says
+    assert all(results[id(s)].ok for s in good)
+    assert service.requests == 8  # only the good ones went out
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
+def test_endpoint_policy_refusals_are_results(
+    service: ScriptedService, helper: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if helper:
+        if _sealer.cores() < 2:
+            pytest.skip("one core")
+        monkeypatch.setattr(_client, "_HELPER_AFTER", 1)
+    subs = [{"endpoint": f"https://10.0.0.{i}/push/x", "keys": KEYS} for i in range(1, 6)]
+    with PushClient(concurrency=2, helper_process=helper) as client:  # the default policy
+        results = list(client.send_many(subs, b"x"))
+    assert len(results) == 5
+    assert all(isinstance(r.error, EndpointNotAllowed) and r.attempts == 0 for r in results)
+
+
+# --------------------------------------------------------------------------
+# concurrency: requests in flight
+
+
+def test_concurrency_caps_requests_in_flight(service: ScriptedService) -> None:
+    service.default = Answer(delay=0.1)
+    subs = [service.sub(f"c{i}") for i in range(24)]
+    with PushClient(concurrency=3, endpoint_policy=LOCAL) as client:
+        results = list(client.send_many(subs, b"x"))
+    assert all(r.ok for r in results)
+    assert service.max_in_flight == 3  # reached, never passed
+    assert service.connections <= 2 * 3
+
+
+def test_slow_service_answers_overlap(service: ScriptedService) -> None:
+    # 16 answers of 0.3 s each: one at a time would take 4.8 s.
+    service.default = Answer(delay=0.3)
+    subs = [service.sub(f"o{i}") for i in range(16)]
+    with PushClient(concurrency=16, endpoint_policy=LOCAL) as client:
+        start = time.monotonic()
+        results = list(client.send_many(subs, b"x"))
+        elapsed = time.monotonic() - start
+    assert all(r.ok for r in results) and service.max_in_flight == 16
+    assert elapsed < 2.4, elapsed  # they overlapped (a correctness bound, not a benchmark)
+
+
+def test_keep_alive_connections_are_reused(service: ScriptedService) -> None:
+    subs = [service.sub(f"k{i}") for i in range(60)]
+    with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:
+        assert all(r.ok for r in client.send_many(subs, b"x"))
+        assert all(r.ok for r in client.send_many(subs, b"y"))
+    assert service.requests == 120 and service.connections <= 2 * 2
+
+
+# --------------------------------------------------------------------------
+# Retries
+
+
+def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedService) -> None:
+    subs = [
+        service.script(
+            "ra", Answer(503, {"Retry-After": "7"}), Answer(429, {"Retry-After": "9"}), Answer(201)
+        ),
+        service.script("capped", Answer(429, {"Retry-After": "3600"}), Answer(201)),
+        service.script("gone", Answer(410)),
+        service.script("nf", Answer(404)),
+        service.script("bad", Answer(400, body=b'{"reason": "nope"}')),
+        service.script("always", Answer(500)),
+        service.script("redirect", Answer(307, {"Location": "https://elsewhere.example/"})),
+    ]
+    waits: list[float] = []
+    with PushClient(max_retries=2, concurrency=1, endpoint_policy=LOCAL) as client:
+        client._sleep = waits.append
+        results = {endpoint_name(r): r for r in client.send_many(subs, b"x")}
+    assert results["ra"].ok and results["ra"].attempts == 3
+    assert results["capped"].ok and results["capped"].attempts == 2
+    gone, nf = results["gone"], results["nf"]
+    assert gone.expired and nf.expired and gone.attempts == nf.attempts == 1
+    assert isinstance(gone.error, ExpiredSubscription) and gone.status_code == 410
+    assert not results["bad"].ok and results["bad"].attempts == 1
+    assert results["redirect"].attempts == 1 and isinstance(results["redirect"].error, PushRejected)
+    always = results["always"]
+    assert isinstance(always.error, ServerError) and always.attempts == 3
+    # 7 and 9 as asked, 3600 capped at 60; the 500s wait jitter (<= 0.5, <= 1.0 s).
+    assert sorted(w for w in waits if w >= 2) == [7.0, 9.0, _client._RETRY_AFTER_CAP]
+    jitter = sorted(w for w in waits if w < 2)
+    assert len(jitter) == 2 and jitter[0] <= 1.0 and jitter[1] <= 1.0
+    assert service.seen["/push/always"] == 3 and service.seen["/push/gone"] == 1
+
+
+def test_retries_wait_on_the_event_loop(
+    service: ScriptedService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No hook: the backoff is a timer on the loop; a 429's Retry-After: 1 is honoured.
+    monkeypatch.setattr(_client, "_BACKOFF_BASE", 0.01)
+    sub = service.script("r", Answer(500), Answer(429, {"Retry-After": "1"}), Answer(201))
+    with PushClient(max_retries=3, endpoint_policy=LOCAL) as client:
+        start = time.monotonic()
+        result = client.send(sub, b"x")
+        elapsed = time.monotonic() - start
+    assert result.ok and result.attempts == 3
+    assert 1.0 <= elapsed < 5.0, elapsed
+
+
+def test_a_closed_connection_is_resent_once_within_the_attempt(service: ScriptedService) -> None:
+    sub = service.script("drop", Answer(close=True), Answer(201))
+    twice = service.script("drop2", Answer(close=True), Answer(close=True), Answer(201))
+    with PushClient(max_retries=0, endpoint_policy=LOCAL) as client:
+        assert client.send(sub, b"x").ok  # resent on a new connection, same attempt
+        result = client.send(twice, b"x")
+    assert not result.ok and result.attempts == 1 and isinstance(result.error, TransportError)
+    assert not isinstance(result.error, PushTimeout)
+    assert service.seen["/push/drop"] == 2 and service.seen["/push/drop2"] == 2
+
+
+def test_timeout_is_a_push_timeout(service: ScriptedService) -> None:
+    sub = service.script("slow", Answer(delay=3.0))
+    with PushClient(timeout=0.3, max_retries=1, endpoint_policy=LOCAL) as client:
+        client._sleep = lambda seconds: None
+        start = time.monotonic()
+        result = client.send(sub, b"x")
+        elapsed = time.monotonic() - start
+    assert isinstance(result.error, PushTimeout) and result.attempts == 2
+    assert elapsed < 2.0, elapsed
+
+
+def test_unreachable_host_is_a_transport_error() -> None:
+    with PushClient(max_retries=0, timeout=2, endpoint_policy=LOCAL) as client:
+        port = _free_port()
+        result = client.send({"endpoint": f"http://127.0.0.1:{port}/push/x", "keys": KEYS}, b"x")
+    assert isinstance(result.error, TransportError)
+    assert result.error.message.startswith(f"cannot connect to http://127.0.0.1:{port}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_pool_manager_path_sends_and_retries(service: ScriptedService) -> None:
+    subs = [service.script("p1", Answer(503), Answer(201)), service.sub("p2")]
+    waits: list[float] = []
+    pool = make_pool_manager(maxsize=2)
+    client = PushClient(max_retries=1, concurrency=2, endpoint_policy=LOCAL, pool_manager=pool)
+    with client:
+        client._sleep = waits.append
+        results = {endpoint_name(r): r for r in client.send_many(subs, b"x")}
+        assert client.send(service.sub("p3"), b"x").ok
+    assert results["p1"].ok and results["p1"].attempts == 2 and results["p2"].ok
+    assert len(waits) == 1
+    pool.clear()
+
+
+# --------------------------------------------------------------------------
+# asyncio
+
+
+def test_send_async_and_send_many_async(push_service: LocalPushService) -> None:
+    subs = [push_service.subscribe() for _ in range(6)]
+    bad = {"endpoint": subs[0]["endpoint"], "keys": {"auth": KEYS["auth"]}}
+
+    async def main() -> tuple[SendResult, list[SendResult]]:
+        with PushClient(concurrency=3, endpoint_policy=LOCAL) as client:
+            one = await client.send_async(subs[0], "one")
+            many = [r async for r in client.send_many_async([*subs, bad], "many")]
+            assert (await client.send_async(bad, "x")).error is not None
+        return one, many
+
+    one, many = asyncio.run(main())
+    assert one.ok
+    assert len(many) == 7 and sum(r.ok for r in many) == 6
+    assert next(r for r in many if not r.ok).subscription is bad
+    assert [m.plaintext for m in push_service.messages(subs[1])] == [b"many"]
+    assert [m.plaintext for m in push_service.messages(subs[0])] == [b"one", b"many"]
+
+
+def test_send_async_does_not_block_the_event_loop(service: ScriptedService) -> None:
+    service.default = Answer(delay=0.3)
+
+    async def main() -> int:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        with PushClient(endpoint_policy=LOCAL) as client:
+            ticker = asyncio.ensure_future(tick())
+            result = await client.send_async(service.sub("a"), b"x")
+            ticker.cancel()
+        assert result.ok
+        return ticks
+
+    assert asyncio.run(main()) >= 5  # the loop kept running while the request waited
+
+
+# --------------------------------------------------------------------------
+# Lifecycle
+
+
+def _io_thread(client: PushClient) -> Optional[threading.Thread]:
+    return client._res.connections._thread
+
+
+def test_context_manager_closes_connections_threads_and_helper(
+    service: ScriptedService, helper_soon: None
+) -> None:
+    with PushClient(concurrency=4, endpoint_policy=LOCAL) as client:
+        assert all(r.ok for r in client.send_many([service.sub(f"x{i}") for i in range(40)], b"x"))
+        thread = _io_thread(client)
+        sealer = client._res.sealer
+        assert thread is not None and thread.is_alive() and sealer.pid is not None
+        assert service.open_connections > 0
+    assert not thread.is_alive()
+    assert sealer._proc is not None and sealer._proc.poll() is not None  # the helper exited
+    assert wait_until(lambda: service.open_connections == 0)
+
+
+def test_client_is_usable_after_close(service: ScriptedService) -> None:
+    client = PushClient(endpoint_policy=LOCAL)
+    assert client.send(service.sub("a"), b"x").ok
+    client.close()
+    assert client.send(service.sub("b"), b"x").ok
+    assert list(r.ok for r in client.send_many([service.sub("c")], b"x")) == [True]
+    client.close()
+    client.close()  # twice is fine
+
+
+def test_close_waits_for_deliveries_under_way(service: ScriptedService) -> None:
+    service.default = Answer(delay=0.3)
+    client = PushClient(concurrency=8, endpoint_policy=LOCAL)
+    results = client.send_many([service.sub(f"w{i}") for i in range(8)], b"x")
+    first = next(results)  # the other 7 are in flight
+    client.close()
+    assert first.ok and service.requests == 8
+    rest = list(results)
+    assert len(rest) == 7 and all(r.ok for r in rest)
+
+
+def test_a_dropped_client_stops_its_threads(service: ScriptedService) -> None:
+    client = PushClient(endpoint_policy=LOCAL)
+    assert client.send(service.sub("a"), b"x").ok
+    thread = _io_thread(client)
+    assert thread is not None and thread.is_alive()
+    del client
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+# --------------------------------------------------------------------------
+# The helper process
+
+
+def test_the_helper_process_is_not_used_when_switched_off(
+    service: ScriptedService, helper_soon: None
+) -> None:
+    with PushClient(endpoint_policy=LOCAL, helper_process=False) as client:
+        assert all(r.ok for r in client.send_many([service.sub(f"n{i}") for i in range(20)], b"x"))
+        assert client._res.sealer.pid is None
+
+
+def test_aesgcm_and_empty_messages_stay_in_process(
+    push_service: LocalPushService, helper_soon: None
+) -> None:
+    subs = [push_service.subscribe() for _ in range(10)]
+    with PushClient(content_encoding="aesgcm", endpoint_policy=LOCAL) as client:
+        assert all(r.ok for r in client.send_many(subs, "legacy"))
+        assert client._res.sealer.pid is None
+        assert all(r.ok for r in client.send_many(subs, None))
+    assert all([m.plaintext for m in push_service.messages(s)] == [b"legacy", b""] for s in subs)
+
+
+def test_fan_out_goes_on_when_the_helper_dies(
+    push_service: LocalPushService, helper_soon: None, sealed: list[int]
+) -> None:
+    subs = [push_service.subscribe() for _ in range(120)]
+    client = PushClient(concurrency=4, endpoint_policy=LOCAL)
+
+    def source() -> Iterator[dict[str, Any]]:
+        for i, sub in enumerate(subs):
+            if i == 40:
+                assert wait_until(lambda: client._res.sealer.ready)
+            if i == 80:
+                pid = client._res.sealer.pid
+                assert pid is not None and sealed  # it was in use
+                os.kill(pid, signal.SIGKILL)
+            yield sub
+
+    with client:
+        results = list(client.send_many(source(), "still here"))
+        assert client._res.sealer.failed
+    assert len(results) == 120 and all(r.ok for r in results), [r for r in results if not r.ok]
+    assert all([m.plaintext for m in push_service.messages(s)] == [b"still here"] for s in subs)
+
+
+def test_a_stuck_helper_is_given_up(
+    service: ScriptedService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_client, "_HELPER_STALL", 0.5)
+    client = PushClient(concurrency=4, endpoint_policy=LOCAL)
+
+    def source() -> Iterator[dict[str, Any]]:
+        for i in range(60):
+            if i == 30:
+                pid = client._res.sealer.pid
+                assert pid is not None and wait_until(lambda: client._res.sealer.ready)
+                os.kill(pid, signal.SIGSTOP)  # alive, silent
+            yield service.sub(f"s{i}")
+
+    with client:
+        start = time.monotonic()
+        results = list(client.send_many(source(), b"x"))
+        elapsed = time.monotonic() - start
+        assert client._res.sealer.failed
+    assert len(results) == 60 and all(r.ok for r in results)
+    assert elapsed < 15, elapsed  # not hung
+
+
+def test_a_helper_that_cannot_start_is_not_needed(
+    service: ScriptedService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sealer.sys, "executable", "/usr/bin/uwsgi")  # not a Python
+    with PushClient(endpoint_policy=LOCAL) as client:
+        results = list(client.send_many([service.sub(f"u{i}") for i in range(20)], b"x"))
+        assert client._res.sealer.failed and client._res.sealer.pid is None
+    assert all(r.ok for r in results)
+
+
+# --------------------------------------------------------------------------
+# TLS through the event loop
+
+
+@pytest.fixture(scope="module")
+def tls_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def test_tls_verified_and_reused(tls_ca: trustme.CA, tmp_path: Any) -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_path))
+    handshakes = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal handshakes
+        handshakes += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0, ssl=context))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{port}/push/t"
+        subs = [{"endpoint": f"{url}{i}", "keys": KEYS} for i in range(30)]
+        with PushClient(concurrency=2, endpoint_policy=LOCAL, max_retries=0) as client:
+            untrusted = client.send(subs[0], b"x")
+        assert isinstance(untrusted.error, TransportError)
+        assert "certificate verify failed" in untrusted.error.message
+        with PushClient(concurrency=2, endpoint_policy=LOCAL, ca_certs=str(ca_path)) as client:
+            assert all(r.ok for r in client.send_many(subs, b"x"))
+        assert handshakes <= 1 + 2 * 2  # the refused one, then a few kept-alive ones
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def test_errors_are_library_errors(service: ScriptedService) -> None:
+    subs = [
+        service.script("e1", Answer(500)),
+        service.script("e2", Answer(close=True)),
+        service.script("e3", Answer(429)),
+    ]
+    with PushClient(max_retries=0, endpoint_policy=LOCAL) as client:
+        for result in client.send_many(subs, b"x"):
+            assert isinstance(result.error, WebPushException)
+            assert type(result.error) is not WebPushException
+            assert isinstance(result.error, (ServerError, TransportError, RateLimited))
