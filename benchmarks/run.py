@@ -578,6 +578,26 @@ class Measure:
         self.row.server_cpu_s = self.server.cpu_seconds() - self.srv0
 
 
+def helper_processes_cpu() -> dict[int, float]:
+    """CPU seconds of our helper processes (PushClient encrypts long fan-outs in one):
+    their work is the client's, so it is added to the client's CPU."""
+    found: dict[int, float] = {}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != me:
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"webpush_core._sealer" in cmdline:
+            found[int(entry.name)] = proc_cpu_seconds(int(entry.name))
+    return found
+
+
 def run_ours(b: Bench, data: bytes) -> Throughput:
     server, args, vapid, subs, warm = b.server, b.args, b.vapid, b.subs, b.warm
     row = Throughput("webpush_core PushClient.send_many", len(data))
@@ -594,6 +614,7 @@ def run_ours(b: Bench, data: bytes) -> Throughput:
     try:
         for _ in client.send_many(warm, data):
             pass
+        helpers_before = helper_processes_cpu()
         with Measure(server, row):
             results = client.send_many(subs, data)
             for result in results:
@@ -609,6 +630,13 @@ def run_ours(b: Bench, data: bytes) -> Throughput:
                     if close:
                         close()
                     break
+        helpers = helper_processes_cpu()
+        helper_cpu = sum(cpu - helpers_before.get(pid, 0.0) for pid, cpu in helpers.items())
+        if helpers:
+            row.client_cpu_s += helper_cpu
+            row.note = (row.note + "; " if row.note else "") + (
+                f"client CPU includes its encryption helper process ({helper_cpu:.2f} s)"
+            )
     except Exception as exc:  # a crash of ours is a result to report, not a reason to stop
         row.available, row.note = False, f"send_many raised {exc!r}"
     finally:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import operator
 import queue
 import random
 import threading
@@ -617,6 +618,8 @@ class _FanOut:
 
     def run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
         client, sealer, events = self.client, self.sealer, self.events
+        if sealer is not None and operator.length_hint(subscriptions, 0) >= _HELPER_AFTER:
+            sealer.start()  # a list known to be long: no need to count first
         source = iter(subscriptions)
         exhausted = False
         read = 0

@@ -116,24 +116,120 @@ def _split(url: str) -> tuple[str, str, str]:
 
 
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection; at most one exchange on it at a time."""
+    """One keep-alive connection; at most one exchange on it at a time.
 
-    def __init__(self, connections: Connections, key: _Key) -> None:
+    For https it runs TLS itself, over memory BIOs (the TLS object checks
+    the certificate and the host name as ``ssl.create_default_context``
+    says): asyncio's TLS transport would keep a 256 KiB read buffer per
+    connection and add a layer of calls to every read and write.
+    """
+
+    def __init__(
+        self,
+        connections: Connections,
+        key: _Key,
+        ready: asyncio.Future[_Conn],
+        context: Optional[ssl.SSLContext] = None,
+        server_hostname: Optional[str] = None,
+    ) -> None:
         self.connections = connections
         self.key = key
+        self.ready = ready
         self.transport: Optional[asyncio.Transport] = None
         self.exchange: Optional[_Exchange] = None
         self.closed = False
+        self.tls_in = ssl.MemoryBIO()  # what the peer sent, still encrypted
+        self.tls_out = ssl.MemoryBIO()  # what to send, encrypted
+        self.tls: Optional[ssl.SSLObject] = None
+        if context is not None:
+            self.tls = context.wrap_bio(self.tls_in, self.tls_out, server_hostname=server_hostname)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.tls is None:
+            self.ready.set_result(self)
+        else:
+            self._handshake()
+
+    def _handshake(self) -> None:
+        tls = self.tls
+        if tls is None:  # pragma: no cover - only called for TLS
+            return
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush()
+            return
+        except (ssl.SSLError, OSError) as exc:
+            self._flush()  # the alert, if any
+            self.abort()
+            if not self.ready.done():
+                self.ready.set_exception(exc)
+            return
+        self._flush()
+        if not self.ready.done():
+            self.ready.set_result(self)
+
+    def _flush(self) -> None:
+        data = self.tls_out.read()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.tls is not None:
+            self.tls.write(data)  # into the BIO: never blocks
+            self._flush()
+        elif self.transport is not None:
+            self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
+        tls = self.tls
+        if tls is not None:
+            self.tls_in.write(data)
+            if not self.ready.done():
+                self._handshake()
+                if not self.ready.done() or self.closed:
+                    return
+            plain = []
+            eof = False
+            try:
+                while True:
+                    chunk = tls.read(65536)
+                    if not chunk:
+                        eof = True
+                        break
+                    plain.append(chunk)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:  # close_notify
+                eof = True
+            except (ssl.SSLError, OSError) as exc:
+                self._lost_with(exc)
+                return
+            self._flush()  # e.g. a TLS 1.3 key update answer
+            data = b"".join(plain)
+            if eof:
+                if data:
+                    self._deliver(data)
+                self._lost_with(None)
+                return
+            if not data:
+                return
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
         exchange = self.exchange
         if exchange is None:
             self.abort()  # unasked-for bytes on an idle connection: not reusable
             return
         exchange.received(data)
+
+    def _lost_with(self, exc: Optional[Exception]) -> None:
+        """The peer ended the TLS session (or broke it): as if the connection closed."""
+        exchange, self.exchange = self.exchange, None
+        self.abort()
+        if exchange is not None:
+            exchange.lost(exc)
 
     def eof_received(self) -> bool:
         return False  # close; connection_lost follows
@@ -141,6 +237,8 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.closed = True
         self.connections._forget(self)
+        if not self.ready.done():
+            self.ready.set_exception(exc or ConnectionResetError("closed during the TLS handshake"))
         exchange, self.exchange = self.exchange, None
         if exchange is not None:
             exchange.lost(exc)
@@ -238,10 +336,7 @@ class _Exchange:
     def use(self, conn: _Conn) -> None:
         self.conn = conn
         conn.exchange = self
-        if conn.transport is None:  # pragma: no cover - connection_made always comes first
-            self.fail(ConnectionResetError("no transport"))
-            return
-        conn.transport.write(self.data)
+        conn.write(self.data)
 
     def received(self, data: bytes) -> None:
         try:
@@ -430,20 +525,18 @@ class Connections:
         return context
 
     async def _connect(self, route: _Route, deadline: float) -> _Conn:
+        """A new connection, TLS handshake done. The exchange's timer bounds it."""
         loop = self._loop_or_fail()
-        tls = self._tls() if route.scheme == "https" else None
-        # Our timer ends the attempt at the deadline; asyncio's own handshake
-        # timeout only backs it up (it would report a reset, not a timeout).
-        handshake = max(deadline - loop.time(), 0.0) + 5.0
-        _, conn = await loop.create_connection(
-            lambda: _Conn(self, route.key),
-            route.host,
-            route.port,
-            ssl=tls,
-            server_hostname=route.host if tls is not None else None,
-            ssl_handshake_timeout=handshake if tls is not None else None,
+        ready: asyncio.Future[_Conn] = loop.create_future()
+        context = self._tls() if route.scheme == "https" else None
+        transport, _ = await loop.create_connection(
+            lambda: _Conn(self, route.key, ready, context, route.host), route.host, route.port
         )
-        return conn
+        try:
+            return await ready
+        except BaseException:
+            transport.abort()
+            raise
 
     def _take(self, key: _Key) -> Optional[_Conn]:
         idle = self._idle.get(key)

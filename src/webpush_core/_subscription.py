@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -35,8 +35,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
 
 
-def _check_endpoint(endpoint: Any) -> SplitResult:
-    """Syntactic check of the push resource URL (RFC 8030 §5)."""
+def _check_endpoint(endpoint: Any) -> str:
+    """Syntactic check of the push resource URL (RFC 8030 §5); returns its origin."""
     if not isinstance(endpoint, str):
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
@@ -47,26 +47,21 @@ def _check_endpoint(endpoint: Any) -> SplitResult:
         )
     try:
         parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+        port = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
         raise InvalidSubscription(f"endpoint is not a valid URL: {exc}", field="endpoint") from None
-    if parts.scheme.lower() not in _DEFAULT_PORTS:
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
         raise InvalidSubscription(
             f"endpoint must be an http(s) URL, got scheme {parts.scheme or '(none)'!r}",
             field="endpoint",
         )
-    if not parts.hostname:
+    host = parts.hostname
+    if not host:
         raise InvalidSubscription("endpoint must be an absolute URL with a host", field="endpoint")
-    return parts
-
-
-def _origin(parts: SplitResult) -> str:
-    """RFC 6454 §6.2 serialization of a checked endpoint's origin."""
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
+    # RFC 6454 §6.2 serialization: lower-case host, default port omitted.
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    port = parts.port
     if port is None or port == _DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
@@ -91,7 +86,7 @@ def _decode_key(keys: Mapping[str, Any], name: str) -> bytes:
 
 def _parse(
     info: Any, *, load: bool
-) -> tuple[str, SplitResult, bytes, bytes, Optional[ec.EllipticCurvePublicKey]]:
+) -> tuple[str, str, bytes, bytes, Optional[ec.EllipticCurvePublicKey]]:
     """from_info's checks, in its order; with ``load=False`` all but loading the point."""
     if not isinstance(info, Mapping):
         raise InvalidSubscription(
@@ -102,7 +97,7 @@ def _parse(
     if "endpoint" not in info:
         raise InvalidSubscription("endpoint is missing", field="endpoint")
     endpoint = info["endpoint"]
-    parts = _check_endpoint(endpoint)
+    origin = _check_endpoint(endpoint)
     if "keys" not in info:
         raise InvalidSubscription("keys is missing", field="keys")
     keys = info["keys"]
@@ -129,7 +124,7 @@ def _parse(
         raise InvalidSubscription(
             f"keys.auth must decode to {AUTH_LEN} bytes, got {len(auth)}", field="keys.auth"
         )
-    return endpoint, parts, p256dh, auth, ua_public_key
+    return endpoint, origin, p256dh, auth, ua_public_key
 
 
 @dataclass(frozen=True, repr=False)
@@ -157,7 +152,7 @@ class Subscription:
         """
         if isinstance(info, Subscription):
             return info
-        endpoint, parts, p256dh, auth, ua_public_key = _parse(info, load=True)
+        endpoint, origin, p256dh, auth, ua_public_key = _parse(info, load=True)
         # Every field is checked: skip __post_init__'s second look at the
         # endpoint (the fan-out parses one subscription per message). The
         # origin comes from the same split (the cached_property's slot).
@@ -167,7 +162,7 @@ class Subscription:
             p256dh=p256dh,
             auth=auth,
             ua_public_key=ua_public_key,
-            origin=_origin(parts),
+            origin=origin,
         )
         return sub
 
@@ -182,8 +177,8 @@ class Subscription:
         """
         if isinstance(info, Subscription):
             return info.endpoint, info.origin, info.p256dh, info.auth
-        endpoint, parts, p256dh, auth, _ = _parse(info, load=False)
-        return endpoint, _origin(parts), p256dh, auth
+        endpoint, origin, p256dh, auth, _ = _parse(info, load=False)
+        return endpoint, origin, p256dh, auth
 
     def __post_init__(self) -> None:
         # Direct construction gets the cheap checks too (from_info did the
@@ -214,7 +209,7 @@ class Subscription:
         Userinfo, path and query are dropped; the host is lower-cased and the
         scheme's default port omitted (RFC 6454 §6.2 serialization).
         """
-        return _origin(urlsplit(self.endpoint))
+        return _check_endpoint(self.endpoint)
 
     def to_info(self) -> dict[str, Any]:
         """The browser's JSON shape back, with unpadded base64url keys."""
