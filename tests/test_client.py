@@ -788,3 +788,25 @@ def test_errors_are_library_errors(service: ScriptedService) -> None:
             assert isinstance(result.error, WebPushException)
             assert type(result.error) is not WebPushException
             assert isinstance(result.error, (ServerError, TransportError, RateLimited))
+
+
+class _Unresolvable(EndpointPolicy):
+    """Passes the URL, then its host 'does not resolve' (or resolves privately)."""
+
+    def check_resolved(self, host: str, port: int) -> None:
+        if host.startswith("127."):
+            raise TransportError(f"cannot resolve host {host!r}: no such name")
+
+
+def test_dns_refusals_before_any_request(service: ScriptedService) -> None:
+    policy = _Unresolvable(allow_http=True, allow_private=True)
+    waits: list[float] = []
+    with PushClient(max_retries=2, endpoint_policy=policy) as client:
+        client._sleep = waits.append
+        results = list(client.send_many([service.sub("d1"), service.sub("d2")], b"x"))
+    assert len(results) == 2 and service.requests == 0
+    for result in results:
+        assert isinstance(result.error, TransportError) and "cannot resolve" in result.error.message
+        assert result.error.endpoint == result.endpoint  # type: ignore[attr-defined]
+        assert result.attempts == 3  # a transport failure: retried like one
+    assert len(waits) == 4

@@ -554,18 +554,28 @@ class _Delivery:
         self.attempts = 0
 
     def attempt(self) -> None:
-        self.client._in_flight(self._go)
+        client = self.client
+        # The DNS check (cached a minute) here, not on the loop: a lookup blocks.
+        refused = client._res.connections.admit(self.request.url, client.endpoint_policy)
+        if refused is not None:
+            self.attempts += 1
+            self.decide(refused)
+            return
+        client._in_flight(self._go)
 
     def _go(self) -> None:
         self.attempts += 1
-        client = self.client
-        client._res.connections.submit(
-            self.request, self.answered, timeout=client.timeout, policy=client.endpoint_policy
+        self.client._res.connections.submit(
+            self.request, self.answered, timeout=self.client.timeout
         )
 
     def answered(self, outcome: Outcome) -> None:
+        self.client._landed()  # its slot goes to the next attempt waiting
+        self.decide(outcome)
+
+    def decide(self, outcome: Outcome) -> None:
+        """Done, or another attempt after the backoff."""
         client = self.client
-        client._landed()
         try:
             response: Optional[PushResponse] = None
             error: Optional[WebPushException] = None

@@ -569,23 +569,43 @@ class Connections:
             self._routes[scheme, netloc] = route
         return route
 
+    def admit(
+        self, url: str, policy: Optional[EndpointPolicy] = None
+    ) -> Optional[WebPushException]:
+        """Why ``url`` may not be sent to, or None: ``policy`` (default
+        :data:`DEFAULT_POLICY`) on what its host resolves to (cached for a
+        minute; the URL itself is checked when the request is built).
+
+        Call it before :meth:`submit`, outside the loop's thread: a lookup
+        blocks.
+        """
+        try:
+            route = self._route(*_split(url)[:2])
+        except UnicodeError:
+            return TransportError(
+                "cannot resolve the host of the endpoint: not a valid host name", endpoint=url
+            )
+        try:
+            (DEFAULT_POLICY if policy is None else policy).check_resolved(route.host, route.port)
+        except TransportError as exc:  # the host does not resolve
+            return TransportError(exc.message, endpoint=url)
+        except WebPushException as exc:  # EndpointNotAllowed: resolves to a private address
+            return exc
+        return None
+
     def submit(
         self,
         request: PushRequest,
         done: Callable[[Outcome], object],
         *,
         timeout: float,
-        policy: Optional[EndpointPolicy] = None,
         max_response_bytes: int = 65536,
     ) -> None:
-        """POST ``request``; ``done(outcome)`` once: the response (any status), or
-        :class:`PushTimeout` when the attempt took longer than ``timeout``
-        seconds, or :class:`TransportError` when no (readable) answer came.
-
-        ``policy`` (default :data:`DEFAULT_POLICY`) checks what the host
-        resolves to first (cached for a minute); the URL itself is checked
-        when the request is built. ``done`` runs in the loop's thread, or
-        in this one when the request cannot even start.
+        """POST ``request`` (:meth:`admit` it first); ``done(outcome)`` once: the
+        response (any status), or :class:`PushTimeout` when the attempt took
+        longer than ``timeout`` seconds, or :class:`TransportError` when no
+        (readable) answer came. ``done`` runs in the loop's thread, or in
+        this one when the request cannot even start.
         """
         url = request.url
         try:
@@ -600,14 +620,6 @@ class Connections:
                     "cannot resolve the host of the endpoint: not a valid host name", endpoint=url
                 )
             )
-            return
-        try:
-            (DEFAULT_POLICY if policy is None else policy).check_resolved(route.host, route.port)
-        except TransportError as exc:  # the host does not resolve
-            done(TransportError(exc.message, endpoint=url))
-            return
-        except WebPushException as exc:  # EndpointNotAllowed: resolves to a private address
-            done(exc)
             return
         deadline = time.monotonic() + timeout  # the loop's clock is time.monotonic
         exchange = _Exchange(self, route, url, data, deadline, timeout, max_response_bytes, done)
