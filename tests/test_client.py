@@ -810,3 +810,32 @@ def test_dns_refusals_before_any_request(service: ScriptedService) -> None:
         assert result.error.endpoint == result.endpoint  # type: ignore[attr-defined]
         assert result.attempts == 3  # a transport failure: retried like one
     assert len(waits) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None:
+    import warnings
+
+    with PushClient(endpoint_policy=LOCAL) as client:
+        assert client.send(service.sub("parent"), b"x").ok
+        parent_thread = _io_thread(client)
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: on purpose
+            pid = os.fork()
+        if pid == 0:  # the child: its own loop thread, the parent's untouched
+            signal.alarm(20)  # a hang ends the child: the parent then reads no status
+            code = 1
+            try:
+                ok = client.send(service.sub("child"), b"x").ok
+                code = 0 if ok and _io_thread(client) is not parent_thread else 2
+            finally:
+                os.write(write_end, bytes((code,)))
+                os._exit(0)
+        os.close(write_end)
+        status = os.read(read_end, 1)  # b"" if the child died without a word
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert status == b"\x00"
+        assert client.send(service.sub("parent-again"), b"x").ok  # the parent's still works
+        assert _io_thread(client) is parent_thread

@@ -25,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import operator
+import os
 import queue
 import random
 import threading
@@ -125,6 +126,7 @@ class _Resources:
     the client itself: a dropped client's finalizer stops them without keeping it alive."""
 
     def __init__(self, concurrency: int, ca_certs: Optional[str]) -> None:
+        self.pid = os.getpid()  # a forked child must not use its parent's threads and pipes
         self.concurrency = concurrency
         self.ca_certs = ca_certs
         self.connections = Connections(maxsize=concurrency, ca_certs=ca_certs)
@@ -265,6 +267,19 @@ class PushClient:
             start = self._waiting.popleft()
         start()
 
+    def _fresh_after_fork(self) -> None:
+        """In a child forked from the process that started the client's threads and
+        helper: start afresh (those belong to the parent, which goes on using them)."""
+        if self._res.pid == os.getpid():
+            return
+        self._finalizer.detach()
+        self._res = _Resources(self.concurrency, self._res.ca_certs)
+        self._finalizer = weakref.finalize(self, self._res.stop)
+        self._idle = threading.Condition()
+        self._busy = self._flying = 0
+        self._waiting.clear()
+        self._slots = threading.Lock()
+
     def _started(self) -> None:
         with self._idle:
             self._busy += 1
@@ -291,6 +306,7 @@ class PushClient:
         Never raises for this subscription's failure: the result says what
         happened. Bad shared arguments (ttl, urgency, topic, data) raise.
         """
+        self._fresh_after_fork()
         request = self._build(subscription, self._plan(data, ttl, urgency, topic))
         if isinstance(request, SendResult):
             return request
@@ -461,7 +477,9 @@ class PushClient:
         so memory stays flat.
         """
         # Shared arguments are checked now, before the first message is sent.
-        return _FanOut(self, self._plan(data, ttl, urgency, topic)).run(subscriptions)
+        plan = self._plan(data, ttl, urgency, topic)
+        self._fresh_after_fork()
+        return _FanOut(self, plan).run(subscriptions)
 
     # -- asyncio -----------------------------------------------------------
 
@@ -477,6 +495,7 @@ class PushClient:
         """:meth:`send` for asyncio callers: the encryption runs in the loop's
         default executor, the I/O on the client's own threads."""
         plan = self._plan(data, ttl, urgency, topic)
+        self._fresh_after_fork()
         loop = asyncio.get_running_loop()
         request = await loop.run_in_executor(None, self._build, subscription, plan)
         if isinstance(request, SendResult):
