@@ -839,3 +839,27 @@ def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None
         assert status == b"\x00"
         assert client.send(service.sub("parent-again"), b"x").ok  # the parent's still works
         assert _io_thread(client) is parent_thread
+
+
+def test_idle_connections_are_kept_for_the_origins_used_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from webpush_core import _connections
+
+    monkeypatch.setattr(_connections, "MAX_ORIGINS", 2)
+    services = [ScriptedService() for _ in range(3)]
+    try:
+        with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:
+            for svc in services:
+                assert client.send(svc.sub("a"), b"x").ok
+            idle = client._res.connections._idle
+            assert list(idle) == [("http", "127.0.0.1", s.port) for s in services[1:]]
+            # The first service's connection was closed; the others stay open.
+            assert wait_until(lambda: services[0].open_connections == 0)
+            assert services[1].open_connections == services[2].open_connections == 1
+            assert client.send(services[1].sub("b"), b"x").ok  # reused, now the newest
+            assert list(idle)[-1] == ("http", "127.0.0.1", services[1].port)
+            assert services[1].connections == 1
+    finally:
+        for svc in services:
+            svc.stop()

@@ -26,7 +26,7 @@ outcome by callback. It keeps the guarantees of :mod:`._transport`
   the same deadline.
 
 Connections are kept per origin (scheme, host, port), last used first, up
-to ``maxsize`` idle ones each.
+to ``maxsize`` idle ones each, for the :data:`MAX_ORIGINS` used last.
 """
 
 from __future__ import annotations
@@ -48,13 +48,15 @@ from ._request import PushRequest
 from ._response import PushResponse
 from .errors import PushTimeout, TransportError, WebPushException
 
-__all__ = ["Connections", "Outcome"]
+__all__ = ["MAX_ORIGINS", "Connections", "Outcome"]
 
 _MAX_DETAIL = 200
 # Everything printable in ASCII stays as it is in the request target; only
 # non-ASCII characters are percent-encoded (as UTF-8), as urllib3 does.
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Origins whose idle connections are kept (urllib3's PoolManager keeps 32 pools too).
+MAX_ORIGINS = 32
 # A reused connection that the server had closed fails like this before any
 # response byte arrives (plain or TLS); such a request is sent once more.
 _STALE = (
@@ -547,7 +549,17 @@ class Connections:
         return None
 
     def _give_back(self, conn: _Conn) -> None:
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
+            if len(self._idle) > MAX_ORIGINS:
+                # Push services are few; endpoints spread over many hosts must
+                # not hold a socket each: the origin used longest ago goes.
+                oldest = next(iter(self._idle))
+                for stale in self._idle.pop(oldest):
+                    stale.abort()
+        else:
+            self._idle[conn.key] = self._idle.pop(conn.key)  # most recently used last
         if len(idle) < self.maxsize and not self._closed:
             idle.append(conn)
         else:
