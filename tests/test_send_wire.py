@@ -28,7 +28,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from webpush_core import EndpointPolicy, WebPusher, build_request, webpush
+from webpush_core import EndpointNotAllowed, EndpointPolicy, WebPusher, build_request, webpush
 from webpush_core._request import load_vapid_key
 from webpush_core.vapid import Vapid
 
@@ -363,7 +363,9 @@ def test_build_request_matches_what_is_sent(capture: CaptureServer) -> None:
     """The sans-IO value and the wire agree: the transport adds nothing of ours."""
     browser = Browser.new(f"{capture.url}/p")
     vapid = Vapid.generate()
-    request = build_request(browser.info(), b"sans-io", vapid, CLAIMS, ttl=5, urgency="low")
+    request = build_request(
+        browser.info(), b"sans-io", vapid, CLAIMS, ttl=5, urgency="low", endpoint_policy=LOCAL
+    )
     assert request.url == browser.endpoint
     assert request.method == "POST"
     assert set(request.headers) == {
@@ -479,3 +481,16 @@ def test_json_claims_from_a_file_shape(capture: CaptureServer) -> None:
         Browser.new(f"{capture.url}/p").info(), "m", Vapid.generate(), claims, endpoint_policy=LOCAL
     )
     assert verify_vapid(capture.requests[0], "vapid")[0]["exp"] == claims["exp"]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://push.example.com/p", "https://127.0.0.1/p", "https://169.254.169.254/p"],
+)
+def test_build_request_checks_the_endpoint_by_default(endpoint: str) -> None:
+    """A request built for the caller's own HTTP client is SSRF-checked too."""
+    info = {**Browser.new(endpoint).info(), "endpoint": endpoint}
+    with pytest.raises(EndpointNotAllowed) as caught:
+        build_request(info, b"x")
+    assert caught.value.field == "endpoint"
+    assert build_request(info, b"x", endpoint_policy=LOCAL).url == endpoint

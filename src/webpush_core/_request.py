@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 
 from . import ece
 from ._b64 import b64url_decode, b64url_encode
-from ._endpoint import EndpointPolicy
+from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._subscription import Subscription
 from .ece._message import seal_aes128gcm_message
 from .errors import InvalidRequest, PayloadTooLarge, VapidError
@@ -268,10 +268,15 @@ def build_request(
     ``pad_to`` pads the plaintext up to that many octets (hiding its length
     from the push service); ``max_payload`` lowers the size limit (e.g. 3070
     for Firefox on Android's bridge). The caller's dicts are never mutated.
+
+    ``endpoint_policy`` (default: the strict :class:`EndpointPolicy`) checks
+    the endpoint URL here, so a request built for your own HTTP client is
+    SSRF-checked too; the address the host resolves to is checked by
+    :meth:`EndpointPolicy.admit` (I/O), which our senders call before
+    connecting and yours should too.
     """
     sub = Subscription.from_info(subscription_info)
-    if endpoint_policy is not None:
-        endpoint_policy.check(sub.endpoint)
+    (DEFAULT_POLICY if endpoint_policy is None else endpoint_policy).check(sub.endpoint)
     plan = prepare_message(
         data,
         vapid_private_key,
