@@ -122,6 +122,16 @@ class ResponseParser:
 
     # -- internals ---------------------------------------------------------
 
+    def _take_body(self) -> bool:
+        """Move up to ``_left`` buffered body octets out; False if none are buffered."""
+        if not self._buf:
+            return False
+        take = self._buf[: self._left]
+        self._buf = self._buf[len(take) :]
+        self._left -= len(take)
+        self._keep(take)
+        return True
+
     def _advance(self) -> None:
         while self._state != _DONE:
             state = self._state
@@ -129,12 +139,8 @@ class ResponseParser:
                 if not self._head():
                     return
             elif state == _LENGTH:
-                if not self._buf:
+                if not self._take_body():
                     return
-                take = self._buf[: self._left]
-                self._buf = self._buf[len(take) :]
-                self._left -= len(take)
-                self._keep(take)
                 if self._left == 0 and self._state != _DONE:
                     self._finish()
             elif state == _CHUNK_HEAD:
@@ -147,12 +153,8 @@ class ResponseParser:
                 self._left = int(m.group(1), 16)
                 self._state = _CHUNK_DATA if self._left else _TRAILERS
             elif state == _CHUNK_DATA:
-                if not self._buf:
+                if not self._take_body():
                     return
-                take = self._buf[: self._left]
-                self._buf = self._buf[len(take) :]
-                self._left -= len(take)
-                self._keep(take)
                 if self._left == 0 and self._state != _DONE:
                     self._state = _CHUNK_END
             elif state == _CHUNK_END:
