@@ -170,6 +170,12 @@ class ResponseParser:
                     return
                 if not line:  # the empty line after the trailer fields (ignored)
                     self._finish()
+                    continue
+                # _left (0 after the last chunk) counts the trailer octets: the
+                # section is held to the head's limit, not read until the deadline.
+                self._left += len(line) + 2
+                if self._left > MAX_HEAD:
+                    raise HTTPProtocolError(f"trailer fields longer than {MAX_HEAD} octets")
             else:  # _UNTIL_CLOSE
                 data, self._buf = self._buf, b""
                 self._keep(data)
