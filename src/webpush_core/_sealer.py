@@ -6,7 +6,7 @@ that wakes up in the same process has to take it back, which costs the
 encrypting thread more than the encryption itself. In a process of its own
 the encryption runs undisturbed while this process only sends.
 
-The helper is ``python -m webpush_core._sealer``: a pure function over
+The helper runs this module as ``__main__`` (``python -c``): a pure function over
 pipes, stdin to stdout, in length-prefixed frames. It gets the plaintext
 and padding (aes128gcm, one record) and up to :data:`BATCH` (p256dh, auth)
 pairs, and answers, in order, each body, or a mark for a point that did not
@@ -41,6 +41,12 @@ _LENGTH = struct.Struct(">I")
 _KEYS = 65 + 16  # p256dh point + auth secret
 _READY = b"webpush_core sealer 1"
 _OK, _BAD = 0, 1
+# The helper's command: sys.path[0] (the working directory for `-c`) becomes the
+# directory holding this webpush_core before anything else is imported.
+_BOOT = (
+    "import sys; sys.path[0] = sys.argv.pop(1); import runpy; "
+    "runpy.run_module('webpush_core._sealer', run_name='__main__', alter_sys=True)"
+)
 
 # What a batch's callback gets: a body (or None: the point did not load) per
 # pair, or None for the whole batch when the helper is gone.
@@ -114,17 +120,15 @@ class Sealer:
             if exe is None:
                 self._failed = True
                 return
-            # The helper imports this very copy of webpush_core (vendored or not).
+            # The helper imports this very copy of webpush_core (vendored or not),
+            # and nothing from the working directory (which `-m` and `-c` put first).
             here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            path = os.environ.get("PYTHONPATH")
-            env = dict(os.environ, PYTHONPATH=here + (os.pathsep + path if path else ""))
             try:
                 proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
-                    [exe, "-m", "webpush_core._sealer"],
+                    [exe, "-c", _BOOT, here],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     close_fds=True,
-                    env=env,
                 )
             except (OSError, ValueError, subprocess.SubprocessError):
                 self._failed = True
