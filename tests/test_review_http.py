@@ -7,6 +7,11 @@ servers and the node peer.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -71,3 +76,50 @@ def test_the_helper_imports_our_copy_not_one_in_the_working_directory(
         sealer.close()
     assert not marker.exists()
     assert answers[0] is not None and len(answers[0]) == 1 and answers[0][0] is not None
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (PID 1 here may not reap orphans)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not os.path.exists("/proc/self/stat"), reason="fork and /proc"
+)
+def test_the_helper_ends_when_its_parent_dies_even_after_a_fork() -> None:
+    # The helper ended on its stdin's EOF only: a child forked from the
+    # parent (multiprocessing, a pre-forking server) holds that pipe open, so
+    # the helper outlived the parent for as long as such a child lived.
+    script = (
+        "import os, sys, time, warnings\n"
+        "from webpush_core._sealer import Sealer\n"
+        "s = Sealer(); s.start()\n"
+        "end = time.monotonic() + 10\n"
+        "while not s.ready and time.monotonic() < end: time.sleep(0.01)\n"
+        "warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(s.pid if s.ready else 0, pid, flush=True)\n"
+        "os._exit(0)\n"  # dies without closing anything
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # not to the EOF: the forked child holds stdout
+        assert proc.wait(timeout=30) == 0
+    helper, child = (int(v) for v in line.split())
+    try:
+        assert helper and _running(child)
+        assert _wait_until(lambda: not _running(helper), 10.0), "the helper outlived its parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)

@@ -13,7 +13,7 @@ pairs, and answers, in order, each body, or a mark for a point that did not
 load (the parent then parses that subscription itself, to report the error
 :meth:`Subscription.from_info` raises). It holds no keys of ours, opens no
 connection and writes nothing else; it ends when its stdin closes (also
-when the parent dies).
+when the parent dies, even if a child it forked holds that pipe).
 
 If the helper cannot start, dies, or stalls, the batches it held are
 encrypted in the parent and the client goes on without it.
@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import IO, Callable, Optional
 
 from ._p256 import public_key_from_point
@@ -125,7 +126,7 @@ class Sealer:
             here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
             try:
                 proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
-                    [exe, "-c", _BOOT, here],
+                    [exe, "-c", _BOOT, here, str(os.getpid())],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     close_fds=True,
@@ -243,7 +244,20 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         _write_frame(stdout, b"".join(out))
 
 
+def _watch_parent(parent: int) -> None:
+    """End the helper once ``parent`` is gone. Its stdin's EOF is not enough: a
+    child forked from the parent (multiprocessing, a pre-forking server) holds
+    that pipe open for as long as it lives."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1:  # the parent's pid, from Sealer.start
+        threading.Thread(
+            target=_watch_parent, args=(int(sys.argv[1]),), name="parent-watch", daemon=True
+        ).start()
     # Frames go to a duplicate of stdout; anything printed goes to stderr.
     _frames_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr
