@@ -429,3 +429,41 @@ def test_send_many_reaches_every_peer_subscription(
         assert get_notifications(webpush_testing_server, client_hash) == [message]
     if coding == "aes128gcm" and _sealer.cores() > 1:
         assert helper_started
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads: on purpose
+def test_close_in_a_forked_child_leaves_the_parents_loop_alone(
+    tls: ScriptedTLSServer, ca_path: str
+) -> None:
+    # close() in a child stopped the parent's resources: it waited 10 s for
+    # a loop thread that does not exist in the child (and for ever when a
+    # send was under way in the parent at the fork).
+    other = PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path)
+    assert other.send(tls.sub("/ok", 3), b"x").ok
+    with PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
+        assert client.send(tls.sub("/ok"), b"x").ok
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(30)  # a hang ends the child: the parent then reads no status
+            code = 1
+            try:
+                start = time.monotonic()
+                other._finalizer()  # what the child's exit runs for a client it never closed
+                client.close()
+                code = 0 if time.monotonic() - start < 3.0 else 2
+                if code == 0:
+                    code = 0 if client.send(tls.sub("/ok", 1), b"x").ok else 3
+                    client.close()
+            finally:
+                os.write(write_end, bytes((code,)))
+                os._exit(0)
+        os.close(write_end)
+        status = os.read(read_end, 1)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert status == b"\x00"
+        assert client.send(tls.sub("/ok", 2), b"x").ok  # the parent's still works
+    assert other.send(tls.sub("/ok", 4), b"x").ok
+    other.close()

@@ -137,6 +137,8 @@ class _Resources:
 
     def stop(self) -> None:
         """Stop everything; the next use starts afresh (new loop, workers, helper)."""
+        if self.pid != os.getpid():
+            return  # a forked child's copy (e.g. its finalizer at exit): the parent's to stop
         with self.lock:
             threads, self.threads = self.threads, []
             for _ in threads:
@@ -244,6 +246,8 @@ class PushClient:
 
         The client can still be used afterwards: it starts them again.
         """
+        # In a forked child the threads, loop and helper are the parent's: not ours to stop.
+        self._fresh_after_fork()
         with self._idle:
             self._idle.wait_for(lambda: self._busy == 0)
         self._res.stop()
