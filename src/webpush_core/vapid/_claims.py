@@ -61,17 +61,25 @@ def _is_local_host(host: str) -> bool:
     return ip.is_loopback or ip.is_unspecified
 
 
+def _require_str(value: Any, name: str, what: str) -> None:
+    """A required claim, present and a string (the caller checks its form)."""
+    if value is None or value == "":
+        raise VapidError(f"vapid_claims needs '{name}': {what}", field=f"vapid_claims.{name}")
+    if not isinstance(value, str):
+        raise VapidError(
+            f"'{name}' must be a string, got {type(value).__name__}",
+            field=f"vapid_claims.{name}",
+        )
+
+
 def check_sub(sub: Any) -> None:
     """``sub`` is a reachable contact: ``mailto:`` address or ``https:`` URL (RFC 8292 §2.1)."""
     field = "vapid_claims.sub"
-    if sub is None or sub == "":
-        raise VapidError(
-            "vapid_claims needs 'sub': a contact for the push service, "
-            "'mailto:you@example.com' or an https: URL (RFC 8292 §2.1)",
-            field=field,
-        )
-    if not isinstance(sub, str):
-        raise VapidError(f"'sub' must be a string, got {type(sub).__name__}", field=field)
+    _require_str(
+        sub,
+        "sub",
+        "a contact for the push service, 'mailto:you@example.com' or an https: URL (RFC 8292 §2.1)",
+    )
     if sub != sub.strip() or any(c.isspace() for c in sub):
         raise VapidError(f"'sub' {_short(sub)} must not contain spaces", field=field)
     scheme, sep, rest = sub.partition(":")
@@ -142,14 +150,9 @@ def _check_https_sub(sub: str) -> None:
 def check_aud(aud: Any) -> None:
     """``aud`` is the push resource's origin, serialized per RFC 6454 §6.2 (RFC 8292 §2)."""
     field = "vapid_claims.aud"
-    if aud is None or aud == "":
-        raise VapidError(
-            "vapid_claims needs 'aud': the push service's origin, e.g. "
-            "'https://fcm.googleapis.com' (RFC 8292 §2)",
-            field=field,
-        )
-    if not isinstance(aud, str):
-        raise VapidError(f"'aud' must be a string, got {type(aud).__name__}", field=field)
+    _require_str(
+        aud, "aud", "the push service's origin, e.g. 'https://fcm.googleapis.com' (RFC 8292 §2)"
+    )
     try:
         parts = urlsplit(aud)
         host = parts.hostname
