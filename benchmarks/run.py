@@ -636,17 +636,25 @@ def helper_processes_cpu() -> dict[int, float]:
     return found
 
 
-def run_ours(b: Bench, data: bytes) -> Throughput:
-    server, args, vapid, subs, warm = b.server, b.args, b.vapid, b.subs, b.warm
-    row = Throughput("webpush_core PushClient.send_many", len(data))
+def our_client_or_reason(b: Bench) -> tuple[Any, str]:
+    """(our PushClient, "") or (None, why it is not available)."""
     missing = our_push_client_missing()
     if missing:
-        row.available, row.note = False, missing
-        return row
+        return None, missing
     try:
-        client = make_our_client(vapid, server.ca_path, server.port, args.in_flight, args.ttl)
+        return make_our_client(
+            b.vapid, b.server.ca_path, b.server.port, b.args.in_flight, b.args.ttl
+        ), ""
     except Exception as exc:
-        row.available, row.note = False, f"construction failed: {exc!r} (adjust make_our_client)"
+        return None, f"construction failed: {exc!r} (adjust make_our_client)"
+
+
+def run_ours(b: Bench, data: bytes) -> Throughput:
+    server, args, subs, warm = b.server, b.args, b.subs, b.warm
+    row = Throughput("webpush_core PushClient.send_many", len(data))
+    client, why_not = our_client_or_reason(b)
+    if client is None:
+        row.available, row.note = False, why_not
         return row
     deadline = time.monotonic() + args.row_time_limit
     try:
@@ -1050,16 +1058,11 @@ def lazy_subscriptions(pool: list[Sub], total: int, server: PushServiceStandIn) 
 
 def run_memory(b: Bench, pool: list[Sub], data: bytes, total: int) -> MemoryResult:
     """One send_many over ``total`` lazy subscriptions, sampled every checkpoint."""
-    server, args, vapid = b.server, b.args, b.vapid
+    server, args = b.server, b.args
     res = MemoryResult(total=total)
-    missing = our_push_client_missing()
-    if missing:
-        res.available, res.note = False, missing
-        return res
-    try:
-        client = make_our_client(vapid, server.ca_path, server.port, args.in_flight, args.ttl)
-    except Exception as exc:
-        res.available, res.note = False, f"construction failed: {exc!r} (adjust make_our_client)"
+    client, why_not = our_client_or_reason(b)
+    if client is None:
+        res.available, res.note = False, why_not
         return res
     deadline = time.monotonic() + args.memory_time_limit
     gc.collect()
