@@ -814,6 +814,34 @@ class CpuCost:
     available: bool = True
 
 
+def ours_cpu_row(
+    name: str,
+    measured_name: str,
+    size: int,
+    label: str,
+    per_call: Optional[Callable[[int], bytes]],
+    ua: UserAgent,
+    data: bytes,
+    iters: int,
+    reps: int,
+    adapter: str,
+) -> CpuCost:
+    """A CPU row for one of our functions, once its first body decrypts (http_ece)."""
+    if per_call is None:
+        return CpuCost(name, size, note=label, available=False)
+    try:
+        if not decrypts_to(ua, per_call(0), data):
+            raise ValueError("its body does not decrypt with http_ece")
+        return cpu_cost(measured_name, size, per_call, iters, reps)
+    except Exception as exc:
+        return CpuCost(
+            name,
+            size,
+            available=False,
+            note=f"adapter failed ({label}): {exc!r}; adjust {adapter}",
+        )
+
+
 def cpu_cost(
     name: str, payload: int, fn: Callable[[int], object], iterations: int, repeats: int
 ) -> CpuCost:
@@ -901,63 +929,37 @@ def run_cpu(
         part.note = "informational"
         rows.append(part)
 
-    # Ours, encryption only.
+    # Ours, encryption only, then the whole request build.
     enc, label = our_encrypt_fn()
-    if enc is None:
-        rows.append(CpuCost("webpush_core encryption", size, note=label, available=False))
-    else:
-        enc_fn = enc
-        try:
-            if not decrypts_to(uas[0], enc_fn(uas[0], data), data):
-                raise ValueError("its body does not decrypt with http_ece")
-            rows.append(
-                cpu_cost(
-                    f"webpush_core encryption ({label})",
-                    size,
-                    lambda i: enc_fn(uas[i % n_sub], data),
-                    iters,
-                    reps,
-                )
-            )
-        except Exception as exc:
-            rows.append(
-                CpuCost(
-                    "webpush_core encryption",
-                    size,
-                    available=False,
-                    note=f"adapter failed ({label}): {exc!r}; adjust our_encrypt_fn",
-                )
-            )
-
-    # Ours, whole request build.
-    build, label = our_build_request_fn(vapid, args.ttl)
-    if build is None:
-        rows.append(
-            CpuCost("webpush_core build_request (whole request)", size, note=label, available=False)
+    rows.append(
+        ours_cpu_row(
+            "webpush_core encryption",
+            f"webpush_core encryption ({label})",
+            size,
+            label,
+            None if enc is None else (lambda i, f=enc: f(uas[i % n_sub], data)),
+            uas[0],
+            data,
+            iters,
+            reps,
+            "our_encrypt_fn",
         )
-    else:
-        build_fn = build
-        try:
-            if not decrypts_to(uas[0], build_fn(subs[0], data), data):
-                raise ValueError("its body does not decrypt with http_ece")
-            rows.append(
-                cpu_cost(
-                    "webpush_core build_request (whole request)",
-                    size,
-                    lambda i: build_fn(subs[i % n_sub], data),
-                    iters,
-                    reps,
-                )
-            )
-        except Exception as exc:
-            rows.append(
-                CpuCost(
-                    "webpush_core build_request (whole request)",
-                    size,
-                    available=False,
-                    note=f"adapter failed: {exc!r}; adjust our_build_request_fn",
-                )
-            )
+    )
+    build, label = our_build_request_fn(vapid, args.ttl)
+    rows.append(
+        ours_cpu_row(
+            "webpush_core build_request (whole request)",
+            "webpush_core build_request (whole request)",
+            size,
+            label,
+            None if build is None else (lambda i, f=build: f(subs[i % n_sub], data)),
+            uas[0],
+            data,
+            iters,
+            reps,
+            "our_build_request_fn",
+        )
+    )
 
     # pywebpush: encode, then the whole one-call path with the network mocked out.
     def pwp_encode(i: int) -> bytes:
