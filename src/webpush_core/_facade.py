@@ -154,7 +154,7 @@ def webpush(
         headers,
         pad_to=pad_to,
         max_payload=max_payload,
-        endpoint_policy=endpoint_policy or DEFAULT_POLICY,
+        endpoint_policy=endpoint_policy,
     )
     if curl:
         return as_curl(request, timeout=timeout)
@@ -314,7 +314,7 @@ class WebPusher:
             urgency,
             topic,
             headers,
-            endpoint_policy=endpoint_policy or DEFAULT_POLICY,
+            endpoint_policy=endpoint_policy,
         )
         if curl:
             return as_curl(request, timeout=timeout)
