@@ -1,0 +1,605 @@
+"""Fan-out on Celery workers, with its bookkeeping in Redis (``webpush-core[celery]``).
+
+One process reads the subscriptions and enqueues them in batches, grouped by
+push-service origin; any number of Celery worker processes, on any number of
+machines, encrypt and send them with one :class:`~webpush_core.PushClient`
+each; Redis holds the report and the push services' throttles::
+
+    # tasks.py: imported by the workers and by the code that sends
+    app = Celery("myapp", broker="redis://localhost:6379/0")
+    push = WebPushTasks(
+        app,
+        vapid_private_key=lambda: open("/run/secrets/vapid.pem").read(),
+        vapid_claims={"sub": "mailto:ops@example.com"},
+    )
+
+    # anywhere
+    handle = push.fan_out(subscriptions_from_db(), "hello", ttl=3600)
+    report = handle.wait(timeout=600)
+
+What it guarantees:
+
+* the VAPID private key never travels: it is read (a callable is called) in
+  each worker process, the first time it sends; task messages carry the
+  subscriptions, the options and the message, once per batch;
+* at-least-once delivery per subscription: batches are acknowledged after
+  they are sent (``acks_late``), so a batch whose worker dies is sent again
+  (and a subscription in it may get the message twice);
+* exactly one final entry per subscription in the report, whatever was
+  redelivered or retried: entries are recorded once per index (a Redis bitmap,
+  set in the same script that counts them);
+* retryable failures (429, 5xx, no answer) are sent again as a new batch after
+  their ``Retry-After`` or a backoff, ``retries`` times at most;
+* a 429 or 503 with ``Retry-After`` from one origin pauses that origin for
+  every worker until then (a Redis key with that expiry).
+
+Importing :mod:`webpush_core` never imports this module, Celery or Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+import redis
+from celery import Celery
+from celery.signals import worker_process_shutdown
+
+from ._client import DEFAULT_TTL, PushClient, SendResult
+from ._request import VapidKeyLike, prepare_message
+from ._subscription import Subscription, _check_endpoint
+from .errors import (
+    EndpointNotAllowed,
+    ExpiredSubscription,
+    InvalidInput,
+    InvalidSubscription,
+    PushRejected,
+    PushTimeout,
+    RateLimited,
+    ServerError,
+    TooLarge,
+    TransportError,
+    Unauthorized,
+    WebPushException,
+)
+
+__all__ = ["FanOutHandle", "FanOutReport", "WebPushTasks", "outcome"]
+
+_PREFIX = "webpush_core"
+_THROTTLE_STATUSES = (429, 503)  # RFC 8030 §8.4 / RFC 9110 §15.6.4: Retry-After is honoured
+_BUFFERED_BATCHES = 8  # the dispatcher holds at most this many batches' worth, all origins together
+
+# One batch's final entries, atomically: an index already recorded (a redelivered
+# or duplicated batch) is neither recorded nor counted again.
+# KEYS: done bitmap, counts hash, delete list. ARGV: ttl, requests sent, then
+# (index, outcome, endpoint to delete or "") triples; outcome "ok" or a reason.
+_RECORD = """
+local new = 0
+for i = 3, #ARGV, 3 do
+  if redis.call('SETBIT', KEYS[1], ARGV[i], 1) == 0 then
+    new = new + 1
+    if ARGV[i + 1] == 'ok' then
+      redis.call('HINCRBY', KEYS[2], 'ok', 1)
+    else
+      redis.call('HINCRBY', KEYS[2], 'failed', 1)
+      redis.call('HINCRBY', KEYS[2], 'r:' .. ARGV[i + 1], 1)
+    end
+    if ARGV[i + 2] ~= '' then
+      redis.call('RPUSH', KEYS[3], ARGV[i + 2])
+    end
+  end
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HINCRBY', KEYS[2], 'sent', ARGV[2])
+end
+for k = 1, 3 do
+  redis.call('EXPIRE', KEYS[k], ARGV[1])
+end
+return new
+"""
+
+# Pause an origin for ARGV[1] ms, never shortening a pause already set.
+_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
+"""
+
+# A subscription on its way: [index, endpoint, p256dh, auth].
+_Item = list[Any]
+
+
+def outcome(result: SendResult) -> tuple[Optional[str], Optional[str]]:
+    """``(reason, action)`` of a failed result, ``(None, None)`` for a delivered one.
+
+    Uses the result's own ``reason`` and ``action`` where it has them; otherwise
+    derives them from ``expired``, the status and the error's class. ``action``
+    is ``"delete"`` (the subscription is gone, RFC 8030 §7.3), ``"retry"``
+    (429, 5xx, no answer), ``"fix-credentials"`` (401/403, RFC 8292 §4.2) or
+    ``"fix-request"``.
+    """
+    if result.ok:
+        return None, None
+    reason = getattr(result, "reason", None)
+    action = getattr(result, "action", None)
+    error = result.error
+    if reason is None:
+        reason = _reason(result, error)
+    if action is None:
+        if result.expired or isinstance(error, ExpiredSubscription):
+            action = "delete"
+        elif isinstance(error, (RateLimited, ServerError, TransportError)):
+            action = "retry"
+        elif isinstance(error, Unauthorized):
+            action = "fix-credentials"
+        else:
+            action = "fix-request"
+    return str(reason), str(action)
+
+
+def _reason(result: SendResult, error: Optional[WebPushException]) -> str:
+    if result.expired or isinstance(error, ExpiredSubscription):
+        return "expired"
+    # Most specific class first (PushTimeout is a TransportError, ...).
+    for cls, name in (
+        (PushTimeout, "timeout"),
+        (TransportError, "transport-error"),
+        (RateLimited, "rate-limited"),
+        (ServerError, "server-error"),
+        (Unauthorized, "unauthorized"),
+        (TooLarge, "too-large"),
+        (PushRejected, "rejected"),
+        (EndpointNotAllowed, "endpoint-not-allowed"),
+        (InvalidSubscription, "invalid-subscription"),
+        (InvalidInput, "invalid-input"),
+    ):
+        if isinstance(error, cls):
+            return name
+    return "error"
+
+
+@dataclass(frozen=True)
+class FanOutReport:
+    """Where a fan-out stands: one final entry per subscription read.
+
+    ``total`` subscriptions were read from the input (so far, until
+    ``dispatched``); ``ok`` + ``failed`` of them have their final entry;
+    ``sent`` counts push requests made, retries and redeliveries included.
+    ``to_delete`` lists the endpoints whose push service said they are gone
+    (``action == "delete"``); ``failures`` counts the failed ones by reason.
+    """
+
+    fan_out_id: str
+    total: int
+    ok: int
+    failed: int
+    sent: int
+    dispatched: bool
+    to_delete: tuple[str, ...] = field(repr=False)
+    failures: Mapping[str, int]
+
+    @property
+    def pending(self) -> int:
+        """Subscriptions read whose final entry is not in yet."""
+        return self.total - self.ok - self.failed
+
+    @property
+    def complete(self) -> bool:
+        """Every subscription of the input has its final entry."""
+        return self.dispatched and self.pending == 0
+
+
+class _Keys:
+    """The Redis keys of one fan-out; the ``{id}`` hash tag keeps them in one cluster slot."""
+
+    def __init__(self, fan_out_id: str) -> None:
+        base = f"{_PREFIX}:{{{fan_out_id}}}"
+        self.done = f"{base}:done"  # bit i: subscription i has its final entry
+        self.counts = f"{base}:counts"  # total, dispatched, ok, failed, sent, r:<reason>
+        self.delete = f"{base}:delete"  # endpoints to delete, in the order found
+
+    @property
+    def all(self) -> list[str]:
+        return [self.done, self.counts, self.delete]
+
+
+class FanOutHandle:
+    """A fan-out under way: :meth:`progress` now, :meth:`wait` for the end."""
+
+    def __init__(
+        self,
+        tasks: WebPushTasks,
+        fan_out_id: str,
+        on_expired: Optional[Callable[[list[str]], object]] = None,
+    ) -> None:
+        self.id = fan_out_id
+        self._tasks = tasks
+        self._keys = _Keys(fan_out_id)
+        self._on_expired = on_expired
+        self._expired_seen = 0  # endpoints handed to on_expired so far
+
+    def __repr__(self) -> str:
+        return f"FanOutHandle({self.id!r})"
+
+    def progress(self) -> FanOutReport:
+        """The report as it stands (and ``on_expired`` called with endpoints new since)."""
+        client = self._tasks._redis()
+        with client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._keys.counts)
+            pipe.lrange(self._keys.delete, 0, -1)
+            counts_raw, delete_raw = pipe.execute()
+        counts = {k.decode(): int(v) for k, v in counts_raw.items()}
+        to_delete = tuple(e.decode() for e in delete_raw)
+        if self._on_expired is not None:
+            batch = self._tasks.batch_size
+            while self._expired_seen < len(to_delete):
+                chunk = list(to_delete[self._expired_seen : self._expired_seen + batch])
+                self._expired_seen += len(chunk)
+                self._on_expired(chunk)
+        return FanOutReport(
+            fan_out_id=self.id,
+            total=counts.get("total", 0),
+            ok=counts.get("ok", 0),
+            failed=counts.get("failed", 0),
+            sent=counts.get("sent", 0),
+            dispatched=bool(counts.get("dispatched", 0)),
+            to_delete=to_delete,
+            failures={k[2:]: v for k, v in sorted(counts.items()) if k.startswith("r:")},
+        )
+
+    def wait(self, timeout: Optional[float] = None, *, interval: float = 0.2) -> FanOutReport:
+        """The final report, once every subscription has its final entry.
+
+        Raises :class:`TimeoutError` (with the progress so far) after
+        ``timeout`` seconds; :meth:`progress` still works afterwards.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            report = self.progress()
+            if report.complete:
+                return report
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"fan-out {self.id}: {report.ok + report.failed} of {report.total} "
+                    f"subscriptions finished after {timeout} s"
+                )
+            time.sleep(interval)
+
+
+class WebPushTasks:
+    """Web Push fan-out tasks, registered on the Celery ``app``.
+
+    Create it in the module the workers import (``celery -A``). On the
+    workers, ``vapid_private_key`` (a key, a key file's path, or a callable
+    returning either, e.g. ``lambda: os.environ["VAPID_PRIVATE_KEY"]``) is read
+    by each worker process when it first sends, and stays there.
+    ``client_options`` go to that process's :class:`~webpush_core.PushClient`
+    (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
+    its own retries default to none, since failed subscriptions are retried
+    across the fleet, ``retries`` times, after ``Retry-After`` or an exponential
+    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``).
+
+    ``redis_url`` is where the reports and throttles live (default: the
+    app's broker, if it is Redis). Reports expire ``report_ttl`` seconds after
+    their last change. ``on_expired(endpoints)`` is called in the worker, once
+    per batch that found expired subscriptions, at least once per endpoint.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        vapid_private_key: Union[VapidKeyLike, Callable[[], VapidKeyLike], None] = None,
+        vapid_claims: Optional[Mapping[str, Any]] = None,
+        *,
+        redis_url: Optional[str] = None,
+        batch_size: int = 200,
+        retries: int = 3,
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 60.0,
+        report_ttl: int = 86400,
+        queue: Optional[str] = None,
+        name: str = "webpush_core",
+        on_expired: Optional[Callable[[list[str]], object]] = None,
+        **client_options: Any,
+    ) -> None:
+        for label, value, low in (
+            ("batch_size", batch_size, 1),
+            ("retries", retries, 0),
+            ("report_ttl", report_ttl, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidInput(
+                    f"{label} must be an integer >= {low}, got {value!r}", field=label
+                )
+        if (vapid_private_key is None) != (not vapid_claims):
+            raise InvalidInput(
+                "pass vapid_private_key and vapid_claims together (or neither)",
+                field="vapid_private_key" if vapid_private_key is None else "vapid_claims",
+            )
+        self.app = app
+        self.batch_size = batch_size
+        self.retries = retries
+        self.retry_backoff = float(retry_backoff)
+        self.retry_backoff_max = float(retry_backoff_max)
+        self.report_ttl = report_ttl
+        self.queue = queue
+        self._key = vapid_private_key  # read on first send, in the worker process
+        self._claims = dict(vapid_claims) if vapid_claims else None
+        self._on_expired = on_expired
+        client_options.setdefault("max_retries", 0)
+        # Each prefork child is one process on one core: no helper process each.
+        client_options.setdefault("helper_process", False)
+        self._client_options = client_options
+        self._redis_url = redis_url
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._push: Optional[PushClient] = None
+        self._redis_pid = 0
+        self._redis_client: Optional[redis.Redis] = None
+
+        tasks = self
+
+        def send_batch(fan_out_id: str, batch: dict[str, Any]) -> None:
+            tasks._run_batch(fan_out_id, batch)
+
+        # acks_late + reject_on_worker_lost: a batch is acknowledged once sent and
+        # recorded; a worker process that dies (SIGKILL, OOM) leaves it to another.
+        self.send_batch = app.task(
+            name=f"{name}.send_batch",
+            acks_late=True,
+            reject_on_worker_lost=True,
+            ignore_result=True,
+            serializer="json",
+        )(send_batch)
+        worker_process_shutdown.connect(self._shutdown, weak=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"WebPushTasks(batch_size={self.batch_size}, retries={self.retries}, "
+            f"vapid={'yes' if self._key is not None else 'no'})"
+        )
+
+    # -- per process ---------------------------------------------------------
+
+    def _client(self) -> PushClient:
+        """This process's client: created on first use, again in a forked child."""
+        pid = os.getpid()
+        with self._lock:
+            if self._push is None or self._pid != pid:
+                key = self._key() if callable(self._key) else self._key
+                self._push = PushClient(key, self._claims, **self._client_options)
+                self._pid = pid
+            return self._push
+
+    def _redis(self) -> redis.Redis:
+        pid = os.getpid()
+        with self._lock:
+            if self._redis_client is None or self._redis_pid != pid:
+                url = self._redis_url or self.app.conf.broker_url or ""
+                if not str(url).startswith(("redis://", "rediss://", "unix://")):
+                    raise InvalidInput(
+                        "WebPushTasks keeps its reports in Redis: pass redis_url= "
+                        "(the app's broker is not Redis)",
+                        field="redis_url",
+                    )
+                self._redis_client = redis.Redis.from_url(str(url))
+                self._redis_pid = pid
+            return self._redis_client
+
+    def _shutdown(self, **_: Any) -> None:
+        """worker_process_shutdown: close this process's client (its connections)."""
+        with self._lock:
+            push, self._push = self._push, None
+            mine = self._pid == os.getpid()
+        if push is not None and mine:
+            push.close()
+
+    # -- the dispatcher's side --------------------------------------------
+
+    def fan_out(
+        self,
+        subscriptions: Iterable[Any],
+        data: Union[bytes, str, None],
+        *,
+        ttl: Optional[int] = None,
+        urgency: Optional[str] = None,
+        topic: Optional[str] = None,
+        batch_size: Optional[int] = None,
+        queue: Optional[str] = None,
+        on_expired: Optional[Callable[[list[str]], object]] = None,
+    ) -> FanOutHandle:
+        """Enqueue ``data`` for every subscription; returns when all are enqueued.
+
+        ``subscriptions`` (dicts shaped like ``PushSubscription.toJSON()``, or
+        :class:`~webpush_core.Subscription`) is read once, lazily: memory stays
+        flat for any length. They are grouped by push-service origin into
+        batches of ``batch_size``. The message and its options are checked here
+        (the errors :meth:`PushClient.send_many` raises) before anything is
+        enqueued; a subscription whose shape is wrong gets its final entry
+        (``invalid-subscription``) without being sent. ``on_expired`` is called
+        by the handle's :meth:`~FanOutHandle.progress` and
+        :meth:`~FanOutHandle.wait` with the endpoints found gone since, in
+        batches, once per endpoint.
+        """
+        size = self.batch_size if batch_size is None else batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InvalidInput(
+                f"batch_size must be an integer >= 1, got {size!r}", field="batch_size"
+            )
+        options = self._client_options
+        plan = prepare_message(
+            data,
+            None,
+            None,
+            options.get("content_encoding", "aes128gcm"),
+            options.get("ttl", DEFAULT_TTL) if ttl is None else ttl,
+            options.get("urgency", "normal") if urgency is None else urgency,
+            topic,
+        )
+        del plan  # checked only: each worker prepares its own (with the VAPID key)
+        payload = data.encode("utf-8") if isinstance(data, str) else (data or b"")
+        message = {
+            "d": base64.b64encode(payload).decode("ascii"),
+            "ttl": ttl,
+            "urgency": urgency,
+            "topic": topic,
+            "q": queue or self.queue,
+        }
+        fan_out_id = uuid.uuid4().hex
+        keys = _Keys(fan_out_id)
+        client = self._redis()
+        client.hset(keys.counts, mapping={"total": 0, "dispatched": 0})
+        client.expire(keys.counts, self.report_ttl)
+
+        buckets: dict[str, list[_Item]] = {}
+        held = 0
+        invalid: list[str] = []  # [index, reason, ""] triples for _RECORD
+        index = 0
+        for subscription in subscriptions:
+            try:
+                origin, item = _compact(index, subscription)
+            except InvalidSubscription:
+                invalid += [str(index), "invalid-subscription", ""]
+                if len(invalid) >= 3 * size:
+                    self._record(keys, invalid, 0)
+                    invalid = []
+            else:
+                bucket = buckets.setdefault(origin, [])
+                bucket.append(item)
+                held += 1
+                if len(bucket) >= size:
+                    held -= len(bucket)
+                    self._enqueue(fan_out_id, dict(message, o=origin, s=buckets.pop(origin), a=0))
+                elif held >= _BUFFERED_BATCHES * size:
+                    # Many origins, none full: send the largest on, keep memory bounded.
+                    origin = max(buckets, key=lambda o: len(buckets[o]))
+                    held -= len(buckets[origin])
+                    self._enqueue(fan_out_id, dict(message, o=origin, s=buckets.pop(origin), a=0))
+            index += 1
+            if index % size == 0:
+                client.hset(keys.counts, "total", index)
+        for origin, bucket in buckets.items():
+            self._enqueue(fan_out_id, dict(message, o=origin, s=bucket, a=0))
+        if invalid:
+            self._record(keys, invalid, 0)
+        client.hset(keys.counts, mapping={"total": index, "dispatched": 1})
+        client.expire(keys.counts, self.report_ttl)
+        return FanOutHandle(self, fan_out_id, on_expired)
+
+    def handle(self, fan_out_id: str) -> FanOutHandle:
+        """The handle of a fan-out started elsewhere (its :attr:`FanOutHandle.id`)."""
+        return FanOutHandle(self, fan_out_id)
+
+    def _enqueue(self, fan_out_id: str, batch: dict[str, Any], countdown: float = 0.0) -> None:
+        # argsrepr: what logs and monitors show instead of the subscriptions' secrets.
+        self.send_batch.apply_async(
+            args=(fan_out_id, batch),
+            countdown=countdown or None,
+            queue=batch.get("q"),
+            argsrepr=(
+                f"({fan_out_id!r}, <{len(batch['s'])} subscriptions at {batch['o']}, "
+                f"attempt {batch['a'] + 1}>)"
+            ),
+        )
+
+    def _record(self, keys: _Keys, entries: Sequence[str], sent: int) -> int:
+        client = self._redis()
+        new = client.eval(_RECORD, 3, *keys.all, self.report_ttl, sent, *entries)
+        return int(new)
+
+    # -- the worker's side ----------------------------------------------------
+
+    def _run_batch(self, fan_out_id: str, batch: dict[str, Any]) -> None:
+        """Send one batch; record final entries, re-enqueue the retryable rest."""
+        client = self._redis()
+        origin: str = batch["o"]
+        attempt: int = batch["a"]
+        pause = f"{_PREFIX}:throttle:{origin}"
+        paused_ms = int(client.pttl(pause))
+        if paused_ms > 0:
+            # Another worker was told to wait: so are we (not counted as an attempt).
+            self._enqueue(fan_out_id, batch, countdown=paused_ms / 1000)
+            return
+        items: list[_Item] = batch["s"]
+        subscriptions = [{"endpoint": e, "keys": {"p256dh": p, "auth": a}} for _, e, p, a in items]
+        by_id = {id(s): item for s, item in zip(subscriptions, items)}
+        entries: list[str] = []
+        again: list[_Item] = []
+        expired: list[str] = []
+        sent = 0
+        wait = 0.0
+        throttle = 0.0
+        try:
+            results = self._client().send_many(
+                subscriptions,
+                base64.b64decode(batch["d"]),
+                ttl=batch["ttl"],
+                urgency=batch["urgency"],
+                topic=batch["topic"],
+            )
+            for result in results:
+                item = by_id[id(result.subscription)]
+                sent += result.attempts
+                if result.ok:
+                    entries += [str(item[0]), "ok", ""]
+                    continue
+                reason, action = outcome(result)
+                retry_after = min(result.retry_after or 0.0, self.retry_backoff_max)
+                if result.status_code in _THROTTLE_STATUSES and retry_after > 0:
+                    throttle = max(throttle, retry_after)
+                if action == "retry" and attempt < self.retries:
+                    again.append(item)
+                    wait = max(wait, retry_after)
+                    continue
+                gone = action == "delete"
+                entries += [str(item[0]), str(reason), item[1] if gone else ""]
+                if gone:
+                    expired.append(item[1])
+        except Exception as error:  # a bug must not lose the batch's entries
+            if attempt < self.retries:
+                recorded = {int(i) for i in entries[::3]}
+                again = [item for item in items if item[0] not in recorded]
+            else:
+                failed = {int(i) for i in entries[::3]}
+                for item in items:
+                    if item[0] not in failed:
+                        entries += [str(item[0]), f"error:{type(error).__name__}", ""]
+        if throttle:
+            client.eval(_PAUSE, 1, pause, int(throttle * 1000))
+        if expired and self._on_expired is not None:
+            self._on_expired(expired)  # before recording: a crash here calls it again
+        if again:
+            backoff = min(self.retry_backoff_max, self.retry_backoff * 2**attempt)
+            countdown = max(wait, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
+            self._enqueue(fan_out_id, dict(batch, s=again, a=attempt + 1), countdown=countdown)
+        if entries or sent:
+            self._record(_Keys(fan_out_id), entries, sent)
+
+
+def _compact(index: int, subscription: Any) -> tuple[str, _Item]:
+    """(origin, [index, endpoint, p256dh, auth]): the shape checks of the dispatcher.
+
+    The cheap ones only (the endpoint's syntax, the keys are strings): the
+    workers parse and check the rest, as :meth:`PushClient.send_many` does.
+    """
+    if isinstance(subscription, Subscription):
+        subscription = subscription.to_info()
+    if not isinstance(subscription, Mapping):
+        raise InvalidSubscription("not a mapping", field="subscription_info")
+    endpoint = subscription.get("endpoint")
+    origin = _check_endpoint(endpoint)
+    keys = subscription.get("keys")
+    if not isinstance(keys, Mapping):
+        raise InvalidSubscription("keys is not a mapping", field="keys")
+    p256dh, auth = keys.get("p256dh"), keys.get("auth")
+    if not isinstance(p256dh, str) or not isinstance(auth, str):
+        raise InvalidSubscription("keys.p256dh and keys.auth must be strings", field="keys")
+    return origin, [index, endpoint, p256dh, auth]

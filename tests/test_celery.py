@@ -1,0 +1,497 @@
+"""webpush_core.celery against a real redis-server and real Celery worker processes.
+
+Never eager mode, never a fake Redis: the harness starts ``redis-server`` on a
+free loopback port (no persistence, a temp dir) and ``celery worker
+--pool=prefork`` processes running tests/celery_worker_app.py. Deliveries go to
+LocalPushService stand-ins (one over TLS) in this process; results are checked
+against what they recorded. Where redis-server is missing these tests skip
+(``make test`` installs it as root); with CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any, Optional
+
+import pytest
+import trustme
+
+from webpush_core import Subscription, Vapid
+from webpush_core.testing import LocalPushService
+
+TESTS = pathlib.Path(__file__).parent
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}: the Celery tests must run in CI")
+    pytest.skip(reason)
+
+
+def test_import_webpush_core_loads_neither_celery_nor_redis() -> None:
+    script = textwrap.dedent(
+        """
+        import sys, webpush_core
+        for name in ("PushClient", "webpush", "Subscription", "build_request"):
+            getattr(webpush_core, name)
+        print(sorted({m.split(".")[0] for m in sys.modules}))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded = set(json.loads(out.replace("'", '"')))
+    assert "webpush_core" in loaded
+    assert not {"celery", "kombu", "billiard", "redis"} & loaded
+
+
+# --------------------------------------------------------------------------
+# Real services
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _unavailable("redis-server is not installed (make test installs it when run as root)")
+    try:
+        import celery  # noqa: F401
+        import redis
+    except ImportError as e:
+        _unavailable(f"the celery extra is not installed ({e}); pip install -e '.[celery]'")
+    workdir = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+class Worker:
+    """One ``celery worker --pool=prefork`` (a main process and its pool children)."""
+
+    def __init__(self, env: dict[str, str], name: str, queue: str, log: pathlib.Path) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_worker_app",
+                "worker",
+                "--pool=prefork",
+                "-c",
+                "2",
+                "-Q",
+                queue,
+                "-n",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=TESTS,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while b" ready." not in log.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"celery worker did not start:\n{self.tail()}")
+            time.sleep(0.1)
+
+    def children(self) -> list[int]:
+        pid = self.process.pid
+        text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(p) for p in text.split()]
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # warm shutdown: the pool closes its clients
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The workers' environment; this process gets it too, to import the same app."""
+    folder = tmp_path_factory.mktemp("celery")
+    ca = trustme.CA()
+    ca_path = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    vapid = Vapid()
+    key_file = folder / "vapid.pem"
+    key_file.write_bytes(vapid.private_pem())
+    values = {
+        "WEBPUSH_TEST_REDIS": redis_url,
+        "WEBPUSH_TEST_VAPID_KEY_FILE": str(key_file),
+        "WEBPUSH_TEST_CA": str(ca_path),
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    full = dict(os.environ)
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), full.get("PYTHONPATH")]))
+    _STATE["ca"] = ca
+    _STATE["vapid"] = vapid
+    _STATE["folder"] = folder
+    yield full
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+_STATE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module")
+def app_module(env: dict[str, str]) -> ModuleType:
+    sys.path.insert(0, str(TESTS))
+    return importlib.import_module("celery_worker_app")
+
+
+@pytest.fixture(scope="module")
+def worker(env: dict[str, str], app_module: ModuleType) -> Iterator[Worker]:
+    w = Worker(env, "main", "webpush-tests", _STATE["folder"] / "worker-main.log")
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+class StandIn(LocalPushService):
+    """The local push service, plus: TLS, a delay per push, scripted answers, held requests.
+
+    ``script[sub_id]`` lists (status, headers) to answer first, before the real
+    handling; ``hold[sub_id]`` blocks that subscription's first push until set.
+    ``log`` has (monotonic time, sub_id, status) per push, in the order answered.
+    """
+
+    def __init__(self, tls: Optional[trustme.CA] = None, delay: float = 0.0) -> None:
+        super().__init__()
+        self.tls = tls
+        self.delay = delay
+        self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.hold: dict[str, threading.Event] = {}
+        self.arrived: dict[str, threading.Event] = {}
+        self.log: list[tuple[float, str, int]] = []
+        self.guard = threading.Lock()
+
+    def start(self) -> StandIn:
+        super().start()
+        if self.tls is not None and self._httpd is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.tls.issue_cert("127.0.0.1").configure_cert(context)
+            # Same descriptor, now TLS; the handshake runs in each connection's thread.
+            self._httpd.socket = context.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+            self._url = "https://" + self._url[len("http://") :]
+        return self
+
+    def sub(self, vapid: Vapid) -> dict[str, Any]:
+        return self.subscribe(application_server_key=vapid.application_server_key)
+
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        sub_id = path.rsplit("/", 1)[-1]
+        with self.guard:
+            scripted = self.script.get(sub_id)
+            answer = scripted.pop(0) if scripted else None
+            held = self.hold.pop(sub_id, None)
+        if held is not None:
+            self.arrived[sub_id].set()
+            held.wait(30)
+        if self.delay:
+            time.sleep(self.delay)
+        if answer is not None:
+            status, extra = answer
+            result = (status, extra, b'{"code": %d}' % status)
+        else:
+            result = super()._handle(method, path, headers, body)
+        with self.guard:
+            self.log.append((time.monotonic(), sub_id, result[0]))
+        return result
+
+
+def sub_id(sub: dict[str, Any]) -> str:
+    return str(sub["endpoint"]).rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def stand_ins(env: dict[str, str]) -> Iterator[tuple[StandIn, StandIn]]:
+    plain, tls = StandIn().start(), StandIn(tls=_STATE["ca"]).start()
+    try:
+        yield plain, tls
+    finally:
+        plain.stop()
+        tls.stop()
+
+
+# --------------------------------------------------------------------------
+# Fan-out end to end
+
+
+def test_fan_out_delivers_once_and_reports_one_entry_each(
+    worker: Worker, app_module: ModuleType, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    plain, tls = stand_ins
+    vapid = _STATE["vapid"]
+    push = app_module.push
+    import redis
+
+    r = redis.Redis.from_url(os.environ["WEBPUSH_TEST_REDIS"])
+    r.delete(app_module.EXPIRED_KEY)
+    subs = [plain.sub(vapid) for _ in range(25)] + [tls.sub(vapid) for _ in range(25)]
+    gone = [subs[3], subs[10], subs[30]]
+    for sub in gone:
+        (plain if sub in subs[:25] else tls).expire(sub)
+    bad_shape = {"endpoint": plain.url + "/push/nokeys"}  # refused by the dispatcher
+    bad_key = {"endpoint": subs[0]["endpoint"], "keys": {"p256dh": "AAAA", "auth": "AAAA"}}
+    as_object = Subscription.from_info(subs[49])
+    inputs: list[Any] = [*subs[:49], as_object, bad_shape, bad_key]
+    found: list[list[str]] = []
+
+    handle = push.fan_out(
+        iter(inputs), "hello from a worker", ttl=60, batch_size=7, on_expired=found.append
+    )
+    report = handle.wait(timeout=60)
+
+    assert report.complete and report.dispatched
+    assert report.total == 52
+    assert (report.ok, report.failed) == (47, 5)
+    assert report.failures == {"expired": 3, "invalid-subscription": 2}
+    assert sorted(report.to_delete) == sorted(s["endpoint"] for s in gone)
+    # Dispatcher-side callback: every endpoint once, in batches.
+    assert sorted(e for batch in found for e in batch) == sorted(report.to_delete)
+    # Worker-side callback: at least once each.
+    worker_found = {e.decode() for e in r.lrange(app_module.EXPIRED_KEY, 0, -1)}
+    assert worker_found == set(report.to_delete)
+    # What the push services recorded: one decrypted message per live subscription,
+    # VAPID-signed by the key only the workers read (the services check it).
+    for sub in subs:
+        service = plain if sub in subs[:25] else tls
+        messages = service.messages(sub)
+        if sub in gone:
+            assert messages == []
+        else:
+            assert [m.plaintext for m in messages] == [b"hello from a worker"]
+            assert messages[0].ttl == 60
+    # Requests made: the 50 well-formed ones (the two refused before any request).
+    assert report.sent == 50
+    assert report == handle.progress()  # nothing changes once complete
+
+
+def test_task_messages_carry_no_key_and_the_payload_once_per_batch(
+    env: dict[str, str], app_module: ModuleType
+) -> None:
+    """Published to a queue no worker reads, then read back raw from Redis."""
+    import redis
+
+    r = redis.Redis.from_url(os.environ["WEBPUSH_TEST_REDIS"])
+    queue = "webpush-nobody"
+    r.delete(queue)
+    vapid: Vapid = _STATE["vapid"]
+    origins = ["https://push-a.example", "https://push-b.example:8443", "http://127.0.0.1:9"]
+    keys = {"p256dh": "BPk" + "A" * 84, "auth": "c2VjcmV0LXNlY3JldC0xMg"}
+    subs = [{"endpoint": f"{origins[i % 3]}/push/{i}", "keys": keys} for i in range(50)]
+    data = "payload-marker-%s" % ("x" * 40)
+
+    handle = app_module.push.fan_out(iter(subs), data, batch_size=8, queue=queue)
+
+    raw = r.lrange(queue, 0, -1)
+    assert raw, "nothing was published"
+    secrets_ = [
+        vapid.private_pem().decode(),
+        "".join(vapid.private_pem().decode().splitlines()[1:-1]),  # the PEM's base64
+    ]
+    private_numbers = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    secrets_ += [
+        base64.urlsafe_b64encode(private_numbers).decode().rstrip("="),
+        base64.b64encode(private_numbers).decode().rstrip("="),
+    ]
+    seen: list[int] = []
+    marker = base64.b64encode(data.encode()).decode()
+    for envelope_bytes in raw:
+        envelope = json.loads(envelope_bytes)
+        body = base64.b64decode(envelope["body"]).decode()
+        for text in (envelope_bytes.decode(), body, json.dumps(envelope["headers"])):
+            for secret in secrets_:
+                assert secret not in text
+        args, kwargs, _ = json.loads(body)
+        fan_out_id, batch = args
+        assert fan_out_id == handle.id and kwargs == {}
+        assert body.count(marker) == 1  # the message once per batch
+        # One origin per batch, at most batch_size subscriptions.
+        batch_origins = {origins[i % 3] for i, *_ in batch["s"]}
+        assert batch_origins == {batch["o"]} and 1 <= len(batch["s"]) <= 8
+        seen += [i for i, *_ in batch["s"]]
+        # Logs and monitors see a summary, not the subscriptions' auth secrets.
+        assert keys["auth"] not in envelope["headers"]["argsrepr"]
+    assert sorted(seen) == list(range(50))
+    assert handle.progress().total == 50 and not handle.progress().complete
+    r.delete(queue)
+
+
+def test_retries_bounded_and_a_429_pauses_the_origin_for_every_worker(
+    worker: Worker, app_module: ModuleType
+) -> None:
+    vapid = _STATE["vapid"]
+    # 100 ms per push, 3 per batch: ~1 s of work for 2 worker processes, so without
+    # a shared pause the other batches would go on hitting the origin during it.
+    busy = StandIn(delay=0.1).start()
+    try:
+        subs = [busy.sub(vapid) for _ in range(60)]
+        first, down = sub_id(subs[0]), sub_id(subs[1])
+        busy.script[first] = [(429, {"Retry-After": "3"})]
+        busy.script[down] = [(503, {})] * 10  # never recovers within the retries
+        retries = app_module.push.retries
+
+        report = app_module.push.fan_out(subs, b"x", batch_size=3).wait(timeout=60)
+
+        assert (report.total, report.ok, report.failed) == (60, 59, 1)
+        assert report.failures == {"server-error": 1}
+        log = sorted(busy.log)
+        assert [s for _, s, _ in log].count(down) == retries + 1  # bounded, then final
+        assert len(busy.messages(subs[0])) == 1  # sent again after the pause
+        paused_at = next(t for t, s, status in log if s == first and status == 429)
+        # Requests already under way may still land; none starts during the pause.
+        during = [s for t, s, _ in log if paused_at + 0.4 < t < paused_at + 2.7]
+        assert during == []
+        after = [s for t, s, _ in log if t >= paused_at + 2.7]
+        assert first in after and len(after) > 10  # the paused batches, sent afterwards
+        assert report.sent == len(log)
+    finally:
+        busy.stop()
+
+
+def test_sigkill_of_the_pool_mid_fan_out_redelivers_and_reports_once(
+    env: dict[str, str], app_module: ModuleType
+) -> None:
+    """At-least-once delivery, exactly one final entry each, across a SIGKILL."""
+    vapid = _STATE["vapid"]
+    slow = StandIn(delay=0.05).start()
+    queue = "webpush-kill"
+    env = dict(env, WEBPUSH_TEST_CONCURRENCY="4")
+    w = Worker(env, "doomed", queue, _STATE["folder"] / "worker-doomed.log")
+    try:
+        subs = [slow.sub(vapid) for _ in range(60)]
+        victim = sub_id(subs[13])  # in the second batch of 10
+        slow.hold[victim] = release = threading.Event()
+        slow.arrived[victim] = arrived = threading.Event()
+
+        handle = app_module.push.fan_out(subs, "survives", batch_size=10, queue=queue)
+        assert arrived.wait(30), w.tail()
+        before = w.children()
+        for pid in before:  # both pool processes, one of them in the victim's batch
+            os.kill(pid, signal.SIGKILL)
+        release.set()  # its push lands now, for a client that is gone
+        report = handle.wait(timeout=60)
+
+        assert (report.total, report.ok, report.failed) == (60, 60, 0), w.tail()
+        counts = [len(slow.messages(s)) for s in subs]
+        assert min(counts) >= 1  # every subscription got it
+        assert counts[13] >= 2  # the killed batch was sent again
+        assert sum(counts) > 60
+        assert all(m.plaintext == b"survives" for s in subs for m in slow.messages(s))
+        assert not set(before) & set(w.children())  # new pool processes did the rest
+    finally:
+        w.stop()
+        slow.stop()
+
+
+def test_a_batch_delivered_twice_is_sent_twice_and_reported_once(
+    worker: Worker, app_module: ModuleType, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    """What a broker's redelivery after a lost acknowledgement does: the same batch twice."""
+    import redis
+
+    plain, _ = stand_ins
+    r = redis.Redis.from_url(os.environ["WEBPUSH_TEST_REDIS"])
+    parked = "webpush-parked"
+    r.delete(parked)
+    subs = [plain.sub(_STATE["vapid"]) for _ in range(12)]
+    push = app_module.push
+    handle = push.fan_out(subs, "twice", batch_size=5, queue=parked)
+    batches = [
+        json.loads(base64.b64decode(json.loads(e)["body"]))[0] for e in r.lrange(parked, 0, -1)
+    ]
+    r.delete(parked)
+    assert len(batches) == 3
+    for args in batches + batches:
+        push.send_batch.apply_async(args=args, queue="webpush-tests")
+
+    report = handle.wait(timeout=60)
+
+    assert (report.total, report.ok, report.failed) == (12, 12, 0)
+    assert [len(plain.messages(s)) for s in subs] == [2] * 12  # at least once: here twice
+    assert report.sent == 24
