@@ -126,7 +126,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class Worker:
     """One ``celery worker --pool=prefork`` (a main process and its pool children)."""
 
-    def __init__(self, env: dict[str, str], name: str, queue: str, log: pathlib.Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        queue: str,
+        log: pathlib.Path,
+        app: str = "celery_worker_app",
+    ) -> None:
         self.log = log
         self.process = subprocess.Popen(
             [
@@ -134,7 +141,7 @@ class Worker:
                 "-m",
                 "celery",
                 "-A",
-                "celery_worker_app",
+                app,
                 "worker",
                 "--pool=prefork",
                 "-c",
@@ -148,7 +155,7 @@ class Worker:
                 "--without-heartbeat",
                 "--loglevel=INFO",
             ],
-            cwd=TESTS,
+            cwd=env.get("PYTHONPATH", str(TESTS)).split(os.pathsep)[0],
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -495,3 +502,53 @@ def test_a_batch_delivered_twice_is_sent_twice_and_reported_once(
     assert (report.total, report.ok, report.failed) == (12, 12, 0)
     assert [len(plain.messages(s)) for s in subs] == [2] * 12  # at least once: here twice
     assert report.sent == 24
+
+
+def _readme_blocks(section: str) -> list[str]:
+    text = (TESTS.parent / "README.md").read_text()
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    body = text[start : end if end != -1 else len(text)]
+    blocks = body.split("```python\n")[1:]
+    return [block.split("\n```", 1)[0] for block in blocks]
+
+
+def test_readme_scaling_out_example_runs(
+    env: dict[str, str], push_service: LocalPushService, tmp_path: pathlib.Path
+) -> None:
+    """README "Scaling out", verbatim: its tasks.py in a real worker, its sending code here.
+
+    The example keeps the default endpoint policy, which refuses loopback push
+    services (SSRF protection): every subscription ends with that reason, on the
+    workers, and nothing reaches the local service.
+    """
+    tasks_py, send_py = _readme_blocks("Scaling out")
+    (tmp_path / "tasks.py").write_text(tasks_py)
+    key_file = os.environ["WEBPUSH_TEST_VAPID_KEY_FILE"]
+    worker_env = dict(env, BROKER_URL=os.environ["WEBPUSH_TEST_REDIS"], VAPID_KEY_FILE=key_file)
+    worker_env["PYTHONPATH"] = str(tmp_path)
+    subs = [push_service.subscribe() for _ in range(5)]
+    deleted: list[str] = []
+    old_broker = os.environ.get("BROKER_URL")
+    os.environ["BROKER_URL"] = worker_env["BROKER_URL"]
+    sys.path.insert(0, str(tmp_path))
+    w = Worker(worker_env, "readme", "celery", tmp_path / "worker.log", app="tasks")
+    try:
+        namespace: dict[str, Any] = {
+            "subscriptions_from_db": lambda: iter(subs),
+            "delete_subscription": deleted.append,
+        }
+        exec(compile(send_py, "README.md", "exec"), namespace)  # noqa: S102 - our README's example
+        report = namespace["report"]
+        assert (report.total, report.ok, report.failed) == (5, 0, 5), w.tail()
+        assert report.failures == {"endpoint-not-allowed": 5}
+        assert deleted == []
+        assert push_service.requests == []
+    finally:
+        w.stop()
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("tasks", None)
+        if old_broker is None:
+            os.environ.pop("BROKER_URL", None)
+        else:
+            os.environ["BROKER_URL"] = old_broker
