@@ -27,8 +27,13 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     task_default_queue="webpush-tests",
-    # A whole worker lost: its unacknowledged batches go back to the queue after this.
-    broker_transport_options={"visibility_timeout": 30},
+    # A whole worker lost: its unacknowledged batches go back to the queue after
+    # visibility_timeout, found by a sweep every second.
+    broker_transport_options={
+        "visibility_timeout": int(os.environ.get("WEBPUSH_TEST_VISIBILITY", "30")),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    },
 )
 
 

@@ -63,6 +63,91 @@ def test_import_webpush_core_loads_neither_celery_nor_redis() -> None:
 
 
 # --------------------------------------------------------------------------
+# Checks made before anything is enqueued (no broker needed)
+
+
+def _celery() -> ModuleType:
+    try:
+        return importlib.import_module("webpush_core.celery")
+    except ImportError as e:
+        _unavailable(f"the celery extra is not installed ({e}); pip install -e '.[celery]'")
+        raise
+
+
+def test_bad_arguments_are_refused_before_anything_is_enqueued() -> None:
+    from celery import Celery
+
+    from webpush_core import InvalidInput, InvalidRequest, PayloadTooLarge
+
+    wpc = _celery()
+    app = Celery("checks", broker="redis://127.0.0.1:1/0")  # never reached
+    with pytest.raises(InvalidInput, match="concurency") as info:
+        wpc.WebPushTasks(app, concurency=4)
+    assert info.value.field == "concurency"
+    with pytest.raises(InvalidInput, match="together"):
+        wpc.WebPushTasks(app, vapid_private_key="k.pem")
+    with pytest.raises(InvalidInput, match="batch_size"):
+        wpc.WebPushTasks(app, batch_size=0)
+    push = wpc.WebPushTasks(app, name="checks")
+    sub = {"endpoint": "https://push.example/x", "keys": {"p256dh": "x", "auth": "y"}}
+    with pytest.raises(InvalidRequest, match="ttl"):
+        push.fan_out([sub], "x", ttl=-1)
+    with pytest.raises(InvalidRequest, match="urgency"):
+        push.fan_out([sub], "x", urgency="asap")
+    with pytest.raises(PayloadTooLarge):
+        push.fan_out([sub], b"x" * 5000)
+    with pytest.raises(InvalidInput, match="batch_size"):
+        push.fan_out([sub], "x", batch_size=0)
+    rabbit = wpc.WebPushTasks(Celery("rabbit", broker="amqp://127.0.0.1:1//"), name="rabbit")
+    with pytest.raises(InvalidInput, match="redis_url"):
+        rabbit.fan_out([sub], "x")
+
+
+def test_outcome_reason_and_action_from_todays_results() -> None:
+    from webpush_core import (
+        EndpointNotAllowed,
+        ExpiredSubscription,
+        PushRejected,
+        PushTimeout,
+        RateLimited,
+        SendResult,
+        ServerError,
+        Unauthorized,
+    )
+
+    outcome = _celery().outcome
+    cases = [
+        (SendResult(None, ok=True, status_code=201), (None, None)),
+        (
+            SendResult(
+                None, ok=False, status_code=410, expired=True, error=ExpiredSubscription("")
+            ),
+            ("expired", "delete"),
+        ),
+        (SendResult(None, ok=False, error=RateLimited("")), ("rate-limited", "retry")),
+        (SendResult(None, ok=False, error=ServerError("")), ("server-error", "retry")),
+        (SendResult(None, ok=False, error=PushTimeout("")), ("timeout", "retry")),
+        (SendResult(None, ok=False, error=Unauthorized("")), ("unauthorized", "fix-credentials")),
+        (SendResult(None, ok=False, error=PushRejected("")), ("rejected", "fix-request")),
+        (
+            SendResult(None, ok=False, error=EndpointNotAllowed("")),
+            ("endpoint-not-allowed", "fix-request"),
+        ),
+    ]
+    for result, expected in cases:
+        assert outcome(result) == expected, result
+
+    class WithCodes:  # a result that says its own reason and action wins
+        ok = False
+        expired = False
+        error = ServerError("")
+        reason = "upstream-overloaded"
+        action = "retry"
+
+    assert outcome(WithCodes()) == ("upstream-overloaded", "retry")
+
+
+# --------------------------------------------------------------------------
 # Real services
 
 
@@ -476,6 +561,42 @@ def test_sigkill_of_the_pool_mid_fan_out_redelivers_and_reports_once(
         slow.stop()
 
 
+def test_sigkill_of_a_whole_worker_mid_fan_out_another_takes_over(
+    env: dict[str, str], app_module: ModuleType
+) -> None:
+    """A machine lost: its unacknowledged batches go to another worker (visibility_timeout)."""
+    vapid = _STATE["vapid"]
+    slow = StandIn(delay=0.05).start()
+    queue = "webpush-lost"
+    env = dict(env, WEBPUSH_TEST_CONCURRENCY="4", WEBPUSH_TEST_VISIBILITY="3")
+    folder = _STATE["folder"]
+    lost = Worker(env, "lost", queue, folder / "worker-lost.log")
+    heir: Optional[Worker] = None
+    try:
+        subs = [slow.sub(vapid) for _ in range(40)]
+        victim = sub_id(subs[13])
+        slow.hold[victim] = release = threading.Event()
+        slow.arrived[victim] = arrived = threading.Event()
+
+        handle = app_module.push.fan_out(subs, "moved on", batch_size=10, queue=queue)
+        assert arrived.wait(30), lost.tail()
+        os.killpg(lost.process.pid, signal.SIGKILL)  # the main process and its pool at once
+        lost.process.wait(10)
+        release.set()
+        heir = Worker(env, "heir", queue, folder / "worker-heir.log")
+        report = handle.wait(timeout=60)
+
+        assert (report.total, report.ok, report.failed) == (40, 40, 0), heir.tail()
+        counts = [len(slow.messages(s)) for s in subs]
+        assert min(counts) >= 1
+        assert counts[13] >= 2  # its batch was sent again, by the other worker
+    finally:
+        lost.stop()
+        if heir is not None:
+            heir.stop()
+        slow.stop()
+
+
 def test_a_batch_delivered_twice_is_sent_twice_and_reported_once(
     worker: Worker, app_module: ModuleType, stand_ins: tuple[StandIn, StandIn]
 ) -> None:
@@ -542,6 +663,7 @@ def test_readme_scaling_out_example_runs(
         report = namespace["report"]
         assert (report.total, report.ok, report.failed) == (5, 0, 5), w.tail()
         assert report.failures == {"endpoint-not-allowed": 5}
+        assert report.sent == 0
         assert deleted == []
         assert push_service.requests == []
     finally:

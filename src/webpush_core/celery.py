@@ -39,6 +39,7 @@ Importing :mod:`webpush_core` never imports this module, Celery or Redis.
 from __future__ import annotations
 
 import base64
+import inspect
 import os
 import random
 import threading
@@ -112,6 +113,12 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 1
 """
+
+# What WebPushTasks passes on to each worker process's PushClient.
+_CLIENT_OPTIONS = frozenset(inspect.signature(PushClient).parameters) - {
+    "vapid_private_key",
+    "vapid_claims",
+}
 
 # A subscription on its way: [index, endpoint, p256dh, auth].
 _Item = list[Any]
@@ -334,6 +341,13 @@ class WebPushTasks:
         self._key = vapid_private_key  # read on first send, in the worker process
         self._claims = dict(vapid_claims) if vapid_claims else None
         self._on_expired = on_expired
+        unknown = sorted(set(client_options) - _CLIENT_OPTIONS)
+        if unknown:
+            raise InvalidInput(
+                f"unknown PushClient option {unknown[0]!r}; the options are "
+                f"{', '.join(sorted(_CLIENT_OPTIONS))}",
+                field=unknown[0],
+            )
         client_options.setdefault("max_retries", 0)
         # Each prefork child is one process on one core: no helper process each.
         client_options.setdefault("helper_process", False)
@@ -547,7 +561,8 @@ class WebPushTasks:
             )
             for result in results:
                 item = by_id[id(result.subscription)]
-                sent += result.attempts
+                # Refused before any request (bad subscription, endpoint policy): none sent.
+                sent += 0 if isinstance(result.error, InvalidInput) else result.attempts
                 if result.ok:
                     entries += [str(item[0]), "ok", ""]
                     continue
