@@ -90,8 +90,8 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
                 writer.transport.abort()
                 return
             await writer.drain()
-    except (ConnectionError, OSError):
-        pass
+    except (ConnectionError, OSError, asyncio.CancelledError):
+        pass  # the client dropped the connection (or the peer is stopping)
     finally:
         writer.transport.abort()
 

@@ -165,6 +165,13 @@ def test_hostile_origins_do_not_slow_honest_ones(peers: dict[str, Any]) -> None:
             # scheduler's slack), however much it sent.
             assert t <= TIMEOUT + 0.75, (r.endpoint, t, r.error)
         outcomes = {r.endpoint.rsplit("/", 1)[1]: r for _, r in bad}  # type: ignore[union-attr]
+        ended = {r.endpoint.rsplit("/", 1)[1]: t for t, r in bad}  # type: ignore[union-attr]
+        # Floods hit a cap, resets and data before the request fail the
+        # attempt: at once, not at the deadline.
+        for mode in HOSTILE_MODES:
+            if mode != "drip":
+                assert ended[mode] < TIMEOUT / 2, (mode, ended[mode], outcomes[mode].error)
+        assert "sent data before the request" in str(outcomes["early:tls"].error)
         for mode in ("interim-flood", "chunks", "endless-headers", "reset", "drip", "dns"):
             assert not outcomes[mode].ok, mode
         assert "timed out" in str(outcomes["drip"].error)
