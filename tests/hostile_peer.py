@@ -16,7 +16,8 @@ Modes (each answers every request on a connection, keep-alive):
 ``garbage-after``    a 201, then octets no request asked for
 ``reset``            reads the request, then resets the connection (RST)
 ``early``            a 201 as soon as the connection opens, before any request
-``.N`` after a mode makes another origin of that kind; ``:tls`` serves it over TLS 1.2 (certificate: $PEER_CERT, $PEER_KEY).
+``.N`` after a mode makes another origin of that kind; ``:tls`` serves it over
+TLS 1.2 (certificate: $PEER_CERT, $PEER_KEY).
 """
 
 from __future__ import annotations
