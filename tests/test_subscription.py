@@ -243,3 +243,95 @@ def test_wrong_auth_length_property(auth: bytes) -> None:
         Subscription.from_info(info(keys_auth=b64url_encode(auth)))
     assert excinfo.value.field == "keys.auth"
     assert f"got {len(auth)}" in excinfo.value.message
+
+
+# The shortcut for plain push-service URLs must give what urlsplit's reading gives.
+_PIECES = [
+    "https://",
+    "http://",
+    "HTTPS://",
+    "ftp://",
+    "https:/",
+    "//",
+    "",
+    "push.example.net",
+    "PUSH.Example.net",
+    "a",
+    ".",
+    "a..b",
+    "host.",
+    "[::1]",
+    "127.0.0.1",
+    "user:pw@",
+    "@",
+    ":",
+    ":443",
+    ":80",
+    ":0",
+    ":00443",
+    ":65535",
+    ":65536",
+    ":99999",
+    ":123456",
+    ":-1",
+    ":x",
+    "/",
+    "/push/x",
+    "?q=1",
+    "#frag",
+    "\\",
+    " ",
+    "\t",
+    "\x7f",
+    "\x00",
+    "é",
+    "%41",
+    "-",
+    "_",
+    "~",
+]
+_URLS = st.one_of(
+    # URL-shaped: scheme, host, port, then anything.
+    st.tuples(
+        st.sampled_from(_PIECES[:7]),
+        st.sampled_from(_PIECES[6:15]),
+        st.sampled_from(["", *_PIECES[15:28]]),
+        st.lists(st.sampled_from(_PIECES), max_size=4).map("".join),
+    ).map("".join),
+    st.lists(st.sampled_from(_PIECES), min_size=1, max_size=7).map("".join),
+)
+
+
+def _outcome(check: Any, endpoint: str) -> str:
+    try:
+        return "origin " + check(endpoint)
+    except InvalidSubscription as e:
+        return f"refused ({e.field})"
+
+
+@given(_URLS)
+@settings(max_examples=3000, deadline=None)
+def test_plain_url_shortcut_gives_the_general_origin(endpoint: str) -> None:
+    from webpush_core._subscription import _check_endpoint, _check_endpoint_general
+
+    assert _outcome(_check_endpoint, endpoint) == _outcome(_check_endpoint_general, endpoint)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/abc:APA91b",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAAAB",
+        "https://web.push.apple.com/QGuQyavXutnMfeOEOlSqnADqmu",
+        "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAB%2f",
+        "https://push.example.net:443/x",
+        "https://push.example.net:8443/x",
+        "http://127.0.0.1:8080/push/x",
+        "https://push.example.net:65536/x",
+        "https://push.example.net:00443/x",
+    ],
+)
+def test_plain_url_shortcut_on_real_endpoints(endpoint: str) -> None:
+    from webpush_core._subscription import _check_endpoint, _check_endpoint_general
+
+    assert _outcome(_check_endpoint, endpoint) == _outcome(_check_endpoint_general, endpoint)
