@@ -492,6 +492,21 @@ def test_task_messages_carry_no_key_and_the_payload_once_per_batch(
     assert sorted(seen) == list(range(50))
     assert handle.progress().total == 50 and not handle.progress().complete
     r.delete(queue)
+    # Nothing to send: complete at once, with no message published.
+    empty = app_module.push.fan_out(iter(()), data, queue=queue)
+    assert empty.wait(timeout=5).total == 0 and r.llen(queue) == 0
+
+
+def test_each_worker_process_has_its_own_client_after_fork(app_module: ModuleType) -> None:
+    push = app_module.push
+    parent = push._client()
+    assert push._client() is parent  # one per process, kept
+    pid = os.fork()
+    if pid == 0:  # the child: a new client, not the parent's
+        os._exit(0 if push._client() is not parent and push._client() is push._client() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert push._client() is parent
 
 
 def test_retries_bounded_and_a_429_pauses_the_origin_for_every_worker(

@@ -231,6 +231,7 @@ class FanOutHandle:
         self._tasks = tasks
         self._keys = _Keys(fan_out_id)
         self._on_expired = on_expired
+        self._to_delete: list[str] = []  # read so far: each poll reads only what is new
         self._expired_seen = 0  # endpoints handed to on_expired so far
 
     def __repr__(self) -> str:
@@ -241,14 +242,14 @@ class FanOutHandle:
         client = self._tasks._redis()
         with client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self._keys.counts)
-            pipe.lrange(self._keys.delete, 0, -1)
+            pipe.lrange(self._keys.delete, len(self._to_delete), -1)  # the list only grows
             counts_raw, delete_raw = pipe.execute()
         counts = {k.decode(): int(v) for k, v in counts_raw.items()}
-        to_delete = tuple(e.decode() for e in delete_raw)
+        self._to_delete += (e.decode() for e in delete_raw)
         if self._on_expired is not None:
             batch = self._tasks.batch_size
-            while self._expired_seen < len(to_delete):
-                chunk = list(to_delete[self._expired_seen : self._expired_seen + batch])
+            while self._expired_seen < len(self._to_delete):
+                chunk = self._to_delete[self._expired_seen : self._expired_seen + batch]
                 self._expired_seen += len(chunk)
                 self._on_expired(chunk)
         return FanOutReport(
@@ -258,7 +259,7 @@ class FanOutHandle:
             failed=counts.get("failed", 0),
             sent=counts.get("sent", 0),
             dispatched=bool(counts.get("dispatched", 0)),
-            to_delete=to_delete,
+            to_delete=tuple(self._to_delete),
             failures={k[2:]: v for k, v in sorted(counts.items()) if k.startswith("r:")},
         )
 
@@ -366,12 +367,17 @@ class WebPushTasks:
 
         # acks_late + reject_on_worker_lost: a batch is acknowledged once sent and
         # recorded; a worker process that dies (SIGKILL, OOM) leaves it to another.
+        # Redis unreachable (nothing can be recorded): the batch is tried again later.
         self.send_batch = app.task(
             name=f"{name}.send_batch",
             acks_late=True,
             reject_on_worker_lost=True,
             ignore_result=True,
             serializer="json",
+            autoretry_for=(redis.RedisError,),
+            retry_backoff=True,
+            retry_backoff_max=60,
+            max_retries=30,
         )(send_batch)
         worker_process_shutdown.connect(self._shutdown, weak=False)
 
