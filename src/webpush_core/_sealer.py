@@ -15,6 +15,13 @@ load (the parent then parses that subscription itself, to report the error
 connection and writes nothing else; it ends when its stdin closes (also
 when the parent dies, even if a child it forked holds that pipe).
 
+The parent never waits on the helper: a batch's frame goes to a bounded
+buffer that a writer thread of its own drains into the pipe, and
+:meth:`Sealer.submit` refuses a batch (the caller encrypts it) when that
+buffer is full. A helper that stops reading (stopped, swapped out, stuck)
+thus fills its pipe and the buffer, and nothing more: the caller's stall
+timer still runs, and :meth:`Sealer.fail` hands the batches back.
+
 If the helper cannot start, dies, or stalls, the batches it held are
 encrypted in the parent and the client goes on without it.
 """
@@ -41,6 +48,10 @@ _HEAD = struct.Struct(">II")  # plaintext length, padding
 _LENGTH = struct.Struct(">I")
 _KEYS = 65 + 16  # p256dh point + auth secret
 _READY = b"webpush_core sealer 1"
+# Octets of frames waiting for the pipe (the pipe itself holds 64 KiB on
+# Linux): a concurrency-256 window of 4 KiB messages fits (18 batches, ~120 KiB),
+# and past it the caller encrypts a batch itself instead of waiting.
+_BUFFERED = 256 * 1024
 _OK, _BAD = 0, 1
 # The helper's command: sys.path[0] (the working directory for `-c`) becomes the
 # directory holding this webpush_core before anything else is imported.
@@ -75,6 +86,12 @@ def _write_frame(out: IO[bytes], payload: bytes) -> None:
     out.flush()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
@@ -87,14 +104,21 @@ def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
 class Sealer:
     """The parent's end: start the helper, hand it batches, get bodies back by callback.
 
-    Thread-safe. Callbacks run in the helper's reader thread, in the order
-    the batches were submitted.
+    Thread-safe, and no method waits on the helper: the lock is never held
+    over a read or a write of its pipes. Frames go out from a writer thread,
+    answers come in on a reader thread. Callbacks run in the reader thread,
+    in the order the batches were submitted, or (None: the helper is gone)
+    in the thread that calls :meth:`fail`.
     """
 
     def __init__(self) -> None:
         self._proc: Optional[subprocess.Popen[bytes]] = None
-        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        # The writer thread waits here for frames, or for the failure that ends it.
+        self._wake = threading.Condition(self._lock)
         self._pending: collections.deque[Callable[[Bodies], None]] = collections.deque()
+        self._outgoing: collections.deque[bytes] = collections.deque()
+        self._buffered = 0  # octets in _outgoing
         self._ready = threading.Event()
         self._failed = False
 
@@ -114,7 +138,7 @@ class Sealer:
 
     def start(self) -> None:
         """Start the helper (once; returns at once, it gets ready by itself)."""
-        with self._write_lock:
+        with self._lock:
             if self._proc is not None or self._failed:
                 return
             exe = _python_executable()
@@ -136,6 +160,9 @@ class Sealer:
                 return
             self._proc = proc
         threading.Thread(
+            target=self._write, args=(proc,), name="webpush_core-sealer-writer", daemon=True
+        ).start()
+        threading.Thread(
             target=self._read, args=(proc,), name="webpush_core-sealer-reader", daemon=True
         ).start()
 
@@ -146,22 +173,57 @@ class Sealer:
         keys: list[tuple[bytes, bytes]],
         done: Callable[[Bodies], None],
     ) -> bool:
-        """Hand a batch to the helper; ``done`` gets its bodies later. False: not taken."""
-        frame = _HEAD.pack(len(plaintext), padding) + plaintext + b"".join(p + a for p, a in keys)
-        with self._write_lock:
-            proc = self._proc
-            if self._failed or not self._ready.is_set() or proc is None or proc.stdin is None:
+        """Hand a batch to the helper; ``done`` gets its bodies later.
+
+        Never waits: False (not taken, the caller encrypts it) when the helper
+        is not ready or gone, or when the frames it has not read yet fill
+        :data:`_BUFFERED` octets.
+        """
+        payload = _HEAD.pack(len(plaintext), padding) + plaintext + b"".join(p + a for p, a in keys)
+        frame = _LENGTH.pack(len(payload)) + payload
+        with self._lock:
+            if self._failed or not self._ready.is_set() or self._proc is None:
                 return False
-            # Queued before the write, under the write lock: answers come back
-            # in this order, and a failure after this point calls it.
+            if self._buffered + len(frame) > _BUFFERED:
+                return False
+            # Both queued under the lock: the writer sends the frames in this
+            # order, answers come back in it, and a failure from now on calls done.
             self._pending.append(done)
-            try:
-                _write_frame(proc.stdin, frame)
-            except (OSError, ValueError):
-                self._failed = True
-                self._pending.pop()
-                return False
+            self._outgoing.append(frame)
+            self._buffered += len(frame)
+            self._wake.notify()
         return True
+
+    def _write(self, proc: subprocess.Popen[bytes]) -> None:
+        """The writer thread: frames to the helper's stdin, which it alone writes and closes.
+
+        Its writes block while the pipe is full (a helper that does not read):
+        only this thread waits, the frames behind it stay in the bounded buffer.
+        """
+        stdin = proc.stdin
+        broken = False
+        try:
+            if stdin is None:
+                raise ValueError("no pipe to the helper")
+            fd = stdin.fileno()
+            while True:
+                with self._wake:
+                    while not self._outgoing and not self._failed:
+                        self._wake.wait()
+                    if self._failed:
+                        return
+                    frame = self._outgoing.popleft()
+                    self._buffered -= len(frame)
+                _write_all(fd, frame)
+        except (OSError, ValueError):
+            broken = True  # the helper is gone: its batches go back to the callers
+        finally:
+            # The helper ends on this EOF (a killed one broke the write above).
+            if stdin is not None:
+                with contextlib.suppress(OSError):
+                    stdin.close()
+            if broken:
+                self.fail(grace=1.0)
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         stream = proc.stdout
@@ -193,10 +255,13 @@ class Sealer:
         The helper is told to exit (its stdin closes) and killed if it has
         not after ``grace`` seconds (0: a stuck helper is killed at once).
         """
-        with self._write_lock:
+        with self._lock:
             self._failed = True
             pending = list(self._pending)
             self._pending.clear()
+            self._outgoing.clear()
+            self._buffered = 0
+            self._wake.notify_all()  # the writer closes stdin and ends
         for done in pending:
             done(None)
         self._stop(grace)
@@ -206,13 +271,12 @@ class Sealer:
         self.fail(grace=5.0)
 
     def _stop(self, grace: float) -> None:
-        # Only stdin is closed here: the reader thread owns stdout and ends on its EOF.
+        # No pipe is touched here: the writer thread closes stdin (once its write
+        # under way, if any, ends), the reader thread ends on stdout's EOF. A
+        # helper that does not read is killed, which ends that write too.
         proc = self._proc
         if proc is None:
             return
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:

@@ -1,0 +1,206 @@
+"""The channel to the helper process that encrypts long fan-outs (``_sealer``).
+
+* a stopped helper (SIGSTOP: alive, silent, its pipe full) never blocks the
+  thread that runs ``send_many``: batches go out through a bounded buffer
+  drained by a writer thread, and the stall fallback encrypts them here;
+* a batch is answered exactly once, even when the helper's answer and the
+  failure path (a stall, a dead helper) race for it;
+* the helper imports the standard library before anything that sits next to
+  webpush_core (site-packages, or an application's vendor directory), and
+  webpush_core from that very directory.
+
+The fan-out runs against a plain-HTTP push-service stand-in on 127.0.0.1
+that keeps every body; the test decrypts them all. Times are generous bounds
+that catch a hang, never performance claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import pytest
+
+from webpush_core import _client, _sealer, ece
+from webpush_core._b64 import b64url_encode
+from webpush_core._client import PushClient, SendResult
+from webpush_core._endpoint import EndpointPolicy
+from webpush_core._p256 import generate_private_key, uncompressed_point
+from webpush_core._sealer import Sealer
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+UA_KEY = generate_private_key()
+AUTH = bytes(range(16))
+POINT = uncompressed_point(UA_KEY.public_key())
+KEYS = {"p256dh": b64url_encode(POINT), "auth": b64url_encode(AUTH)}
+PIPE_SIZE = 65536  # Linux's default pipe capacity
+
+needs_helper = pytest.mark.skipif(
+    _sealer.cores() < 2 or _sealer._python_executable() is None,
+    reason="the helper process is only used with 2 or more cores and a Python executable",
+)
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+class Collector:
+    """A push service stand-in: 201 to every POST, every body kept by path."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[bytes]] = collections.defaultdict(list)
+        self.lock = threading.Lock()
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        assert ready.wait(10)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self._loop.run_until_complete(main())
+        self._loop.run_forever()
+
+    def sub(self, name: str) -> dict[str, Any]:
+        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                length = 0
+                for line in lines[1:]:
+                    if line.lower().startswith("content-length:"):
+                        length = int(line.split(":", 1)[1])
+                body = await reader.readexactly(length)
+                with self.lock:
+                    self.bodies[path].append(body)
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self._server.close()
+            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    svc = Collector()
+    yield svc
+    svc.stop()
+
+
+# --------------------------------------------------------------------------
+# A stopped helper does not hang send_many
+
+
+@needs_helper
+def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches were written to the helper's stdin with a blocking write while
+    # holding the sealer's lock. At concurrency 256 the window holds 576
+    # subscriptions, 18 batches: ~100 KB of frames with a 3000-byte message,
+    # more than the 64 KiB pipe. A SIGSTOPped helper then blocked the thread
+    # running send_many in that write, before the stall fallback could run:
+    # send_many never returned.
+    monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+    monkeypatch.setattr(_client, "_HELPER_STALL", 1.0)
+    data = bytes(range(256)) * 11 + b"x" * 184  # 3000 octets
+    count = 1200
+    stop_at = 100
+    client = PushClient(concurrency=256, endpoint_policy=LOCAL, timeout=30)
+    stopped: list[int] = []
+    after_stop: list[int] = []  # frame sizes the helper took once stopped
+    submit = Sealer.submit
+
+    def counting(self: Sealer, plaintext: bytes, padding: int, keys: Any, done: Any) -> bool:
+        taken = submit(self, plaintext, padding, keys, done)
+        if taken and stopped:
+            after_stop.append(8 + len(plaintext) + 81 * len(keys))
+        return taken
+
+    monkeypatch.setattr(Sealer, "submit", counting)
+
+    def source() -> Iterator[dict[str, Any]]:
+        for i in range(count):
+            if i == stop_at:
+                assert wait_until(lambda: client._res.sealer.ready), "the helper did not start"
+                pid = client._res.sealer.pid
+                assert pid is not None
+                os.kill(pid, signal.SIGSTOP)  # alive, silent, its stdin soon full
+                stopped.append(pid)
+            yield collector.sub(f"s{i}")
+
+    results: list[SendResult] = []
+    errors: list[BaseException] = []
+
+    def fan_out() -> None:
+        try:
+            results.extend(client.send_many(source(), data))
+        except BaseException as e:  # reported by the test thread
+            errors.append(e)
+
+    runner = threading.Thread(target=fan_out, daemon=True)
+    start = time.monotonic()
+    runner.start()
+    try:
+        runner.join(60)
+        elapsed = time.monotonic() - start
+        hung = runner.is_alive()
+    finally:
+        for pid in stopped:  # a hung fan-out ends once the helper is gone
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+        runner.join(30)
+        client.close()
+    assert not hung, f"send_many still blocked after {elapsed:.0f} s with a stopped helper"
+    assert not errors, errors
+    assert stopped and client._res.sealer is not None
+    # The helper was handed more than its pipe holds after it stopped.
+    assert sum(after_stop) > PIPE_SIZE, after_stop
+    assert len(results) == count and all(r.ok for r in results), [
+        r for r in results if not r.ok
+    ][:3]
+    # Every subscription got exactly one body, and every body decrypts:
+    # those sealed before the stop by the helper, the rest here.
+    assert sorted(collector.bodies) == sorted(f"/push/s{i}" for i in range(count))
+    for bodies in collector.bodies.values():
+        assert len(bodies) == 1
+        assert ece.decrypt(bodies[0], private_key=UA_KEY, auth_secret=AUTH) == data
