@@ -33,7 +33,7 @@ from webpush_core._b64 import b64url_encode
 from webpush_core._client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._sealer import Sealer
+from webpush_core._sealer import Bodies, Sealer
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 UA_KEY = generate_private_key()
@@ -204,3 +204,46 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
     for bodies in collector.bodies.values():
         assert len(bodies) == 1
         assert ece.decrypt(bodies[0], private_key=UA_KEY, auth_secret=AUTH) == data
+
+
+def started(sealer: Sealer) -> Sealer:
+    sealer.start()
+    assert wait_until(lambda: sealer.ready or sealer.failed), "the helper did not start"
+    assert sealer.ready, "the helper did not start"
+    return sealer
+
+
+@needs_helper
+def test_submit_never_waits_on_a_stopped_helper_and_refuses_once_the_buffer_is_full() -> None:
+    sealer = started(Sealer())
+    pid = sealer.pid
+    assert pid is not None
+    answers: list[Bodies] = []
+    plaintext = b"p" * 4000
+    keys = [(POINT, AUTH)] * _sealer.BATCH
+    frame = 4 + 8 + len(plaintext) + 81 * len(keys)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        taken = 0
+        slowest = 0.0
+        while taken < 1000:
+            start = time.monotonic()
+            accepted = sealer.submit(plaintext, 0, keys, answers.append)
+            slowest = max(slowest, time.monotonic() - start)
+            if not accepted:
+                break
+            taken += 1
+        # What the pipe and the buffer hold, and not one frame more.
+        assert PIPE_SIZE < taken * frame <= _sealer._BUFFERED + PIPE_SIZE + frame, taken
+        assert slowest < 1.0, slowest  # a write to the full pipe would block for ever
+        assert sealer.ready and not answers  # refused for being full, not failed
+        start = time.monotonic()
+        sealer.fail()  # what the fan-out's stall timer does
+        assert time.monotonic() - start < 10
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+    assert answers == [None] * taken  # every batch back once, to be encrypted here
+    assert not sealer.submit(plaintext, 0, keys, answers.append)
+
