@@ -247,3 +247,66 @@ def test_submit_never_waits_on_a_stopped_helper_and_refuses_once_the_buffer_is_f
     assert answers == [None] * taken  # every batch back once, to be encrypted here
     assert not sealer.submit(plaintext, 0, keys, answers.append)
 
+
+class _RacingDeque(collections.deque):  # type: ignore[type-arg]
+    """Forces one interleaving of the reader and Sealer.fail (in ``failer``):
+    the reader takes the answered batch's callback while fail() is between
+    reading the pending callbacks and clearing them. Each side waits a
+    bounded time for the other: where the two exclude each other (the fix),
+    the wait times out and they run one after the other."""
+
+    def __init__(self, failer: threading.Thread) -> None:
+        super().__init__()
+        self.failer = failer
+        self.snapshot_taken = threading.Event()
+        self.popped = threading.Event()
+
+    def popleft(self) -> Any:  # the reader: an answer arrived
+        self.failer.start()
+        self.snapshot_taken.wait(1.0)
+        item = super().popleft()
+        self.popped.set()
+        return item
+
+    def __iter__(self) -> Iterator[Any]:
+        items = list(super().__iter__())
+        if threading.current_thread() is self.failer:  # fail() reads the pending ones
+            self.snapshot_taken.set()
+            self.popped.wait(1.0)
+        return iter(items)
+
+
+@needs_helper
+def test_a_batch_answered_while_the_helper_is_given_up_is_delivered_once() -> None:
+    # The reader popped a batch's callback outside the lock that fail()
+    # held while it copied the pending callbacks and then cleared them: a pop
+    # in between gave that batch its bodies *and* None, so send_many sent
+    # each of its 32 messages twice and its count of batches went negative.
+    sealer = started(Sealer())
+    failer = threading.Thread(target=sealer.fail)
+    racing = _RacingDeque(failer)
+    sealer._pending = racing
+    calls: list[Bodies] = []
+    answered = threading.Event()
+
+    def done(bodies: Bodies) -> None:
+        calls.append(bodies)
+        answered.set()
+
+    try:
+        assert sealer.submit(b"once", 0, [(POINT, AUTH)] * 2, done)
+        assert answered.wait(10)
+        assert wait_until(lambda: failer.ident is not None)
+        failer.join(10)
+        assert not failer.is_alive()
+        time.sleep(0.2)  # a second call would be made by now
+    finally:
+        sealer.close()
+    assert racing.snapshot_taken.is_set() and racing.popped.is_set()  # the race was run
+    assert len(calls) == 1, [type(c).__name__ for c in calls]
+    bodies = calls[0]
+    if bodies is not None:  # the answer won: it is the helper's
+        assert [ece.decrypt(b or b"", private_key=UA_KEY, auth_secret=AUTH) for b in bodies] == [
+            b"once",
+            b"once",
+        ]

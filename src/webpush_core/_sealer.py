@@ -243,7 +243,13 @@ class Sealer:
                     offset += 1 + _LENGTH.size
                     bodies.append(frame[offset : offset + size] if status == _OK else None)
                     offset += size
-                self._pending.popleft()(bodies)
+                # Taken under the lock, as fail() takes them all: each callback
+                # is called once, with its bodies here or with None there.
+                with self._lock:
+                    if not self._pending:
+                        return  # given up meanwhile: the batch went back as None
+                    done = self._pending.popleft()
+                done(bodies)
         except Exception:  # noqa: S110 -- any failure: the batches go back to the parent
             pass
         finally:
