@@ -20,10 +20,12 @@ import asyncio
 import collections
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -310,3 +312,66 @@ def test_a_batch_answered_while_the_helper_is_given_up_is_delivered_once() -> No
             b"once",
             b"once",
         ]
+
+
+# --------------------------------------------------------------------------
+# The helper's imports
+
+# Standard-library modules the helper imports after its start (none of them
+# is loaded by the interpreter's own start-up).
+STDLIB_NAMES = (
+    "base64",
+    "collections",
+    "contextlib",
+    "hmac",
+    "runpy",
+    "secrets",
+    "selectors",
+    "struct",
+    "subprocess",
+    "threading",
+    "typing",
+    "weakref",
+)
+
+
+@needs_helper
+def test_the_helper_imports_the_standard_library_first_and_webpush_core_from_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The helper put the directory holding webpush_core first on sys.path,
+    # ahead of the standard library. Installed, that directory is
+    # site-packages; vendored, the application's own directory: a module
+    # there named like a standard one (an old `typing` backport, an app's
+    # `secrets.py`) ran in the process handed every plaintext and auth secret.
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    lib = tmp_path / "lib"  # where this copy of webpush_core is installed or vendored
+    package = Path(_sealer.__file__).parent
+    shutil.copytree(package, lib / "webpush_core", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(lib / "webpush_core" / "__init__.py", "a") as init:
+        init.write(f"\nopen({str(markers / 'our copy')!r}, 'w').close()\n")
+    for name in STDLIB_NAMES:
+        (lib / f"{name}.py").write_text(f"open({str(markers / name)!r}, 'w').close()\n")
+    # Another webpush_core earlier on the path must not be the one imported.
+    other = tmp_path / "other"
+    (other / "webpush_core").mkdir(parents=True)
+    (other / "webpush_core" / "__init__.py").write_text(
+        f"open({str(markers / 'another copy')!r}, 'w').close()\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(other))
+    monkeypatch.setattr(_sealer, "__file__", str(lib / "webpush_core" / "_sealer.py"))
+    sealer = Sealer()
+    answers: list[Bodies] = []
+    try:
+        sealer.start()
+        assert wait_until(lambda: sealer.ready or sealer.failed, 20)
+        if sealer.ready:
+            assert sealer.submit(b"hi", 0, [(POINT, AUTH)], answers.append)
+            assert wait_until(lambda: bool(answers))
+    finally:
+        sealer.close()
+    assert sorted(p.name for p in markers.iterdir()) == ["our copy"]
+    assert answers, "the helper did not start or did not answer"
+    assert answers[0] is not None and len(answers[0]) == 1 and answers[0][0] is not None
+    assert ece.decrypt(answers[0][0], private_key=UA_KEY, auth_secret=AUTH) == b"hi"

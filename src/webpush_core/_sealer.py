@@ -53,12 +53,31 @@ _READY = b"webpush_core sealer 1"
 # and past it the caller encrypts a batch itself instead of waiting.
 _BUFFERED = 256 * 1024
 _OK, _BAD = 0, 1
-# The helper's command: sys.path[0] (the working directory for `-c`) becomes the
-# directory holding this webpush_core before anything else is imported.
-_BOOT = (
-    "import sys; sys.path[0] = sys.argv.pop(1); import runpy; "
-    "runpy.run_module('webpush_core._sealer', run_name='__main__', alter_sys=True)"
-)
+# The helper's command (argv: the directory holding this webpush_core, the
+# parent's pid). Nothing comes from the working directory (sys.path[0] for
+# `-c`, unless -P / PYTHONSAFEPATH left it out), the standard library comes
+# first as in any process, and webpush_core is this very copy, taken from its
+# own directory by name. That directory goes last, not first: installed it is
+# site-packages, vendored an application's own directory, and a module there
+# named like a standard one (a `typing` backport, an app's `secrets.py`) must not
+# replace it in the process handed every plaintext and auth secret. Last, it
+# still provides what is vendored beside webpush_core and not installed.
+_BOOT = """\
+import sys
+here = sys.argv.pop(1)
+if not getattr(sys.flags, "safe_path", False):
+    del sys.path[0]
+import importlib.machinery, importlib.util, runpy
+spec = importlib.machinery.PathFinder.find_spec("webpush_core", [here])
+if spec is None or spec.loader is None:
+    raise SystemExit("webpush_core helper: no webpush_core in " + here)
+if here not in sys.path:
+    sys.path.append(here)
+package = importlib.util.module_from_spec(spec)
+sys.modules["webpush_core"] = package
+spec.loader.exec_module(package)
+runpy.run_module("webpush_core._sealer", run_name="__main__", alter_sys=True)
+"""
 
 # What a batch's callback gets: a body (or None: the point did not load) per
 # pair, or None for the whole batch when the helper is gone.
@@ -146,7 +165,7 @@ class Sealer:
                 self._failed = True
                 return
             # The helper imports this very copy of webpush_core (vendored or not),
-            # and nothing from the working directory (which `-m` and `-c` put first).
+            # nothing from the working directory, the standard library first (_BOOT).
             here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
             try:
                 proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
