@@ -101,8 +101,8 @@ class Collector:
                     self.bodies[path].append(body)
                 writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client closed, or stop(): ends without an error to log
         finally:
             writer.close()
 
@@ -148,6 +148,7 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
     stop_at = 100
     client = PushClient(concurrency=256, endpoint_policy=LOCAL, timeout=30)
     stopped: list[int] = []
+    sealers: list[Sealer] = []
     after_stop: list[int] = []  # frame sizes the helper took once stopped
     submit = Sealer.submit
 
@@ -167,6 +168,7 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
                 assert pid is not None
                 os.kill(pid, signal.SIGSTOP)  # alive, silent, its stdin soon full
                 stopped.append(pid)
+                sealers.append(client._res.sealer)
             yield collector.sub(f"s{i}")
 
     results: list[SendResult] = []
@@ -194,7 +196,7 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
         client.close()
     assert not hung, f"send_many still blocked after {elapsed:.0f} s with a stopped helper"
     assert not errors, errors
-    assert stopped and client._res.sealer is not None
+    assert sealers and sealers[0].failed  # given up by the stall timer, not waited on
     # The helper was handed more than its pipe holds after it stopped.
     assert sum(after_stop) > PIPE_SIZE, after_stop
     assert len(results) == count and all(r.ok for r in results), [
