@@ -1,0 +1,231 @@
+"""The report of a fan-out spread over workers, kept in Redis (for :mod:`webpush_core.celery`).
+
+Every subscription of a fan-out has an index; its final entry (delivered, or
+failed for a reason) is recorded once, whichever worker records it first and
+however often its batch was redelivered or retried: one bit per index says it
+is in, and the same Lua script counts it. The keys of one fan-out share the
+``{id}`` hash tag, so they live in one slot of a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import redis
+
+from ._client import SendResult
+from .errors import (
+    EndpointNotAllowed,
+    ExpiredSubscription,
+    InvalidInput,
+    InvalidSubscription,
+    PushRejected,
+    PushTimeout,
+    RateLimited,
+    ServerError,
+    TooLarge,
+    TransportError,
+    Unauthorized,
+    WebPushException,
+)
+
+__all__ = ["PREFIX", "FanOutHandle", "FanOutReport", "Keys", "outcome", "record"]
+
+PREFIX = "webpush_core"
+
+# Final entries, atomically: an index already recorded (a redelivered
+# or duplicated batch) is neither recorded nor counted again.
+# KEYS: done bitmap, counts hash, delete list. ARGV: ttl, requests sent, then
+# (index, outcome, endpoint to delete or "") triples; outcome "ok" or a reason.
+_RECORD = """
+local new = 0
+for i = 3, #ARGV, 3 do
+  if redis.call('SETBIT', KEYS[1], ARGV[i], 1) == 0 then
+    new = new + 1
+    if ARGV[i + 1] == 'ok' then
+      redis.call('HINCRBY', KEYS[2], 'ok', 1)
+    else
+      redis.call('HINCRBY', KEYS[2], 'failed', 1)
+      redis.call('HINCRBY', KEYS[2], 'r:' .. ARGV[i + 1], 1)
+    end
+    if ARGV[i + 2] ~= '' then
+      redis.call('RPUSH', KEYS[3], ARGV[i + 2])
+    end
+  end
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HINCRBY', KEYS[2], 'sent', ARGV[2])
+end
+for k = 1, 3 do
+  redis.call('EXPIRE', KEYS[k], ARGV[1])
+end
+return new
+"""
+
+
+def outcome(result: SendResult) -> tuple[Optional[str], Optional[str]]:
+    """``(reason, action)`` of a failed result, ``(None, None)`` for a delivered one.
+
+    Uses the result's own ``reason`` and ``action`` where it has them; otherwise
+    derives them from ``expired``, the status and the error's class. ``action``
+    is ``"delete"`` (the subscription is gone, RFC 8030 §7.3), ``"retry"``
+    (429, 5xx, no answer), ``"fix-credentials"`` (401/403, RFC 8292 §4.2) or
+    ``"fix-request"``.
+    """
+    if result.ok:
+        return None, None
+    reason = getattr(result, "reason", None)
+    action = getattr(result, "action", None)
+    error = result.error
+    if reason is None:
+        reason = _reason(result, error)
+    if action is None:
+        if result.expired or isinstance(error, ExpiredSubscription):
+            action = "delete"
+        elif isinstance(error, (RateLimited, ServerError, TransportError)):
+            action = "retry"
+        elif isinstance(error, Unauthorized):
+            action = "fix-credentials"
+        else:
+            action = "fix-request"
+    return str(reason), str(action)
+
+
+def _reason(result: SendResult, error: Optional[WebPushException]) -> str:
+    if result.expired or isinstance(error, ExpiredSubscription):
+        return "expired"
+    # Most specific class first (PushTimeout is a TransportError, ...).
+    for cls, name in (
+        (PushTimeout, "timeout"),
+        (TransportError, "transport-error"),
+        (RateLimited, "rate-limited"),
+        (ServerError, "server-error"),
+        (Unauthorized, "unauthorized"),
+        (TooLarge, "too-large"),
+        (PushRejected, "rejected"),
+        (EndpointNotAllowed, "endpoint-not-allowed"),
+        (InvalidSubscription, "invalid-subscription"),
+        (InvalidInput, "invalid-input"),
+    ):
+        if isinstance(error, cls):
+            return name
+    return "error"
+
+
+@dataclass(frozen=True)
+class FanOutReport:
+    """Where a fan-out stands: one final entry per subscription read.
+
+    ``total`` subscriptions were read from the input (so far, until
+    ``dispatched``); ``ok`` + ``failed`` of them have their final entry;
+    ``sent`` counts push requests made, retries and redeliveries included.
+    ``to_delete`` lists the endpoints whose push service said they are gone
+    (``action == "delete"``); ``failures`` counts the failed ones by reason.
+    """
+
+    fan_out_id: str
+    total: int
+    ok: int
+    failed: int
+    sent: int
+    dispatched: bool
+    to_delete: tuple[str, ...] = field(repr=False)
+    failures: Mapping[str, int]
+
+    @property
+    def pending(self) -> int:
+        """Subscriptions read whose final entry is not in yet."""
+        return self.total - self.ok - self.failed
+
+    @property
+    def complete(self) -> bool:
+        """Every subscription of the input has its final entry."""
+        return self.dispatched and self.pending == 0
+
+
+class Keys:
+    """The Redis keys of one fan-out; the ``{id}`` hash tag keeps them in one cluster slot."""
+
+    def __init__(self, fan_out_id: str) -> None:
+        base = f"{PREFIX}:{{{fan_out_id}}}"
+        self.done = f"{base}:done"  # bit i: subscription i has its final entry
+        self.counts = f"{base}:counts"  # total, dispatched, ok, failed, sent, r:<reason>
+        self.delete = f"{base}:delete"  # endpoints to delete, in the order found
+
+    @property
+    def all(self) -> list[str]:
+        return [self.done, self.counts, self.delete]
+
+
+class FanOutHandle:
+    """A fan-out under way: :meth:`progress` now, :meth:`wait` for the end."""
+
+    def __init__(
+        self,
+        connect: Callable[[], redis.Redis],
+        fan_out_id: str,
+        on_expired: Optional[Callable[[list[str]], object]] = None,
+        callback_batch: int = 200,
+    ) -> None:
+        self.id = fan_out_id
+        self._connect = connect
+        self._callback_batch = callback_batch
+        self._keys = Keys(fan_out_id)
+        self._on_expired = on_expired
+        self._to_delete: list[str] = []  # read so far: each poll reads only what is new
+        self._expired_seen = 0  # endpoints handed to on_expired so far
+
+    def __repr__(self) -> str:
+        return f"FanOutHandle({self.id!r})"
+
+    def progress(self) -> FanOutReport:
+        """The report as it stands (and ``on_expired`` called with endpoints new since)."""
+        client = self._connect()
+        with client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._keys.counts)
+            pipe.lrange(self._keys.delete, len(self._to_delete), -1)  # the list only grows
+            counts_raw, delete_raw = pipe.execute()
+        counts = {k.decode(): int(v) for k, v in counts_raw.items()}
+        self._to_delete += (e.decode() for e in delete_raw)
+        if self._on_expired is not None:
+            batch = self._callback_batch
+            while self._expired_seen < len(self._to_delete):
+                chunk = self._to_delete[self._expired_seen : self._expired_seen + batch]
+                self._expired_seen += len(chunk)
+                self._on_expired(chunk)
+        return FanOutReport(
+            fan_out_id=self.id,
+            total=counts.get("total", 0),
+            ok=counts.get("ok", 0),
+            failed=counts.get("failed", 0),
+            sent=counts.get("sent", 0),
+            dispatched=bool(counts.get("dispatched", 0)),
+            to_delete=tuple(self._to_delete),
+            failures={k[2:]: v for k, v in sorted(counts.items()) if k.startswith("r:")},
+        )
+
+    def wait(self, timeout: Optional[float] = None, *, interval: float = 0.2) -> FanOutReport:
+        """The final report, once every subscription has its final entry.
+
+        Raises :class:`TimeoutError` (with the progress so far) after
+        ``timeout`` seconds; :meth:`progress` still works afterwards.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            report = self.progress()
+            if report.complete:
+                return report
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"fan-out {self.id}: {report.ok + report.failed} of {report.total} "
+                    f"subscriptions finished after {timeout} s"
+                )
+            time.sleep(interval)
+
+
+def record(client: redis.Redis, keys: Keys, entries: Sequence[str], sent: int, ttl: int) -> int:
+    """Record (index, outcome, endpoint to delete or "") triples; returns how many were new."""
+    return int(client.eval(_RECORD, 3, *keys.all, ttl, sent, *entries))
