@@ -467,9 +467,12 @@ def test_task_messages_carry_no_key_and_the_payload_once_per_batch(
         "".join(vapid.private_pem().decode().splitlines()[1:-1]),  # the PEM's base64
     ]
     private_numbers = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    der = base64.b64decode(secrets_[1])
     secrets_ += [
         base64.urlsafe_b64encode(private_numbers).decode().rstrip("="),
         base64.b64encode(private_numbers).decode().rstrip("="),
+        private_numbers.hex(),
+        base64.urlsafe_b64encode(der).decode().rstrip("="),
     ]
     seen: list[int] = []
     marker = base64.b64encode(data.encode()).decode()
