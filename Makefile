@@ -35,9 +35,9 @@ services:
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing redis-server (Debian package)"; \
-			timeout 300 apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server >/dev/null \
+			DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server >/dev/null \
 			|| { timeout 300 apt-get update -q -o DPkg::Lock::Timeout=120 >/dev/null \
-			     && timeout 300 apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server >/dev/null; } \
+			     && DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server >/dev/null; } \
 			|| echo "could not install redis-server: the Celery tests will not run"; \
 		else \
 			echo "redis-server not found (and not root): the Celery tests will be skipped"; \
