@@ -97,6 +97,9 @@ class WebPushTasks:
     app's broker, if it is Redis). Reports expire ``report_ttl`` seconds after
     their last change. ``on_expired(endpoints)`` is called in the worker, once
     per batch that found expired subscriptions, at least once per endpoint.
+    ``batch_size`` is :meth:`fan_out`'s default; ``queue`` the Celery queue the
+    batches go to (default: the app's); the task is named ``<name>.send_batch``
+    (two instances on one app need two names).
     """
 
     def __init__(
