@@ -47,7 +47,7 @@ from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._http1 import HTTPProtocolError, ResponseParser, encode_request
 from ._request import PushRequest
 from ._resolver import DEFAULT_RESOLVER, Addresses, Resolver
-from ._response import PushResponse
+from ._response import PushResponse, _clip
 from .errors import PushTimeout, TransportError, WebPushException
 
 __all__ = ["MAX_ORIGINS", "Connections", "Outcome"]
@@ -137,12 +137,14 @@ class _Conn(asyncio.Protocol):
         self,
         connections: Connections,
         key: _Key,
+        policy: EndpointPolicy,
         ready: asyncio.Future[_Conn],
         context: Optional[ssl.SSLContext] = None,
         server_hostname: Optional[str] = None,
     ) -> None:
         self.connections = connections
         self.key = key
+        self.policy = policy  # the policy its address passed: reused only under an equal one
         self.ready = ready
         self.transport: Optional[asyncio.Transport] = None
         self.exchange: Optional[_Exchange] = None
@@ -322,7 +324,7 @@ class _Exchange:
     def go(self, *, fresh: bool) -> None:
         self.parser = ResponseParser(self.limit)
         # The resend goes on a new connection: another idle one may be stale too.
-        conn = None if fresh else self.connections._take(self.route.key)
+        conn = None if fresh else self.connections._take(self.route.key, self.policy)
         if conn is not None:
             self.use(conn)
             return
@@ -360,7 +362,7 @@ class _Exchange:
             self.finish(refused)
             return
         task = self.connections._loop_or_fail().create_task(
-            self.connections._connect(self.route, addresses)
+            self.connections._connect(self.route, addresses, self.policy)
         )
         self.task = task
         task.add_done_callback(self.connected)
@@ -581,7 +583,7 @@ class Connections:
             self._context = context
         return context
 
-    async def _connect(self, route: _Route, addresses: Addresses) -> _Conn:
+    async def _connect(self, route: _Route, addresses: Addresses, policy: EndpointPolicy) -> _Conn:
         """A new connection to one of ``addresses`` (those the policy checked: no
         second lookup that could rebind), TLS handshake done with the host's
         name. Tried in order; the exchange's timer bounds it all."""
@@ -592,7 +594,7 @@ class Connections:
             ready: asyncio.Future[_Conn] = loop.create_future()
             try:
                 transport, _ = await loop.create_connection(
-                    functools.partial(_Conn, self, route.key, ready, context, route.host),
+                    functools.partial(_Conn, self, route.key, policy, ready, context, route.host),
                     ip,
                     route.port,
                 )
@@ -606,12 +608,17 @@ class Connections:
                 raise
         raise failure or OSError("no address to connect to")
 
-    def _take(self, key: _Key) -> Optional[_Conn]:
+    def _take(self, key: _Key, policy: EndpointPolicy) -> Optional[_Conn]:
+        """An idle connection to ``key`` whose address ``policy`` admitted, last used first."""
         idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
+        if not idle:
+            return None
+        for at in range(len(idle) - 1, -1, -1):
+            conn = idle[at]
+            if conn.closed or conn.policy == policy:
+                del idle[at]
+                if not conn.closed:
+                    return conn
         return None
 
     def _give_back(self, conn: _Conn) -> None:
@@ -739,8 +746,8 @@ def _detail(exc: BaseException) -> str:
         text = exc.strerror
     else:
         text = str(exc) or type(exc).__name__
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+    # A certificate's names, for one, are the server's words.
+    return _clip(text, _MAX_DETAIL)
 
 
 def _error(

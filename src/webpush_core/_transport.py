@@ -45,7 +45,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._request import PushRequest
-from ._response import PushResponse
+from ._response import PushResponse, _clip
 from .errors import InvalidRequest, PushTimeout, TransportError
 
 __all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
@@ -221,9 +221,12 @@ class _Checked(HTTPConnection):
     name (``self.host`` is unchanged, only the address connected to is).
     """
 
+    _checked_with: Optional[EndpointPolicy] = None  # the policy this socket's address passed
+
     def _new_conn(self) -> socket.socket:
         attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
         policy = attempt.policy if attempt is not None else None
+        self._checked_with = policy
         sock = super()._new_conn() if policy is None else self._new_checked_conn(policy)
         _watch(sock, opening=True)
         return sock
@@ -248,7 +251,16 @@ class _Checked(HTTPConnection):
         raise failure or NewConnectionError(self, f"no address for {host!r}")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock, opening=False)  # a reused keep-alive connection
+        attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
+        policy = attempt.policy if attempt is not None else None
+        sock = self.sock
+        if policy is not None and sock is not None and policy != self._checked_with:
+            # A kept-alive connection opened under another policy (the pool is
+            # shared): the address it is connected to must pass this one too.
+            peer = sock.getpeername()[0]
+            policy.check_addresses(self.host, [str(peer)])
+            self._checked_with = policy
+        _watch(sock, opening=False)  # a reused keep-alive connection
         super().request(*args, **kwargs)
 
 
@@ -313,8 +325,8 @@ def _detail(exc: BaseException) -> str:
     verify = getattr(root, "verify_message", None)
     if verify:
         text = f"certificate verify failed: {verify}"
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+    # The server's words can be in it (http.client's BadStatusLine is the line).
+    return _clip(text, _MAX_DETAIL)
 
 
 def _transport_error(exc: BaseException, url: str, timeout: float, phase: str) -> TransportError:
