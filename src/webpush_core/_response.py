@@ -27,6 +27,7 @@ from .errors import (
 __all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_retry_after"]
 
 _MAX_DETAIL = 300
+_MAX_REASON = 100
 _MAX_DELTA = 2**31
 
 
@@ -175,7 +176,9 @@ class PushResponse:
         url: str = "",
     ) -> None:
         self.status_code = int(status_code)
-        self.reason = reason or ""
+        # The server's words: they reach logs through errors, so clipped and
+        # without control characters, whichever transport read them.
+        self.reason = _clip(reason or "", _MAX_REASON)
         self.headers = CaseInsensitiveDict(headers)
         self.content = bytes(content)
         self.url = url
@@ -238,12 +241,16 @@ class PushResponse:
         return f"<PushResponse [{self.status_code}]>"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 controls, DEL, and the Unicode line separators and bidirectional
+# controls that can rewrite how a log line reads.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = _MAX_DETAIL) -> str:
+    if len(text) > 4 * limit:
+        text = text[: 4 * limit]  # the rest would be cut anyway: no work on it
     text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _service_detail(response: PushResponse) -> str:
