@@ -55,11 +55,11 @@ demo: $(DEMO_STAMP)
 	$(BIN)/python -m webpush_core demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src examples
 
 pytest: $(STAMP) node proxy
 	$(BIN)/python -m pytest
