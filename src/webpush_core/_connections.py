@@ -71,7 +71,6 @@ _STALE = (
 )
 
 
-
 class _Unsolicited(ConnectionAbortedError):
     """The server sent data before the request: the connection is not trusted."""
 
