@@ -407,3 +407,132 @@ def test_curl_and_requests_session() -> None:
 def test_proxy_log_has_no_password(auth_proxy: ForwardProxy, tmp_path: Path) -> None:
     # The credentials travel in Proxy-Authorization, never in the request line.
     assert all(SECRET not in line for line in auth_proxy.requests())
+
+
+# --------------------------------------------------------------------------
+# PushClient's own HTTP/1.1 client through the proxy
+
+
+def test_push_client_own_transport_through_the_proxy(
+    proxy: ForwardProxy,
+    service: LocalPushService,
+    ca: trustme.CA,
+    ca_file: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    http_subs = [service.subscribe() for _ in range(3)]
+    with tls_push_service(ca) as tls:
+        https_subs = [keys_only(service, f"{tls.url}/push/{i}") for i in range(3)]
+        authority = tls.url.removeprefix("https://")
+        with PushClient(endpoint_policy=LOCAL, ca_certs=ca_file, proxy=proxy.url) as client:
+            results = list(client.send_many(http_subs + https_subs, "own"))
+            assert all(r.ok for r in results), [r.error for r in results]
+            # One more: the tunnel is kept alive and reused (no second CONNECT needed).
+            connects = seen(proxy, f"CONNECT {authority}")
+            assert client.send(https_subs[0], "again").ok
+            assert seen(proxy, f"CONNECT {authority}") == connects
+        assert sorted(r["path"] for r in tls.received) == [
+            "/push/0",
+            "/push/0",
+            "/push/1",
+            "/push/2",
+        ]
+        assert 1 <= connects <= 3
+        for sub in http_subs:
+            assert service.wait_for_message(sub).text == "own"
+            assert seen(proxy, f"POST {sub['endpoint']}") == 1  # absolute form
+        # TLS through the tunnel is verified against the push service's name.
+        with PushClient(endpoint_policy=LOCAL, proxy=proxy.url) as client:
+            result = client.send(https_subs[0], "x")
+        assert not result.ok and isinstance(result.error, TransportError)
+        assert "TLS" in str(result.error) and not isinstance(result.error, ProxyError)
+    # The environment, and NO_PROXY.
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    sub = service.subscribe()
+    with PushClient(endpoint_policy=LOCAL) as client:
+        assert client.send(sub, "env").ok
+        assert seen(proxy, sub["endpoint"]) == 1
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert client.send(sub, "bypass").ok
+        assert seen(proxy, sub["endpoint"]) == 1
+    with PushClient(endpoint_policy=LOCAL, proxy=False) as client:
+        monkeypatch.delenv("NO_PROXY")
+        assert client.send(sub, "direct").ok
+        assert seen(proxy, sub["endpoint"]) == 1
+    assert [m.text for m in service.messages(sub)] == ["env", "bypass", "direct"]
+
+
+def test_push_client_own_transport_refusals(
+    auth_proxy: ForwardProxy, service: LocalPushService, ca: trustme.CA, ca_file: str
+) -> None:
+    with tls_push_service(ca) as tls:
+        tls_sub = keys_only(service, tls.url + "/push/p")
+        http_sub = service.subscribe()
+        for sub in (tls_sub, http_sub):
+            with PushClient(
+                endpoint_policy=LOCAL, ca_certs=ca_file, proxy=auth_proxy.bare_url, max_retries=0
+            ) as client:
+                result = client.send(sub, "x")
+            assert isinstance(result.error, ProxyError), result.error
+            assert result.error.proxy_status == 407
+            assert f"127.0.0.1:{auth_proxy.port}" in str(result.error)
+        with PushClient(endpoint_policy=LOCAL, ca_certs=ca_file, proxy=auth_proxy.url) as client:
+            assert client.send(tls_sub, "ok").ok and client.send(http_sub, "ok").ok
+            assert SECRET not in repr(client) and SECRET not in repr(client.proxy)
+        assert len(tls.received) == 1
+    sub = keys_only(service, "https://push.example:8443/push/x")
+    with (
+        refusing_proxy(b"HTTP/1.1 502 Bad Gateway\r\n\r\n") as url,
+        PushClient(
+            endpoint_policy=LOCAL, proxy=url.replace("//", f"//u:{SECRET}@"), max_retries=0
+        ) as client,
+    ):
+        result = client.send(sub, "x")
+    assert isinstance(result.error, ProxyError) and result.error.proxy_status == 502
+    assert SECRET not in str(result.error)
+    with PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=5) as client:
+        result = client.send(sub, "x")  # the stand-in is gone: nothing listens
+    assert isinstance(result.error, ProxyError) and result.error.proxy_status is None
+    assert "cannot reach the proxy" in str(result.error)
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * (MAX_CONNECT_HEAD + 10), "over 16384 octets"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 150 + b"\r\n", "over 100 fields"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "no valid status line"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not HTTP/1.x"),
+        (b"HTTP/1.1 200 OK\r\n\r\nunasked", "data after its answer"),
+    ],
+)
+def test_hostile_connect_answers_are_capped(
+    service: LocalPushService, reply: bytes, words: str
+) -> None:
+    sub = keys_only(service, "https://push.example/push/x")
+    with (
+        refusing_proxy(reply) as url,
+        PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=5) as client,
+    ):
+        result = client.send(sub, "x")
+    assert isinstance(result.error, ProxyError), result.error
+    assert words in str(result.error)
+
+
+def test_a_proxy_that_never_answers_connect_times_out(service: LocalPushService) -> None:
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts (the kernel does) and never answers
+    try:
+        sub = keys_only(service, "https://push.example/push/x")
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=1) as client:
+            started = time.monotonic()
+            result = client.send(sub, "x")
+            assert time.monotonic() - started < 5
+    finally:
+        listener.close()
+    assert "timed out after 1 s" in str(result.error)

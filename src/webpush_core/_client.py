@@ -598,7 +598,11 @@ class _Delivery:
         self.attempts += 1
         client = self.client
         client._res.connections.submit(
-            self.request, self.answered, timeout=client.timeout, policy=client.endpoint_policy
+            self.request,
+            self.answered,
+            timeout=client.timeout,
+            policy=client.endpoint_policy,
+            proxy=client.proxy,
         )
 
     def answered(self, outcome: Outcome) -> None:

@@ -314,11 +314,16 @@ def clip(text: str) -> str:
 
 
 def proxy_refused(
-    proxy: Proxy, endpoint: str, status: Optional[int], reason: str = ""
+    proxy: Proxy, endpoint: str, status: Optional[int], reason: str = "", *, invalid: bool = False
 ) -> ProxyError:
-    """The error for a proxy that answered ``status`` (None: could not be reached)."""
+    """The error for a proxy that answered ``status`` (None: could not be reached,
+    or with ``invalid`` gave an answer that is not HTTP or breaks the caps)."""
     origin = _origin(endpoint)
-    if status is None:
+    if invalid:
+        text = f"the proxy {proxy.masked} gave an invalid answer to CONNECT for {origin}"
+        if reason:
+            text += f": {clip(reason)}"
+    elif status is None:
         text = f"cannot reach the proxy {proxy.masked} for {origin}"
         if reason:
             text += f": {clip(reason)}"
