@@ -180,3 +180,26 @@ def test_hints_name_the_option_that_fixes_it(url: str, fix: str) -> None:
         else:
             assert policy.allow_http and url.startswith("http://push")
     assert EndpointPolicy.for_testing() == EndpointPolicy(allow_http=True, allow_private=True)
+
+
+def test_make_demo_installs_the_package_alone() -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [make, "-n", "-B", "demo"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    installs = [line for line in done.stdout.splitlines() if "pip install" in line]
+    assert any(line.endswith("pip install -q -e .") for line in installs), installs
+    assert not any("[test]" in line or "[bench]" in line for line in installs), installs
