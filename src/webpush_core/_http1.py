@@ -14,7 +14,7 @@ The peer may be hostile (a subscription's endpoint is anyone's server), so:
   that resumes where the last one stopped (nothing is searched or copied
   twice, however the socket cuts the stream);
 * everything has a cap: the heads of a response (interim ones included)
-  ``max_head`` octets and :data:`MAX_HEADERS` fields each (the trailers too), at most
+  ``max_head`` octets and ``max_fields`` fields each (the trailers too), at most
   ``max_interim`` interim 1xx responses, a chunk-size line
   :data:`MAX_CHUNK_LINE` octets and all chunk extensions together
   ``max_head``, at most ``max_chunks`` chunks, the trailer section
@@ -128,6 +128,7 @@ class ResponseParser:
         "keep_alive",
         "max_body",
         "max_chunks",
+        "max_fields",
         "max_head",
         "max_interim",
         "reason",
@@ -142,8 +143,10 @@ class ResponseParser:
         max_head: int = MAX_HEAD,
         max_interim: int = MAX_INTERIM,
         max_chunks: int = MAX_CHUNKS,
+        max_fields: int = MAX_HEADERS,
     ) -> None:
         self.max_body = max_body
+        self.max_fields = max_fields
         self.max_chunks = max_chunks
         self._chunks = 0
         self.max_head = max_head
@@ -260,8 +263,10 @@ class ResponseParser:
                     return
                 if line:
                     _field(line, self._fields)
-                    if len(self._fields) > MAX_HEADERS:
-                        raise HTTPProtocolError(f"more than {MAX_HEADERS} response header fields")
+                    if len(self._fields) > self.max_fields:
+                        raise HTTPProtocolError(
+                            f"more than {self.max_fields} response header fields"
+                        )
                 else:
                     self._end_of_head()
             elif state == _LENGTH:
@@ -311,8 +316,8 @@ class ResponseParser:
                 if line:
                     # Checked, then dropped (RFC 9110 §6.5.1); counted like a head's.
                     _field(line, self._fields)
-                    if len(self._fields) > MAX_HEADERS:
-                        raise HTTPProtocolError(f"more than {MAX_HEADERS} trailer fields")
+                    if len(self._fields) > self.max_fields:
+                        raise HTTPProtocolError(f"more than {self.max_fields} trailer fields")
                 else:
                     self._finish()
             else:  # _UNTIL_CLOSE
