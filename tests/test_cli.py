@@ -252,7 +252,10 @@ def test_http_endpoint_needs_allow_private(
     argv = files.send_args("--message", "x")
     argv.remove("--allow-private")
     assert run(argv)[0] == 2
-    assert "https" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # The hint names the flag that fixes it, not a Python argument.
+    assert "https" in err and "--allow-private" in err
+    assert "allow_private=" not in err and "for_testing" not in err
     assert files.service.requests == []
 
 
@@ -331,13 +334,20 @@ AESGCM_STEPS = [
 ]  # fmt: skip
 
 
-def _steps(out: str) -> dict[str, str]:
-    steps = {}
-    for line in out.splitlines()[1:]:
+def _section(out: str, title: str) -> dict[str, str]:
+    lines = out.splitlines()
+    start = lines.index(title) + 1
+    found = {}
+    for line in lines[start:]:
         name, sep, value = line.partition(" : ")
-        if sep:
-            steps[name.strip()] = value.strip()
-    return steps
+        if not sep:
+            break
+        found[name.strip()] = value.strip()
+    return found
+
+
+def _steps(out: str) -> dict[str, str]:
+    return _section(out, "steps:")
 
 
 @pytest.mark.parametrize(
@@ -391,3 +401,111 @@ def test_python_m_version() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"webpush-core {__version__}"
+
+
+# -- flags in messages, defaults in --help, pubkey, keygen --format, explain's inputs ------
+
+
+def test_errors_speak_in_flag_names(files: Files, capsys: pytest.CaptureFixture[str]) -> None:
+    claims = files.write("bad-claims.json", {"sub": "mailto:ops@example.com", "aud": "https://x"})
+    argv = files.send_args("--message", "x")
+    argv[argv.index(files.claims)] = claims
+    assert run(argv)[0] == 2
+    err = capsys.readouterr().err
+    assert "--claims aud" in err and "vapid_claims" not in err
+    no_key = [a for a in files.send_args("--message", "x") if a != str(files.key)]
+    no_key.remove("--key")
+    assert run(no_key)[0] == 2
+    err = capsys.readouterr().err
+    assert "--key" in err and "--claims" in err and "vapid_" not in err
+
+
+@pytest.mark.parametrize("command", ["send", "keygen", "explain"])
+def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"], out=io.StringIO())
+    text = " ".join(capsys.readouterr().out.split())
+    from webpush_core._cli import _parser
+
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]  # type: ignore[union-attr,index]
+    for action in sub._actions:
+        if not action.option_strings or action.required or action.dest == "help":
+            continue
+        if command == "explain" and action.dest in ("data", "message"):
+            continue  # one of the two is required
+        assert "default" in (action.help or ""), f"{command} {action.option_strings}"
+    assert "(default: aes128gcm)" in text or command == "keygen"
+
+
+@pytest.mark.parametrize("fmt", ["pem", "der", "raw"])
+def test_keygen_formats_and_pubkey(tmp_path: pathlib.Path, fmt: str) -> None:
+    path = tmp_path / f"key.{fmt}"
+    status, out = run(["keygen", "--out", str(path), "--format", fmt])
+    assert status == 0
+    printed = out.strip().splitlines()[-1]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = path.read_bytes()
+    if fmt == "pem":
+        assert data.startswith(b"-----BEGIN PRIVATE KEY-----")
+    elif fmt == "der":
+        assert data[:1] == b"\x30"  # an ASN.1 SEQUENCE
+    else:
+        assert len(unb64url(data.decode().strip())) == 32  # node web-push's privateKey
+    assert Vapid.from_file(path).application_server_key == printed
+    status, out = run(["pubkey", str(path)])
+    assert status == 0 and out.strip() == printed
+
+
+def test_pubkey_of_a_missing_file_exits_2(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["pubkey", str(tmp_path / "nope.pem")])[0] == 2
+    assert "no VAPID key file" in capsys.readouterr().err
+
+
+def test_explain_reproduces_rfc8291_appendix_a_byte_for_byte() -> None:
+    vectors = json.loads(
+        (pathlib.Path(__file__).parent / "vectors" / "rfc-vectors.json").read_text()
+    )["rfc8291_appendix_a"]
+    status, out = run(
+        [
+            "explain",
+            "--message", vectors["plaintext"],
+            "--subscription", vectors["ua_public"],
+            "--auth", vectors["auth_secret"],
+            "--salt", vectors["salt"],
+            "--sender-key", vectors["as_private"],
+        ]
+    )  # fmt: skip
+    assert status == 0
+    inputs = _section(out, "inputs:")
+    assert inputs == {
+        "salt": vectors["salt"],
+        "sender_public (as_public)": vectors["as_public"],
+        "receiver_public (ua_public)": vectors["ua_public"],
+        "auth_secret": vectors["auth_secret"],
+    }
+    steps = _steps(out)
+    for name, value in vectors["intermediate"].items():
+        assert steps[name] == value, name
+    assert steps["header"] + steps["ciphertext"] != ""
+    body = unb64url(steps["header"]) + unb64url(steps["ciphertext"])
+    assert body == unb64url(vectors["body"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (
+            ["--subscription", "AAAA", "--auth", "BTBZMqHH6r4Tts7J_aSIgg"],
+            "--subscription must be 65",
+        ),
+        (["--auth", "BTBZMqHH6r4Tts7J_aSIgg"], "--subscription"),
+        (["--salt", "abc"], "--info"),
+    ],
+)
+def test_explain_bad_inputs_exit_2(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["explain", "-m", "x", *argv])[0] == 2
+    assert words in capsys.readouterr().err

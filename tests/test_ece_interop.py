@@ -173,3 +173,36 @@ def test_node_web_push_encrypts_ours_decrypts(
                 version="aesgcm",
             )
         assert plaintext == data, (version, len(data))
+
+
+# ---------------------------------------------------------------- http_ece's keyid label
+
+
+def test_aesgcm_keyid_label_accepted_as_http_ece_does() -> None:
+    # http_ece callers label the aesgcm key: keyid="p256dh". The label never
+    # enters the key schedule there, so the body is the same with or without it.
+    sender = generate_private_key()
+    salt = os.urandom(16)
+    common: dict[str, Any] = {
+        "salt": salt,
+        "private_key": sender,
+        "dh": UA_PUBLIC,
+        "auth_secret": AUTH,
+        "version": "aesgcm",
+    }
+    ours = ece.encrypt(b"labelled", keyid="p256dh", **common)
+    assert ours == ece.encrypt(b"labelled", **common)  # no effect on the key schedule
+    assert ours == http_ece.encrypt(b"labelled", keyid="p256dh", **common)
+    decrypted = http_ece.decrypt(
+        ours, salt=salt, private_key=UA, dh=uncompressed_point(sender.public_key()),
+        auth_secret=AUTH, keyid="p256dh", version="aesgcm",
+    )  # fmt: skip
+    assert decrypted == b"labelled"
+
+
+def test_header_only_aes128gcm_body_refused_saying_why() -> None:
+    # RFC 8188 §2: the last record carries the delimiter so truncation shows.
+    header_only = os.urandom(16) + (4096).to_bytes(4, "big") + b"\x00"
+    with pytest.raises(ece.ECEError, match="header with no records") as caught:
+        ece.decrypt(header_only, key=os.urandom(16))
+    assert "RFC 8188" in str(caught.value)

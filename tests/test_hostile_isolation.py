@@ -42,7 +42,7 @@ KEYS = {
     "auth": b64url_encode(bytes(range(16))),
 }
 TIMEOUT = 2.0
-HONEST = 1500  # messages to the honest origins, each run
+HONEST = 2000  # messages to the honest origins, each run
 SLOW_LOOKUP = 5.0
 HOSTILE_MODES = [
     "interim-flood",
@@ -171,7 +171,11 @@ def test_hostile_origins_do_not_slow_honest_ones(peers: dict[str, Any]) -> None:
         for mode in HOSTILE_MODES:
             if mode != "drip":
                 assert ended[mode] < TIMEOUT / 2, (mode, ended[mode], outcomes[mode].error)
-        assert "sent data before the request" in str(outcomes["early:tls"].error)
+        # A response before the request fails the attempt at once, unless the
+        # request was written before those bytes came in (then nothing tells
+        # them from an answer): either way it ended at once (above).
+        early = outcomes["early:tls"]
+        assert early.ok or "sent data before the request" in str(early.error)
         for mode in ("interim-flood", "chunks", "endless-headers", "reset", "drip", "dns"):
             assert not outcomes[mode].ok, mode
         assert "timed out" in str(outcomes["drip"].error)

@@ -37,6 +37,7 @@ from webpush_core import (
     EndpointNotAllowed,
     EndpointPolicy,
     ExpiredSubscription,
+    InvalidInput,
     InvalidRequest,
     NoData,
     PushRejected,
@@ -203,8 +204,18 @@ def test_aiohttp_session_is_not_accepted() -> None:
     """README: use webpush_async instead; an aiohttp session is refused, not half-used."""
     with LocalPushService() as svc:
         sub = svc.subscribe()
-        with pytest.raises(TypeError, match="aiohttp_session"):
-            asyncio.run(webpush_async(sub, "x", aiohttp_session=object(), endpoint_policy=LOCAL))
+        with pytest.raises(InvalidInput, match="aiohttp_session") as caught:
+            asyncio.run(
+                webpush_async(
+                    sub,
+                    "x",
+                    aiohttp_session=object(),  # type: ignore[call-overload]
+                    endpoint_policy=LOCAL,
+                )
+            )
+        # The message names the function and what replaces the session.
+        assert "webpush_async()" in str(caught.value) and "drop the argument" in str(caught.value)
+        assert caught.value.field == "aiohttp_session"
         assert svc.requests == []
 
 

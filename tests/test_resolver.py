@@ -70,11 +70,58 @@ def test_answers_cached_for_the_ttl_failures_for_less() -> None:
     with pytest.raises(socket.gaierror):
         resolver.resolve("bad.example.com", 443).result(5)
     assert dns.calls.count("bad.example.com") == 2 and dns.calls.count("good.example.com") == 1
-    now[0] += 60.0
-    resolver.resolve("good.example.com", 443).result(5)
-    assert dns.calls.count("good.example.com") == 2
     resolver.resolve("good.example.com", 8443).result(5)  # per (host, port)
-    assert dns.calls.count("good.example.com") == 3
+    assert dns.calls.count("good.example.com") == 2
+
+
+def _wait_for(predicate: Any, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return bool(predicate())
+
+
+def test_an_expired_answer_is_used_while_a_fresh_one_is_looked_up() -> None:
+    now = [100.0]
+    dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
+    resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
+    resolver.resolve("push.example.com", 443).result(5)
+    dns.hold.clear()  # from now on its name server does not answer
+    now[0] += 61.0
+    stale = resolver.resolve("push.example.com", 443)
+    assert stale.done() and stale.result() == [(socket.AF_INET, "8.8.8.8")]  # no wait
+    assert _wait_for(lambda: dns.calls.count("push.example.com") == 2)  # refreshing
+    dns.table["push.example.com"] = []  # the refresh fails ...
+    dns.hold.set()
+    assert _wait_for(lambda: not resolver._pending)
+    again = resolver.resolve("push.example.com", 443)  # ... and the old answer stays
+    assert again.result(0) == [(socket.AF_INET, "8.8.8.8")]
+    now[0] += 600.0  # until STALE_FOR has passed too
+    with pytest.raises(OSError):
+        resolver.resolve("push.example.com", 443).result(5)
+
+
+def test_a_zone_of_slow_names_cannot_take_every_thread() -> None:
+    slow = threading.Event()
+
+    def getaddrinfo(host: str, port: int, **kw: Any) -> list[Any]:
+        if host.endswith(".slow.example"):
+            slow.wait(30)  # a zone whose name servers never answer
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))]
+
+    resolver = Resolver(getaddrinfo, workers=4)
+    try:
+        waiting = [resolver.resolve(f"s{i}.slow.example", 443) for i in range(40)]
+        honest = resolver.resolve("push.example.com", 443)
+        assert honest.result(5) == [(socket.AF_INET, "8.8.8.8")]
+        assert len(resolver._running) == 1 and resolver._running["slow.example"] == 2
+    finally:
+        slow.set()
+    for future in waiting:  # every queued name gets its turn, and its answer
+        with pytest.raises(socket.gaierror):
+            future.result(10)
+    assert not resolver._running and not resolver._queued
 
 
 def test_ip_literals_are_not_looked_up() -> None:

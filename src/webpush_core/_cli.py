@@ -1,4 +1,4 @@
-"""Command line: ``webpush-core send | keygen | explain | demo``.
+"""Command line: ``webpush-core send | keygen | pubkey | explain | demo``.
 
 ``send`` takes pywebpush's flags (``--data``, ``--info``, ``--head``,
 ``--claims``, ``--key``, ``--wns``, ``--curl``, ``--encoding``,
@@ -13,20 +13,26 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, Optional, TextIO
 
+from cryptography.hazmat.primitives import serialization
+
 from . import ece
+from ._b64 import b64url_decode, b64url_encode
 from ._demo import print_trace
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade import webpush
-from ._p256 import generate_private_key
+from ._p256 import generate_private_key, uncompressed_point
+from ._proxy import ProxyArg
 from ._subscription import Subscription
 from ._version import __version__
-from .errors import InvalidInput, WebPushException
+from .errors import InvalidInput, VapidError, WebPushException
 from .vapid import Vapid
+from .vapid._keys import load_raw, write_file
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -53,45 +59,110 @@ def _parser() -> argparse.ArgumentParser:
         "--info", "-i", required=True, help="subscription JSON file (PushSubscription.toJSON())"
     )
     body = send.add_mutually_exclusive_group()
-    body.add_argument("--data", "-d", help="file whose content is the message")
-    body.add_argument("--message", "-m", help="the message text")
-    send.add_argument("--head", help="JSON file of extra headers (optional)")
+    body.add_argument("--data", "-d", help="file whose content is the message (default: none)")
+    body.add_argument("--message", "-m", help="the message text (default: none)")
+    send.add_argument("--head", help="JSON file of extra headers (default: none)")
     send.add_argument(
-        "--claims", help='JSON file of VAPID claims, e.g. {"sub": "mailto:you@example.com"}'
+        "--claims",
+        help='JSON file of VAPID claims, e.g. {"sub": "mailto:you@example.com"} '
+        "(default: none, no VAPID)",
     )
-    send.add_argument("--key", help="VAPID private key: a key file path or a key string")
+    send.add_argument(
+        "--key", help="VAPID private key: a key file path or a key string (default: none)"
+    )
     send.add_argument(
         "--wns",
         action="store_true",
-        help="Microsoft's service: TTL > 0 and X-WNS-Cache-Policy: cache",
+        help="Microsoft's service: TTL 86400 unless --ttl, X-WNS-Cache-Policy: cache "
+        "(default: off)",
     )
-    send.add_argument("--curl", action="store_true", help="print a curl command instead of sending")
-    send.add_argument("--encoding", default="aes128gcm", choices=["aes128gcm", "aesgcm"])
     send.add_argument(
-        "--ttl", type=int, default=None, help="seconds the push service keeps it (default 0)"
+        "--curl",
+        action="store_true",
+        help="print a curl command instead of sending (default: off)",
     )
-    send.add_argument("--urgency", choices=["very-low", "low", "normal", "high"])
-    send.add_argument("--topic", help="replaces a pending message with the same topic")
-    send.add_argument("--timeout", type=float, default=None, help="seconds (default 10)")
+    send.add_argument(
+        "--encoding",
+        default="aes128gcm",
+        choices=["aes128gcm", "aesgcm"],
+        help="content coding (default: aes128gcm)",
+    )
+    send.add_argument(
+        "--ttl", type=int, default=None, help="seconds the push service keeps it (default: 0)"
+    )
+    send.add_argument(
+        "--urgency",
+        choices=["very-low", "low", "normal", "high"],
+        help="RFC 8030 Urgency (default: none sent, the service treats it as normal)",
+    )
+    send.add_argument(
+        "--topic", help="replaces a pending message with the same topic (default: none)"
+    )
+    send.add_argument("--timeout", type=float, default=None, help="seconds (default: 10)")
+    send.add_argument(
+        "--proxy",
+        help="forward proxy http://[user:password@]host:port; 'none' connects directly "
+        "(default: the HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment variables)",
+    )
     send.add_argument(
         "--allow-private",
         action="store_true",
-        help="allow http:// and loopback/private endpoints (local testing only)",
+        help="allow http:// and loopback/private endpoints, local testing only (default: off)",
     )
-    send.add_argument("--verbose", "-v", action="store_true")
+    send.add_argument(
+        "--verbose", "-v", action="store_true", help="log the request and answer (default: off)"
+    )
 
     keygen = sub.add_parser("keygen", help="create a VAPID key pair")
     keygen.add_argument(
-        "--out", default="private_key.pem", help="where to write the private key (0600)"
+        "--out",
+        default="private_key.pem",
+        help="where to write the private key, mode 0600 (default: private_key.pem)",
     )
-    keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
+    keygen.add_argument(
+        "--format",
+        default="pem",
+        choices=["pem", "der", "raw"],
+        help="pem (PKCS#8), der (binary PKCS#8) or raw (the base64url private scalar, "
+        "what node web-push keeps in an environment variable) (default: pem)",
+    )
+    keygen.add_argument(
+        "--force", action="store_true", help="overwrite an existing file (default: off)"
+    )
+
+    pubkey = sub.add_parser(
+        "pubkey", help="print the applicationServerKey of an existing VAPID private key"
+    )
+    pubkey.add_argument("keyfile", help="the private key file (PEM, DER or raw base64url)")
 
     explain = sub.add_parser("explain", help="print each RFC 8291 encryption step (the audit view)")
-    explain.add_argument("--info", "-i", required=True, help="subscription JSON file")
+    explain.add_argument(
+        "--info", "-i", help="subscription JSON file (default: none; or --subscription and --auth)"
+    )
+    explain.add_argument(
+        "--subscription",
+        help="the receiver's public key, keys.p256dh (base64url) (default: from --info)",
+    )
+    explain.add_argument(
+        "--auth", help="the auth secret, keys.auth (base64url) (default: from --info)"
+    )
+    explain.add_argument(
+        "--salt", help="16-byte salt, base64url (default: random, fresh for each run)"
+    )
+    explain.add_argument(
+        "--sender-key",
+        help="the sender's ephemeral private key, base64url 32-byte scalar "
+        "(default: random, fresh for each run)",
+    )
     ebody = explain.add_mutually_exclusive_group(required=True)
     ebody.add_argument("--data", "-d", help="file whose content is the message")
     ebody.add_argument("--message", "-m", help="the message text")
-    explain.add_argument("--encoding", default="aes128gcm", choices=["aes128gcm", "aesgcm"])
+    explain.add_argument(
+        "--encoding",
+        default="aes128gcm",
+        choices=["aes128gcm", "aesgcm"],
+        help="content coding (default: aes128gcm)",
+    )
 
     sub.add_parser(
         "demo", help="send a real notification to a local push service and show it decrypted"
@@ -131,7 +202,10 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
         # Microsoft's service drops a TTL 0 message and wants the cache policy.
         headers.setdefault("X-WNS-Cache-Policy", "cache")
         ttl = ttl if ttl else 86400
-    policy = EndpointPolicy(allow_http=True, allow_private=True) if args.allow_private else None
+    policy = EndpointPolicy.for_testing() if args.allow_private else None
+    proxy: ProxyArg = None
+    if args.proxy is not None:
+        proxy = False if args.proxy.strip().lower() == "none" else args.proxy
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = webpush(
@@ -148,6 +222,7 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
         urgency=args.urgency,
         topic=args.topic,
         endpoint_policy=policy,
+        proxy=proxy,
     )
     if isinstance(result, str):
         print(result, file=out)
@@ -162,27 +237,116 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
 
     if os.path.exists(args.out) and not args.force:
         raise InvalidInput(f"{args.out!r} exists; pass --force to replace it", field="out")
-    key = Vapid.generate()
-    key.save_key(args.out)
-    print(f"private key written to {args.out} (mode 0600)", file=out)
+    private = generate_private_key()
+    key = Vapid(private)
+    if args.format == "pem":
+        key.save_key(args.out)
+    else:
+        if args.format == "der":
+            data = private.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        else:
+            scalar = private.private_numbers().private_value.to_bytes(32, "big")
+            data = (b64url_encode(scalar) + "\n").encode("ascii")
+        write_file(args.out, data, 0o600)
+    print(f"private key written to {args.out} ({args.format}, mode 0600)", file=out)
     print("applicationServerKey (for pushManager.subscribe):", file=out)
     print(key.application_server_key, file=out)
     return EXIT_OK
 
 
+def _pubkey(args: argparse.Namespace, out: TextIO) -> int:
+
+    print(Vapid.from_file(args.keyfile).application_server_key, file=out)
+    return EXIT_OK
+
+
+def _b64_arg(value: str, flag: str, size: Optional[int] = None) -> bytes:
+    try:
+        raw = b64url_decode(value)
+    except ValueError:
+        raise InvalidInput(f"{flag} must be base64url text", field=flag) from None
+    if size is not None and len(raw) != size:
+        raise InvalidInput(
+            f"{flag} must be {size} bytes (base64url), got {len(raw)}", field=flag
+        ) from None
+    return raw
+
+
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
 
-    sub = Subscription.from_info(_read_json(args.info, "info"))
+    if args.info is not None:
+        if args.subscription is not None or args.auth is not None:
+            raise InvalidInput(
+                "pass --info, or --subscription and --auth, not both", field="--info"
+            )
+        sub = Subscription.from_info(_read_json(args.info, "info"))
+        endpoint, p256dh, auth = sub.endpoint, sub.p256dh, sub.auth
+    elif args.subscription is not None and args.auth is not None:
+        endpoint = "(no endpoint: --subscription and --auth given)"
+        p256dh = _b64_arg(args.subscription, "--subscription", 65)
+        auth = _b64_arg(args.auth, "--auth", 16)
+    else:
+        raise InvalidInput(
+            "pass --info SUBSCRIPTION.json, or both --subscription P256DH and --auth AUTH",
+            field="--info",
+        )
+    salt = _b64_arg(args.salt, "--salt", 16) if args.salt is not None else os.urandom(16)
+    if args.sender_key is not None:
+        try:
+            sender = load_raw(_b64_arg(args.sender_key, "--sender-key", 32))
+        except VapidError:
+            raise InvalidInput(
+                "--sender-key is not a P-256 private scalar", field="--sender-key"
+            ) from None
+    else:
+        sender = generate_private_key()
     steps = ece.trace(
         _message(args) or b"",
-        private_key=generate_private_key(),
-        dh=sub.p256dh,
-        auth_secret=sub.auth,
+        salt=salt,
+        private_key=sender,
+        dh=p256dh,
+        auth_secret=auth,
         version=args.encoding,
     )
-    print(f"{args.encoding} encryption for {sub.endpoint}", file=out)
+    print(f"{args.encoding} encryption for {endpoint}", file=out)
+    print("inputs:", file=out)
+    print_trace(
+        [
+            ("salt", salt),
+            ("sender_public (as_public)", uncompressed_point(sender.public_key())),
+            ("receiver_public (ua_public)", p256dh),
+            ("auth_secret", auth),
+        ],
+        out=out,
+    )
+    print("steps:", file=out)
     print_trace(steps, out=out)
     return EXIT_OK
+
+
+# Python names in messages, as the CLI's flags (what a CLI user can change).
+_FLAGS = (
+    (
+        re.compile(r"EndpointPolicy\.for_testing\(\) \(allow_http=True, allow_private=True\)"),
+        "--allow-private",
+    ),
+    (re.compile(r"\ballow_(?:http|private)=True\b"), "--allow-private"),
+    (re.compile(r"\bvapid_claims\b"), "--claims"),
+    (re.compile(r"\bvapid_private_key\b"), "--key"),
+    (re.compile(r"\bsubscription_info\b"), "--info"),
+    (re.compile(r"\bcontent_encoding\b"), "--encoding"),
+    (re.compile(r"\bproxy=\B"), "--proxy"),
+)
+
+
+def _in_flags(message: str) -> str:
+    for pattern, flag in _FLAGS:
+        message = pattern.sub(flag, message)
+    return message
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
@@ -194,12 +358,14 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
             return _send(args, out)
         if args.command == "keygen":
             return _keygen(args, out)
+        if args.command == "pubkey":
+            return _pubkey(args, out)
         if args.command == "explain":
             return _explain(args, out)
         return run_demo()
     except InvalidInput as e:
-        print(f"webpush-core: {e.message}", file=sys.stderr)
+        print(f"webpush-core: {_in_flags(e.message)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except WebPushException as e:
-        print(f"webpush-core: {e}", file=sys.stderr)
+        print(f"webpush-core: {_in_flags(str(e))}", file=sys.stderr)
         return EXIT_FAILED

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 from ._connections import Connections, Outcome
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._proxy import ProxyArg, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
     MessagePlan,
@@ -180,7 +181,10 @@ class PushClient:
         pool_manager: Optional[urllib3.PoolManager] = None,
         ca_certs: Optional[str] = None,
         helper_process: bool = True,
+        proxy: ProxyArg = None,
     ) -> None:
+        # None: the proxy environment variables, read per origin; False: none.
+        self.proxy = check_proxy_arg(proxy)
         if content_encoding not in CONTENT_ENCODINGS:
             raise InvalidRequest(
                 f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
@@ -434,6 +438,7 @@ class PushClient:
                         pool_manager=self._pool,
                         timeout=self.timeout,
                         policy=self.endpoint_policy,
+                        proxy=self.proxy,
                     )
                     error = error_for_response(response, request.url)
                 except WebPushException as e:
@@ -593,7 +598,11 @@ class _Delivery:
         self.attempts += 1
         client = self.client
         client._res.connections.submit(
-            self.request, self.answered, timeout=client.timeout, policy=client.endpoint_policy
+            self.request,
+            self.answered,
+            timeout=client.timeout,
+            policy=client.endpoint_policy,
+            proxy=client.proxy,
         )
 
     def answered(self, outcome: Outcome) -> None:

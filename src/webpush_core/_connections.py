@@ -27,6 +27,14 @@ outcome by callback. It keeps the guarantees of :mod:`._transport`
 
 Connections are kept per origin (scheme, host, port), last used first, up
 to ``maxsize`` idle ones each, for the :data:`MAX_ORIGINS` used last.
+
+Through a forward proxy (:mod:`._proxy`: the environment or ``proxy=``), an
+https origin is reached through a CONNECT tunnel (the proxy's answer parsed
+with the caps of :func:`._proxy.parse_connect_head`), then TLS with the push
+service's host name over it; an http origin gets its requests in absolute
+form. The endpoint's host is still checked by the policy, when it resolves
+here; the proxy's own address is not (it may be private). Tunnels are kept
+alive and reused like direct connections, under a key that names the proxy.
 """
 
 from __future__ import annotations
@@ -45,9 +53,17 @@ from urllib.parse import quote, urlsplit
 
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._http1 import HTTPProtocolError, ResponseParser, encode_request
+from ._proxy import (
+    Proxy,
+    ProxyArg,
+    connect_request,
+    parse_connect_head,
+    proxy_refused,
+    select_proxy,
+)
 from ._request import PushRequest
 from ._resolver import DEFAULT_RESOLVER, Addresses, Resolver
-from ._response import PushResponse
+from ._response import PushResponse, _clip
 from .errors import PushTimeout, TransportError, WebPushException
 
 __all__ = ["MAX_ORIGINS", "Connections", "Outcome"]
@@ -83,9 +99,9 @@ Outcome = Union[PushResponse, WebPushException]
 class _Route:
     """Where an origin's requests go: the pool key, the Host header, the address."""
 
-    __slots__ = ("host", "host_header", "key", "origin", "port", "scheme")
+    __slots__ = ("host", "host_header", "key", "origin", "port", "proxy", "scheme")
 
-    def __init__(self, scheme: str, netloc: str) -> None:
+    def __init__(self, scheme: str, netloc: str, proxy: Optional[Proxy] = None) -> None:
         parts = urlsplit(f"{scheme}://{netloc}/")
         host = parts.hostname or ""
         port = parts.port or _DEFAULT_PORTS.get(scheme, 443)
@@ -95,7 +111,11 @@ class _Route:
         self.scheme = scheme
         self.host = host
         self.port = port
-        self.key: _Key = (scheme, host, port)
+        # Through a proxy, connections are the proxy's (and its credentials'):
+        # never pooled with direct ones.
+        tag = scheme if proxy is None else f"{scheme} via {proxy.authority} {proxy.headers()}"
+        self.key: _Key = (tag, host, port)
+        self.proxy = proxy
         self.origin = f"{scheme}://{literal}:{port}"
         self.host_header = literal if port == _DEFAULT_PORTS.get(scheme) else f"{literal}:{port}"
 
@@ -137,12 +157,14 @@ class _Conn(asyncio.Protocol):
         self,
         connections: Connections,
         key: _Key,
+        policy: EndpointPolicy,
         ready: asyncio.Future[_Conn],
         context: Optional[ssl.SSLContext] = None,
         server_hostname: Optional[str] = None,
     ) -> None:
         self.connections = connections
         self.key = key
+        self.policy = policy  # the policy its address passed: reused only under an equal one
         self.ready = ready
         self.transport: Optional[asyncio.Transport] = None
         self.exchange: Optional[_Exchange] = None
@@ -152,6 +174,9 @@ class _Conn(asyncio.Protocol):
         self.tls: Optional[ssl.SSLObject] = None
         if context is not None:
             self.tls = context.wrap_bio(self.tls_in, self.tls_out, server_hostname=server_hostname)
+        # While a CONNECT is under way: the proxy's answer so far, and who waits for it.
+        self.tunnel: Optional[asyncio.Future[tuple[int, str]]] = None
+        self.tunnel_head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -191,7 +216,47 @@ class _Conn(asyncio.Protocol):
         elif self.transport is not None:
             self.transport.write(data)
 
+    def open_tunnel(self, request: bytes) -> asyncio.Future[tuple[int, str]]:
+        """Send a CONNECT; the future gets the proxy's (status, reason)."""
+        loop = asyncio.get_running_loop()
+        self.tunnel = loop.create_future()
+        self.tunnel_head = b""
+        self.write(request)
+        return self.tunnel
+
+    def _tunnel_data(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is None or tunnel.done():  # pragma: no cover - guarded by the caller
+            return
+        self.tunnel_head += data
+        try:
+            head = parse_connect_head(self.tunnel_head)  # linear, capped
+        except ValueError as exc:
+            self.abort()
+            tunnel.set_exception(exc)
+            return
+        if head is None:
+            return
+        status, reason, length = head
+        if 200 <= status <= 299 and len(self.tunnel_head) > length:
+            # Bytes after the answer, before our ClientHello: not a TLS server's.
+            self.abort()
+            tunnel.set_exception(ValueError("the proxy sent data after its answer to CONNECT"))
+            return
+        self.tunnel, self.tunnel_head = None, b""
+        tunnel.set_result((status, reason))
+
+    def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> asyncio.Future[_Conn]:
+        """TLS over the open tunnel, with the push service's name; the future when done."""
+        self.tls = context.wrap_bio(self.tls_in, self.tls_out, server_hostname=server_hostname)
+        self.ready = asyncio.get_running_loop().create_future()
+        self._handshake()
+        return self.ready
+
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self._tunnel_data(data)
+            return
         tls = self.tls
         if tls is not None:
             self.tls_in.write(data)
@@ -249,6 +314,9 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.closed = True
         self.connections._forget(self)
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is not None and not tunnel.done():
+            tunnel.set_exception(exc or ConnectionResetError("closed before answering CONNECT"))
         if not self.ready.done():
             self.ready.set_exception(exc or ConnectionResetError("closed during the TLS handshake"))
         exchange, self.exchange = self.exchange, None
@@ -322,23 +390,61 @@ class _Exchange:
     def go(self, *, fresh: bool) -> None:
         self.parser = ResponseParser(self.limit)
         # The resend goes on a new connection: another idle one may be stale too.
-        conn = None if fresh else self.connections._take(self.route.key)
+        conn = None if fresh else self.connections._take(self.route.key, self.policy)
         if conn is not None:
             self.use(conn)
             return
         self.connecting = True
         # Off the loop (a lookup blocks); the deadline's timer bounds the wait.
-        lookup = self.connections.resolver.resolve(self.route.host, self.route.port)
+        then = self.resolved if self.route.proxy is None else self.resolved_for_proxy
+        self._lookup(self.route.host, self.route.port, then)
+
+    def _lookup(
+        self,
+        host: str,
+        port: int,
+        then: Callable[[concurrent.futures.Future[Addresses]], None],
+    ) -> None:
+        lookup = self.connections.resolver.resolve(host, port)
         if lookup.done():
-            self.resolved(lookup)
+            then(lookup)
             return
         loop = self.connections._loop_or_fail()
 
         def wake(lookup: concurrent.futures.Future[Addresses]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: timed out already
-                loop.call_soon_threadsafe(self.resolved, lookup)
+                loop.call_soon_threadsafe(then, lookup)
 
         lookup.add_done_callback(wake)
+
+    def resolved_for_proxy(self, lookup: concurrent.futures.Future[Addresses]) -> None:
+        """The endpoint's addresses, checked when this machine can resolve the name
+        (the proxy resolves it again); then the proxy's own address is looked up."""
+        if self.finished:
+            return
+        if lookup.exception() is None:
+            try:
+                self.policy.check_addresses(self.route.host, [ip for _, ip in lookup.result()])
+            except WebPushException as refused:  # EndpointNotAllowed
+                self.finish(refused)
+                return
+        proxy = self.route.proxy
+        if proxy is not None:
+            self._lookup(proxy.host, proxy.port, self.proxy_resolved)
+
+    def proxy_resolved(self, lookup: concurrent.futures.Future[Addresses]) -> None:
+        proxy = self.route.proxy
+        if self.finished or proxy is None:
+            return
+        exc = lookup.exception()
+        if exc is not None:
+            self.finish(proxy_refused(proxy, self.url, None, _detail(exc)))
+            return
+        task = self.connections._loop_or_fail().create_task(
+            self.connections._connect_via(self.route, proxy, lookup.result(), self.url, self.policy)
+        )
+        self.task = task
+        task.add_done_callback(self.connected)
 
     def resolved(self, lookup: concurrent.futures.Future[Addresses]) -> None:
         """The host's addresses: checked with the policy, then connected to (one of these)."""
@@ -360,7 +466,7 @@ class _Exchange:
             self.finish(refused)
             return
         task = self.connections._loop_or_fail().create_task(
-            self.connections._connect(self.route, addresses)
+            self.connections._connect(self.route, addresses, self.policy)
         )
         self.task = task
         task.add_done_callback(self.connected)
@@ -413,6 +519,15 @@ class _Exchange:
     def complete(self) -> None:
         conn, self.conn = self.conn, None
         parser = self.parser
+        proxy = self.route.proxy
+        if proxy is not None and parser.status == 407:
+            # Only a proxy answers 407 (RFC 9110 §15.5.8): an http request in
+            # absolute form gets the proxy's refusal as an ordinary response.
+            if conn is not None:
+                conn.exchange = None
+                conn.abort()
+            self.finish(proxy_refused(proxy, self.url, 407, parser.reason))
+            return
         if conn is not None:
             conn.exchange = None
             if parser.keep_alive and not conn.closed:
@@ -430,6 +545,11 @@ class _Exchange:
         if conn is not None:
             conn.exchange = None
             conn.abort()
+        proxy = self.route.proxy
+        if proxy is not None and self.parser.status == 407:
+            # The proxy's refusal, then a reset (it did not read our body).
+            self.finish(proxy_refused(proxy, self.url, 407, self.parser.reason))
+            return
         loop = self.connections._loop
         if (
             self.attempt == 1
@@ -492,7 +612,7 @@ class Connections:
         self.resolver = DEFAULT_RESOLVER if resolver is None else resolver
         self._context: Optional[ssl.SSLContext] = None
         self._idle: dict[_Key, list[_Conn]] = {}
-        self._routes: dict[tuple[str, str], _Route] = {}
+        self._routes: dict[tuple[str, str, Optional[Proxy]], _Route] = {}
         self._pending: set[_Exchange] = set()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
@@ -581,7 +701,7 @@ class Connections:
             self._context = context
         return context
 
-    async def _connect(self, route: _Route, addresses: Addresses) -> _Conn:
+    async def _connect(self, route: _Route, addresses: Addresses, policy: EndpointPolicy) -> _Conn:
         """A new connection to one of ``addresses`` (those the policy checked: no
         second lookup that could rebind), TLS handshake done with the host's
         name. Tried in order; the exchange's timer bounds it all."""
@@ -592,7 +712,7 @@ class Connections:
             ready: asyncio.Future[_Conn] = loop.create_future()
             try:
                 transport, _ = await loop.create_connection(
-                    functools.partial(_Conn, self, route.key, ready, context, route.host),
+                    functools.partial(_Conn, self, route.key, policy, ready, context, route.host),
                     ip,
                     route.port,
                 )
@@ -606,12 +726,59 @@ class Connections:
                 raise
         raise failure or OSError("no address to connect to")
 
-    def _take(self, key: _Key) -> Optional[_Conn]:
+    async def _connect_via(
+        self,
+        route: _Route,
+        proxy: Proxy,
+        addresses: Addresses,
+        url: str,
+        policy: EndpointPolicy,
+    ) -> _Conn:
+        """A connection through ``proxy``: to it, then for https a CONNECT tunnel to
+        the route's host and TLS with that host's name over it."""
+        loop = self._loop_or_fail()
+        failure: Optional[OSError] = None
+        for _, ip in addresses:
+            ready: asyncio.Future[_Conn] = loop.create_future()
+            try:
+                transport, _ = await loop.create_connection(
+                    functools.partial(_Conn, self, route.key, policy, ready), ip, proxy.port
+                )
+            except OSError as exc:  # refused, unreachable: the proxy's next address
+                failure = exc
+                continue
+            try:
+                conn = await ready
+                if route.scheme != "https":
+                    return conn  # http: requests in absolute form
+                try:
+                    status, reason = await conn.open_tunnel(
+                        connect_request(proxy, route.host, route.port)
+                    )
+                except ValueError as exc:  # malformed or over the caps
+                    raise proxy_refused(proxy, url, None, str(exc), invalid=True) from None
+                except OSError as exc:
+                    raise proxy_refused(proxy, url, None, _detail(exc)) from None
+                if not 200 <= status <= 299:
+                    raise proxy_refused(proxy, url, status, reason)
+                return await conn.start_tls(self._tls(), route.host)
+            except BaseException:
+                transport.abort()
+                raise
+        detail = _detail(failure) if failure is not None else "no address"
+        raise proxy_refused(proxy, url, None, detail)
+
+    def _take(self, key: _Key, policy: EndpointPolicy) -> Optional[_Conn]:
+        """An idle connection to ``key`` whose address ``policy`` admitted, last used first."""
         idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
+        if not idle:
+            return None
+        for at in range(len(idle) - 1, -1, -1):
+            conn = idle[at]
+            if conn.closed or conn.policy == policy:
+                del idle[at]
+                if not conn.closed:
+                    return conn
         return None
 
     def _give_back(self, conn: _Conn) -> None:
@@ -638,13 +805,13 @@ class Connections:
 
     # -- requests (any thread) ---------------------------------------------
 
-    def _route(self, scheme: str, netloc: str) -> _Route:
-        route = self._routes.get((scheme, netloc))
+    def _route(self, scheme: str, netloc: str, proxy: Optional[Proxy] = None) -> _Route:
+        route = self._routes.get((scheme, netloc, proxy))
         if route is None:
-            route = _Route(scheme, netloc)
+            route = _Route(scheme, netloc, proxy)
             if len(self._routes) >= 1024:
                 self._routes.clear()  # push services are few; this bounds odd fan-outs
-            self._routes[scheme, netloc] = route
+            self._routes[scheme, netloc, proxy] = route
         return route
 
     def submit(
@@ -655,22 +822,29 @@ class Connections:
         timeout: float,
         policy: EndpointPolicy = DEFAULT_POLICY,
         max_response_bytes: int = 65536,
+        proxy: ProxyArg = None,
     ) -> None:
         """POST ``request`` to a host ``policy`` admits; ``done(outcome)`` once: the
         response (any status), or :class:`PushTimeout` when the attempt took
         longer than ``timeout`` seconds (the host's lookup included), or
         :class:`TransportError` when no (readable) answer came, or
         :class:`EndpointNotAllowed` when the host resolves to an address the
-        policy refuses. ``done`` runs in the loop's thread, or in this one
-        when the request cannot even start.
+        policy refuses, or :class:`ProxyError` when the forward proxy
+        (``proxy``: None for the environment's, False for none, or a URL)
+        refused or could not be reached. ``done`` runs in the loop's thread,
+        or in this one when the request cannot even start.
         """
         url = request.url
         try:
             scheme, netloc, target = _split(url)
-            route = self._route(scheme, netloc)
-            data = encode_request(
-                request.method, target, route.host_header, request.headers, request.body
-            )
+            via = select_proxy(url, proxy)
+            route = self._route(scheme, netloc, via)
+            headers = request.headers
+            if via is not None and scheme == "http":
+                # Absolute form to the proxy (RFC 9112 §3.2.2), with its credentials.
+                target = f"{scheme}://{route.host_header}{target}"
+                headers = {**headers, **via.headers()}
+            data = encode_request(request.method, target, route.host_header, headers, request.body)
         except UnicodeError:
             done(
                 TransportError(
@@ -739,8 +913,8 @@ def _detail(exc: BaseException) -> str:
         text = exc.strerror
     else:
         text = str(exc) or type(exc).__name__
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+    # A certificate's names, for one, are the server's words.
+    return _clip(text, _MAX_DETAIL)
 
 
 def _error(
@@ -752,6 +926,8 @@ def _error(
     connecting: bool,
 ) -> TransportError:
     """Our error for a socket/TLS/HTTP failure: never includes headers or body."""
+    if isinstance(exc, TransportError):
+        return exc  # already ours (a ProxyError)
     origin = route.origin
     if isinstance(exc, (socket.timeout, asyncio.TimeoutError)):
         phase = "reading the response from" if parser.status else "waiting for"

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 from urllib.parse import urlsplit
@@ -73,6 +73,14 @@ def _is_ip_literal(host: str) -> bool:
         return True
     last = host.rstrip(".").rsplit(".", 1)[-1]
     return bool(_NUMERIC_LABEL.match(last))
+
+
+def _is_internal_name(host: str) -> bool:
+    """localhost, *.local, *.internal, ... and single-label names."""
+    host = host.lower()
+    if "." not in host:
+        return True
+    return any(host == suffix or host.endswith("." + suffix) for suffix in _INTERNAL_SUFFIXES)
 
 
 def _unsafe_reason(ip: IPAddress) -> Optional[str]:
@@ -209,6 +217,26 @@ class EndpointPolicy:
 
     def __post_init__(self) -> None:
         # Normalise to hashable tuples (the dataclass is frozen and hashable).
+        for name in ("allow_http", "allow_private"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInput(
+                    f"{name} must be True or False, got {type(getattr(self, name)).__name__}",
+                    field=name,
+                )
+        if self.allowed_ports is None:
+            raise InvalidInput(
+                "allowed_ports must be a collection of port numbers, e.g. (443,) or "
+                "(443, 8443); for any port on a local test service use "
+                "EndpointPolicy.for_testing()",
+                field="allowed_ports",
+            )
+        for name in ("allowed_hosts", "allowed_ports"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Iterable):
+                raise InvalidInput(
+                    f"{name} must be a collection (a tuple or list), got {type(value).__name__}",
+                    field=name,
+                )
         if self.allowed_hosts is not None:
             if isinstance(self.allowed_hosts, (str, bytes)):
                 raise InvalidInput(
@@ -226,6 +254,16 @@ class EndpointPolicy:
                 field="allowed_ports",
             )
         object.__setattr__(self, "allowed_ports", tuple(self.allowed_ports))
+
+    @classmethod
+    def for_testing(cls) -> EndpointPolicy:
+        """The policy for a local test push service: http and loopback/private hosts, any port.
+
+        ``EndpointPolicy(allow_http=True, allow_private=True)``; what
+        :attr:`webpush_core.testing.LocalPushService.endpoint_policy` returns.
+        Never use it in production: it lets an endpoint reach your network.
+        """
+        return cls(allow_http=True, allow_private=True)
 
     @classmethod
     def known_push_services(cls) -> EndpointPolicy:
@@ -247,6 +285,31 @@ class EndpointPolicy:
         except ValueError as exc:
             raise self._refuse(f"the URL does not parse ({exc})") from None
         scheme = parts.scheme.lower()
+        host = (parts.hostname or "").rstrip(".")
+        if (
+            scheme in ("http", "https")
+            and not self.allow_private
+            and host
+            and (_is_ip_literal(host) or _is_internal_name(host))
+        ):
+            # A local test service (http://127.0.0.1:8080/...): allow_http
+            # alone would not be enough, so name the option that fixes it.
+            if _is_ip_literal(host):
+                kind = "an IP address literal"
+            elif "." in host:
+                kind = "an internal host name"
+            else:
+                kind = "a single-label host name (internal)"
+            problems = [f"host {host!r} is {kind}"]
+            if scheme == "http" and not self.allow_http:
+                problems.append("the scheme is http, not https")
+            port = port or (443 if scheme == "https" else 80)
+            if port not in self.allowed_ports and not (scheme == "http" and port == 80):
+                problems.append(f"port {port} is not in allowed_ports")
+            raise self._refuse(
+                "; ".join(problems) + ": for a local test push service use "
+                "EndpointPolicy.for_testing() (allow_http=True, allow_private=True)"
+            )
         if scheme == "http":
             if not self.allow_http:
                 raise self._refuse("the scheme must be https (allow_http=True accepts http)")
@@ -254,7 +317,6 @@ class EndpointPolicy:
             raise self._refuse(f"the scheme must be https, got {scheme or '(none)'!r}")
         if "@" in parts.netloc:
             raise self._refuse("the URL must not contain userinfo (user:password@)")
-        host = (parts.hostname or "").rstrip(".")
         if not host:
             raise self._refuse("the URL has no host")
         if port is None:

@@ -16,7 +16,7 @@ import shlex
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union, overload
 
 if TYPE_CHECKING:
     import urllib3
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from . import ece
 from ._b64 import b64url_encode
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._proxy import Proxy, ProxyArg, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
     PushRequest,
@@ -34,22 +35,31 @@ from ._request import (
 from ._response import CaseInsensitiveDict, PushResponse, error_for_response
 from ._subscription import Subscription
 from ._transport import DEFAULT_TIMEOUT, send_request
-from .errors import InvalidRequest, NoData, TransportError
+from .errors import InvalidInput, InvalidRequest, NoData, TransportError
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]
 
 log = logging.getLogger("webpush_core")
 
 
-def as_curl(request: PushRequest, *, timeout: Optional[float] = None) -> str:
+def as_curl(
+    request: PushRequest, *, timeout: Optional[float] = None, proxy: ProxyArg = None
+) -> str:
     """A shell command that sends ``request`` with curl: paste it and it runs.
 
     The body travels inside the command as base64 (no side file is written).
     Note that it carries the VAPID token: treat it as a credential.
+    An explicit ``proxy`` URL appears as ``--proxy`` with its password masked
+    (``***``: put it back by hand); ``proxy=False`` gives ``--noproxy '*'``;
+    with None curl reads the same proxy environment variables itself.
     """
     parts = ["curl", "--silent", "--show-error", "--include", "-X", "POST"]
     if timeout is not None:
         parts += ["--max-time", f"{timeout:g}"]
+    if proxy is False:
+        parts += ["--noproxy", "*"]
+    elif isinstance(proxy, Proxy):
+        parts += ["--proxy", proxy.masked]
     for name, value in request.headers.items():
         parts += ["-H", f"{name}: {value}"]
     if request.body:
@@ -72,11 +82,22 @@ def _post(
     endpoint_policy: Optional[EndpointPolicy],
     requests_session: Any,
     pool_manager: Optional[urllib3.PoolManager],
+    proxy: ProxyArg = None,
 ) -> PushResponse:
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     if requests_session is None:
         return send_request(
-            request, pool_manager=pool_manager, timeout=timeout, policy=endpoint_policy
+            request,
+            pool_manager=pool_manager,
+            timeout=timeout,
+            policy=endpoint_policy,
+            proxy=proxy,
+        )
+    if proxy is not None:
+        raise InvalidInput(
+            "proxy= does not apply to a requests_session, which sends with its own proxy "
+            "settings: set session.proxies (or session.trust_env = False) instead",
+            field="proxy",
         )
     # pywebpush's hook: any object with .post(url, data=, headers=, timeout=).
     # The policy still applies: the session would otherwise reach anything.
@@ -111,6 +132,79 @@ def _adopt_response(reply: Any, url: str) -> PushResponse:
     )
 
 
+@overload
+def webpush(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    curl: Literal[False] = False,
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+) -> PushResponse: ...
+
+
+@overload
+def webpush(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None],
+    vapid_private_key: Optional[VapidKeyLike],
+    vapid_claims: Optional[Mapping[str, Any]],
+    content_encoding: str,
+    curl: Literal[True],
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+) -> str: ...
+
+
+@overload
+def webpush(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    *,
+    curl: Literal[True],
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+) -> str: ...
+
+
+@overload
 def webpush(
     subscription_info: Union[Mapping[str, Any], Subscription],
     data: Union[bytes, str, None] = None,
@@ -130,6 +224,30 @@ def webpush(
     pool_manager: Optional[urllib3.PoolManager] = None,
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+) -> Union[PushResponse, str]: ...
+
+
+def webpush(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    curl: bool = False,
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
 ) -> Union[PushResponse, str]:
     """Encrypt ``data`` for one subscription and send it (pywebpush's ``webpush``).
 
@@ -140,8 +258,12 @@ def webpush(
     ``.response``, ``.status_code`` and ``.retry_after`` set).
 
     ``timeout`` defaults to 10 seconds. ``endpoint_policy`` defaults to
-    refusing non-public endpoints (see :class:`EndpointPolicy`).
+    refusing non-public endpoints (see :class:`EndpointPolicy`). ``proxy``:
+    None (default) follows ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` as
+    ``requests`` does, ``"http://user:pass@host:port"`` sends through that
+    proxy, False connects directly.
     """
+    proxy = check_proxy_arg(proxy)
     request = build_request(
         subscription_info,
         data,
@@ -157,7 +279,7 @@ def webpush(
         endpoint_policy=endpoint_policy,
     )
     if curl:
-        return as_curl(request, timeout=timeout)
+        return as_curl(request, timeout=timeout, proxy=proxy)
     if verbose:
         log.info(
             "webpush: POST %s (%d bytes, TTL %s)",
@@ -171,6 +293,7 @@ def webpush(
         endpoint_policy=endpoint_policy,
         requests_session=requests_session,
         pool_manager=pool_manager,
+        proxy=proxy,
     )
     if verbose:
         log.info("webpush: %s answered %d %s", request.url, response.status_code, response.reason)
@@ -195,6 +318,82 @@ def _async_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+@overload
+async def webpush_async(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    curl: Literal[False] = False,
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+    aiohttp_session: None = None,
+) -> PushResponse: ...
+
+
+@overload
+async def webpush_async(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None],
+    vapid_private_key: Optional[VapidKeyLike],
+    vapid_claims: Optional[Mapping[str, Any]],
+    content_encoding: str,
+    curl: Literal[True],
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+    aiohttp_session: None = None,
+) -> str: ...
+
+
+@overload
+async def webpush_async(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    *,
+    curl: Literal[True],
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+    aiohttp_session: None = None,
+) -> str: ...
+
+
+@overload
 async def webpush_async(
     subscription_info: Union[Mapping[str, Any], Subscription],
     data: Union[bytes, str, None] = None,
@@ -207,13 +406,54 @@ async def webpush_async(
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
     requests_session: Any = None,
-    **kwargs: Any,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+    aiohttp_session: None = None,
+) -> Union[PushResponse, str]: ...
+
+
+async def webpush_async(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None] = None,
+    vapid_private_key: Optional[VapidKeyLike] = None,
+    vapid_claims: Optional[Mapping[str, Any]] = None,
+    content_encoding: str = "aes128gcm",
+    curl: bool = False,
+    timeout: Optional[float] = None,
+    ttl: int = 0,
+    verbose: bool = False,
+    headers: Optional[Mapping[str, Any]] = None,
+    requests_session: Any = None,
+    *,
+    urgency: Optional[str] = None,
+    topic: Optional[str] = None,
+    endpoint_policy: Optional[EndpointPolicy] = None,
+    pool_manager: Optional[urllib3.PoolManager] = None,
+    pad_to: Optional[int] = None,
+    max_payload: Optional[int] = None,
+    proxy: ProxyArg = None,
+    aiohttp_session: None = None,
 ) -> Union[PushResponse, str]:
     """``webpush`` for asyncio: same arguments, awaitable.
 
     urllib3 blocks, so the send runs in a bounded thread pool; the event
-    loop is never blocked.
+    loop is never blocked. pywebpush 2.x's ``aiohttp_session`` is refused
+    with a message (there is no aiohttp here); for many messages use
+    :meth:`PushClient.send_many_async`.
     """
+    if aiohttp_session is not None:
+        raise InvalidInput(
+            "webpush_async() takes no aiohttp_session (pywebpush 2.x's keyword): it sends "
+            "with urllib3 on a thread pool and needs no session; drop the argument (for "
+            "many messages, PushClient.send_many_async keeps connections open)",
+            field="aiohttp_session",
+        )
     call = functools.partial(
         webpush,
         subscription_info,
@@ -227,9 +467,18 @@ async def webpush_async(
         verbose,
         headers,
         requests_session,
-        **kwargs,
+        urgency=urgency,
+        topic=topic,
+        endpoint_policy=endpoint_policy,
+        pool_manager=pool_manager,
+        pad_to=pad_to,
+        max_payload=max_payload,
+        proxy=proxy,
     )
-    return await asyncio.get_running_loop().run_in_executor(_async_executor(), call)
+    result: Union[PushResponse, str] = await asyncio.get_running_loop().run_in_executor(
+        _async_executor(), call
+    )
+    return result
 
 
 class WebPusher:
@@ -302,8 +551,13 @@ class WebPusher:
         urgency: Optional[str] = None,
         topic: Optional[str] = None,
         endpoint_policy: Optional[EndpointPolicy] = None,
+        proxy: ProxyArg = None,
     ) -> Union[PushResponse, str]:
-        """Encrypt and send ``data``; ``headers`` may carry pre-signed VAPID headers."""
+        """Encrypt and send ``data``; ``headers`` may carry pre-signed VAPID headers.
+
+        ``proxy`` as for :func:`webpush` (None: the proxy environment variables).
+        """
+        proxy = check_proxy_arg(proxy)
         request = build_request(
             self.subscription,
             data,
@@ -317,7 +571,7 @@ class WebPusher:
             endpoint_policy=endpoint_policy,
         )
         if curl:
-            return as_curl(request, timeout=timeout)
+            return as_curl(request, timeout=timeout, proxy=proxy)
         if self.verbose:
             log.info("WebPusher: POST %s (%d bytes)", request.url, len(request.body))
         return _post(
@@ -326,4 +580,5 @@ class WebPusher:
             endpoint_policy=endpoint_policy,
             requests_session=self.requests_session,
             pool_manager=self.pool_manager,
+            proxy=proxy,
         )

@@ -14,7 +14,7 @@ The peer may be hostile (a subscription's endpoint is anyone's server), so:
   that resumes where the last one stopped (nothing is searched or copied
   twice, however the socket cuts the stream);
 * everything has a cap: the heads of a response (interim ones included)
-  ``max_head`` octets and :data:`MAX_HEADERS` fields each, at most
+  ``max_head`` octets and ``max_fields`` fields each (the trailers too), at most
   ``max_interim`` interim 1xx responses, a chunk-size line
   :data:`MAX_CHUNK_LINE` octets and all chunk extensions together
   ``max_head``, at most ``max_chunks`` chunks, the trailer section
@@ -65,7 +65,9 @@ _FOLD = re.compile(rb"[\t ][\t\x20-\x7e\x80-\xff]*")  # obs-fold: a continuation
 _OWS = b" \t"
 _DIGITS = re.compile(r"[0-9]{1,18}")
 # RFC 9112 §7.1: chunk-size [ chunk-ext ]; chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] )
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})([\t ]*;[\t\x20-\x7e\x80-\xff]*)?[\t ]*")
+# One way to match each octet (no backtracking over a long line): BWS after the
+# size, then everything from ";" on is the extensions (BWS inside them included).
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[\t ]*(;[\t\x20-\x7e\x80-\xff]*)?")
 
 
 class HTTPProtocolError(Exception):
@@ -126,6 +128,7 @@ class ResponseParser:
         "keep_alive",
         "max_body",
         "max_chunks",
+        "max_fields",
         "max_head",
         "max_interim",
         "reason",
@@ -140,8 +143,10 @@ class ResponseParser:
         max_head: int = MAX_HEAD,
         max_interim: int = MAX_INTERIM,
         max_chunks: int = MAX_CHUNKS,
+        max_fields: int = MAX_HEADERS,
     ) -> None:
         self.max_body = max_body
+        self.max_fields = max_fields
         self.max_chunks = max_chunks
         self._chunks = 0
         self.max_head = max_head
@@ -200,30 +205,32 @@ class ResponseParser:
 
     # -- internals ---------------------------------------------------------
 
-    def _line(self, limit: int, what: str) -> Optional[bytes]:
+    def _line(self, limit: int, what: str, cap: Optional[int] = None) -> Optional[bytes]:
         """The next line without its CRLF (or bare LF), or None until it is complete.
 
         The search resumes where the last one stopped, so a line dripped an
-        octet at a time is still scanned once. Over ``limit`` octets: an error.
+        octet at a time is still scanned once. Over ``limit`` octets: an error
+        (naming ``cap``, the whole budget, when ``limit`` is what is left of it).
         """
         buf, pos = self._buf, self._pos
         end = buf.find(b"\n", self._scan, pos + limit + 2)
+        too_long = f"{what} longer than {limit if cap is None else cap} octets"
         if end < 0:
             self._scan = len(buf)
             if self._scan - pos > limit + 1:
-                raise HTTPProtocolError(f"{what} longer than {limit} octets")
+                raise HTTPProtocolError(too_long)
             return None
         line = bytes(buf[pos:end])
         self._pos = self._scan = end + 1
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > limit:
-            raise HTTPProtocolError(f"{what} longer than {limit} octets")
+            raise HTTPProtocolError(too_long)
         return line
 
     def _head_line(self, what: str) -> Optional[bytes]:
         """A line of a head or of the trailers, counted against max_head."""
-        line = self._line(self.max_head - self._head, what)
+        line = self._line(self.max_head - self._head, what, self.max_head)
         if line is not None:
             self._head += len(line) + 2
             if self._head > self.max_head:
@@ -256,8 +263,10 @@ class ResponseParser:
                     return
                 if line:
                     _field(line, self._fields)
-                    if len(self._fields) > MAX_HEADERS:
-                        raise HTTPProtocolError(f"more than {MAX_HEADERS} response header fields")
+                    if len(self._fields) > self.max_fields:
+                        raise HTTPProtocolError(
+                            f"more than {self.max_fields} response header fields"
+                        )
                 else:
                     self._end_of_head()
             elif state == _LENGTH:
@@ -282,7 +291,8 @@ class ResponseParser:
                 if self._left:
                     self._state = _CHUNK_DATA
                 else:
-                    self._head = 0  # the trailer section has a budget of its own
+                    # The trailer section has budgets of its own (octets, fields).
+                    self._head, self._fields = 0, []
                     self._state = _TRAILERS
             elif state == _CHUNK_DATA:
                 if not self._take_body():
@@ -304,7 +314,10 @@ class ResponseParser:
                 if line is None:
                     return
                 if line:
-                    _field(line, [])  # checked, then dropped (RFC 9110 §6.5.1)
+                    # Checked, then dropped (RFC 9110 §6.5.1); counted like a head's.
+                    _field(line, self._fields)
+                    if len(self._fields) > self.max_fields:
+                        raise HTTPProtocolError(f"more than {self.max_fields} trailer fields")
                 else:
                     self._finish()
             else:  # _UNTIL_CLOSE

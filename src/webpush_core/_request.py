@@ -56,6 +56,27 @@ _COMPUTED = frozenset(
         "transfer-encoding",
     }
 )
+# What to do instead of setting a computed header.
+_COMPUTED_FIX = {
+    "content-encoding": "choose the coding with content_encoding= ('aes128gcm' or 'aesgcm')",
+    "content-type": "the encrypted body is always sent as application/octet-stream; "
+    "drop the header",
+    "content-length": "it is the encrypted body's length; drop the header",
+    "encryption": "it carries the aesgcm salt, fresh for every message; drop the header",
+    "host": "it comes from the endpoint URL; drop the header",
+    "transfer-encoding": "the body is sent with a Content-Length; drop the header",
+}
+
+
+def _harmless(lower: str, value: str, content_encoding: str) -> bool:
+    """A computed header whose value is what we send anyway: accepted and dropped."""
+    if lower == "content-type":
+        return value.split(";", 1)[0].strip().lower() == _CONTENT_TYPE
+    if lower == "content-encoding":
+        return value.strip().lower() == content_encoding
+    return False
+
+
 # A caller may pass these as headers instead of arguments (pywebpush habit).
 _FROM_HEADERS = ("ttl", "urgency", "topic")
 
@@ -340,8 +361,11 @@ def prepare_message(
         if lower in _FROM_HEADERS:
             options[lower] = value
         elif lower in _COMPUTED:
+            if _harmless(lower, value, content_encoding):
+                continue  # the value we compute anyway (pywebpush's WNS example passes it)
             raise InvalidRequest(
-                f"header {name!r} is computed by webpush_core and cannot be set by the caller",
+                f"header {name!r} is computed by webpush_core and cannot be set by the "
+                f"caller: {_COMPUTED_FIX[lower]}",
                 field="headers",
             )
         else:

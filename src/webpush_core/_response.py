@@ -198,11 +198,20 @@ class PushResponse:
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The body parsed as JSON; ValueError if it is not JSON."""
+        """The body parsed as JSON, or None when it is not JSON.
+
+        Push services answer errors with JSON, plain text, HTML (a proxy's
+        502 page) or nothing (a 410), so pywebpush's idiom
+        ``if ex.response and ex.response.json():`` must not raise inside an
+        ``except`` block: an empty, non-JSON or too deeply nested body gives
+        None (``requests`` raises there).
+        """
+        if not self.content.strip():
+            return None
         try:
             return json.loads(self.content)
-        except RecursionError:
-            raise ValueError("the JSON body is nested too deeply") from None
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+            return None
 
     @property
     def ok(self) -> bool:

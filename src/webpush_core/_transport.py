@@ -24,10 +24,12 @@ import contextlib
 import heapq
 import itertools
 import math
+import re
 import socket
 import ssl
 import threading
 import time
+import weakref
 from http.client import HTTPException
 from typing import Any, Optional
 from urllib.parse import urlsplit
@@ -41,11 +43,13 @@ from urllib3.exceptions import (
     ProtocolError,
     SSLError,
 )
+from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._proxy import Proxy, ProxyArg, admit, proxy_refused, select_proxy
 from ._request import PushRequest
-from ._response import PushResponse
+from ._response import PushResponse, _clip
 from .errors import InvalidRequest, PushTimeout, TransportError
 
 __all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
@@ -94,6 +98,34 @@ def default_pool_manager() -> urllib3.PoolManager:
             if pool is None:
                 pool = _pool_manager = make_pool_manager()
     return pool
+
+
+_proxy_managers: weakref.WeakKeyDictionary[urllib3.PoolManager, dict[Proxy, urllib3.ProxyManager]]
+_proxy_managers = weakref.WeakKeyDictionary()
+
+
+def proxy_manager(base: urllib3.PoolManager, proxy: Proxy) -> urllib3.PoolManager:
+    """A ``ProxyManager`` for ``proxy`` with ``base``'s connection settings (TLS, pool sizes).
+
+    One per (base, proxy), kept as long as ``base`` is. A ``base`` that is a
+    ``ProxyManager`` already is the caller's choice of proxy: used as it is.
+    """
+    if isinstance(base, urllib3.ProxyManager):
+        return base
+    with _pool_lock:
+        managers = _proxy_managers.setdefault(base, {})
+        manager = managers.get(proxy)
+        if manager is None:
+            manager = urllib3.ProxyManager(
+                proxy.url,
+                num_pools=int(getattr(base.pools, "_maxsize", 32)),
+                proxy_headers=proxy.headers(),
+                **base.connection_pool_kw,
+            )
+            # The same connection classes (the per-attempt deadline) as the base.
+            manager.pool_classes_by_scheme = dict(base.pool_classes_by_scheme)
+            managers[proxy] = manager
+    return manager
 
 
 # --------------------------------------------------------------------------
@@ -221,9 +253,12 @@ class _Checked(HTTPConnection):
     name (``self.host`` is unchanged, only the address connected to is).
     """
 
+    _checked_with: Optional[EndpointPolicy] = None  # the policy this socket's address passed
+
     def _new_conn(self) -> socket.socket:
         attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
         policy = attempt.policy if attempt is not None else None
+        self._checked_with = policy
         sock = super()._new_conn() if policy is None else self._new_checked_conn(policy)
         _watch(sock, opening=True)
         return sock
@@ -248,7 +283,16 @@ class _Checked(HTTPConnection):
         raise failure or NewConnectionError(self, f"no address for {host!r}")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock, opening=False)  # a reused keep-alive connection
+        attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
+        policy = attempt.policy if attempt is not None else None
+        sock = self.sock
+        if policy is not None and sock is not None and policy != self._checked_with:
+            # A kept-alive connection opened under another policy (the pool is
+            # shared): the address it is connected to must pass this one too.
+            peer = sock.getpeername()[0]
+            policy.check_addresses(self.host, [str(peer)])
+            self._checked_with = policy
+        _watch(sock, opening=False)  # a reused keep-alive connection
         super().request(*args, **kwargs)
 
 
@@ -313,13 +357,29 @@ def _detail(exc: BaseException) -> str:
     verify = getattr(root, "verify_message", None)
     if verify:
         text = f"certificate verify failed: {verify}"
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+    # The server's words can be in it (http.client's BadStatusLine is the line).
+    return _clip(text, _MAX_DETAIL)
 
 
-def _transport_error(exc: BaseException, url: str, timeout: float, phase: str) -> TransportError:
+_TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})\s*(.*)")
+
+
+def _proxy_error(exc: BaseException, url: str, proxy: Proxy) -> TransportError:
+    """The error for a proxy that refused or could not be reached (no credentials in it)."""
+    root = _root_cause(exc)
+    match = _TUNNEL_STATUS.search(str(root))
+    if match is not None:  # http.client's tunnel: the proxy answered CONNECT with a non-2xx
+        return proxy_refused(proxy, url, int(match.group(1)), match.group(2))
+    return proxy_refused(proxy, url, None, _detail(exc))
+
+
+def _transport_error(
+    exc: BaseException, url: str, timeout: float, phase: str, proxy: Optional[Proxy] = None
+) -> TransportError:
     """Our error for a urllib3/socket failure: never includes headers or body."""
     origin = _origin(url)
+    if proxy is not None and isinstance(exc, Urllib3ProxyError):
+        return _proxy_error(exc, url, proxy)
     if isinstance(exc, NewConnectionError):  # subclasses ConnectTimeoutError: test first
         root = _root_cause(exc)
         if isinstance(root, socket.gaierror) or type(exc).__name__ == "NameResolutionError":
@@ -406,10 +466,15 @@ def send_request(
     timeout: Optional[float] = None,
     policy: Optional[EndpointPolicy] = None,
     max_response_bytes: int = 65536,
+    proxy: ProxyArg = None,
 ) -> PushResponse:
     """POST ``request`` and return the push service's answer (RFC 8030 §5).
 
     Checks the endpoint with ``policy`` (default :data:`DEFAULT_POLICY`) first.
+    ``proxy``: None follows the proxy environment variables (as ``requests``
+    does), False connects directly, a URL ``http://[user:pw@]host:port``
+    sends through that proxy (see :mod:`._proxy`); a proxy's refusal raises
+    :class:`ProxyError`.
     Does not raise for HTTP statuses (see ``error_for_response``); raises
     :class:`PushTimeout` when an attempt takes longer than ``timeout``
     seconds (default :data:`DEFAULT_TIMEOUT`), :class:`TransportError` when
@@ -435,13 +500,19 @@ def send_request(
     url = request.url
 
     policy = DEFAULT_POLICY if policy is None else policy
+    via = select_proxy(url, proxy)
     pool = default_pool_manager() if pool_manager is None else pool_manager
-    if _checks_addresses(pool, url):
+    connect_policy: Optional[EndpointPolicy] = None
+    if via is not None:
+        # The socket goes to the proxy (it may be on a private address); the
+        # proxy resolves the endpoint's host: check-then-connect.
+        admit(policy, url, via)
+        pool = proxy_manager(pool, via)
+    elif _checks_addresses(pool, url):
         policy.check(url)  # the addresses: as a connection opens, to the one it opens to
-        connect_policy: Optional[EndpointPolicy] = policy
+        connect_policy = policy
     else:
         policy.admit(url)  # another pool resolves again when it connects
-        connect_policy = None
     # One deadline for the whole call, the stale-connection resend included.
     deadline = time.monotonic() + timeout
     for attempt in (1, 2):
@@ -469,13 +540,20 @@ def send_request(
                 and _is_stale_connection(cause)
             ):
                 continue  # stale keep-alive connection: nothing was answered, send again
-            raise _transport_error(cause, url, timeout, "waiting for") from None
+            raise _transport_error(cause, url, timeout, "waiting for", via) from None
         except BaseException:
             guard.disarm()  # never leave an alarm that could hit a pooled connection later
             raise
         finally:
             _current.attempt = None
         alarm, guard.alarm = guard.alarm, None
+        if via is not None and response.status == 407:
+            # Only a proxy answers 407 (RFC 9110 §15.5.8): for an http endpoint
+            # (absolute form) the refusal arrives as an ordinary response, and
+            # the proxy may close without reading our body.
+            with contextlib.suppress(TransportError):
+                _finish(response, url, deadline, timeout, 0, alarm)
+            raise proxy_refused(via, url, 407, response.reason or "")
         return _finish(response, url, deadline, timeout, max_response_bytes, alarm)
     raise AssertionError("unreachable")  # pragma: no cover
 

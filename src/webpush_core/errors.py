@@ -27,6 +27,7 @@ __all__ = [
     "InvalidSubscription",
     "NoData",
     "PayloadTooLarge",
+    "ProxyError",
     "PushRejected",
     "PushServiceError",
     "PushTimeout",
@@ -54,7 +55,12 @@ class WebPushException(Exception):
         self.response = response
 
     def __str__(self) -> str:
-        # pywebpush's format: "WebPushException: <message>, Response <body>".
+        # A subclass reads well in a traceback ("ExpiredSubscription: Push
+        # failed: 410 Gone ..."): its message alone. The base class keeps
+        # pywebpush's "WebPushException: <message>, Response <body>", which
+        # code written for pywebpush may match on.
+        if type(self) is not WebPushException:
+            return self.message
         extra = ""
         if self.response is not None:
             text = getattr(self.response, "text", None)
@@ -185,3 +191,23 @@ class TransportError(WebPushException):
 
 class PushTimeout(TransportError):
     """Connecting or reading took longer than the timeout."""
+
+
+class ProxyError(TransportError):
+    """The forward proxy refused or failed the request (e.g. 407, 502 to CONNECT).
+
+    ``proxy`` is the proxy's URL with any password masked (``http://user:***@host:port``);
+    ``proxy_status`` the status the proxy answered, or None when it could not be reached.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: Optional[str] = None,
+        proxy: str = "",
+        proxy_status: Optional[int] = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.proxy = proxy
+        self.proxy_status = proxy_status

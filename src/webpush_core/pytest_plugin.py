@@ -7,8 +7,9 @@ makes them available in any test suite:
   for one test, stopped afterwards;
 * ``push_service_session``: one service shared by the whole session.
 
-Sending to it needs ``endpoint_policy=EndpointPolicy(allow_http=True,
-allow_private=True)``, since its endpoints are plain-HTTP loopback URLs.
+Sending to it needs ``endpoint_policy=push_service.endpoint_policy``
+(:meth:`EndpointPolicy.for_testing`), since its endpoints are plain-HTTP
+loopback URLs that the strict default policy refuses.
 """
 
 from __future__ import annotations

@@ -186,8 +186,17 @@ def _encrypt(
             raise ECEError("dh: private_key needs the receiver's public key (dh)")
         private_key = check_private_key(private_key)
         peer, ua_public = load_peer(dh)  # type: ignore[arg-type]
-        if keyid is not None and _keyid(keyid) != uncompressed_point(private_key.public_key()):
-            raise ECEError("keyid: with private_key and dh the keyid is the sender's public key")
+        if keyid is not None:
+            label = _keyid(keyid)
+            # aesgcm: http_ece callers label the key ("p256dh"); as there, the
+            # label names a key and never enters the key schedule. aes128gcm
+            # writes the keyid into the header, where RFC 8291 §4 requires the
+            # sender's public key.
+            if version == AES128GCM and label != uncompressed_point(private_key.public_key()):
+                raise ECEError(
+                    "keyid: for aes128gcm with private_key and dh the keyid is the sender's "
+                    "public key (RFC 8291 §4); leave keyid out and it is written for you"
+                )
         body, _ = seal_webpush(
             version,
             data,

@@ -160,7 +160,10 @@ def seal_aes128gcm(cek: bytes, nonce: bytes, content: Buffer, rs: int, padding: 
 def open_aes128gcm(cek: bytes, nonce: bytes, records: Buffer, rs: int) -> bytes:
     """Decrypt and unpad the records of an aes128gcm body (RFC 8188 §2)."""
     if not records:
-        raise ECEError("truncated: no records after the header")
+        raise ECEError(
+            "truncated: the body is a header with no records (RFC 8188 §2: even an empty "
+            "message has one record, its padding delimiter and tag)"
+        )
 
     def unframe(seq: int, plaintext: bytes, last: bool) -> bytes:
         plaintext = plaintext.rstrip(b"\x00")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .. import _p256
 from .._b64 import b64url_decode, b64url_encode
+from .._endpoint import EndpointPolicy
 from ..errors import VapidError
 from ._receiver import (
     E_BAD_METHOD,
@@ -76,13 +77,19 @@ class LocalPushService:
     It hands out subscriptions the way a browser does (a fresh P-256 key pair
     and 16-byte auth secret each, RFC 8291 §2), receives pushes the way a push
     service does (RFC 8030 §5, RFC 8292 §4), decrypts them with
-    ``webpush_core.ece`` and records them::
+    ``webpush_core.ece`` and records them:
 
-        with LocalPushService() as svc:
-            sub = svc.subscribe(application_server_key=vapid_public_key)
-            webpush(sub, "hello", vapid_private_key=key, vapid_claims={"sub": "mailto:a@b.c"},
-                    endpoint_policy=EndpointPolicy(allow_http=True, allow_private=True))
-            assert svc.messages(sub)[0].plaintext == b"hello"
+    >>> from webpush_core import webpush
+    >>> from webpush_core.testing import LocalPushService
+    >>> from webpush_core.vapid import Vapid
+    >>> key = Vapid.generate()
+    >>> with LocalPushService() as svc:
+    ...     sub = svc.subscribe(application_server_key=key.application_server_key)
+    ...     response = webpush(sub, "hello", vapid_private_key=key,
+    ...                        vapid_claims={"sub": "mailto:ops@example.com"},
+    ...                        endpoint_policy=svc.endpoint_policy)
+    ...     svc.messages(sub)[0].text
+    'hello'
 
     Answers: 201 Created (with ``Location``) on success; 400 for a missing or
     invalid TTL, Urgency, Topic, Content-Encoding (missing on a non-empty
@@ -153,6 +160,15 @@ class LocalPushService:
     def __repr__(self) -> str:
         state = self._url if self._httpd is not None else "stopped"
         return f"LocalPushService({state}, subscriptions={len(self._inboxes)})"
+
+    @property
+    def endpoint_policy(self) -> EndpointPolicy:
+        """The policy that lets a sender reach this service's plain-http loopback endpoints.
+
+        :meth:`EndpointPolicy.for_testing`: pass it as ``endpoint_policy=`` in tests
+        (production code keeps the strict default).
+        """
+        return EndpointPolicy.for_testing()
 
     @property
     def url(self) -> str:

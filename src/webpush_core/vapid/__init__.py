@@ -1,11 +1,14 @@
 """VAPID (RFC 8292): identify the sender to push services with signed tokens.
 
->>> vapid = Vapid.from_file("vapid_private.pem")           # doctest: +SKIP
->>> vapid.application_server_key                           # doctest: +SKIP
-'BNc...'  # what the browser's pushManager.subscribe() needs
->>> vapid.sign({"sub": "mailto:ops@example.com", "aud": "https://push.example.net"})
-... # doctest: +SKIP
-{'Authorization': 'vapid t=eyJ..., k=BNc...'}
+>>> from webpush_core.vapid import Vapid
+>>> vapid = Vapid.generate()                # or Vapid.from_file("private_key.pem")
+>>> len(vapid.application_server_key)       # what pushManager.subscribe() needs
+87
+>>> headers = vapid.sign({"sub": "mailto:ops@example.com", "aud": "https://push.example.net"})
+>>> headers["Authorization"].startswith("vapid t=eyJ")
+True
+>>> vapid.verify(headers["Authorization"])["sub"]   # the receiving side's check
+'mailto:ops@example.com'
 
 Keys load from PEM, DER, base64url DER (py_vapid) or the raw base64url
 scalar (node web-push). Tokens are ES256 JWTs written by hand (RFC 7515,

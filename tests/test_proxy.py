@@ -1,0 +1,538 @@
+"""Forward proxies: the environment as requests reads it, explicit proxy=, CONNECT.
+
+The end-to-end tests go through a real tinyproxy process on loopback
+(tests/proxies.py): a CONNECT tunnel to an https stand-in (TLS still verified
+against the push service's name), plain http in absolute form, NO_PROXY
+bypass, and refusals (407 from tinyproxy's Basic authentication, 500 when it
+cannot reach the endpoint, 502 from a stand-in) as a typed ProxyError naming
+the proxy without its password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from proxies import ForwardProxy, refusing_proxy, tinyproxy, tls_push_service
+from webpush_core import (
+    EndpointNotAllowed,
+    EndpointPolicy,
+    InvalidInput,
+    ProxyError,
+    PushClient,
+    TransportError,
+    WebPusher,
+    make_pool_manager,
+    webpush,
+    webpush_async,
+)
+from webpush_core._proxy import (
+    MAX_CONNECT_HEAD,
+    Proxy,
+    connect_request,
+    parse_connect_head,
+    parse_proxy,
+    proxy_from_environment,
+    select_proxy,
+)
+from webpush_core.testing import LocalPushService
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+SECRET = "pa55-w0rd"
+PROXY_VARS = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+# --------------------------------------------------------------------------
+# The environment, as requests reads it
+
+
+def env_proxy(url: str, **env: str) -> Any:
+    found = proxy_from_environment(url, env)
+    return None if found is None else found.url
+
+
+def test_scheme_variables() -> None:
+    assert env_proxy("https://push.example/x", HTTPS_PROXY="http://p:3128") == "http://p:3128"
+    assert env_proxy("https://push.example/x", HTTP_PROXY="http://p:3128") is None
+    assert env_proxy("http://push.example/x", HTTP_PROXY="http://p:3128") == "http://p:3128"
+    assert env_proxy("https://push.example/x", ALL_PROXY="http://a:1") == "http://a:1"
+    assert (
+        env_proxy("https://push.example/x", https_proxy="http://s:2", all_proxy="http://a:1")
+        == "http://s:2"
+    )
+    # requests reads "host:port" as http://host:port; port 80 by default.
+    assert env_proxy("https://push.example/x", https_proxy="proxy.corp:3128") == (
+        "http://proxy.corp:3128"
+    )
+    assert env_proxy("https://push.example/x", https_proxy="http://proxy.corp") == (
+        "http://proxy.corp:80"
+    )
+    assert env_proxy("https://push.example/x", https_proxy="") is None
+
+
+def test_lower_case_wins() -> None:
+    assert (
+        env_proxy("https://e.example/", https_proxy="http://low:1", HTTPS_PROXY="http://up:2")
+        == "http://low:1"
+    )
+
+
+def test_httpoxy_upper_case_http_proxy_ignored_under_cgi() -> None:
+    # A CGI request's "Proxy:" header arrives as HTTP_PROXY (httpoxy).
+    env = {"HTTP_PROXY": "http://evil:1", "REQUEST_METHOD": "POST"}
+    assert env_proxy("http://e.example/", **env) is None
+    assert env_proxy("http://e.example/", http_proxy="http://ok:1", REQUEST_METHOD="GET") == (
+        "http://ok:1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "bypassed"),
+    [
+        ("push.example", "https://push.example/x", True),
+        ("example", "https://push.example/x", True),  # domain suffix
+        (".example", "https://push.example/x", True),
+        ("*.example", "https://push.example/x", True),
+        ("push.example", "https://PUSH.EXAMPLE./x", True),  # case, trailing dot
+        ("ush.example", "https://push.example/x", False),  # whole labels only
+        ("other.example", "https://push.example/x", False),
+        ("a.test, push.example ,b.test", "https://push.example/x", True),
+        ("*", "https://anything.example/x", True),
+        ("push.example:443", "https://push.example/x", True),
+        ("push.example:8443", "https://push.example/x", False),
+        ("10.0.0.0/8", "http://10.1.2.3/x", True),
+        ("10.0.0.0/8", "http://11.1.2.3/x", False),
+        ("127.0.0.1", "http://127.0.0.1:8080/x", True),
+        ("::1", "http://[::1]:8080/x", True),
+        ("", "https://push.example/x", False),
+    ],
+)
+def test_no_proxy(no_proxy: str, url: str, bypassed: bool) -> None:
+    found = env_proxy(url, all_proxy="http://p:1", NO_PROXY=no_proxy)
+    assert (found is None) is bypassed
+
+
+def test_explicit_proxy_replaces_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://env:1")
+    monkeypatch.setenv("NO_PROXY", "push.example")
+    assert select_proxy("https://push.example/x", "http://mine:2") == parse_proxy("http://mine:2")
+    assert select_proxy("https://push.example/x") is None  # NO_PROXY
+    assert select_proxy("https://other.example/x") == parse_proxy("http://env:1")
+    assert select_proxy("https://other.example/x", False) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (f"socks5://u:{SECRET}@h:1080", "only http:// proxies"),
+        (f"https://u:{SECRET}@h:443", "only http:// proxies"),
+        (f"http://u:{SECRET}@h:1/path", "without a path"),
+        (f"http://u:{SECRET}@:1", "no host"),
+        (f"http://u:{SECRET}@h:99999", "does not parse"),
+    ],
+)
+def test_bad_proxy_urls_are_refused_without_the_password(value: str, words: str) -> None:
+    with pytest.raises(InvalidInput, match=words) as caught:
+        parse_proxy(value, "HTTPS_PROXY")
+    assert caught.value.field == "HTTPS_PROXY"
+    assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
+
+
+def test_bad_proxy_argument_types() -> None:
+    for bad in (True, 3128, b"http://p:1"):
+        with pytest.raises(InvalidInput, match="proxy") as caught:
+            webpush({"endpoint": "https://e.example/x"}, proxy=bad)  # type: ignore[call-overload]
+        assert caught.value.field == "proxy"
+
+
+def test_proxy_credentials_masked_and_sent_as_basic() -> None:
+    proxy = parse_proxy(f"http://al%40ice:{SECRET}@proxy.corp:3128")
+    assert proxy.username == "al@ice" and proxy.password == SECRET
+    assert SECRET not in repr(proxy) and SECRET not in proxy.masked
+    assert proxy.masked == "http://al@ice:***@proxy.corp:3128"
+    assert proxy.headers() == {"Proxy-Authorization": "Basic YWxAaWNlOnBhNTUtdzByZA=="}
+    assert connect_request(proxy, "push.example", 443) == (
+        b"CONNECT push.example:443 HTTP/1.1\r\nHost: push.example:443\r\n"
+        b"Proxy-Authorization: Basic YWxAaWNlOnBhNTUtdzByZA==\r\n\r\n"
+    )
+    assert connect_request(Proxy("p", 1), "::1", 8443).startswith(b"CONNECT [::1]:8443 ")
+
+
+# --------------------------------------------------------------------------
+# The CONNECT answer, parsed with caps
+
+
+def test_connect_head_incremental() -> None:
+    answer = b"HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n\x16\x03"
+    for cut in range(len(answer) - 2):
+        assert parse_connect_head(answer[:cut]) is None
+    assert parse_connect_head(answer) == (200, "Connection established", len(answer) - 2)
+    assert parse_connect_head(b"HTTP/1.0 407 Proxy Auth\r\n\r\n") == (407, "Proxy Auth", 27)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/2 200\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"y" * MAX_CONNECT_HEAD,
+    ],
+)
+def test_connect_head_refused(answer: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_connect_head(answer)
+
+
+def test_connect_reason_clipped() -> None:
+    status, reason, _ = parse_connect_head(b"HTTP/1.1 502 " + b"\x1b[31m" * 100 + b"\r\n\r\n")  # type: ignore[misc]
+    assert status == 502 and "\x1b" not in reason and len(reason) <= 120
+
+
+# --------------------------------------------------------------------------
+# Through a real proxy
+
+
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[ForwardProxy]:
+    with tinyproxy() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def auth_proxy() -> Iterator[ForwardProxy]:
+    with tinyproxy(auth=("webpush", SECRET)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[LocalPushService]:
+    with LocalPushService() as running:
+        yield running
+
+
+def keys_only(service: LocalPushService, endpoint: str) -> dict[str, Any]:
+    return {**service.subscribe(), "endpoint": endpoint}
+
+
+def seen(proxy: ForwardProxy, needle: str) -> int:
+    return sum(needle in line for line in proxy.requests())
+
+
+def test_http_endpoint_through_the_proxy(proxy: ForwardProxy, service: LocalPushService) -> None:
+    sub = service.subscribe()
+    before = seen(proxy, sub["endpoint"])
+    response = webpush(sub, "via proxy", endpoint_policy=LOCAL, proxy=proxy.url)
+    assert response.status_code == 201
+    assert service.wait_for_message(sub).text == "via proxy"
+    # Absolute form (RFC 9112 §3.2.2): the proxy logged the full URL.
+    assert seen(proxy, f"POST {sub['endpoint']}") == before + 1
+
+
+def test_environment_proxy_and_no_proxy_bypass(
+    proxy: ForwardProxy, service: LocalPushService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = service.subscribe()
+    monkeypatch.setenv("http_proxy", proxy.url)
+    webpush(sub, "env", endpoint_policy=LOCAL)
+    assert seen(proxy, sub["endpoint"]) == 1
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
+    webpush(sub, "bypass", endpoint_policy=LOCAL)
+    assert [m.text for m in service.messages(sub)] == ["env", "bypass"]
+    assert seen(proxy, sub["endpoint"]) == 1  # the second went directly
+    monkeypatch.delenv("NO_PROXY")
+    webpush(sub, "direct", endpoint_policy=LOCAL, proxy=False)
+    assert seen(proxy, sub["endpoint"]) == 1
+
+
+def test_connect_tunnel_to_https_verified_end_to_end(
+    proxy: ForwardProxy,
+    service: LocalPushService,
+    ca: trustme.CA,
+    ca_file: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool = make_pool_manager(ca_certs=ca_file)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    with tls_push_service(ca) as tls:
+        sub = keys_only(service, tls.url + "/push/abc")
+        response = webpush(sub, "secret", endpoint_policy=LOCAL, pool_manager=pool)
+        assert response.status_code == 201
+        assert len(tls.received) == 1 and tls.received[0]["path"] == "/push/abc"
+        # The proxy saw a CONNECT only, never the request (TLS inside the tunnel).
+        authority = tls.url.removeprefix("https://")
+        assert seen(proxy, f"CONNECT {authority}") == 1
+        assert seen(proxy, "/push/abc") == 0
+        # The certificate is checked against the push service's name through the tunnel.
+        with pytest.raises(TransportError, match=r"TLS|certificate"):
+            webpush(sub, "x", endpoint_policy=LOCAL, pool_manager=make_pool_manager())
+    with tls_push_service(ca, name="other.example") as wrong:
+        sub = keys_only(service, wrong.url + "/push/abc")
+        with pytest.raises(TransportError, match=r"TLS|certificate") as caught:
+            webpush(sub, "x", endpoint_policy=LOCAL, pool_manager=pool)
+        assert not isinstance(caught.value, ProxyError)
+        assert wrong.received == []
+
+
+def test_every_urllib3_path_goes_through_the_proxy(
+    proxy: ForwardProxy, service: LocalPushService
+) -> None:
+    subs = [service.subscribe() for _ in range(3)]
+    WebPusher(subs[0]).send("pusher", endpoint_policy=LOCAL, proxy=proxy.url)
+    asyncio.run(webpush_async(subs[1], "async", endpoint_policy=LOCAL, proxy=proxy.url))
+    with PushClient(
+        endpoint_policy=LOCAL, pool_manager=make_pool_manager(), proxy=proxy.url
+    ) as client:
+        result = client.send(subs[2], "client")
+    assert result.ok, result.error
+    for sub, text in zip(subs, ["pusher", "async", "client"]):
+        assert service.wait_for_message(sub).text == text
+        assert seen(proxy, sub["endpoint"]) == 1
+
+
+def test_407_names_the_proxy_without_its_password(
+    auth_proxy: ForwardProxy, service: LocalPushService, ca: trustme.CA, ca_file: str
+) -> None:
+    pool = make_pool_manager(ca_certs=ca_file)
+    sub = service.subscribe()
+    with tls_push_service(ca) as tls:
+        tls_sub = keys_only(service, tls.url + "/push/p")
+        wrong = f"http://webpush:wrong-{SECRET}@127.0.0.1:{auth_proxy.port}"
+        # Absolute form (http endpoint), then CONNECT (https). tinyproxy answers
+        # wrong credentials with 401, which for an http endpoint cannot be told
+        # apart from the push service's own 401: only the CONNECT case has it.
+        for target, urls in ((sub, [auth_proxy.bare_url]), (tls_sub, [auth_proxy.bare_url, wrong])):
+            for url in urls:
+                with pytest.raises(ProxyError) as caught:
+                    webpush(target, "x", endpoint_policy=LOCAL, pool_manager=pool, proxy=url)
+                error = caught.value
+                assert error.proxy_status in (401, 407)
+                assert f"127.0.0.1:{auth_proxy.port}" in str(error)
+                assert "http://user:password@host:port" in str(error)
+                for text in (str(error), repr(error), error.proxy):
+                    assert SECRET not in text
+            # With the right credentials it goes through.
+            webpush(target, "ok", endpoint_policy=LOCAL, pool_manager=pool, proxy=auth_proxy.url)
+        assert len(tls.received) == 1
+    assert service.wait_for_message(sub).text == "ok"
+
+
+def test_proxy_that_cannot_reach_the_endpoint(
+    proxy: ForwardProxy, service: LocalPushService, ca_file: str
+) -> None:
+    # tinyproxy answers CONNECT to a closed port with "500 Unable to connect".
+    sub = keys_only(service, "https://localhost:9/push/x")
+    with pytest.raises(ProxyError) as caught:
+        webpush(
+            sub,
+            "x",
+            endpoint_policy=LOCAL,
+            pool_manager=make_pool_manager(ca_certs=ca_file),
+            proxy=proxy.url,
+        )
+    assert caught.value.proxy_status == 500 and "Unable to connect" in str(caught.value)
+
+
+def test_502_and_unreachable_proxy(service: LocalPushService) -> None:
+    sub = keys_only(service, "https://push.example:8443/push/x")
+    reply = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
+    with refusing_proxy(reply) as url, pytest.raises(ProxyError) as caught:
+        webpush(sub, "x", endpoint_policy=LOCAL, proxy=url.replace("//", f"//u:{SECRET}@"))
+    assert caught.value.proxy_status == 502 and "502 Bad Gateway" in str(caught.value)
+    assert SECRET not in str(caught.value)
+    # Nothing listens there any more.
+    with pytest.raises(ProxyError, match="cannot reach the proxy") as unreachable:
+        webpush(sub, "x", endpoint_policy=LOCAL, proxy=url, timeout=5)
+    assert unreachable.value.proxy_status is None
+
+
+def test_policy_still_checks_the_endpoint(proxy: ForwardProxy) -> None:
+    before = len(proxy.requests())
+    for endpoint in ("https://127.0.0.1/push/x", "https://localhost/push/x", "http://e.example/"):
+        sub = {"endpoint": endpoint, "keys": LocalPushService.__name__ and {}}
+        with pytest.raises((EndpointNotAllowed, InvalidInput)):
+            webpush(sub, None, proxy=proxy.url)
+    assert len(proxy.requests()) == before  # refused before the proxy was contacted
+
+
+def test_curl_and_requests_session() -> None:
+    service = LocalPushService().start()
+    try:
+        sub = service.subscribe()
+        command = webpush(
+            sub, "x", endpoint_policy=LOCAL, curl=True, proxy=f"http://u:{SECRET}@p.corp:3128"
+        )
+        assert "--proxy 'http://u:***@p.corp:3128'" in command and SECRET not in command
+        assert "--noproxy '*'" in webpush(sub, "x", endpoint_policy=LOCAL, curl=True, proxy=False)
+        with pytest.raises(InvalidInput, match=r"session\.proxies"):
+            webpush(sub, "x", endpoint_policy=LOCAL, requests_session=object(), proxy=False)
+    finally:
+        service.stop()
+
+
+def test_proxy_log_has_no_password(auth_proxy: ForwardProxy, tmp_path: Path) -> None:
+    # The credentials travel in Proxy-Authorization, never in the request line.
+    assert all(SECRET not in line for line in auth_proxy.requests())
+
+
+# --------------------------------------------------------------------------
+# PushClient's own HTTP/1.1 client through the proxy
+
+
+def test_push_client_own_transport_through_the_proxy(
+    proxy: ForwardProxy,
+    service: LocalPushService,
+    ca: trustme.CA,
+    ca_file: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    http_subs = [service.subscribe() for _ in range(3)]
+    with tls_push_service(ca) as tls:
+        https_subs = [keys_only(service, f"{tls.url}/push/{i}") for i in range(3)]
+        authority = tls.url.removeprefix("https://")
+        with PushClient(endpoint_policy=LOCAL, ca_certs=ca_file, proxy=proxy.url) as client:
+            results = list(client.send_many(http_subs + https_subs, "own"))
+            assert all(r.ok for r in results), [r.error for r in results]
+            # One more: the tunnel is kept alive and reused (no second CONNECT needed).
+            connects = seen(proxy, f"CONNECT {authority}")
+            assert client.send(https_subs[0], "again").ok
+            assert seen(proxy, f"CONNECT {authority}") == connects
+        assert sorted(r["path"] for r in tls.received) == [
+            "/push/0",
+            "/push/0",
+            "/push/1",
+            "/push/2",
+        ]
+        assert 1 <= connects <= 3
+        for sub in http_subs:
+            assert service.wait_for_message(sub).text == "own"
+            assert seen(proxy, f"POST {sub['endpoint']}") == 1  # absolute form
+        # TLS through the tunnel is verified against the push service's name.
+        with PushClient(endpoint_policy=LOCAL, proxy=proxy.url) as client:
+            result = client.send(https_subs[0], "x")
+        assert not result.ok and isinstance(result.error, TransportError)
+        assert "TLS" in str(result.error) and not isinstance(result.error, ProxyError)
+    # The environment, and NO_PROXY.
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    sub = service.subscribe()
+    with PushClient(endpoint_policy=LOCAL) as client:
+        assert client.send(sub, "env").ok
+        assert seen(proxy, sub["endpoint"]) == 1
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert client.send(sub, "bypass").ok
+        assert seen(proxy, sub["endpoint"]) == 1
+    with PushClient(endpoint_policy=LOCAL, proxy=False) as client:
+        monkeypatch.delenv("NO_PROXY")
+        assert client.send(sub, "direct").ok
+        assert seen(proxy, sub["endpoint"]) == 1
+    assert [m.text for m in service.messages(sub)] == ["env", "bypass", "direct"]
+
+
+def test_push_client_own_transport_refusals(
+    auth_proxy: ForwardProxy, service: LocalPushService, ca: trustme.CA, ca_file: str
+) -> None:
+    with tls_push_service(ca) as tls:
+        tls_sub = keys_only(service, tls.url + "/push/p")
+        http_sub = service.subscribe()
+        for sub in (tls_sub, http_sub):
+            with PushClient(
+                endpoint_policy=LOCAL, ca_certs=ca_file, proxy=auth_proxy.bare_url, max_retries=0
+            ) as client:
+                result = client.send(sub, "x")
+            assert isinstance(result.error, ProxyError), result.error
+            assert result.error.proxy_status == 407
+            assert f"127.0.0.1:{auth_proxy.port}" in str(result.error)
+        with PushClient(endpoint_policy=LOCAL, ca_certs=ca_file, proxy=auth_proxy.url) as client:
+            assert client.send(tls_sub, "ok").ok and client.send(http_sub, "ok").ok
+            assert SECRET not in repr(client) and SECRET not in repr(client.proxy)
+        assert len(tls.received) == 1
+    sub = keys_only(service, "https://push.example:8443/push/x")
+    with (
+        refusing_proxy(b"HTTP/1.1 502 Bad Gateway\r\n\r\n") as url,
+        PushClient(
+            endpoint_policy=LOCAL, proxy=url.replace("//", f"//u:{SECRET}@"), max_retries=0
+        ) as client,
+    ):
+        result = client.send(sub, "x")
+    assert isinstance(result.error, ProxyError) and result.error.proxy_status == 502
+    assert SECRET not in str(result.error)
+    with PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=5) as client:
+        result = client.send(sub, "x")  # the stand-in is gone: nothing listens
+    assert isinstance(result.error, ProxyError) and result.error.proxy_status is None
+    assert "cannot reach the proxy" in str(result.error)
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * (MAX_CONNECT_HEAD + 10), "over 16384 octets"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 150 + b"\r\n", "over 100 fields"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "no valid status line"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not HTTP/1.x"),
+        (b"HTTP/1.1 200 OK\r\n\r\nunasked", "data after its answer"),
+    ],
+)
+def test_hostile_connect_answers_are_capped(
+    service: LocalPushService, reply: bytes, words: str
+) -> None:
+    sub = keys_only(service, "https://push.example/push/x")
+    with (
+        refusing_proxy(reply) as url,
+        PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=5) as client,
+    ):
+        result = client.send(sub, "x")
+    assert isinstance(result.error, ProxyError), result.error
+    assert words in str(result.error)
+
+
+def test_a_proxy_that_never_answers_connect_times_out(service: LocalPushService) -> None:
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts (the kernel does) and never answers
+    try:
+        sub = keys_only(service, "https://push.example/push/x")
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=1) as client:
+            started = time.monotonic()
+            result = client.send(sub, "x")
+            assert time.monotonic() - started < 5
+    finally:
+        listener.close()
+    assert "timed out after 1 s" in str(result.error)
