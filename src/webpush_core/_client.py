@@ -79,6 +79,13 @@ class SendResult:
 
     ``expired`` means the push service said 404/410: delete the subscription.
     ``error`` is the :class:`WebPushException` that explains a failure.
+
+    ``reason`` (a short stable code), ``action`` (``"delete"``, ``"retry"``,
+    ``"fix-credentials"``, ``"fix-request"``, or None) and ``detail`` (the push
+    service's own words, clipped) say why and what to do; they are the
+    error's unless the client itself decided (``ttl-expired``,
+    ``deadline-exceeded``, ``service-unavailable`` from an open breaker).
+    For a success ``reason`` is ``"accepted"`` and ``action`` None.
     """
 
     subscription: Any = field(repr=False)
@@ -89,6 +96,23 @@ class SendResult:
     attempts: int = 0
     error: Optional[WebPushException] = None
     response: Optional[PushResponse] = field(default=None, repr=False)
+    reason: Optional[str] = None
+    action: Optional[str] = None
+    detail: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.reason is not None:
+            return
+        # Frozen: the derived defaults are set once, here.
+        if self.ok:
+            object.__setattr__(self, "reason", "accepted")
+        elif self.error is not None:
+            object.__setattr__(self, "reason", self.error.reason or "unknown")
+            object.__setattr__(self, "action", self.error.action)
+            object.__setattr__(self, "detail", self.error.detail)
+        else:
+            object.__setattr__(self, "reason", "unknown")
+            object.__setattr__(self, "action", "retry")
 
     @property
     def endpoint(self) -> Optional[str]:
