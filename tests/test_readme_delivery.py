@@ -68,3 +68,15 @@ def test_reasons_and_actions_example(service: LocalPushService) -> None:
         )
     assert [(name, args) for name, args, _ in calls.calls] == [("delete", (gone,))]
     assert service.messages(live)[0].plaintext == b'{"title": "News"}'
+
+
+def test_declarative_example(service: LocalPushService) -> None:
+    subscription = service.subscribe()
+    with PushClient(endpoint_policy=LOCAL) as client:
+        namespace: dict[str, Any] = {"client": client, "subscription": subscription}
+        exec(block_with("declarative.message("), namespace)  # noqa: S102 - the README's example
+    assert namespace["result"].ok
+    received = service.messages(subscription)[0]
+    assert received.declarative is not None
+    assert received.declarative.members.app_badge == 3
+    assert received.declarative.members.actions[0].navigate.endswith("/reply")
