@@ -790,26 +790,35 @@ def test_errors_are_library_errors(service: ScriptedService) -> None:
             assert isinstance(result.error, (ServerError, TransportError, RateLimited))
 
 
-class _Unresolvable(EndpointPolicy):
-    """Passes the URL, then its host 'does not resolve' (or resolves privately)."""
+def test_dns_failures_before_any_request(service: ScriptedService) -> None:
+    import socket
 
-    def check_resolved(self, host: str, port: int) -> None:
-        if host.startswith("127."):
-            raise TransportError(f"cannot resolve host {host!r}: no such name")
+    from webpush_core._resolver import Resolver
 
+    looked_up: list[str] = []
 
-def test_dns_refusals_before_any_request(service: ScriptedService) -> None:
-    policy = _Unresolvable(allow_http=True, allow_private=True)
+    def getaddrinfo(host: str, port: int, **kw: Any) -> list[Any]:
+        looked_up.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    port = service.url.rsplit(":", 1)[1]
+    subs = [
+        {"endpoint": f"http://nowhere-{i}.test:{port}/push/d{i}", "keys": dict(KEYS)}
+        for i in range(2)
+    ]
     waits: list[float] = []
-    with PushClient(max_retries=2, endpoint_policy=policy) as client:
+    with PushClient(max_retries=2, endpoint_policy=LOCAL) as client:
+        client._res.connections.resolver = Resolver(getaddrinfo)
         client._sleep = waits.append
-        results = list(client.send_many([service.sub("d1"), service.sub("d2")], b"x"))
+        results = list(client.send_many(subs, b"x"))
     assert len(results) == 2 and service.requests == 0
     for result in results:
         assert isinstance(result.error, TransportError) and "cannot resolve" in result.error.message
         assert result.error.endpoint == result.endpoint  # type: ignore[attr-defined]
         assert result.attempts == 3  # a transport failure: retried like one
     assert len(waits) == 4
+    # A failure is cached briefly: each name was looked up once, not once per attempt.
+    assert sorted(looked_up) == ["nowhere-0.test", "nowhere-1.test"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")

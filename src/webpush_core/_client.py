@@ -601,19 +601,15 @@ class _Delivery:
         self.attempts = 0
 
     def attempt(self) -> None:
-        client = self.client
-        # The DNS check (cached a minute) here, not on the loop: a lookup blocks.
-        refused = client._res.connections.admit(self.request.url, client.endpoint_policy)
-        if refused is not None:
-            self.attempts += 1
-            self.decide(refused)
-            return
-        client._in_flight(self._go)
+        # Never blocks: the host's lookup and its policy check happen on the
+        # loop's side (a resolver thread), within the attempt's deadline.
+        self.client._in_flight(self._go)
 
     def _go(self) -> None:
         self.attempts += 1
-        self.client._res.connections.submit(
-            self.request, self.answered, timeout=self.client.timeout
+        client = self.client
+        client._res.connections.submit(
+            self.request, self.answered, timeout=client.timeout, policy=client.endpoint_policy
         )
 
     def answered(self, outcome: Outcome) -> None:

@@ -35,6 +35,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import socket
 import ssl
 import threading
@@ -45,6 +46,7 @@ from urllib.parse import quote, urlsplit
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._http1 import HTTPProtocolError, ResponseParser, encode_request
 from ._request import PushRequest
+from ._resolver import DEFAULT_RESOLVER, Addresses, Resolver
 from ._response import PushResponse
 from .errors import PushTimeout, TransportError, WebPushException
 
@@ -67,6 +69,11 @@ _STALE = (
     ssl.SSLZeroReturnError,
     HTTPProtocolError,  # "closed before the response": an EOF
 )
+
+
+class _Unsolicited(ConnectionAbortedError):
+    """The server sent data before the request: the connection is not trusted."""
+
 
 _Key = tuple[str, str, int]
 # What a request's callback gets: the response (any status), or why there is none.
@@ -222,7 +229,10 @@ class _Conn(asyncio.Protocol):
     def _deliver(self, data: bytes) -> None:
         exchange = self.exchange
         if exchange is None:
-            self.abort()  # unasked-for bytes on an idle connection: not reusable
+            # Unasked-for bytes: on an idle connection, or on a new one before
+            # the request was written (e.g. with the server's TLS Finished).
+            # Whatever the server meant, they answer no request: drop it.
+            self.abort()
             return
         exchange.received(data)
 
@@ -265,6 +275,7 @@ class _Exchange:
         "finished",
         "limit",
         "parser",
+        "policy",
         "route",
         "task",
         "timeout",
@@ -281,9 +292,11 @@ class _Exchange:
         deadline: float,
         timeout: float,
         limit: int,
+        policy: EndpointPolicy,
         done: Callable[[Outcome], object],
     ) -> None:
         self.connections = connections
+        self.policy = policy
         self.route = route
         self.url = url
         self.data = data
@@ -314,8 +327,40 @@ class _Exchange:
             self.use(conn)
             return
         self.connecting = True
+        # Off the loop (a lookup blocks); the deadline's timer bounds the wait.
+        lookup = self.connections.resolver.resolve(self.route.host, self.route.port)
+        if lookup.done():
+            self.resolved(lookup)
+            return
+        loop = self.connections._loop_or_fail()
+
+        def wake(lookup: concurrent.futures.Future[Addresses]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: timed out already
+                loop.call_soon_threadsafe(self.resolved, lookup)
+
+        lookup.add_done_callback(wake)
+
+    def resolved(self, lookup: concurrent.futures.Future[Addresses]) -> None:
+        """The host's addresses: checked with the policy, then connected to (one of these)."""
+        if self.finished:
+            return
+        exc = lookup.exception()
+        if exc is not None:
+            self.finish(
+                TransportError(
+                    f"cannot resolve the host of {self.route.origin}: {_detail(exc)}",
+                    endpoint=self.url,
+                )
+            )
+            return
+        addresses = lookup.result()
+        try:
+            self.policy.check_addresses(self.route.host, [ip for _, ip in addresses])
+        except WebPushException as refused:  # EndpointNotAllowed
+            self.finish(refused)
+            return
         task = self.connections._loop_or_fail().create_task(
-            self.connections._connect(self.route, self.deadline)
+            self.connections._connect(self.route, addresses)
         )
         self.task = task
         task.add_done_callback(self.connected)
@@ -336,6 +381,9 @@ class _Exchange:
         self.use(task.result())
 
     def use(self, conn: _Conn) -> None:
+        if conn.closed:  # e.g. dropped for sending data before the request
+            self.fail(_Unsolicited(f"{self.route.origin} sent data before the request"))
+            return
         self.conn = conn
         conn.exchange = self
         conn.write(self.data)
@@ -432,9 +480,16 @@ class Connections:
     calling ``done`` in the loop's thread (keep it short).
     """
 
-    def __init__(self, *, maxsize: int = 32, ca_certs: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        *,
+        maxsize: int = 32,
+        ca_certs: Optional[str] = None,
+        resolver: Optional[Resolver] = None,
+    ) -> None:
         self.maxsize = maxsize
         self.ca_certs = ca_certs
+        self.resolver = DEFAULT_RESOLVER if resolver is None else resolver
         self._context: Optional[ssl.SSLContext] = None
         self._idle: dict[_Key, list[_Conn]] = {}
         self._routes: dict[tuple[str, str], _Route] = {}
@@ -526,19 +581,30 @@ class Connections:
             self._context = context
         return context
 
-    async def _connect(self, route: _Route, deadline: float) -> _Conn:
-        """A new connection, TLS handshake done. The exchange's timer bounds it."""
+    async def _connect(self, route: _Route, addresses: Addresses) -> _Conn:
+        """A new connection to one of ``addresses`` (those the policy checked: no
+        second lookup that could rebind), TLS handshake done with the host's
+        name. Tried in order; the exchange's timer bounds it all."""
         loop = self._loop_or_fail()
-        ready: asyncio.Future[_Conn] = loop.create_future()
         context = self._tls() if route.scheme == "https" else None
-        transport, _ = await loop.create_connection(
-            lambda: _Conn(self, route.key, ready, context, route.host), route.host, route.port
-        )
-        try:
-            return await ready
-        except BaseException:
-            transport.abort()
-            raise
+        failure: Optional[OSError] = None
+        for _, ip in addresses:
+            ready: asyncio.Future[_Conn] = loop.create_future()
+            try:
+                transport, _ = await loop.create_connection(
+                    functools.partial(_Conn, self, route.key, ready, context, route.host),
+                    ip,
+                    route.port,
+                )
+            except OSError as exc:  # refused, unreachable: the next address
+                failure = exc
+                continue
+            try:
+                return await ready
+            except BaseException:
+                transport.abort()
+                raise
+        raise failure or OSError("no address to connect to")
 
     def _take(self, key: _Key) -> Optional[_Conn]:
         idle = self._idle.get(key)
@@ -581,43 +647,22 @@ class Connections:
             self._routes[scheme, netloc] = route
         return route
 
-    def admit(
-        self, url: str, policy: Optional[EndpointPolicy] = None
-    ) -> Optional[WebPushException]:
-        """Why ``url`` may not be sent to, or None: ``policy`` (default
-        :data:`DEFAULT_POLICY`) on what its host resolves to (cached for a
-        minute; the URL itself is checked when the request is built).
-
-        Call it before :meth:`submit`, outside the loop's thread: a lookup
-        blocks.
-        """
-        try:
-            route = self._route(*_split(url)[:2])
-        except UnicodeError:
-            return TransportError(
-                "cannot resolve the host of the endpoint: not a valid host name", endpoint=url
-            )
-        try:
-            (DEFAULT_POLICY if policy is None else policy).check_resolved(route.host, route.port)
-        except TransportError as exc:  # the host does not resolve
-            return TransportError(exc.message, endpoint=url)
-        except WebPushException as exc:  # EndpointNotAllowed: resolves to a private address
-            return exc
-        return None
-
     def submit(
         self,
         request: PushRequest,
         done: Callable[[Outcome], object],
         *,
         timeout: float,
+        policy: EndpointPolicy = DEFAULT_POLICY,
         max_response_bytes: int = 65536,
     ) -> None:
-        """POST ``request`` (:meth:`admit` it first); ``done(outcome)`` once: the
+        """POST ``request`` to a host ``policy`` admits; ``done(outcome)`` once: the
         response (any status), or :class:`PushTimeout` when the attempt took
-        longer than ``timeout`` seconds, or :class:`TransportError` when no
-        (readable) answer came. ``done`` runs in the loop's thread, or in
-        this one when the request cannot even start.
+        longer than ``timeout`` seconds (the host's lookup included), or
+        :class:`TransportError` when no (readable) answer came, or
+        :class:`EndpointNotAllowed` when the host resolves to an address the
+        policy refuses. ``done`` runs in the loop's thread, or in this one
+        when the request cannot even start.
         """
         url = request.url
         try:
@@ -634,7 +679,9 @@ class Connections:
             )
             return
         deadline = time.monotonic() + timeout  # the loop's clock is time.monotonic
-        exchange = _Exchange(self, route, url, data, deadline, timeout, max_response_bytes, done)
+        exchange = _Exchange(
+            self, route, url, data, deadline, timeout, max_response_bytes, policy, done
+        )
         try:
             loop = self._running_loop()
         except RuntimeError:  # closed

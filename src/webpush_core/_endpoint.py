@@ -315,20 +315,27 @@ class EndpointPolicy:
             raise TransportError(f"cannot resolve host {key[0]!r}: {exc}") from None
         if not infos:
             raise TransportError(f"cannot resolve host {key[0]!r}: no addresses")
-        for info in infos:
-            address = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 scope id
+        self.check_addresses(key[0], [str(info[4][0]) for info in infos])
+        _resolved_cache.add(key)
+
+    def check_addresses(self, host: str, addresses: Collection[str]) -> None:
+        """Refuse (EndpointNotAllowed) if any of the addresses ``host`` resolved to
+        is not public; nothing to check with ``allow_private``. No I/O: for a
+        sender that resolves by itself and connects to one of these addresses."""
+        if self.allow_private:
+            return
+        for address in addresses:
             try:
-                ip = ipaddress.ip_address(address)
+                ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 scope id
             except ValueError:
                 raise self._refuse(
-                    f"host {key[0]!r} resolves to an unparsable address {address!r}"
+                    f"host {host!r} resolves to an unparsable address {address!r}"
                 ) from None
             reason = _unsafe_reason(ip)
             if reason is not None:
                 raise self._refuse(
-                    f"host {key[0]!r} resolves to {ip}, {reason} (allow_private=True accepts it)"
+                    f"host {host!r} resolves to {ip}, {reason} (allow_private=True accepts it)"
                 )
-        _resolved_cache.add(key)
 
     def admit(self, url: str) -> None:
         """Everything a sender checks before connecting: :meth:`check` on the

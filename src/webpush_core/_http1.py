@@ -7,9 +7,25 @@ the chunked transfer coding or the end of the connection (RFC 9112 §6.3).
 the response is complete and whether the connection can carry the next
 request. It never reads, writes or waits: :mod:`._connections` does.
 
-Limits: the status line and headers at most 64 KiB and 100 fields (as
-http.client); the body is kept up to ``max_body`` octets, and a longer one
-ends the response early (its connection is then not reused).
+The peer may be hostile (a subscription's endpoint is anyone's server), so:
+
+* the work is linear in the octets received: one buffer with a read
+  offset, compacted only when most of it is consumed, and a line search
+  that resumes where the last one stopped (nothing is searched or copied
+  twice, however the socket cuts the stream);
+* everything has a cap: the heads of a response (interim ones included)
+  ``max_head`` octets and :data:`MAX_HEADERS` fields each, at most
+  ``max_interim`` interim 1xx responses, a chunk-size line
+  :data:`MAX_CHUNK_LINE` octets and all chunk extensions together
+  ``max_head``, at most ``max_chunks`` chunks, the trailer section
+  ``max_head``, the body ``max_body`` (a longer one ends the response
+  early, cut, and the connection is not reused);
+* the grammar is RFC 9112's, and anything else is one
+  :class:`HTTPProtocolError` (the connection is then dropped). The only
+  leniencies are those RFC 9112 allows a recipient: a bare LF as a line
+  end (§2.2), obs-fold replaced by a space (§5.2), a reason phrase left
+  out with its space, and a list of identical Content-Length values
+  (§6.3).
 """
 
 from __future__ import annotations
@@ -18,20 +34,42 @@ import re
 from collections.abc import Mapping
 from typing import Optional
 
-__all__ = ["MAX_HEAD", "MAX_HEADERS", "HTTPProtocolError", "ResponseParser", "encode_request"]
+__all__ = [
+    "MAX_CHUNKS",
+    "MAX_CHUNK_LINE",
+    "MAX_HEAD",
+    "MAX_HEADERS",
+    "MAX_INTERIM",
+    "HTTPProtocolError",
+    "ResponseParser",
+    "encode_request",
+]
 
-MAX_HEAD = 65536
-MAX_HEADERS = 100
-_MAX_CHUNK_LINE = 4096
+MAX_HEAD = 65536  # octets: every head of one response together; the trailers; the chunk exts
+MAX_HEADERS = 100  # fields in one head (as http.client)
+MAX_INTERIM = 10  # 1xx responses before the final one
+MAX_CHUNK_LINE = 4096  # one chunk-size line, extensions included
+# Chunks in one body. A push service's answer is a few hundred octets; a peer
+# sending one-octet chunks costs ~6 µs of the I/O thread each, so this bounds
+# what one response can take from every other origin to a few milliseconds.
+MAX_CHUNKS = 1024
+_COMPACT = 65536  # consumed octets kept in the buffer before it is compacted
 
-# RFC 9112 §4: HTTP-version SP 3DIGIT SP reason-phrase (the reason may be empty).
-_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: ([^\r\n]*))?")
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?")
+# RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ],
+# reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ). RFC 9110 §15: 100-599.
+_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([1-5][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?")
+# RFC 9112 §5: field-line = field-name ":" OWS field-value OWS; the name is a
+# token (RFC 9110 §5.6.2); the value's octets are HTAB, SP, VCHAR, obs-text.
+_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
+_FOLD = re.compile(rb"[\t ][\t\x20-\x7e\x80-\xff]*")  # obs-fold: a continuation line
+_OWS = b" \t"
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# RFC 9112 §7.1: chunk-size [ chunk-ext ]; chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] )
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})([\t ]*;[\t\x20-\x7e\x80-\xff]*)?[\t ]*")
 
 
 class HTTPProtocolError(Exception):
-    """The bytes received are not an HTTP/1.1 response we can read."""
+    """The bytes received are not an HTTP/1.1 response we accept."""
 
 
 def encode_request(
@@ -51,7 +89,9 @@ def encode_request(
 
 
 # Parser states.
-_HEAD, _LENGTH, _CHUNK_HEAD, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = range(8)
+_STATUS, _FIELDS, _LENGTH, _CHUNK_HEAD, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = (
+    range(9)
+)
 
 
 class ResponseParser:
@@ -62,13 +102,22 @@ class ResponseParser:
     pairs as received, ``body`` (at most ``max_body`` octets), ``complete``
     (False if the body was longer and cut) and ``keep_alive`` (the
     connection may carry another request). Interim 1xx responses are
-    skipped. Raises :class:`HTTPProtocolError` on anything malformed.
+    skipped. Raises :class:`HTTPProtocolError` on anything malformed or
+    over a limit; the parser is then unusable.
     """
 
     __slots__ = (
         "_body",
         "_buf",
+        "_chunks",
+        "_exts",
+        "_fields",
+        "_head",
+        "_interim",
         "_left",
+        "_line_start",
+        "_pos",
+        "_scan",
         "_size",
         "_state",
         "_version_minor",
@@ -76,24 +125,44 @@ class ResponseParser:
         "headers",
         "keep_alive",
         "max_body",
+        "max_chunks",
+        "max_head",
+        "max_interim",
         "reason",
         "received",
         "status",
     )
 
-    def __init__(self, max_body: int) -> None:
+    def __init__(
+        self,
+        max_body: int,
+        *,
+        max_head: int = MAX_HEAD,
+        max_interim: int = MAX_INTERIM,
+        max_chunks: int = MAX_CHUNKS,
+    ) -> None:
         self.max_body = max_body
+        self.max_chunks = max_chunks
+        self._chunks = 0
+        self.max_head = max_head
+        self.max_interim = max_interim
         self.received = 0  # octets fed so far (0: the peer has not answered at all)
         self.status = 0
         self.reason = ""
         self.headers: list[tuple[str, str]] = []
         self.complete = True
         self.keep_alive = False
-        self._buf = b""
+        self._buf = bytearray()
+        self._pos = 0  # octets of _buf consumed
+        self._scan = 0  # where the search for the next LF resumes (>= _pos)
         self._body: list[bytes] = []
         self._size = 0  # octets in _body
         self._left = 0  # octets left in the Content-Length body or the current chunk
-        self._state = _HEAD
+        self._head = 0  # head (and then trailer) octets so far, against max_head
+        self._exts = 0  # chunk-size line octets beyond the size itself, against max_head
+        self._interim = 0  # 1xx responses skipped
+        self._fields: list[tuple[str, str]] = []  # of the head being read
+        self._state = _STATUS
         self._version_minor = 1
 
     @property
@@ -107,7 +176,16 @@ class ResponseParser:
     def feed(self, data: bytes) -> None:
         """Take the next octets from the connection (not empty)."""
         self.received += len(data)
-        self._buf = self._buf + data if self._buf else data
+        if self._state == _DONE:
+            self.keep_alive = False  # octets after the response: nobody asked for them
+            return
+        buf = self._buf
+        if self._pos >= _COMPACT and self._pos * 2 >= len(buf):
+            # Amortised: each octet is moved at most once per doubling.
+            del buf[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+        buf += data
         self._advance()
 
     def feed_eof(self) -> None:
@@ -122,156 +200,188 @@ class ResponseParser:
 
     # -- internals ---------------------------------------------------------
 
+    def _line(self, limit: int, what: str) -> Optional[bytes]:
+        """The next line without its CRLF (or bare LF), or None until it is complete.
+
+        The search resumes where the last one stopped, so a line dripped an
+        octet at a time is still scanned once. Over ``limit`` octets: an error.
+        """
+        buf, pos = self._buf, self._pos
+        end = buf.find(b"\n", self._scan, pos + limit + 2)
+        if end < 0:
+            self._scan = len(buf)
+            if self._scan - pos > limit + 1:
+                raise HTTPProtocolError(f"{what} longer than {limit} octets")
+            return None
+        line = bytes(buf[pos:end])
+        self._pos = self._scan = end + 1
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > limit:
+            raise HTTPProtocolError(f"{what} longer than {limit} octets")
+        return line
+
+    def _head_line(self, what: str) -> Optional[bytes]:
+        """A line of a head or of the trailers, counted against max_head."""
+        line = self._line(self.max_head - self._head, what)
+        if line is not None:
+            self._head += len(line) + 2
+            if self._head > self.max_head:
+                raise HTTPProtocolError(f"{what} longer than {self.max_head} octets")
+        return line
+
     def _take_body(self) -> bool:
         """Move up to ``_left`` buffered body octets out; False if none are buffered."""
-        if not self._buf:
+        pos = self._pos
+        available = len(self._buf) - pos
+        if not available:
             return False
-        take = self._buf[: self._left]
-        self._buf = self._buf[len(take) :]
-        self._left -= len(take)
-        self._keep(take)
+        n = min(available, self._left)
+        self._keep(bytes(self._buf[pos : pos + n]))
+        self._pos = self._scan = pos + n
+        self._left -= n
         return True
 
     def _advance(self) -> None:
         while self._state != _DONE:
             state = self._state
-            if state == _HEAD:
-                if not self._head():
+            if state == _STATUS:
+                line = self._head_line("response headers")
+                if line is None:
                     return
+                self._status_line(line)
+            elif state == _FIELDS:
+                line = self._head_line("response headers")
+                if line is None:
+                    return
+                if line:
+                    _field(line, self._fields)
+                    if len(self._fields) > MAX_HEADERS:
+                        raise HTTPProtocolError(f"more than {MAX_HEADERS} response header fields")
+                else:
+                    self._end_of_head()
             elif state == _LENGTH:
                 if not self._take_body():
                     return
                 if self._left == 0 and self._state != _DONE:
                     self._finish()
             elif state == _CHUNK_HEAD:
-                line = self._line(_MAX_CHUNK_LINE, "chunk size line")
+                line = self._line(MAX_CHUNK_LINE, "chunk size line")
                 if line is None:
                     return
                 m = _CHUNK_SIZE.fullmatch(line)
                 if m is None:
                     raise HTTPProtocolError("malformed chunk size line")
+                self._exts += len(line) - len(m.group(1))
+                if self._exts > self.max_head:
+                    raise HTTPProtocolError(f"chunk extensions longer than {self.max_head} octets")
                 self._left = int(m.group(1), 16)
-                self._state = _CHUNK_DATA if self._left else _TRAILERS
+                self._chunks += 1
+                if self._chunks > self.max_chunks:
+                    raise HTTPProtocolError(f"more than {self.max_chunks} chunks")
+                if self._left:
+                    self._state = _CHUNK_DATA
+                else:
+                    self._head = 0  # the trailer section has a budget of its own
+                    self._state = _TRAILERS
             elif state == _CHUNK_DATA:
                 if not self._take_body():
                     return
                 if self._left == 0 and self._state != _DONE:
                     self._state = _CHUNK_END
             elif state == _CHUNK_END:
-                line = self._line(2, "chunk end")
+                # CRLF (or a bare LF) must follow the chunk's octets at once.
+                ending = bytes(self._buf[self._pos : self._pos + 2])
+                if ending[:1] == b"\n" or ending == b"\r\n":
+                    self._pos = self._scan = self._pos + (1 if ending[:1] == b"\n" else 2)
+                    self._state = _CHUNK_HEAD
+                elif ending in (b"", b"\r"):
+                    return
+                else:
+                    raise HTTPProtocolError("a chunk is longer than its size")
+            elif state == _TRAILERS:
+                line = self._head_line("trailer section")
                 if line is None:
                     return
                 if line:
-                    raise HTTPProtocolError("a chunk is longer than its size")
-                self._state = _CHUNK_HEAD
-            elif state == _TRAILERS:
-                line = self._line(MAX_HEAD, "trailer")
-                if line is None:
-                    return
-                if not line:  # the empty line after the trailer fields (ignored)
+                    _field(line, [])  # checked, then dropped (RFC 9110 §6.5.1)
+                else:
                     self._finish()
-                    continue
-                # _left (0 after the last chunk) counts the trailer octets: the
-                # section is held to the head's limit, not read until the deadline.
-                self._left += len(line) + 2
-                if self._left > MAX_HEAD:
-                    raise HTTPProtocolError(f"trailer fields longer than {MAX_HEAD} octets")
             else:  # _UNTIL_CLOSE
-                data, self._buf = self._buf, b""
-                self._keep(data)
+                self._take_body()
                 return
 
-    def _line(self, limit: int, what: str) -> Optional[bytes]:
-        """The next CRLF- (or LF-) terminated line without its ending, or None if incomplete."""
-        end = self._buf.find(b"\n", 0, limit + 2)
-        if end < 0:
-            if len(self._buf) > limit + 1:
-                raise HTTPProtocolError(f"{what} too long")
-            return None
-        line = self._buf[:end]
-        self._buf = self._buf[end + 1 :]
-        return line[:-1] if line.endswith(b"\r") else line
-
-    def _head(self) -> bool:
-        buf = self._buf
-        end, skip = buf.find(b"\r\n\r\n"), 4
-        bare = buf.find(b"\n\n")  # bare LF line ends (tolerated, as http.client does)
-        if bare >= 0 and (end < 0 or bare < end):
-            end, skip = bare, 2
-        if end < 0:
-            if len(buf) > MAX_HEAD:
-                raise HTTPProtocolError(f"response headers longer than {MAX_HEAD} octets")
-            return False
-        if end > MAX_HEAD:
-            raise HTTPProtocolError(f"response headers longer than {MAX_HEAD} octets")
-        head, self._buf = buf[:end], buf[end + skip :]
-        lines = head.split(b"\n")
-        m = _STATUS_LINE.fullmatch(lines[0].rstrip(b"\r"))
+    def _status_line(self, line: bytes) -> None:
+        m = _STATUS_LINE.fullmatch(line)
         if m is None:
             raise HTTPProtocolError("malformed status line")
-        status = int(m.group(2))
-        headers: list[tuple[str, str]] = []
-        for raw in lines[1:]:
-            line = raw.rstrip(b"\r").decode("latin-1")
-            if line[:1] in (" ", "\t"):
-                # obs-fold (RFC 9112 §5.2): a continuation of the previous value.
-                if not headers:
-                    raise HTTPProtocolError("malformed header line")
-                name, value = headers[-1]
-                headers[-1] = (name, f"{value} {line.strip()}")
-                continue
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip():
-                raise HTTPProtocolError("malformed header line")
-            headers.append((name, value.strip()))
-            if len(headers) > MAX_HEADERS:
-                raise HTTPProtocolError(f"more than {MAX_HEADERS} response header fields")
-        if 100 <= status < 200:
+        self.status = int(m.group(2))
+        self.reason = (m.group(3) or b"").decode("latin-1").strip(" \t")
+        self._version_minor = int(m.group(1))
+        self._fields = []
+        self._state = _FIELDS
+
+    def _end_of_head(self) -> None:
+        status = self.status
+        if status < 200:
             if status == 101:
                 raise HTTPProtocolError("unexpected 101 Switching Protocols")
-            return True  # interim response: the final one follows
-        self.status = status
-        self.reason = (m.group(3) or b"").decode("latin-1").strip()
-        self.headers = headers
-        self._version_minor = int(m.group(1))
+            # Interim (RFC 9110 §15.2): the final response follows.
+            self._interim += 1
+            if self._interim > self.max_interim:
+                raise HTTPProtocolError(f"more than {self.max_interim} interim (1xx) responses")
+            self.status, self.reason = 0, ""
+            self._state = _STATUS
+            return
+        self.headers = self._fields
         self._frame()
-        return True
 
     def _frame(self) -> None:
         """How the body ends (RFC 9112 §6.3), and whether the connection stays open."""
         connection: list[str] = []
-        transfer_encoding: list[str] = []
+        transfer_encoding: Optional[list[str]] = None
         lengths: list[str] = []
         for name, value in self.headers:
             lower = name.lower()
             if lower == "connection":
-                connection += [t.strip().lower() for t in value.split(",")]
+                connection += [t.strip(" \t").lower() for t in value.split(",")]
             elif lower == "transfer-encoding":
-                transfer_encoding += [t.strip().lower() for t in value.split(",") if t.strip()]
+                codings = [t.strip(" \t").lower() for t in value.split(",")]
+                transfer_encoding = (transfer_encoding or []) + [c for c in codings if c]
             elif lower == "content-length":
-                lengths += [v.strip() for v in value.split(",")]
+                lengths += [v.strip(" \t") for v in value.split(",")]
         self.keep_alive = self._version_minor >= 1 and "close" not in connection
         if self.status in (204, 304):
             self._finish()
-        elif transfer_encoding:
-            if lengths:
-                # Both: a smuggling pattern (§6.3 item 3). Read it, never reuse.
+        elif transfer_encoding is not None:
+            if not transfer_encoding:
+                raise HTTPProtocolError("empty Transfer-Encoding")
+            if transfer_encoding.count("chunked") > 1 or (
+                "chunked" in transfer_encoding and transfer_encoding[-1] != "chunked"
+            ):
+                raise HTTPProtocolError("chunked is not the final transfer coding, once")
+            if lengths or self._version_minor == 0:
+                # Both framings (§6.3 item 3), or Transfer-Encoding in HTTP/1.0
+                # (§6.1): read by the transfer coding, then close.
                 self.keep_alive = False
             if transfer_encoding[-1] == "chunked":
                 self._state = _CHUNK_HEAD
             else:
-                self._state = _UNTIL_CLOSE
-                self.keep_alive = False
+                self._until_close()
         elif lengths:
-            if any(_CONTENT_LENGTH.fullmatch(v) is None for v in lengths) or len(set(lengths)) > 1:
+            if any(_DIGITS.fullmatch(v) is None for v in lengths) or len(set(lengths)) > 1:
                 raise HTTPProtocolError("invalid Content-Length")
             self._left = int(lengths[0])
             self._state = _LENGTH
             if self._left == 0:
                 self._finish()
         else:
-            self._state = _UNTIL_CLOSE
-            self.keep_alive = False
+            self._until_close()
+
+    def _until_close(self) -> None:
+        self._state = _UNTIL_CLOSE
+        self._left = self.max_body + 1  # _keep ends the response past max_body
+        self.keep_alive = False
 
     def _keep(self, data: bytes) -> None:
         """Keep body octets up to max_body; past it the response ends here, cut."""
@@ -287,6 +397,24 @@ class ResponseParser:
 
     def _finish(self) -> None:
         self._state = _DONE
-        if self._buf:
+        if self._pos < len(self._buf):
             # Octets after the response that nobody asked for: do not reuse.
             self.keep_alive = False
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+
+
+def _field(line: bytes, fields: list[tuple[str, str]]) -> None:
+    """Append one field line (or an obs-fold continuation) to ``fields``."""
+    if line[:1] in (b" ", b"\t"):
+        # obs-fold (RFC 9112 §5.2): a user agent replaces it with SP.
+        if not fields or _FOLD.fullmatch(line) is None:
+            raise HTTPProtocolError("malformed header line")
+        name, value = fields[-1]
+        rest = line.strip(_OWS).decode("latin-1")
+        fields[-1] = (name, f"{value} {rest}" if value else rest)
+        return
+    m = _FIELD_LINE.fullmatch(line)
+    if m is None:
+        raise HTTPProtocolError("malformed header line")
+    fields.append((m.group(1).decode("ascii"), m.group(2).strip(_OWS).decode("latin-1")))

@@ -86,14 +86,16 @@ class Classification:
     throttle: bool = False  # a throttle whatever its status (WNS 406): retried, paces the origin
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# C0 and C1 controls, DEL, and the Unicode line separators and bidirectional
+# controls that can rewrite how a log line reads.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 # A JWT (RFC 7519 §3: base64url header starting '{"' = "eyJ", dot, payload, dot,
 # signature): a VAPID token echoed back is still a bearer token for a day.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{0,2000}\.[A-Za-z0-9_-]{0,4000}\.?[A-Za-z0-9_-]{0,200}")
 
 
 def clip(text: str, limit: int = MAX_DETAIL) -> str:
-    """``text`` safe to log: control characters (C0, C1, line separators) become
+    """``text`` safe to log: control characters (C0, C1, line separators, bidi) become
     spaces, runs of whitespace one space, JWT-shaped tokens ``[token]``, and
     at most ``limit`` characters remain (ending in ``...`` when cut)."""
     text = text[: 4 * limit]  # bound the work before any regex runs

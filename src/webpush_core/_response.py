@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, Optional, TypeVar, Union
 
-from ._reasons import classify, clip
+from ._reasons import MAX_DETAIL, classify, clip
 from .errors import (
     ExpiredSubscription,
     PushRejected,
@@ -27,6 +27,7 @@ from .errors import (
 
 __all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_retry_after"]
 
+_MAX_REASON = 100
 _MAX_DELTA = 2**31
 
 
@@ -175,7 +176,9 @@ class PushResponse:
         url: str = "",
     ) -> None:
         self.status_code = int(status_code)
-        self.reason = reason or ""
+        # The server's words: they reach logs through errors, so clipped and
+        # without control characters, whichever transport read them.
+        self.reason = _clip(reason or "", _MAX_REASON)
         self.headers = CaseInsensitiveDict(headers)
         self.content = bytes(content)
         self.url = url
@@ -229,8 +232,8 @@ class PushResponse:
         return f"<PushResponse [{self.status_code}]>"
 
 
-def _clip(text: str) -> str:
-    return clip(text)
+def _clip(text: str, limit: int = MAX_DETAIL) -> str:
+    return clip(text, limit)
 
 
 _STATUS_ERRORS: dict[int, tuple[type[PushServiceError], str]] = {
