@@ -32,6 +32,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidSubscription",
     "NoData",
+    "OriginUnavailable",
     "PayloadTooLarge",
     "PushRejected",
     "PushServiceError",
@@ -244,4 +245,12 @@ class PushTimeout(TransportError):
     """Connecting or reading took longer than the timeout."""
 
     reason = "timeout"
+    action = "retry"
+
+
+class OriginUnavailable(TransportError):
+    """Not sent: the push service's origin failed to answer too many times in a row
+    (its breaker is open); retry later."""
+
+    reason = "service-unavailable"
     action = "retry"
