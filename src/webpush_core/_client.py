@@ -937,23 +937,31 @@ class _Delivery(_Pending):
         )
 
     def answered(self, outcome: Outcome) -> None:
-        self.client._landed()  # its slot goes to the next attempt waiting
-        self.decide(outcome)
-
-    def decide(self, outcome: Outcome) -> None:
-        """Done, or another attempt after the backoff."""
         client = self.client
+        error: Optional[WebPushException] = None
+        failure: Optional[Exception] = None
         try:
-            response: Optional[PushResponse] = None
-            error: Optional[WebPushException] = None
+            # The origin's state first: the attempt the slot goes to next sees it.
             if isinstance(outcome, PushResponse):
-                response = outcome
                 error = error_for_response(outcome, self.request.url)
                 client._throttled(self.origin, outcome, error)
             else:
                 error = outcome
                 if isinstance(outcome, TransportError):
                     client._origins.failed(self.origin)
+        except Exception as e:  # a bug must not cost this subscription its result
+            failure = e
+        client._landed()  # its slot goes to the next attempt waiting
+        if failure is not None:
+            self.finish(_unexpected(self.subscription, failure))
+        else:
+            self.decide(outcome, error)
+
+    def decide(self, outcome: Outcome, error: Optional[WebPushException]) -> None:
+        """Done, or another attempt after the backoff."""
+        client = self.client
+        try:
+            response = outcome if isinstance(outcome, PushResponse) else None
             if self.fired:
                 return  # reported already (the call's deadline)
             result = client._result(self.subscription, self.attempts, response, error)
