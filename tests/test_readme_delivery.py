@@ -8,6 +8,7 @@ the recorded calls checked.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -80,3 +81,23 @@ def test_declarative_example(service: LocalPushService) -> None:
     assert received.declarative is not None
     assert received.declarative.members.app_badge == 3
     assert received.declarative.members.actions[0].navigate.endswith("/reply")
+
+
+def test_throttling_and_deadline_example(
+    service: LocalPushService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Vapid().save_key(str(tmp_path / "private_key.pem"))
+    subscriptions = [service.subscribe() for _ in range(5)]
+    infos: list[tuple[Any, ...]] = []
+    log = logging.getLogger("readme")
+    log.info = lambda *args: infos.append(args)  # type: ignore[method-assign]
+    namespace: dict[str, Any] = {
+        "PushClient": functools.partial(PushClient, endpoint_policy=LOCAL),
+        "subscriptions": subscriptions,
+        "log": log,
+    }
+    exec(block_with("origin_stats()"), namespace)  # noqa: S102 - the README's example
+    assert len(namespace["results"]) == 5 and all(r.ok for r in namespace["results"])
+    assert namespace["late"] == []
+    assert infos == [("%s: %d pauses, %d trips", service.url, 0, 0)]
