@@ -814,17 +814,25 @@ class PushClient:
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
         loop = asyncio.get_running_loop()
-        request = await loop.run_in_executor(None, self._build, subscription, plan)
-        if isinstance(request, SendResult):
-            return request
         future: asyncio.Future[SendResult] = loop.create_future()
 
         def done(result: SendResult) -> None:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed
                 loop.call_soon_threadsafe(_set_result, future, result)
 
-        self._arm(call)
-        self._dispatch(subscription, request, done, call)
+        def build_and_dispatch() -> Optional[SendResult]:
+            # In the executor: nothing here may hold the caller's loop (the
+            # first send also starts the client's threads).
+            request = self._build(subscription, plan)
+            if isinstance(request, SendResult):
+                return request
+            self._arm(call)
+            self._dispatch(subscription, request, done, call)
+            return None
+
+        refused = await loop.run_in_executor(None, build_and_dispatch)
+        if refused is not None:
+            return refused
         return await future
 
     async def send_many_async(

@@ -678,6 +678,8 @@ class Connections:
                 )
             )
             return
+        if route.scheme == "https" and self._context is None:
+            self._tls()  # reads the CA store: here, never on the loop
         deadline = time.monotonic() + timeout  # the loop's clock is time.monotonic
         exchange = _Exchange(
             self, route, url, data, deadline, timeout, max_response_bytes, policy, done

@@ -172,12 +172,14 @@ _watchdog = _Watchdog()
 
 
 class _Attempt:
-    """The deadline of the request this thread is making, and its alarm once armed."""
+    """The deadline of the request this thread is making, and its alarm once armed;
+    the policy a new connection's addresses are checked with (None: checked before)."""
 
-    __slots__ = ("alarm", "deadline")
+    __slots__ = ("alarm", "deadline", "policy")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, policy: Optional[EndpointPolicy] = None) -> None:
         self.deadline = deadline
+        self.policy = policy
         self.alarm: Optional[_Alarm] = None
 
     def watch(self, sock: socket.socket, *, opening: bool) -> None:
@@ -208,26 +210,54 @@ def _watch(sock: Optional[socket.socket], *, opening: bool) -> None:
         attempt.watch(sock, opening=opening)
 
 
-class _HTTPConnection(HTTPConnection):
+class _Checked(HTTPConnection):
+    """Opens its socket to an address the attempt's policy checked, from one lookup.
+
+    urllib3 would resolve the host itself, after our check: a name that
+    answers a public address to the check and a private one to the connect
+    (DNS rebinding) would get through. Here the host is resolved once, every
+    address is checked (:meth:`EndpointPolicy.check_addresses`), and the
+    socket goes to one of those very addresses; TLS still verifies the host
+    name (``self.host`` is unchanged, only the address connected to is).
+    """
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
+        policy = attempt.policy if attempt is not None else None
+        sock = super()._new_conn() if policy is None else self._new_checked_conn(policy)
         _watch(sock, opening=True)
         return sock
+
+    def _new_checked_conn(self, policy: EndpointPolicy) -> socket.socket:
+        host, dns_host = self.host, self._dns_host
+        try:
+            infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise NewConnectionError(self, f"Failed to resolve {host!r} ({exc})") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        policy.check_addresses(host, addresses)  # EndpointNotAllowed: nothing was sent
+        failure: Optional[Exception] = None
+        for address in addresses:
+            self._dns_host = address  # what urllib3 connects to (not the TLS name)
+            try:
+                return super()._new_conn()
+            except NewConnectionError as exc:  # refused, unreachable: the next address
+                failure = exc
+            finally:
+                self._dns_host = dns_host
+        raise failure or NewConnectionError(self, f"no address for {host!r}")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch(self.sock, opening=False)  # a reused keep-alive connection
         super().request(*args, **kwargs)
 
 
-class _HTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock, opening=True)
-        return sock
+class _HTTPConnection(_Checked):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock, opening=False)
-        super().request(*args, **kwargs)
+
+class _HTTPSConnection(_Checked, HTTPSConnection):
+    pass
 
 
 class _HTTPConnectionPool(urllib3.HTTPConnectionPool):
@@ -404,16 +434,21 @@ def send_request(
     timeout = float(timeout)
     url = request.url
 
-    (DEFAULT_POLICY if policy is None else policy).admit(url)
-
+    policy = DEFAULT_POLICY if policy is None else policy
     pool = default_pool_manager() if pool_manager is None else pool_manager
+    if _checks_addresses(pool, url):
+        policy.check(url)  # the addresses: as a connection opens, to the one it opens to
+        connect_policy: Optional[EndpointPolicy] = policy
+    else:
+        policy.admit(url)  # another pool resolves again when it connects
+        connect_policy = None
     # One deadline for the whole call, the stale-connection resend included.
     deadline = time.monotonic() + timeout
     for attempt in (1, 2):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
-        guard = _current.attempt = _Attempt(deadline)
+        guard = _current.attempt = _Attempt(deadline, connect_policy)
         try:
             response = pool.urlopen(
                 request.method,
@@ -443,6 +478,18 @@ def send_request(
         alarm, guard.alarm = guard.alarm, None
         return _finish(response, url, deadline, timeout, max_response_bytes, alarm)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _checks_addresses(pool: urllib3.PoolManager, url: str) -> bool:
+    """Whether ``pool`` opens its connections with :class:`_Checked` (to ``url`` directly)."""
+    if isinstance(pool, urllib3.ProxyManager):
+        return False  # the proxy resolves the endpoint's host
+    scheme = url.partition(":")[0].lower()
+    classes = getattr(pool, "pool_classes_by_scheme", None)  # any object with urlopen() will do
+    return isinstance(classes, dict) and classes.get(scheme) in (
+        _HTTPConnectionPool,
+        _HTTPSConnectionPool,
+    )
 
 
 def _finish(

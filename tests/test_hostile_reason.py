@@ -1,0 +1,95 @@
+"""What a hostile server writes in its status line never reaches a log as it was sent.
+
+The reason phrase is the server's text: 60 KB of it, with ESC, BEL, NUL,
+NEL (U+0085), U+2028 or bidi controls, must come out of every transport
+(PushClient's own client, urllib3's through ``webpush()``) clipped and
+without control characters, in ``response.reason`` and in the error.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from webpush_core import EndpointPolicy, PushClient, WebPushException, webpush
+from webpush_core.testing import LocalPushService
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class OneAnswer:
+    """Answers every request on loopback with the same bytes, then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def sub() -> Iterator[dict[str, Any]]:
+    with LocalPushService() as service:
+        yield service.subscribe()
+
+
+REASONS = {
+    # About 50 KB each: under both clients' limits for a status line (64 KiB).
+    "c0": b"\x1b[31mPWNED\x07\x00" * 4500,
+    "c1": b"\x85\x9b2J" * 12500,  # obs-text: valid octets, C1 controls in latin-1
+    "unicode": "\u2028\u202eevil\u2066".encode() * 3500,  # UTF-8 octets, obs-text
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REASONS))
+@pytest.mark.parametrize("transport", ["own", "urllib3"])
+def test_reason_phrase_is_clipped_and_clean(sub: dict[str, Any], kind: str, transport: str) -> None:
+    server = OneAnswer(
+        b"HTTP/1.1 400 " + REASONS[kind] + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    endpoint = f"http://127.0.0.1:{server.port}/push/x"
+    info = {**sub, "endpoint": endpoint}
+    try:
+        if transport == "own":
+            with PushClient(endpoint_policy=LOCAL, max_retries=0) as client:
+                result = client.send(info, b"hi")
+            error = result.error
+            response = result.response
+        else:
+            with pytest.raises(WebPushException) as excinfo:
+                webpush(info, "hi", endpoint_policy=LOCAL, timeout=5)
+            error = excinfo.value
+            response = excinfo.value.response
+    finally:
+        server.close()
+    assert error is not None
+    text = str(error)
+    assert len(text) < 1000 and not UNSAFE.search(text), text[:200]
+    if response is not None:  # the own client refuses C0 in a status line outright
+        assert len(response.reason) <= 100 and not UNSAFE.search(response.reason)
+    else:
+        assert transport == "own" and kind == "c0" and "malformed status line" in text

@@ -1,0 +1,142 @@
+"""DNS rebinding: what the policy checked is what is connected to, on both transports.
+
+A name answers one address to the first lookup and another to the next
+(what a hostile name server does to a sender that checks, then connects).
+Here 127.0.0.1 stands for the public address the policy accepts and
+127.0.0.2 for an internal service it must never reach: a policy that
+refuses 127.0.0.2 only plays the default policy's part on loopback. The
+sender must look the name up once per new connection, check that answer,
+and connect to it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Collection, Iterator
+from typing import Any
+
+import pytest
+
+from webpush_core import EndpointPolicy, PushClient, webpush
+from webpush_core._resolver import Resolver
+from webpush_core.errors import EndpointNotAllowed
+from webpush_core.testing import LocalPushService
+
+
+class LoopbackIsPublic(EndpointPolicy):
+    """127.0.0.1 counts as public, 127.0.0.2 as internal (refused)."""
+
+    def check_addresses(self, host: str, addresses: Collection[str]) -> None:
+        for address in addresses:
+            if address != "127.0.0.1":
+                raise EndpointNotAllowed(f"{host} resolves to internal {address}", field="endpoint")
+
+
+POLICY = LoopbackIsPublic(allow_http=True, allowed_ports=range(1, 65536))
+
+
+class Recorder:
+    """Counts connections on an address and answers every request 201."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_server((host, port))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(
+                    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Recorder, Recorder]]:
+    public = Recorder("127.0.0.1", 0)
+    try:
+        internal = Recorder("127.0.0.2", public.port)
+    except OSError as exc:  # pragma: no cover - 127.0.0.2 is local on Linux
+        public.sock.close()
+        pytest.skip(f"cannot listen on 127.0.0.2: {exc}")
+    yield public, internal
+    public.sock.close()
+    internal.sock.close()
+
+
+class Rebinder:
+    """The first lookup of each name answers 127.0.0.1, every later one 127.0.0.2."""
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+
+    def __call__(self, host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        if host.startswith("127."):  # a literal (urllib3 asks for it too): itself
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (host, port))]
+        first = host not in self.lookups
+        self.lookups.append(host)
+        address = "127.0.0.1" if first else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+
+def _sub(port: int) -> dict[str, Any]:
+    with LocalPushService() as service:
+        sub = service.subscribe()
+    return {**sub, "endpoint": f"http://rebind.example:{port}/push/x"}
+
+
+def test_webpush_connects_to_the_address_it_checked(
+    servers: tuple[Recorder, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public, internal = servers
+    rebinder = Rebinder()
+    monkeypatch.setattr(socket, "getaddrinfo", rebinder)
+    response = webpush(_sub(public.port), "hi", endpoint_policy=POLICY, timeout=5)
+    assert response.status_code == 201
+    assert (public.connections, internal.connections) == (1, 0)
+    assert rebinder.lookups == ["rebind.example"]  # one lookup: checked and connected to
+
+
+def test_push_client_connects_to_the_address_it_checked(
+    servers: tuple[Recorder, Recorder],
+) -> None:
+    public, internal = servers
+    rebinder = Rebinder()
+    with PushClient(endpoint_policy=POLICY, max_retries=0) as client:
+        client._res.connections.resolver = Resolver(rebinder)
+        result = client.send(_sub(public.port), b"hi")
+    assert result.ok, result.error
+    assert (public.connections, internal.connections) == (1, 0)
+    assert rebinder.lookups == ["rebind.example"]
+
+
+@pytest.mark.parametrize("transport", ["webpush", "PushClient"])
+def test_an_internal_answer_is_refused_before_connecting(
+    servers: tuple[Recorder, Recorder], monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    public, internal = servers
+    rebinder = Rebinder()
+    rebinder.lookups.append("rebind.example")  # every answer is the internal address
+    if transport == "webpush":
+        monkeypatch.setattr(socket, "getaddrinfo", rebinder)
+        with pytest.raises(EndpointNotAllowed, match=r"127\.0\.0\.2"):
+            webpush(_sub(public.port), "hi", endpoint_policy=POLICY, timeout=5)
+    else:
+        with PushClient(endpoint_policy=POLICY, max_retries=0) as client:
+            client._res.connections.resolver = Resolver(rebinder)
+            result = client.send(_sub(public.port), b"hi")
+        assert isinstance(result.error, EndpointNotAllowed)
+    assert (public.connections, internal.connections) == (0, 0)
