@@ -741,6 +741,12 @@ class PushClient:
                 wait = self._backoff(job.attempts, response.retry_after if response else None)
                 if not self._may_wait(job, wait, job.last):
                     return
+                if in_worker and not simulated:
+                    # A worker is not held by one subscription's backoff either.
+                    self._res.connections.call_later(
+                        wait, functools.partial(self._res.jobs.put, job)
+                    )
+                    return
                 self._sleep(wait)
         except Exception as e:  # a bug must not cost the other subscriptions their results
             job.finish(_unexpected(job.subscription, e))
@@ -938,6 +944,16 @@ class _Delivery(_Pending):
             if not self.fired:
                 self.finish(client._open_result(self))
             client._res.connections.call_later(0, client._landed)
+            return
+        if (
+            not self.probe
+            and client._sleep is time.sleep
+            and client._origins.paused_for(self.origin) > 0
+        ):
+            # Its origin was paused while it waited for a slot: the slot goes on,
+            # and it waits out the pause without one.
+            client._res.connections.call_later(0, client._landed)
+            self.attempt()
             return
         self.attempts += 1
         client._res.connections.submit(

@@ -145,6 +145,13 @@ class Origins:
             state = self._states.get(origin)
             return state is not None and state.open and (now < state.open_until or state.probing)
 
+    def paused_for(self, origin: str) -> float:
+        """Seconds left of ``origin``'s pause (0: not paused). No side effect."""
+        now = self.clock()
+        with self._lock:
+            state = self._states.get(origin)
+            return max(0.0, state.paused_until - now) if state is not None else 0.0
+
     def answered(self, origin: str, *, throttle: bool, retry_after: Optional[float]) -> None:
         """An HTTP answer came back: the origin is reachable. ``throttle``
         (429, or 503/406 with Retry-After) pauses it."""
