@@ -15,6 +15,13 @@ load (the parent then parses that subscription itself, to report the error
 connection and writes nothing else; it ends when its stdin closes (also
 when the parent dies, even if a child it forked holds that pipe).
 
+The parent never waits on the helper: a batch's frame goes to a bounded
+buffer that a writer thread of its own drains into the pipe, and
+:meth:`Sealer.submit` refuses a batch (the caller encrypts it) when that
+buffer is full. A helper that stops reading (stopped, swapped out, stuck)
+thus fills its pipe and the buffer, and nothing more: the caller's stall
+timer still runs, and :meth:`Sealer.fail` hands the batches back.
+
 If the helper cannot start, dies, or stalls, the batches it held are
 encrypted in the parent and the client goes on without it.
 """
@@ -41,13 +48,36 @@ _HEAD = struct.Struct(">II")  # plaintext length, padding
 _LENGTH = struct.Struct(">I")
 _KEYS = 65 + 16  # p256dh point + auth secret
 _READY = b"webpush_core sealer 1"
+# Octets of frames waiting for the pipe (the pipe itself holds 64 KiB on
+# Linux): a concurrency-256 window of 4 KiB messages fits (18 batches, ~120 KiB),
+# and past it the caller encrypts a batch itself instead of waiting.
+_BUFFERED = 256 * 1024
 _OK, _BAD = 0, 1
-# The helper's command: sys.path[0] (the working directory for `-c`) becomes the
-# directory holding this webpush_core before anything else is imported.
-_BOOT = (
-    "import sys; sys.path[0] = sys.argv.pop(1); import runpy; "
-    "runpy.run_module('webpush_core._sealer', run_name='__main__', alter_sys=True)"
-)
+# The helper's command (argv: the directory holding this webpush_core, the
+# parent's pid). Nothing comes from the working directory (sys.path[0] for
+# `-c`, unless -P / PYTHONSAFEPATH left it out), the standard library comes
+# first as in any process, and webpush_core is this very copy, taken from its
+# own directory by name. That directory goes last, not first: installed it is
+# site-packages, vendored an application's own directory, and a module there
+# named like a standard one (a `typing` backport, an app's `secrets.py`) must not
+# replace it in the process handed every plaintext and auth secret. Last, it
+# still provides what is vendored beside webpush_core and not installed.
+_BOOT = """\
+import sys
+here = sys.argv.pop(1)
+if not getattr(sys.flags, "safe_path", False):
+    del sys.path[0]
+import importlib.machinery, importlib.util, runpy
+spec = importlib.machinery.PathFinder.find_spec("webpush_core", [here])
+if spec is None or spec.loader is None:
+    raise SystemExit("webpush_core helper: no webpush_core in " + here)
+if here not in sys.path:
+    sys.path.append(here)
+package = importlib.util.module_from_spec(spec)
+sys.modules["webpush_core"] = package
+spec.loader.exec_module(package)
+runpy.run_module("webpush_core._sealer", run_name="__main__", alter_sys=True)
+"""
 
 # What a batch's callback gets: a body (or None: the point did not load) per
 # pair, or None for the whole batch when the helper is gone.
@@ -75,6 +105,12 @@ def _write_frame(out: IO[bytes], payload: bytes) -> None:
     out.flush()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
@@ -87,14 +123,21 @@ def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
 class Sealer:
     """The parent's end: start the helper, hand it batches, get bodies back by callback.
 
-    Thread-safe. Callbacks run in the helper's reader thread, in the order
-    the batches were submitted.
+    Thread-safe, and no method waits on the helper: the lock is never held
+    over a read or a write of its pipes. Frames go out from a writer thread,
+    answers come in on a reader thread. Callbacks run in the reader thread,
+    in the order the batches were submitted, or (None: the helper is gone)
+    in the thread that calls :meth:`fail`.
     """
 
     def __init__(self) -> None:
         self._proc: Optional[subprocess.Popen[bytes]] = None
-        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        # The writer thread waits here for frames, or for the failure that ends it.
+        self._wake = threading.Condition(self._lock)
         self._pending: collections.deque[Callable[[Bodies], None]] = collections.deque()
+        self._outgoing: collections.deque[bytes] = collections.deque()
+        self._buffered = 0  # octets in _outgoing
         self._ready = threading.Event()
         self._failed = False
 
@@ -114,7 +157,7 @@ class Sealer:
 
     def start(self) -> None:
         """Start the helper (once; returns at once, it gets ready by itself)."""
-        with self._write_lock:
+        with self._lock:
             if self._proc is not None or self._failed:
                 return
             exe = _python_executable()
@@ -122,7 +165,7 @@ class Sealer:
                 self._failed = True
                 return
             # The helper imports this very copy of webpush_core (vendored or not),
-            # and nothing from the working directory (which `-m` and `-c` put first).
+            # nothing from the working directory, the standard library first (_BOOT).
             here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
             try:
                 proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
@@ -136,6 +179,9 @@ class Sealer:
                 return
             self._proc = proc
         threading.Thread(
+            target=self._write, args=(proc,), name="webpush_core-sealer-writer", daemon=True
+        ).start()
+        threading.Thread(
             target=self._read, args=(proc,), name="webpush_core-sealer-reader", daemon=True
         ).start()
 
@@ -146,22 +192,57 @@ class Sealer:
         keys: list[tuple[bytes, bytes]],
         done: Callable[[Bodies], None],
     ) -> bool:
-        """Hand a batch to the helper; ``done`` gets its bodies later. False: not taken."""
-        frame = _HEAD.pack(len(plaintext), padding) + plaintext + b"".join(p + a for p, a in keys)
-        with self._write_lock:
-            proc = self._proc
-            if self._failed or not self._ready.is_set() or proc is None or proc.stdin is None:
+        """Hand a batch to the helper; ``done`` gets its bodies later.
+
+        Never waits: False (not taken, the caller encrypts it) when the helper
+        is not ready or gone, or when the frames it has not read yet fill
+        :data:`_BUFFERED` octets.
+        """
+        payload = _HEAD.pack(len(plaintext), padding) + plaintext + b"".join(p + a for p, a in keys)
+        frame = _LENGTH.pack(len(payload)) + payload
+        with self._lock:
+            if self._failed or not self._ready.is_set() or self._proc is None:
                 return False
-            # Queued before the write, under the write lock: answers come back
-            # in this order, and a failure after this point calls it.
+            if self._buffered + len(frame) > _BUFFERED:
+                return False
+            # Both queued under the lock: the writer sends the frames in this
+            # order, answers come back in it, and a failure from now on calls done.
             self._pending.append(done)
-            try:
-                _write_frame(proc.stdin, frame)
-            except (OSError, ValueError):
-                self._failed = True
-                self._pending.pop()
-                return False
+            self._outgoing.append(frame)
+            self._buffered += len(frame)
+            self._wake.notify()
         return True
+
+    def _write(self, proc: subprocess.Popen[bytes]) -> None:
+        """The writer thread: frames to the helper's stdin, which it alone writes and closes.
+
+        Its writes block while the pipe is full (a helper that does not read):
+        only this thread waits, the frames behind it stay in the bounded buffer.
+        """
+        stdin = proc.stdin
+        broken = False
+        try:
+            if stdin is None:
+                raise ValueError("no pipe to the helper")
+            fd = stdin.fileno()
+            while True:
+                with self._wake:
+                    while not self._outgoing and not self._failed:
+                        self._wake.wait()
+                    if self._failed:
+                        return
+                    frame = self._outgoing.popleft()
+                    self._buffered -= len(frame)
+                _write_all(fd, frame)
+        except (OSError, ValueError):
+            broken = True  # the helper is gone: its batches go back to the callers
+        finally:
+            # The helper ends on this EOF (a killed one broke the write above).
+            if stdin is not None:
+                with contextlib.suppress(OSError):
+                    stdin.close()
+            if broken:
+                self.fail(grace=1.0)
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         stream = proc.stdout
@@ -181,7 +262,13 @@ class Sealer:
                     offset += 1 + _LENGTH.size
                     bodies.append(frame[offset : offset + size] if status == _OK else None)
                     offset += size
-                self._pending.popleft()(bodies)
+                # Taken under the lock, as fail() takes them all: each callback
+                # is called once, with its bodies here or with None there.
+                with self._lock:
+                    if not self._pending:
+                        return  # given up meanwhile: the batch went back as None
+                    done = self._pending.popleft()
+                done(bodies)
         except Exception:  # noqa: S110 -- any failure: the batches go back to the parent
             pass
         finally:
@@ -193,10 +280,13 @@ class Sealer:
         The helper is told to exit (its stdin closes) and killed if it has
         not after ``grace`` seconds (0: a stuck helper is killed at once).
         """
-        with self._write_lock:
+        with self._lock:
             self._failed = True
             pending = list(self._pending)
             self._pending.clear()
+            self._outgoing.clear()
+            self._buffered = 0
+            self._wake.notify_all()  # the writer closes stdin and ends
         for done in pending:
             done(None)
         self._stop(grace)
@@ -206,13 +296,12 @@ class Sealer:
         self.fail(grace=5.0)
 
     def _stop(self, grace: float) -> None:
-        # Only stdin is closed here: the reader thread owns stdout and ends on its EOF.
+        # No pipe is touched here: the writer thread closes stdin (once its write
+        # under way, if any, ends), the reader thread ends on stdout's EOF. A
+        # helper that does not read is killed, which ends that write too.
         proc = self._proc
         if proc is None:
             return
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
