@@ -41,11 +41,8 @@ if TYPE_CHECKING:
 
 from ._connections import Connections, Outcome
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-<<<<<<< HEAD
-from ._proxy import ProxyArg, check_proxy_arg
-=======
 from ._origins import OPEN, PROBE, Origins, OriginStats, origin_of
->>>>>>> delivery
+from ._proxy import ProxyArg, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
     MessagePlan,
@@ -361,12 +358,9 @@ class PushClient:
         pool_manager: Optional[urllib3.PoolManager] = None,
         ca_certs: Optional[str] = None,
         helper_process: bool = True,
-<<<<<<< HEAD
         proxy: ProxyArg = None,
-=======
         breaker_threshold: Optional[int] = 5,
         breaker_cooldown: float = 30.0,
->>>>>>> delivery
     ) -> None:
         # None: the proxy environment variables, read per origin; False: none.
         self.proxy = check_proxy_arg(proxy)
