@@ -134,7 +134,10 @@ class SendResult:
 
 
 def _retryable(error: WebPushException) -> bool:
-    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't.
+    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't,
+    # nor a proxy's 407 (its credentials are wrong for every send).
+    if error.action == "fix-request":
+        return False
     return isinstance(error, (RateLimited, ServerError, TransportError))
 
 
@@ -421,11 +424,13 @@ class PushClient:
         # Deliveries started and not finished: close() waits for them.
         self._busy = 0
         self._idle = threading.Condition()
-        # Requests in flight on the event loop (at most `concurrency`), and
-        # the attempts waiting for one of them to end.
+        # Requests in flight on the event loop (see _in_flight), per origin,
+        # and the attempts waiting for one of them to end.
         self._flying = 0
-        self._waiting: collections.deque[Callable[[], None]] = collections.deque()
+        self._holding: dict[str, int] = {}
+        self._waiting: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
         self._slots = threading.Lock()
+        self._starting = threading.local()  # .queue: attempts this thread is starting
         self._sleep = time.sleep  # tests replace it to observe backoff
         # Per push-service origin: pauses (429, Retry-After) and the breaker.
         self._origins = Origins(
@@ -467,23 +472,70 @@ class PushClient:
         self._res.stop()
         # A pool manager the caller passed is the caller's to close.
 
-    def _in_flight(self, start: Callable[[], None]) -> None:
-        """Run ``start`` (one attempt's request) now, or when a request in flight ends."""
-        with self._slots:
-            if self._flying >= self.concurrency:
-                self._waiting.append(start)
-                return
-            self._flying += 1
-        start()
+    def _may_fly(self, origin: str) -> bool:
+        """(Under _slots.) Whether an attempt to ``origin`` may take a slot now.
 
-    def _landed(self) -> None:
-        """A request in flight ended: its slot goes to the next waiting attempt."""
+        ``concurrency`` requests in flight; beyond that, up to
+        ``concurrency // 8`` (at least 1) more, each for an origin that has
+        none in flight: a push service that stops answering holds at most
+        ``concurrency`` slots, never every other origin's turn.
+        """
+        if self._flying < self.concurrency:
+            return True
+        spare = max(1, self.concurrency // 8)
+        return self._flying < self.concurrency + spare and not self._holding.get(origin)
+
+    def _take_slot(self, origin: str) -> None:
+        self._flying += 1
+        self._holding[origin] = self._holding.get(origin, 0) + 1
+
+    def _in_flight(self, start: Callable[[], None], origin: str) -> None:
+        """Run ``start`` (one attempt's request to ``origin``) now, or when a slot frees."""
         with self._slots:
-            if not self._waiting:
-                self._flying -= 1
+            if not self._may_fly(origin):
+                self._waiting.append((origin, start))
                 return
-            start = self._waiting.popleft()
-        start()
+            self._take_slot(origin)
+        self._start(start)
+
+    def _landed(self, origin: str) -> None:
+        """A request in flight to ``origin`` ended: its slot goes to the first waiting
+        attempt that may fly (the first one, unless only a spare slot is free)."""
+        with self._slots:
+            self._flying -= 1
+            held = self._holding[origin] - 1
+            if held:
+                self._holding[origin] = held
+            else:
+                del self._holding[origin]
+            waiting = self._waiting
+            if not waiting:
+                return
+            if self._flying < self.concurrency:
+                next_origin, start = waiting.popleft()
+            else:  # only a spare slot: for the first origin with none in flight
+                at = next((i for i, (o, _) in enumerate(waiting) if self._may_fly(o)), None)
+                if at is None:
+                    return
+                next_origin, start = waiting[at]
+                del waiting[at]
+            self._take_slot(next_origin)
+        self._start(start)
+
+    def _start(self, start: Callable[[], None]) -> None:
+        """Run ``start``; one started from inside another's failure runs after it, so
+        a chain of attempts that fail at once never nests (no recursion limit)."""
+        local = self._starting
+        pending: Optional[collections.deque[Callable[[], None]]] = getattr(local, "queue", None)
+        if pending is not None:
+            pending.append(start)
+            return
+        local.queue = pending = collections.deque((start,))
+        try:
+            while pending:
+                pending.popleft()()
+        finally:
+            local.queue = None
 
     def _fresh_after_fork(self) -> None:
         """In a child forked from the process that started the client's threads and
@@ -495,8 +547,10 @@ class PushClient:
         self._finalizer = weakref.finalize(self, self._res.stop)
         self._idle = threading.Condition()
         self._busy = self._flying = 0
+        self._holding = {}
         self._waiting.clear()
         self._slots = threading.Lock()
+        self._starting = threading.local()
         self._parked = 0
         self._origins = Origins(
             threshold=self._origins.threshold,
@@ -934,7 +988,7 @@ class _Delivery(_Pending):
             return
         # The host's lookup and its policy check happen on the loop's side
         # (a resolver thread), within the attempt's deadline.
-        client._in_flight(self._go)
+        client._in_flight(self._go, self.origin)
 
     def _unpark(self) -> None:
         with self.client._slots:
@@ -948,7 +1002,7 @@ class _Delivery(_Pending):
             # waited for a slot: the slot goes on, from the loop (no recursion).
             if not self.fired:
                 self.finish(client._open_result(self))
-            client._res.connections.call_later(0, client._landed)
+            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
             return
         if (
             not self.probe
@@ -957,7 +1011,7 @@ class _Delivery(_Pending):
         ):
             # Its origin was paused while it waited for a slot: the slot goes on,
             # and it waits out the pause without one.
-            client._res.connections.call_later(0, client._landed)
+            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
             self.attempt()
             return
         self.attempts += 1
@@ -984,11 +1038,13 @@ class _Delivery(_Pending):
                     client._origins.failed(self.origin)
         except Exception as e:  # a bug must not cost this subscription its result
             failure = e
-        client._landed()  # its slot goes to the next attempt waiting
-        if failure is not None:
-            self.finish(_unexpected(self.subscription, failure))
-        else:
-            self.decide(outcome, error)
+        try:
+            client._landed(self.origin)  # its slot goes to the next attempt waiting
+        finally:
+            if failure is not None:
+                self.finish(_unexpected(self.subscription, failure))
+            else:
+                self.decide(outcome, error)
 
     def decide(self, outcome: Outcome, error: Optional[WebPushException]) -> None:
         """Done, or another attempt after the backoff."""

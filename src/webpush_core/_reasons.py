@@ -24,6 +24,7 @@ over a clipped string.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "Classification",
     "classify",
     "clip",
+    "decode_body",
 ]
 
 MAX_DETAIL = 300  # characters of the service's words kept in ``detail``
@@ -67,6 +69,7 @@ REASONS: dict[str, Optional[str]] = {
     "service-error": RETRY,
     "timeout": RETRY,
     "connection-failed": RETRY,
+    "proxy-auth-required": FIX_REQUEST,  # the forward proxy's 407: its credentials
     "deadline-exceeded": RETRY,
     "unknown": RETRY,
     # Set by the client, not read from a response:
@@ -281,12 +284,37 @@ def _generic_json_detail(body: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _text(content: bytes, content_type: str) -> str:
+# Charsets a body is decoded with when its Content-Type names them (codecs'
+# canonical names): the web's text encodings, whose decoders are linear. Any
+# other name (punycode is quadratic, idna raises, base64 is no text) and no
+# name at all mean UTF-8.
+_CHARSETS = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "ascii", "latin-1",
+        "iso-8859-2", "iso-8859-15", "cp1250", "cp1251", "cp1252", "koi8-r",
+        "shift_jis", "euc-jp", "euc-kr", "gbk", "gb18030", "big5",
+    )
+)  # fmt: skip
+
+
+def decode_body(content: bytes, content_type: str) -> str:
+    """``content`` as text: the Content-Type's charset if it is one of the web's
+    (:data:`_CHARSETS`), else UTF-8; undecodable octets replaced. Linear."""
     m = re.search(r"charset=\"?([\w.:-]{1,40})", content_type[:200], re.I)
-    try:
-        return content.decode(m.group(1) if m else "utf-8", errors="replace")
-    except (LookupError, UnicodeError):
-        return content.decode("utf-8", errors="replace")
+    charset = "utf-8"
+    if m:
+        try:
+            name = codecs.lookup(m.group(1)).name
+        except LookupError:
+            name = "utf-8"
+        charset = name if name in _CHARSETS else "utf-8"
+    return content.decode(charset, errors="replace")
+
+
+def _text(content: bytes, content_type: str) -> str:
+    # Only what can reach the detail or the plain-text match is decoded.
+    return decode_body(content[: 4 * MAX_DETAIL], content_type)
 
 
 def classify(status: int, headers: Mapping[str, str], content: bytes) -> Classification:

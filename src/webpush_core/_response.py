@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, Optional, TypeVar, Union
 
-from ._reasons import MAX_DETAIL, classify, clip
+from ._reasons import MAX_DETAIL, classify, clip, decode_body
 from .errors import (
     ExpiredSubscription,
     PushRejected,
@@ -185,17 +185,9 @@ class PushResponse:
 
     @property
     def text(self) -> str:
-        """The body decoded with the Content-Type charset (default UTF-8), leniently."""
-        charset = "utf-8"
-        m = re.search(r"charset=\"?([\w.:-]+)", self.headers.get("Content-Type", ""), re.I)
-        if m:
-            charset = m.group(1)
-        try:
-            return self.content.decode(charset, errors="replace")
-        except (LookupError, UnicodeError):
-            # An unknown charset name, or a codec that is no text encoding
-            # or cannot "replace" (idna, punycode, undefined).
-            return self.content.decode("utf-8", errors="replace")
+        """The body decoded with the Content-Type charset (UTF-8 unless it names one
+        of the web's text encodings), leniently: undecodable octets replaced."""
+        return decode_body(self.content, self.headers.get("Content-Type", ""))
 
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON.

@@ -272,6 +272,10 @@ class ProxyError(TransportError):
         super().__init__(message, endpoint=endpoint)
         self.proxy = proxy
         self.proxy_status = proxy_status
+        if proxy_status == 407:
+            # The proxy's credentials: every send through it fails the same way.
+            self.reason = "proxy-auth-required"
+            self.action = "fix-request"
 
 
 class OriginUnavailable(TransportError):
