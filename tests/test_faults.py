@@ -392,6 +392,7 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
         max_retries=MAX_RETRIES,
         concurrency=CONCURRENCY,
         endpoint_policy=LOCAL,
+        breaker_threshold=None,  # the per-subscription policy alone (breaker: test_origins)
     ) as client:
         assert callable(client._sleep)  # the hook this test relies on
         client._sleep = record_sleep
@@ -466,6 +467,7 @@ def test_send_many_under_faults_real_time(
         max_retries=retries,
         concurrency=concurrency,
         endpoint_policy=LOCAL,
+        breaker_threshold=None,  # the per-subscription policy alone (breaker: test_origins)
     ) as client:
         results, wall = run_send_many(client, subscriptions)
 
@@ -478,7 +480,10 @@ def test_send_many_under_faults_real_time(
                 assert following.arrived - this.answered >= float(this.retry_after or 0)
                 gaps += this.retry_after == "1"
     assert gaps >= 4
-    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True)
+    # Every attempt may also wait out a pause of the origin (RFC 8030 §8.4: a
+    # 429 with Retry-After pauses every request to it) caused by another
+    # subscription's 429: at most the largest Retry-After (1 s) each.
+    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True) + (retries + 1) * 1.0
     first_request = {name: sub.events[0].arrived for name, sub in service.subs.items()}
     for result, done in results:
         name = result.endpoint.rsplit("/", 1)[-1]  # type: ignore[union-attr]
@@ -491,7 +496,9 @@ def test_stale_connections_only_never_fail(fault_service: Callable[..., FaultSer
     # connections often: with max_retries=0 any leak would be a failure.
     service = fault_service(stale_rate=0.5, seed=3)
     subscriptions = [service.add(f"k{i}", [Step(OK)]) for i in range(60)]
-    with PushClient(timeout=2, max_retries=0, concurrency=4, endpoint_policy=LOCAL) as client:
+    with PushClient(
+        timeout=2, max_retries=0, concurrency=4, endpoint_policy=LOCAL, breaker_threshold=None
+    ) as client:
         results, _ = run_send_many(client, subscriptions)
     assert all(r.ok and r.attempts == 1 for r, _ in results), [r for r, _ in results if not r.ok]
     stale = sum(e.kind == STALE for s in service.subs.values() for e in s.events)
@@ -603,7 +610,9 @@ def drip_server() -> Iterator[Callable[..., DripServer]]:
 def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., DripServer], mode: str) -> None:
     server = drip_server(mode)
     timeout, retries = 0.5, 1
-    with PushClient(timeout=timeout, max_retries=retries, endpoint_policy=LOCAL) as client:
+    with PushClient(
+        timeout=timeout, max_retries=retries, endpoint_policy=LOCAL, breaker_threshold=None
+    ) as client:
         client._sleep = lambda seconds: None
         start = time.monotonic()
         result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
@@ -618,7 +627,9 @@ def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., DripServer], 
 def test_slow_drip_on_a_reused_connection(drip_server: Callable[..., DripServer]) -> None:
     server = drip_server("second")
     sub = {"endpoint": server.url, "keys": KEYS}
-    with PushClient(timeout=0.5, max_retries=0, endpoint_policy=LOCAL) as client:
+    with PushClient(
+        timeout=0.5, max_retries=0, endpoint_policy=LOCAL, breaker_threshold=None
+    ) as client:
         assert client.send(sub, b"first").ok
         start = time.monotonic()
         result = client.send(sub, b"second")  # same kept-alive connection: the drip
@@ -649,7 +660,9 @@ def test_many_drips_do_not_starve_the_fan_out(drip_server: Callable[..., DripSer
     # attempt, so the run ends in about 12 / 2 * timeout.
     server = drip_server("headers")
     subs = [{"endpoint": f"{server.url}{i}", "keys": KEYS} for i in range(12)]
-    with PushClient(timeout=0.3, max_retries=0, concurrency=2, endpoint_policy=LOCAL) as client:
+    with PushClient(
+        timeout=0.3, max_retries=0, concurrency=2, endpoint_policy=LOCAL, breaker_threshold=None
+    ) as client:
         results, wall = run_send_many(client, subs)
     assert len(results) == 12
     assert all(isinstance(r.error, PushTimeout) for r, _ in results)
@@ -663,7 +676,9 @@ def test_result_errors_are_library_errors(fault_service: Callable[..., FaultServ
         service.add(f"m{i}", [Step(kind, "0" if kind == RATE else None)] * 2)
         for i, kind in enumerate([OK, RATE, E500, E503, DROP, GONE, NOT_FOUND])
     ]
-    with PushClient(timeout=0.5, max_retries=0, endpoint_policy=LOCAL) as client:
+    with PushClient(
+        timeout=0.5, max_retries=0, endpoint_policy=LOCAL, breaker_threshold=None
+    ) as client:
         results, _ = run_send_many(client, subs)
     for result, _ in results:
         assert result.ok or isinstance(result.error, WebPushException)

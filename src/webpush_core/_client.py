@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import operator
 import os
 import queue
@@ -32,7 +33,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 from ._connections import Connections, Outcome
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._origins import OPEN, PROBE, Origins, OriginStats, origin_of
 from ._proxy import ProxyArg, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
@@ -58,6 +60,8 @@ from .errors import (
     ExpiredSubscription,
     InvalidInput,
     InvalidRequest,
+    OriginUnavailable,
+    PushTimeout,
     RateLimited,
     ServerError,
     TransportError,
@@ -72,6 +76,7 @@ _BACKOFF_CAP = 30.0  # no single wait longer than this
 _RETRY_AFTER_CAP = 60.0  # a Retry-After above this is capped (and reported)
 _HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
 _HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
+_PARKED_PER_SLOT = 16  # a paused origin's messages kept waiting, per unit of concurrency
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,16 @@ class SendResult:
 
     ``expired`` means the push service said 404/410: delete the subscription.
     ``error`` is the :class:`WebPushException` that explains a failure.
+
+    ``reason`` (a short stable code), ``action`` (``"delete"``, ``"retry"``,
+    ``"fix-credentials"``, ``"fix-request"``, or None) and ``detail`` (the push
+    service's own words, clipped) say why and what to do; they are the
+    error's unless the client itself decided (``ttl-expired``,
+    ``deadline-exceeded``, ``service-unavailable`` from an open breaker).
+    For a success ``reason`` is ``"accepted"`` and ``action`` None.
+
+    ``held`` is how many seconds this subscription waited because its push
+    service's origin was paused (a 429 or a Retry-After to any of its requests).
     """
 
     subscription: Any = field(repr=False)
@@ -90,6 +105,24 @@ class SendResult:
     attempts: int = 0
     error: Optional[WebPushException] = None
     response: Optional[PushResponse] = field(default=None, repr=False)
+    reason: Optional[str] = None
+    action: Optional[str] = None
+    detail: str = field(default="", repr=False)
+    held: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.reason is not None:
+            return
+        # Frozen: the derived defaults are set once, here.
+        if self.ok:
+            object.__setattr__(self, "reason", "accepted")
+        elif self.error is not None:
+            object.__setattr__(self, "reason", self.error.reason or "unknown")
+            object.__setattr__(self, "action", self.error.action)
+            object.__setattr__(self, "detail", self.error.detail)
+        else:
+            object.__setattr__(self, "reason", "unknown")
+            object.__setattr__(self, "action", "retry")
 
     @property
     def endpoint(self) -> Optional[str]:
@@ -101,8 +134,157 @@ class SendResult:
 
 
 def _retryable(error: WebPushException) -> bool:
-    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't.
+    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't,
+    # nor a proxy's 407 (its credentials are wrong for every send).
+    if error.action == "fix-request":
+        return False
     return isinstance(error, (RateLimited, ServerError, TransportError))
+
+
+def _failed(
+    subscription: Any,
+    attempts: int,
+    response: Optional[PushResponse],
+    error: WebPushException,
+) -> SendResult:
+    return SendResult(
+        subscription,
+        ok=False,
+        status_code=response.status_code if response is not None else None,
+        expired=isinstance(error, ExpiredSubscription),
+        retry_after=response.retry_after if response is not None else None,
+        attempts=attempts,
+        error=error,
+        response=response,
+    )
+
+
+def _check_deadline(deadline: Any) -> Optional[float]:
+    if deadline is None:
+        return None
+    if (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, (int, float))
+        or not 0 < deadline < float("inf")
+    ):
+        raise InvalidRequest(
+            f"deadline must be a number of seconds > 0 (or None), got {deadline!r}",
+            field="deadline",
+        )
+    return float(deadline)
+
+
+class _Call:
+    """One send / send_many call: its deadline, and its deliveries not yet finished."""
+
+    def __init__(self, deadline: Optional[float]) -> None:
+        self.deadline = deadline
+        self.expires = None if deadline is None else time.monotonic() + deadline
+        self.live: set[_Pending] = set()
+        self.lock = threading.Lock()
+
+    def left(self) -> float:
+        return float("inf") if self.expires is None else self.expires - time.monotonic()
+
+    def expire(self) -> None:
+        """The deadline: every delivery not yet finished gets its result now."""
+        with self.lock:
+            pending = list(self.live)
+        for p in pending:
+            p.finish(p.deadline_result(p.last))
+
+
+class _Pending:
+    """One subscription on its way: reported exactly once, by whoever finishes it
+    first (its last attempt, a TTL or breaker decision, or the call's deadline)."""
+
+    __slots__ = (
+        "__weakref__",
+        "attempts",
+        "call",
+        "done",
+        "fired",
+        "held",
+        "last",
+        "origin",
+        "request",
+        "result",
+        "subscription",
+        "ttl_ends",
+    )
+
+    def __init__(
+        self, subscription: Any, request: PushRequest, done: _Done, call: Optional[_Call]
+    ) -> None:
+        self.subscription = subscription
+        self.request = request
+        self.done = done
+        self.call = call
+        self.attempts = 0
+        self.fired = False
+        self.held = 0.0  # seconds waited for the origin's pause
+        self.last: Optional[SendResult] = None  # the last failed attempt's result
+        self.result: Optional[SendResult] = None
+        self.origin = origin_of(request.url)
+        # A retry that would start after the message's TTL is moot (RFC 8030 §5.2).
+        ttl = request.headers.get("TTL")
+        self.ttl_ends = time.monotonic() + int(ttl) if ttl is not None and ttl.isdigit() else None
+        if call is not None:
+            with call.lock:
+                call.live.add(self)
+
+    def finish(self, result: SendResult) -> None:
+        call = self.call
+        if call is not None:
+            with call.lock:
+                if self.fired:
+                    return
+                self.fired = True
+                call.live.discard(self)
+        else:
+            if self.fired:
+                return
+            self.fired = True
+        if self.held:
+            result = replace(result, held=round(self.held, 3))
+        self.result = result
+        with contextlib.suppress(Exception):
+            self.done(result)
+
+    def deadline_result(self, last: Optional[SendResult] = None) -> SendResult:
+        return _deadline_result(self.subscription, self.call, self.attempts, last, self.request.url)
+
+
+def _deadline_result(
+    subscription: Any,
+    call: Optional[_Call],
+    attempts: int = 0,
+    last: Optional[SendResult] = None,
+    endpoint: Optional[str] = None,
+) -> SendResult:
+    """``subscription``'s result when the call's deadline came first (the last
+    attempt's status and Retry-After kept)."""
+    deadline = call.deadline if call is not None and call.deadline is not None else 0.0
+    error = PushTimeout(
+        f"the call's deadline ({deadline:g} s) came before this subscription finished",
+        endpoint=endpoint,
+    )
+    error.reason = "deadline-exceeded"
+    return SendResult(
+        subscription,
+        ok=False,
+        status_code=last.status_code if last is not None else None,
+        retry_after=last.retry_after if last is not None else None,
+        attempts=attempts,
+        error=error,
+        response=last.response if last is not None else None,
+    )
+
+
+class _Blocking(_Pending):
+    """A subscription sent from a urllib3 worker thread (or the caller's)."""
+
+    __slots__ = ()
 
 
 def _unexpected(subscription: Any, e: Exception) -> SendResult:
@@ -118,8 +300,6 @@ def _set_result(future: asyncio.Future[SendResult], result: SendResult) -> None:
 
 # What to do with a finished delivery's result (called once, from any thread).
 _Done = Callable[["SendResult"], object]
-# A job for the worker threads (urllib3 path): (subscription, request, done).
-_Job = tuple[Any, PushRequest, _Done]
 
 
 class _Resources:
@@ -132,7 +312,7 @@ class _Resources:
         self.ca_certs = ca_certs
         self.connections = Connections(maxsize=concurrency, ca_certs=ca_certs)
         self.sealer = Sealer()
-        self.jobs: queue.SimpleQueue[Optional[_Job]] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Optional[_Blocking]] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
 
@@ -182,6 +362,8 @@ class PushClient:
         ca_certs: Optional[str] = None,
         helper_process: bool = True,
         proxy: ProxyArg = None,
+        breaker_threshold: Optional[int] = 5,
+        breaker_cooldown: float = 30.0,
     ) -> None:
         # None: the proxy environment variables, read per origin; False: none.
         self.proxy = check_proxy_arg(proxy)
@@ -198,6 +380,25 @@ class PushClient:
                 )
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise InvalidRequest(f"timeout must be a number > 0, got {timeout!r}", field="timeout")
+        if breaker_threshold is not None and (
+            isinstance(breaker_threshold, bool)
+            or not isinstance(breaker_threshold, int)
+            or breaker_threshold < 1
+        ):
+            raise InvalidRequest(
+                f"breaker_threshold must be an integer >= 1 or None (no breaker), "
+                f"got {breaker_threshold!r}",
+                field="breaker_threshold",
+            )
+        if (
+            isinstance(breaker_cooldown, bool)
+            or not isinstance(breaker_cooldown, (int, float))
+            or not 0 < breaker_cooldown < float("inf")
+        ):
+            raise InvalidRequest(
+                f"breaker_cooldown must be a number of seconds > 0, got {breaker_cooldown!r}",
+                field="breaker_cooldown",
+            )
         check_options(ttl=ttl, urgency=urgency, topic=None)
         if (vapid_private_key is None) != (not vapid_claims):
             raise InvalidInput(
@@ -223,12 +424,26 @@ class PushClient:
         # Deliveries started and not finished: close() waits for them.
         self._busy = 0
         self._idle = threading.Condition()
-        # Requests in flight on the event loop (at most `concurrency`), and
-        # the attempts waiting for one of them to end.
+        # Requests in flight on the event loop (see _in_flight), per origin,
+        # and the attempts waiting for one of them to end.
         self._flying = 0
-        self._waiting: collections.deque[Callable[[], None]] = collections.deque()
+        self._holding: dict[str, int] = {}
+        self._waiting: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
         self._slots = threading.Lock()
+        self._starting = threading.local()  # .queue: attempts this thread is starting
         self._sleep = time.sleep  # tests replace it to observe backoff
+        # Per push-service origin: pauses (429, Retry-After) and the breaker.
+        self._origins = Origins(
+            threshold=breaker_threshold,
+            cooldown=float(breaker_cooldown),
+            pause_cap=_RETRY_AFTER_CAP,
+        )
+        self._parked = 0  # deliveries waiting out their origin's pause (under _slots)
+
+    def origin_stats(self) -> list[OriginStats]:
+        """Each push-service origin's pause and breaker state, and how often it
+        paused or tripped (origins only: never a subscription's path)."""
+        return self._origins.stats()
 
     def __repr__(self) -> str:
         return (
@@ -257,23 +472,70 @@ class PushClient:
         self._res.stop()
         # A pool manager the caller passed is the caller's to close.
 
-    def _in_flight(self, start: Callable[[], None]) -> None:
-        """Run ``start`` (one attempt's request) now, or when a request in flight ends."""
-        with self._slots:
-            if self._flying >= self.concurrency:
-                self._waiting.append(start)
-                return
-            self._flying += 1
-        start()
+    def _may_fly(self, origin: str) -> bool:
+        """(Under _slots.) Whether an attempt to ``origin`` may take a slot now.
 
-    def _landed(self) -> None:
-        """A request in flight ended: its slot goes to the next waiting attempt."""
+        ``concurrency`` requests in flight; beyond that, up to
+        ``concurrency // 8`` (at least 1) more, each for an origin that has
+        none in flight: a push service that stops answering holds at most
+        ``concurrency`` slots, never every other origin's turn.
+        """
+        if self._flying < self.concurrency:
+            return True
+        spare = max(1, self.concurrency // 8)
+        return self._flying < self.concurrency + spare and not self._holding.get(origin)
+
+    def _take_slot(self, origin: str) -> None:
+        self._flying += 1
+        self._holding[origin] = self._holding.get(origin, 0) + 1
+
+    def _in_flight(self, start: Callable[[], None], origin: str) -> None:
+        """Run ``start`` (one attempt's request to ``origin``) now, or when a slot frees."""
         with self._slots:
-            if not self._waiting:
-                self._flying -= 1
+            if not self._may_fly(origin):
+                self._waiting.append((origin, start))
                 return
-            start = self._waiting.popleft()
-        start()
+            self._take_slot(origin)
+        self._start(start)
+
+    def _landed(self, origin: str) -> None:
+        """A request in flight to ``origin`` ended: its slot goes to the first waiting
+        attempt that may fly (the first one, unless only a spare slot is free)."""
+        with self._slots:
+            self._flying -= 1
+            held = self._holding[origin] - 1
+            if held:
+                self._holding[origin] = held
+            else:
+                del self._holding[origin]
+            waiting = self._waiting
+            if not waiting:
+                return
+            if self._flying < self.concurrency:
+                next_origin, start = waiting.popleft()
+            else:  # only a spare slot: for the first origin with none in flight
+                at = next((i for i, (o, _) in enumerate(waiting) if self._may_fly(o)), None)
+                if at is None:
+                    return
+                next_origin, start = waiting[at]
+                del waiting[at]
+            self._take_slot(next_origin)
+        self._start(start)
+
+    def _start(self, start: Callable[[], None]) -> None:
+        """Run ``start``; one started from inside another's failure runs after it, so
+        a chain of attempts that fail at once never nests (no recursion limit)."""
+        local = self._starting
+        pending: Optional[collections.deque[Callable[[], None]]] = getattr(local, "queue", None)
+        if pending is not None:
+            pending.append(start)
+            return
+        local.queue = pending = collections.deque((start,))
+        try:
+            while pending:
+                pending.popleft()()
+        finally:
+            local.queue = None
 
     def _fresh_after_fork(self) -> None:
         """In a child forked from the process that started the client's threads and
@@ -285,8 +547,16 @@ class PushClient:
         self._finalizer = weakref.finalize(self, self._res.stop)
         self._idle = threading.Condition()
         self._busy = self._flying = 0
+        self._holding = {}
         self._waiting.clear()
         self._slots = threading.Lock()
+        self._starting = threading.local()
+        self._parked = 0
+        self._origins = Origins(
+            threshold=self._origins.threshold,
+            cooldown=self._origins.cooldown,
+            pause_cap=_RETRY_AFTER_CAP,
+        )
 
     def _started(self) -> None:
         with self._idle:
@@ -308,18 +578,24 @@ class PushClient:
         ttl: Optional[int] = None,
         urgency: Optional[str] = None,
         topic: Optional[str] = None,
+        deadline: Optional[float] = None,
     ) -> SendResult:
         """Encrypt and send to one subscription, retrying as the policy allows.
 
         Never raises for this subscription's failure: the result says what
-        happened. Bad shared arguments (ttl, urgency, topic, data) raise.
+        happened. Bad shared arguments (ttl, urgency, topic, data, deadline)
+        raise. ``deadline``: seconds for the whole call, retries and waits
+        included (see :meth:`send_many`).
         """
+        call = _Call(_check_deadline(deadline))
         self._fresh_after_fork()
         request = self._build(subscription, self._plan(data, ttl, urgency, topic))
         if isinstance(request, SendResult):
             return request
         if self._pool is not None:
-            return self._send_blocking(subscription, request)
+            job = _Blocking(subscription, request, lambda result: None, call)
+            self._send_blocking(job, in_worker=False)
+            return job.result or _unexpected(subscription, RuntimeError("no result"))
         finished = threading.Event()
         box: list[SendResult] = []
 
@@ -327,7 +603,8 @@ class PushClient:
             box.append(result)
             finished.set()
 
-        self._dispatch(subscription, request, done)
+        self._arm(call)
+        self._dispatch(subscription, request, done, call)
         finished.wait()
         return box[0]
 
@@ -376,18 +653,69 @@ class PushClient:
             return self._build(subscription, plan)
         return (subscription, endpoint, headers, crypto_key, p256dh, auth)
 
-    def _dispatch(self, subscription: Any, request: PushRequest, done: _Done) -> None:
-        """Send (retrying as the policy allows); ``done(result)`` when finished."""
+    def _arm(self, call: _Call) -> None:
+        """At the call's deadline, report every delivery of it not yet finished."""
+        if call.expires is not None:
+            self._res.connections.call_later(max(0.0, call.left()), call.expire)
+
+    def _dispatch(
+        self, subscription: Any, request: PushRequest, done: _Done, call: Optional[_Call] = None
+    ) -> None:
+        """Send (retrying as the policy allows); ``done(result)`` once, when finished
+        (or at the call's deadline, whichever comes first)."""
         self._started()
 
         def finished(result: SendResult) -> None:
             self._ended()
             done(result)
 
+        delivery: _Pending
         if self._pool is None:
-            _Delivery(self, subscription, request, finished).attempt()
+            delivery = _Delivery(self, subscription, request, finished, call)
         else:
-            self._submit_job((subscription, request, finished))
+            delivery = _Blocking(subscription, request, finished, call)
+        if call is not None and call.left() <= 0:
+            delivery.finish(delivery.deadline_result())
+        elif isinstance(delivery, _Delivery):
+            delivery.attempt()
+        else:
+            self._submit_job(delivery)
+
+    def _throttled(
+        self, origin: str, response: PushResponse, error: Optional[WebPushException]
+    ) -> None:
+        """Tell the origin's state what it answered: a throttle pauses it (RFC 8030 §8.4)."""
+        retry_after = response.retry_after
+        throttle = isinstance(error, RateLimited) or (
+            response.status_code == 503 and retry_after is not None
+        )
+        self._origins.answered(origin, throttle=throttle, retry_after=retry_after)
+
+    def _open_result(self, pending: _Pending) -> SendResult:
+        error = OriginUnavailable(
+            f"not sent: the breaker for {pending.origin} is open after "
+            f"{self._origins.threshold} consecutive connection failures or timeouts "
+            f"(probed again after {self._origins.cooldown:g} s)",
+            endpoint=pending.request.url,
+        )
+        return SendResult(pending.subscription, ok=False, attempts=pending.attempts, error=error)
+
+    def _may_wait(self, pending: _Pending, wait: float, last: Optional[SendResult]) -> bool:
+        """Whether a wait of ``wait`` s before the next attempt still makes sense; if
+        not, ``pending`` is finished now (its TTL or the call's deadline would pass)."""
+        now = time.monotonic()
+        if pending.ttl_ends is not None and now + wait > pending.ttl_ends:
+            if last is None:
+                last = SendResult(pending.subscription, ok=False, attempts=pending.attempts)
+            pending.finish(
+                replace(last, reason="ttl-expired", action=None, attempts=pending.attempts)
+            )
+            return False
+        call = pending.call
+        if call is not None and call.expires is not None and now + wait >= call.expires:
+            pending.finish(pending.deadline_result(last))
+            return False
+        return True
 
     def _result(
         self,
@@ -403,16 +731,7 @@ class PushClient:
                 subscription, ok=True, status_code=status, attempts=attempts, response=response
             )
         if attempts > self.max_retries or not _retryable(error):
-            return SendResult(
-                subscription,
-                ok=False,
-                status_code=status,
-                expired=isinstance(error, ExpiredSubscription),
-                retry_after=response.retry_after if response is not None else None,
-                attempts=attempts,
-                error=error,
-                response=response,
-            )
+            return _failed(subscription, attempts, response, error)
         return None
 
     @staticmethod
@@ -425,32 +744,73 @@ class PushClient:
 
     # -- the urllib3 path: blocking sends from worker threads --------------
 
-    def _send_blocking(self, subscription: Any, request: PushRequest) -> SendResult:
+    def _send_blocking(self, job: _Blocking, *, in_worker: bool) -> None:
+        """Send ``job`` with the caller's urllib3 pool manager, retrying; finish it.
+
+        In a worker thread a paused origin does not hold the thread: the job is
+        put back on the queue when the pause ends.
+        """
         try:
-            attempts = 0
-            while True:
-                attempts += 1
+            origins, request = self._origins, job.request
+            simulated = self._sleep is not time.sleep  # a test's hook stands for the waits
+            while not job.fired:
+                gate = origins.gate(job.origin)
+                if gate == OPEN:
+                    job.finish(self._open_result(job))
+                    return
+                if gate > 0 and not simulated:
+                    if not self._may_wait(job, gate, job.last):
+                        return
+                    job.held += gate
+                    if in_worker:
+                        self._res.connections.call_later(
+                            gate, functools.partial(self._res.jobs.put, job)
+                        )
+                        return
+                    time.sleep(gate)
+                    continue
+                timeout = min(self.timeout, job.call.left()) if job.call else self.timeout
+                if timeout <= 0:
+                    job.finish(job.deadline_result(job.last))
+                    return
+                job.attempts += 1
                 response: Optional[PushResponse] = None
                 error: Optional[WebPushException]
                 try:
                     response = send_request(
                         request,
                         pool_manager=self._pool,
-                        timeout=self.timeout,
+                        timeout=timeout,
                         policy=self.endpoint_policy,
                         proxy=self.proxy,
                     )
                     error = error_for_response(response, request.url)
+                    self._throttled(job.origin, response, error)
+                except TransportError as e:
+                    error = e
+                    origins.failed(job.origin)
                 except WebPushException as e:
                     error = e
-                result = self._result(subscription, attempts, response, error)
+                result = self._result(job.subscription, job.attempts, response, error)
                 if result is not None:
-                    return result
-                self._sleep(self._backoff(attempts, response.retry_after if response else None))
+                    job.finish(result)
+                    return
+                if error is not None:
+                    job.last = _failed(job.subscription, job.attempts, response, error)
+                wait = self._backoff(job.attempts, response.retry_after if response else None)
+                if not self._may_wait(job, wait, job.last):
+                    return
+                if in_worker and not simulated:
+                    # A worker is not held by one subscription's backoff either.
+                    self._res.connections.call_later(
+                        wait, functools.partial(self._res.jobs.put, job)
+                    )
+                    return
+                self._sleep(wait)
         except Exception as e:  # a bug must not cost the other subscriptions their results
-            return _unexpected(subscription, e)
+            job.finish(_unexpected(job.subscription, e))
 
-    def _submit_job(self, job: _Job) -> None:
+    def _submit_job(self, job: _Blocking) -> None:
         res = self._res
         if len(res.threads) < self.concurrency:
             with res.lock:
@@ -475,9 +835,19 @@ class PushClient:
         ttl: Optional[int] = None,
         urgency: Optional[str] = None,
         topic: Optional[str] = None,
+        deadline: Optional[float] = None,
     ) -> Iterator[SendResult]:
         """Send ``data`` to every subscription; yield one result per subscription
         as each completes (not in input order).
+
+        ``deadline`` (seconds, for the whole call: retries and waits included):
+        when it is reached, every subscription not yet finished, read or not,
+        gets its result at once (``PushTimeout``, reason ``deadline-exceeded``,
+        action ``"retry"``); a request in flight then may still reach the push
+        service. A retry or a pause that would end after it ends the
+        subscription at once the same way. Without it a call lasts as long as
+        the retry policy allows (each attempt ``timeout``, each wait at most
+        ``Retry-After`` capped at 60 s).
 
         ``subscriptions`` may be any iterable, e.g. a generator over a database
         cursor: it is consumed lazily, in the thread that iterates the results,
@@ -486,9 +856,10 @@ class PushClient:
         so memory stays flat.
         """
         # Shared arguments are checked now, before the first message is sent.
+        call = _Call(_check_deadline(deadline))
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
-        return _FanOut(self, plan).run(subscriptions)
+        return _FanOut(self, plan, call).run(subscriptions)
 
     # -- asyncio -----------------------------------------------------------
 
@@ -500,9 +871,11 @@ class PushClient:
         ttl: Optional[int] = None,
         urgency: Optional[str] = None,
         topic: Optional[str] = None,
+        deadline: Optional[float] = None,
     ) -> SendResult:
         """:meth:`send` for asyncio callers: the encryption runs in the loop's
         default executor, the I/O on the client's own threads."""
+        call = _Call(_check_deadline(deadline))
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
         loop = asyncio.get_running_loop()
@@ -518,7 +891,8 @@ class PushClient:
             request = self._build(subscription, plan)
             if isinstance(request, SendResult):
                 return request
-            self._dispatch(subscription, request, done)
+            self._arm(call)
+            self._dispatch(subscription, request, done, call)
             return None
 
         refused = await loop.run_in_executor(None, build_and_dispatch)
@@ -534,6 +908,7 @@ class PushClient:
         ttl: Optional[int] = None,
         urgency: Optional[str] = None,
         topic: Optional[str] = None,
+        deadline: Optional[float] = None,
     ) -> AsyncIterator[SendResult]:
         """:meth:`send_many` for asyncio callers: ``async for result in ...``.
 
@@ -541,7 +916,9 @@ class PushClient:
         loop's default executor, the I/O runs on the client's own threads;
         the loop itself only waits for results.
         """
-        results = self.send_many(subscriptions, data, ttl=ttl, urgency=urgency, topic=topic)
+        results = self.send_many(
+            subscriptions, data, ttl=ttl, urgency=urgency, topic=topic, deadline=deadline
+        )
         loop = asyncio.get_running_loop()
         done = object()
         while True:
@@ -551,7 +928,9 @@ class PushClient:
             yield result
 
 
-def _work(jobs: queue.SimpleQueue[Optional[_Job]], client_ref: weakref.ref[PushClient]) -> None:
+def _work(
+    jobs: queue.SimpleQueue[Optional[_Blocking]], client_ref: weakref.ref[PushClient]
+) -> None:
     """A worker thread of the urllib3 path: send jobs until the None that stops it.
 
     It holds its client only weakly between jobs, so a client dropped
@@ -561,42 +940,81 @@ def _work(jobs: queue.SimpleQueue[Optional[_Job]], client_ref: weakref.ref[PushC
         job = jobs.get()
         if job is None:
             return
-        subscription, request, done = job
-        del job
         client = client_ref()
-        result = (
-            client._send_blocking(subscription, request)
-            if client is not None
-            else SendResult(subscription, ok=False, error=TransportError("the client is gone"))
-        )
-        del client
-        with contextlib.suppress(Exception):
-            done(result)
-        del subscription, request, done, result
+        if client is not None:
+            client._send_blocking(job, in_worker=True)
+        else:
+            job.finish(
+                SendResult(job.subscription, ok=False, error=TransportError("the client is gone"))
+            )
+        del client, job
 
 
-class _Delivery:
+class _Delivery(_Pending):
     """One subscription's request on the event loop: attempts, backoff, the result."""
 
-    __slots__ = ("attempts", "client", "done", "request", "subscription")
+    __slots__ = ("client", "probe")
 
     def __init__(
-        self, client: PushClient, subscription: Any, request: PushRequest, done: _Done
+        self,
+        client: PushClient,
+        subscription: Any,
+        request: PushRequest,
+        done: _Done,
+        call: Optional[_Call] = None,
     ) -> None:
+        super().__init__(subscription, request, done, call)
         self.client = client
-        self.subscription = subscription
-        self.request = request
-        self.done = done
-        self.attempts = 0
+        self.probe = False
 
     def attempt(self) -> None:
-        # Never blocks: the host's lookup and its policy check happen on the
-        # loop's side (a resolver thread), within the attempt's deadline.
-        self.client._in_flight(self._go)
+        """The next attempt, unless its origin is paused (wait, without a slot) or
+        its breaker open (report now). Never blocks."""
+        if self.fired:
+            return
+        client = self.client
+        gate = client._origins.gate(self.origin)
+        if gate == OPEN:
+            self.finish(client._open_result(self))
+            return
+        self.probe = gate == PROBE
+        if gate > 0 and client._sleep is time.sleep:
+            if not client._may_wait(self, gate, self.last):
+                return
+            self.held += gate
+            with client._slots:
+                client._parked += 1
+            client._res.connections.call_later(gate, self._unpark)
+            return
+        # The host's lookup and its policy check happen on the loop's side
+        # (a resolver thread), within the attempt's deadline.
+        client._in_flight(self._go, self.origin)
+
+    def _unpark(self) -> None:
+        with self.client._slots:
+            self.client._parked -= 1
+        self.attempt()
 
     def _go(self) -> None:
-        self.attempts += 1
         client = self.client
+        if self.fired or (not self.probe and client._origins.is_open(self.origin)):
+            # Finished meanwhile (deadline), or its origin's breaker opened while it
+            # waited for a slot: the slot goes on, from the loop (no recursion).
+            if not self.fired:
+                self.finish(client._open_result(self))
+            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
+            return
+        if (
+            not self.probe
+            and client._sleep is time.sleep
+            and client._origins.paused_for(self.origin) > 0
+        ):
+            # Its origin was paused while it waited for a slot: the slot goes on,
+            # and it waits out the pause without one.
+            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
+            self.attempt()
+            return
+        self.attempts += 1
         client._res.connections.submit(
             self.request,
             self.answered,
@@ -606,23 +1024,42 @@ class _Delivery:
         )
 
     def answered(self, outcome: Outcome) -> None:
-        self.client._landed()  # its slot goes to the next attempt waiting
-        self.decide(outcome)
+        client = self.client
+        error: Optional[WebPushException] = None
+        failure: Optional[Exception] = None
+        try:
+            # The origin's state first: the attempt the slot goes to next sees it.
+            if isinstance(outcome, PushResponse):
+                error = error_for_response(outcome, self.request.url)
+                client._throttled(self.origin, outcome, error)
+            else:
+                error = outcome
+                if isinstance(outcome, TransportError):
+                    client._origins.failed(self.origin)
+        except Exception as e:  # a bug must not cost this subscription its result
+            failure = e
+        try:
+            client._landed(self.origin)  # its slot goes to the next attempt waiting
+        finally:
+            if failure is not None:
+                self.finish(_unexpected(self.subscription, failure))
+            else:
+                self.decide(outcome, error)
 
-    def decide(self, outcome: Outcome) -> None:
+    def decide(self, outcome: Outcome, error: Optional[WebPushException]) -> None:
         """Done, or another attempt after the backoff."""
         client = self.client
         try:
-            response: Optional[PushResponse] = None
-            error: Optional[WebPushException] = None
-            if isinstance(outcome, PushResponse):
-                response = outcome
-                error = error_for_response(outcome, self.request.url)
-            else:
-                error = outcome
+            response = outcome if isinstance(outcome, PushResponse) else None
+            if self.fired:
+                return  # reported already (the call's deadline)
             result = client._result(self.subscription, self.attempts, response, error)
             if result is None:
+                if error is not None:
+                    self.last = _failed(self.subscription, self.attempts, response, error)
                 wait = client._backoff(self.attempts, response.retry_after if response else None)
+                if not client._may_wait(self, wait, self.last):
+                    return
                 if client._sleep is time.sleep:
                     client._res.connections.call_later(wait, self.attempt)
                 else:  # a test's hook: it stands for the wait
@@ -631,8 +1068,7 @@ class _Delivery:
                 return
         except Exception as e:  # a bug must not cost the other subscriptions their results
             result = _unexpected(self.subscription, e)
-        with contextlib.suppress(Exception):
-            self.done(result)
+        self.finish(result)
 
 
 # A subscription on its way through the helper process:
@@ -648,9 +1084,10 @@ class _FanOut:
     finished SendResult, a batch back from the helper) arrive on one queue.
     """
 
-    def __init__(self, client: PushClient, plan: MessagePlan) -> None:
+    def __init__(self, client: PushClient, plan: MessagePlan, call: _Call) -> None:
         self.client = client
         self.plan = plan
+        self.call = call
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         sealable = plan.sealable
         self.sealable = sealable
@@ -669,8 +1106,20 @@ class _FanOut:
         source = iter(subscriptions)
         exhausted = False
         read = 0
+        call = self.call
+        client._arm(call)
+        # A paused origin's messages wait without a slot; up to this many of them
+        # do not count against the window, so other origins keep being read.
+        parked_allowance = _PARKED_PER_SLOT * client.concurrency
         while True:
-            while not exhausted and self.outstanding < self.window:
+            if call.left() <= 0 and not exhausted:
+                # The deadline: the input not yet read is reported, never sent.
+                for subscription in source:
+                    yield _deadline_result(subscription, call)
+                exhausted = True
+            while not exhausted and self.outstanding < self.window + min(
+                client._parked, parked_allowance
+            ):
                 try:
                     subscription = next(source)
                 except StopIteration:
@@ -702,13 +1151,24 @@ class _FanOut:
                 continue
             if self.sealing and sealer is not None:
                 try:
-                    event = events.get(timeout=_HELPER_STALL)
+                    event = events.get(timeout=min(_HELPER_STALL, self._poll()))
                 except queue.Empty:
-                    sealer.fail()  # stuck: its batches come back as None, encrypted here
+                    if self._poll() >= _HELPER_STALL:
+                        sealer.fail()  # stuck: its batches come back as None, encrypted here
                     continue
             else:
-                event = events.get()
+                try:
+                    event = events.get(timeout=self._poll())
+                except queue.Empty:
+                    continue  # a pause ended, or the deadline: read on
             yield from self._handle(event)
+
+    def _poll(self) -> float:
+        """How long to wait for an event before looking at the window and the deadline again."""
+        if self.client._parked:
+            return 0.05  # a parked delivery leaving frees room in the window
+        left = self.call.left()
+        return _HELPER_STALL if left == float("inf") else max(0.0, left) + 0.01
 
     def _admit(
         self, subscription: Any, item: Union[SendResult, PushRequest, _Sealing]
@@ -718,7 +1178,7 @@ class _FanOut:
             self.outstanding -= 1
             yield item  # nothing to send: refused before any I/O
         elif isinstance(item, PushRequest):
-            self.client._dispatch(subscription, item, self.events.put)
+            self.client._dispatch(subscription, item, self.events.put, self.call)
         else:
             self.batch.append(item)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, Optional, TypeVar, Union
 
+from ._reasons import MAX_DETAIL, classify, clip, decode_body
 from .errors import (
     ExpiredSubscription,
     PushRejected,
@@ -26,7 +27,6 @@ from .errors import (
 
 __all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_retry_after"]
 
-_MAX_DETAIL = 300
 _MAX_REASON = 100
 _MAX_DELTA = 2**31
 
@@ -185,17 +185,9 @@ class PushResponse:
 
     @property
     def text(self) -> str:
-        """The body decoded with the Content-Type charset (default UTF-8), leniently."""
-        charset = "utf-8"
-        m = re.search(r"charset=\"?([\w.:-]+)", self.headers.get("Content-Type", ""), re.I)
-        if m:
-            charset = m.group(1)
-        try:
-            return self.content.decode(charset, errors="replace")
-        except (LookupError, UnicodeError):
-            # An unknown charset name, or a codec that is no text encoding
-            # or cannot "replace" (idna, punycode, undefined).
-            return self.content.decode("utf-8", errors="replace")
+        """The body decoded with the Content-Type charset (UTF-8 unless it names one
+        of the web's text encodings), leniently: undecodable octets replaced."""
+        return decode_body(self.content, self.headers.get("Content-Type", ""))
 
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON.
@@ -241,43 +233,8 @@ class PushResponse:
         return f"<PushResponse [{self.status_code}]>"
 
 
-# C0 and C1 controls, DEL, and the Unicode line separators and bidirectional
-# controls that can rewrite how a log line reads.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-
-
-def _clip(text: str, limit: int = _MAX_DETAIL) -> str:
-    if len(text) > 4 * limit:
-        text = text[: 4 * limit]  # the rest would be cut anyway: no work on it
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _service_detail(response: PushResponse) -> str:
-    """The push service's own error text, from its JSON error shape or its body."""
-    content = response.content
-    if not content:
-        return ""
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
-        return _clip(response.text)
-    if isinstance(body, dict):
-        error = body.get("error")
-        # FCM and web-push-testing: {"error": {"message": ...}}
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            status = error.get("status")
-            suffix = f" ({status})" if isinstance(status, str) else ""
-            return _clip(error["message"] + suffix)
-        # autopush: {"code", "errno", "error", "message", "more_info"}
-        parts = [body[k] for k in ("message", "reason") if isinstance(body.get(k), str)]
-        if isinstance(error, str) and not parts:
-            parts.append(error)
-        if parts:
-            errno = body.get("errno")
-            suffix = f" (errno {errno})" if isinstance(errno, int) else ""
-            return _clip("; ".join(parts) + suffix)
-    return _clip(response.text)
+def _clip(text: str, limit: int = MAX_DETAIL) -> str:
+    return clip(text, limit)
 
 
 _STATUS_ERRORS: dict[int, tuple[type[PushServiceError], str]] = {
@@ -296,14 +253,19 @@ def error_for_response(response: PushResponse, endpoint: str) -> Optional[PushSe
     404/410 :class:`ExpiredSubscription`, 401/403 :class:`Unauthorized`,
     413 :class:`TooLarge`, 429 :class:`RateLimited`, 5xx :class:`ServerError`,
     anything else (other 4xx, 3xx: redirects are never followed, 1xx, 203+)
-    :class:`PushRejected`. The message holds the status, reason and the
-    service's error text, never the request's headers (they carry the VAPID
-    token).
+    :class:`PushRejected`; WNS's 406 throttle is :class:`RateLimited`. The
+    message holds the status, reason and the service's error text, never the
+    request's headers (they carry the VAPID token). The error's ``reason``,
+    ``action`` and ``detail`` come from the service's dialect (:mod:`._reasons`).
     """
     status = response.status_code
     if 200 <= status <= 202:
         return None
-    if status in _STATUS_ERRORS:
+    said = classify(status, response.headers, response.content)
+    cls: type[PushServiceError]
+    if said.throttle:  # WNS's 406: a throttle, retried like a 429
+        cls, hint = RateLimited, "rate limited (throttled)"
+    elif status in _STATUS_ERRORS:
         cls, hint = _STATUS_ERRORS[status]
     elif 500 <= status <= 599:
         cls, hint = ServerError, "push service error; retry later"
@@ -318,7 +280,13 @@ def error_for_response(response: PushResponse, endpoint: str) -> Optional[PushSe
     if retry_after is not None:
         hint += f"; retry after {retry_after:g} s"
     message += f" ({hint})"
-    detail = _service_detail(response)
-    if detail:
-        message += f": {detail}"
-    return cls(message, response, endpoint=endpoint)
+    if said.detail:
+        message += f": {said.detail}"
+    return cls(
+        message,
+        response,
+        endpoint=endpoint,
+        reason=said.reason,
+        action=said.action,
+        detail=said.detail,
+    )

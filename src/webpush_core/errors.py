@@ -12,6 +12,12 @@ Two families:
 
 No error message or ``repr`` ever contains a private key or an auth secret:
 messages name fields and rules, never their secret values.
+
+Every error also says *why* and *what to do*: ``reason`` (a short stable
+code), ``action`` (``"delete"``, ``"retry"``, ``"fix-credentials"``,
+``"fix-request"``) and ``detail`` (the push service's own words, clipped, no
+control characters). Each class has defaults; an error made from a push
+service's answer reads them from the answer (see :mod:`._reasons`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidSubscription",
     "NoData",
+    "OriginUnavailable",
     "PayloadTooLarge",
     "ProxyError",
     "PushRejected",
@@ -47,7 +54,13 @@ class WebPushException(Exception):
     Attributes kept from pywebpush: ``message``, ``response`` (the push
     service's response, or None when nothing was received), and the
     properties ``status_code`` and ``retry_after`` (seconds, parsed).
+
+    ``reason``, ``action`` and ``detail``: see the module docstring.
     """
+
+    reason: Optional[str] = "unknown"
+    action: Optional[str] = "retry"
+    detail: str = ""
 
     def __init__(self, message: str, response: Any = None) -> None:
         super().__init__(message)
@@ -91,6 +104,9 @@ class WebPushException(Exception):
 class InvalidInput(WebPushException, ValueError):
     """An argument broke a rule. ``field`` names it; the message states the rule."""
 
+    reason = "invalid-input"
+    action = "fix-request"
+
     def __init__(self, message: str, *, field: Optional[str] = None) -> None:
         super().__init__(message)
         self.field = field
@@ -115,6 +131,9 @@ class EndpointNotAllowed(InvalidInput):
 class VapidError(InvalidInput):
     """A VAPID key, claim or token is invalid (RFC 8292)."""
 
+    reason = "invalid-vapid"
+    action = "fix-credentials"
+
 
 class NoData(InvalidInput):
     """There is no data to encode (pywebpush's ``NoData``)."""
@@ -126,6 +145,9 @@ class ECEError(WebPushException):
     Raised for every malformed input to ``ece.encrypt`` / ``ece.decrypt``:
     nothing else (IndexError, struct.error, InvalidTag) escapes.
     """
+
+    reason = "invalid-input"
+    action = "fix-request"
 
 
 # --------------------------------------------------------------------------
@@ -139,9 +161,24 @@ class PushServiceError(WebPushException):
     pywebpush's); ``endpoint`` is where we sent it.
     """
 
-    def __init__(self, message: str, response: Any = None, *, endpoint: Optional[str] = None):
+    def __init__(
+        self,
+        message: str,
+        response: Any = None,
+        *,
+        endpoint: Optional[str] = None,
+        reason: Optional[str] = None,
+        action: Optional[str] = None,
+        detail: Optional[str] = None,
+    ) -> None:
         super().__init__(message, response)
         self.endpoint = endpoint
+        # Read from the answer when given; the class's defaults otherwise.
+        if reason is not None:
+            self.reason = reason
+            self.action = action
+        if detail is not None:
+            self.detail = detail
 
     @property
     def headers(self) -> Any:
@@ -156,25 +193,43 @@ class PushServiceError(WebPushException):
 class ExpiredSubscription(PushServiceError):
     """404 or 410: the subscription is gone; delete it (RFC 8030 §7.3)."""
 
+    reason = "unsubscribed"
+    action = "delete"
+
 
 class Unauthorized(PushServiceError):
     """401 or 403: the VAPID token or key was refused (RFC 8292 §4.2)."""
+
+    reason = "unauthorized"
+    action = "fix-credentials"
 
 
 class TooLarge(PushServiceError):
     """413: the push service refused the payload size (RFC 8030 §7.2)."""
 
+    reason = "payload-too-large"
+    action = "fix-request"
+
 
 class RateLimited(PushServiceError):
-    """429: too many requests; ``retry_after`` says how long to wait."""
+    """429 (or WNS's 406 throttle): too many requests; ``retry_after`` says how long to wait."""
+
+    reason = "rate-limited"
+    action = "retry"
 
 
 class ServerError(PushServiceError):
     """5xx: the push service failed; usually worth a retry."""
 
+    reason = "service-error"
+    action = "retry"
+
 
 class PushRejected(PushServiceError):
     """Any other 4xx (400, 405, ...): the request itself was refused."""
+
+    reason = "rejected"
+    action = "fix-request"
 
 
 # --------------------------------------------------------------------------
@@ -184,6 +239,9 @@ class PushRejected(PushServiceError):
 class TransportError(WebPushException):
     """The request did not get an answer: refused, reset, TLS failure, ..."""
 
+    reason = "connection-failed"
+    action = "retry"
+
     def __init__(self, message: str, *, endpoint: Optional[str] = None) -> None:
         super().__init__(message)
         self.endpoint = endpoint
@@ -191,6 +249,9 @@ class TransportError(WebPushException):
 
 class PushTimeout(TransportError):
     """Connecting or reading took longer than the timeout."""
+
+    reason = "timeout"
+    action = "retry"
 
 
 class ProxyError(TransportError):
@@ -211,3 +272,15 @@ class ProxyError(TransportError):
         super().__init__(message, endpoint=endpoint)
         self.proxy = proxy
         self.proxy_status = proxy_status
+        if proxy_status == 407:
+            # The proxy's credentials: every send through it fails the same way.
+            self.reason = "proxy-auth-required"
+            self.action = "fix-request"
+
+
+class OriginUnavailable(TransportError):
+    """Not sent: the push service's origin failed to answer too many times in a row
+    (its breaker is open); retry later."""
+
+    reason = "service-unavailable"
+    action = "retry"

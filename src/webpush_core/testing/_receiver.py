@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import ece, vapid
 from .._b64 import b64url_decode
-from ..errors import ECEError, VapidError
+from ..declarative import DeclarativeMessage, is_declarative, parse
+from ..errors import ECEError, InvalidInput, VapidError
 
 __all__ = ["MAX_PAYLOAD", "ReceivedMessage", "Refusal", "accept_push"]
 
@@ -69,12 +70,38 @@ class ReceivedMessage:
         """The plaintext decoded as UTF-8 (what browsers hand to ``event.data.text()``)."""
         return self.plaintext.decode("utf-8")
 
+    @property
+    def declarative(self) -> Optional[DeclarativeMessage]:
+        """The parsed Declarative Web Push message, when the plaintext is one.
+
+        None when the plaintext does not claim to be one (no ``"web_push": 8030``)
+        or breaks a rule (then :attr:`declarative_error` says which). Its
+        ``members`` are what a browser would show without a service worker.
+        """
+        return self._declarative()[0]
+
+    @property
+    def declarative_error(self) -> Optional[str]:
+        """Why a plaintext claiming ``"web_push": 8030`` is not a valid declarative message."""
+        return self._declarative()[1]
+
+    def _declarative(self) -> tuple[Optional[DeclarativeMessage], Optional[str]]:
+        if not is_declarative(self.plaintext):
+            return None, None
+        try:
+            return parse(self.plaintext), None
+        except InvalidInput as e:
+            return None, f"{e.field}: {e.message}"
+
     def __repr__(self) -> str:
+        kind = "no"
+        if is_declarative(self.plaintext):
+            kind = "yes" if self.declarative is not None else "invalid"
         return (
             f"ReceivedMessage(endpoint={self.endpoint!r}, encoding={self.encoding!r}, "
             f"ttl={self.ttl}, urgency={self.urgency!r}, topic={self.topic!r}, "
             f"plaintext=<{len(self.plaintext)} bytes>, body=<{len(self.body)} bytes>, "
-            f"vapid={'yes' if self.vapid_claims is not None else 'no'})"
+            f"vapid={'yes' if self.vapid_claims is not None else 'no'}, declarative={kind})"
         )
 
 
