@@ -18,10 +18,8 @@ import redis
 
 from ._client import SendResult
 from .errors import (
-    EndpointNotAllowed,
     ExpiredSubscription,
     InvalidInput,
-    InvalidSubscription,
     PushRejected,
     PushTimeout,
     RateLimited,
@@ -69,19 +67,21 @@ return new
 def outcome(result: SendResult) -> tuple[Optional[str], Optional[str]]:
     """``(reason, action)`` of a failed result, ``(None, None)`` for a delivered one.
 
-    Uses the result's own ``reason`` and ``action`` where it has them; otherwise
-    derives them from ``expired``, the status and the error's class. ``action``
-    is ``"delete"`` (the subscription is gone, RFC 8030 §7.3), ``"retry"``
-    (429, 5xx, no answer), ``"fix-credentials"`` (401/403, RFC 8292 §4.2) or
-    ``"fix-request"``.
+    The result's own ``reason`` and ``action`` (an action of None, as for
+    ``ttl-expired``, means there is nothing to do). A result without them (a
+    ``SendResult`` of an older webpush_core) gets them from its error, or
+    from the error's class: ``"delete"`` for 404/410 (RFC 8030 §7.3),
+    ``"retry"`` for 429, 5xx and no answer, ``"fix-credentials"`` for 401/403
+    (RFC 8292 §4.2), ``"fix-request"`` otherwise.
     """
     if result.ok:
         return None, None
     reason = getattr(result, "reason", None)
-    action = getattr(result, "action", None)
+    if reason is not None:
+        return str(reason), getattr(result, "action", None)
     error = result.error
-    if reason is None:
-        reason = _reason(result, error)
+    reason = getattr(error, "reason", None) or _reason(result, error)
+    action = getattr(error, "action", None)
     if action is None:
         if result.expired or isinstance(error, ExpiredSubscription):
             action = "delete"
@@ -91,28 +91,27 @@ def outcome(result: SendResult) -> tuple[Optional[str], Optional[str]]:
             action = "fix-credentials"
         else:
             action = "fix-request"
-    return str(reason), str(action)
+    return str(reason), action
 
 
 def _reason(result: SendResult, error: Optional[WebPushException]) -> str:
+    """The reason code of the library's vocabulary for an error's class."""
     if result.expired or isinstance(error, ExpiredSubscription):
-        return "expired"
+        return "unsubscribed"
     # Most specific class first (PushTimeout is a TransportError, ...).
     for cls, name in (
         (PushTimeout, "timeout"),
-        (TransportError, "transport-error"),
+        (TransportError, "connection-failed"),
         (RateLimited, "rate-limited"),
-        (ServerError, "server-error"),
+        (ServerError, "service-error"),
         (Unauthorized, "unauthorized"),
-        (TooLarge, "too-large"),
+        (TooLarge, "payload-too-large"),
         (PushRejected, "rejected"),
-        (EndpointNotAllowed, "endpoint-not-allowed"),
-        (InvalidSubscription, "invalid-subscription"),
         (InvalidInput, "invalid-input"),
     ):
         if isinstance(error, cls):
             return name
-    return "error"
+    return "unknown"
 
 
 @dataclass(frozen=True)

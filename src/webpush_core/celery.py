@@ -43,6 +43,7 @@ import inspect
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
@@ -267,13 +268,17 @@ class WebPushTasks:
         )
         del plan  # checked only: each worker prepares its own (with the VAPID key)
         payload = data.encode("utf-8") if isinstance(data, str) else (data or b"")
-        message = {
+        message: dict[str, Any] = {
             "d": base64.b64encode(payload).decode("ascii"),
             "ttl": ttl,
             "urgency": urgency,
             "topic": topic,
             "q": queue or self.queue,
         }
+        if ttl is not None:
+            # A message is worth sending until its TTL ends, counted from now:
+            # a batch queued or retried past it is not sent (RFC 8030 §5.2).
+            message["x"] = time.time() + int(ttl)
         fan_out_id = uuid.uuid4().hex
         keys = Keys(fan_out_id)
         client = self._redis()
@@ -288,7 +293,7 @@ class WebPushTasks:
             try:
                 origin, item = _compact(index, subscription)
             except InvalidSubscription:
-                invalid += [str(index), "invalid-subscription", ""]
+                invalid += [str(index), "invalid-input", ""]
                 if len(invalid) >= 3 * size:
                     self._record(keys, invalid, 0)
                     invalid = []
@@ -341,13 +346,21 @@ class WebPushTasks:
         client = self._redis()
         origin: str = batch["o"]
         attempt: int = batch["a"]
+        items: list[_Item] = batch["s"]
+        expires: Optional[float] = batch.get("x")  # the TTL's end, seconds since the epoch
         pause = f"{PREFIX}:throttle:{origin}"
         paused_ms = int(client.pttl(pause))
         if paused_ms > 0:
             # Another worker was told to wait: so are we (not counted as an attempt).
-            self._enqueue(fan_out_id, batch, countdown=paused_ms / 1000)
+            self._again(fan_out_id, batch, items, attempt, paused_ms / 1000)
             return
-        items: list[_Item] = batch["s"]
+        ttl = batch["ttl"]
+        if expires is not None:
+            remaining = expires - time.time()
+            ttl = int(remaining)
+            if remaining <= 0:  # queued past its TTL: the push service would drop it anyway
+                self._record(Keys(fan_out_id), _final(items, "ttl-expired"), 0)
+                return
         subscriptions = [{"endpoint": e, "keys": {"p256dh": p, "auth": a}} for _, e, p, a in items]
         by_id = {id(s): item for s, item in zip(subscriptions, items)}
         entries: list[str] = []
@@ -360,7 +373,7 @@ class WebPushTasks:
             results = self._client().send_many(
                 subscriptions,
                 base64.b64decode(batch["d"]),
-                ttl=batch["ttl"],
+                ttl=ttl,
                 urgency=batch["urgency"],
                 topic=batch["topic"],
             )
@@ -383,15 +396,13 @@ class WebPushTasks:
                 entries += [str(item[0]), str(reason), item[1] if gone else ""]
                 if gone:
                     expired.append(item[1])
-        except Exception as error:  # a bug must not lose the batch's entries
+        except Exception:  # a bug must not lose the batch's entries
+            recorded = {int(i) for i in entries[::3]}
+            rest = [item for item in items if item[0] not in recorded]
             if attempt < self.retries:
-                recorded = {int(i) for i in entries[::3]}
-                again = [item for item in items if item[0] not in recorded]
+                again = rest
             else:
-                failed = {int(i) for i in entries[::3]}
-                for item in items:
-                    if item[0] not in failed:
-                        entries += [str(item[0]), f"error:{type(error).__name__}", ""]
+                entries += _final(rest, "unknown")
         if throttle:
             client.eval(_PAUSE, 1, pause, int(throttle * 1000))
         if expired and self._on_expired is not None:
@@ -399,9 +410,35 @@ class WebPushTasks:
         if again:
             backoff = min(self.retry_backoff_max, self.retry_backoff * 2**attempt)
             countdown = max(wait, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
-            self._enqueue(fan_out_id, dict(batch, s=again, a=attempt + 1), countdown=countdown)
+            entries += self._again(fan_out_id, batch, again, attempt + 1, countdown, record=False)
         if entries or sent:
             self._record(Keys(fan_out_id), entries, sent)
+
+    def _again(
+        self,
+        fan_out_id: str,
+        batch: dict[str, Any],
+        items: list[_Item],
+        attempt: int,
+        countdown: float,
+        *,
+        record: bool = True,
+    ) -> list[str]:
+        """Enqueue ``items`` again after ``countdown`` s, unless the TTL ends first:
+        then they are final (``ttl-expired``), recorded now or returned to record."""
+        expires = batch.get("x")
+        if expires is not None and time.time() + countdown >= expires:
+            entries = _final(items, "ttl-expired")
+            if record:
+                self._record(Keys(fan_out_id), entries, 0)
+            return [] if record else entries
+        self._enqueue(fan_out_id, dict(batch, s=items, a=attempt), countdown=countdown)
+        return []
+
+
+def _final(items: list[_Item], reason: str) -> list[str]:
+    """The same final entry for each of ``items``, as ``record()`` takes them."""
+    return [field for item in items for field in (str(item[0]), reason, "")]
 
 
 def _compact(index: int, subscription: Any) -> tuple[str, _Item]:
