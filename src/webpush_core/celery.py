@@ -31,7 +31,9 @@ What it guarantees:
 * retryable failures (429, 5xx, no answer) are sent again as a new batch after
   their ``Retry-After`` or a backoff, ``retries`` times at most;
 * a 429 or 503 with ``Retry-After`` from one origin pauses that origin for
-  every worker until then (a Redis key with that expiry).
+  every worker until then (a Redis key with that expiry);
+* with a ``ttl``, nothing is sent after it has run out, counted from
+  :meth:`WebPushTasks.fan_out`.
 
 Importing :mod:`webpush_core` never imports this module, Celery or Redis.
 """
@@ -246,7 +248,11 @@ class WebPushTasks:
         batches of ``batch_size``. The message and its options are checked here
         (the errors :meth:`PushClient.send_many` raises) before anything is
         enqueued; a subscription whose shape is wrong gets its final entry
-        (``invalid-subscription``) without being sent. ``on_expired`` is called
+        (``invalid-input``) without being sent. With a ``ttl``, a batch still
+        queued or due for a retry when it has run out (counted from this call)
+        is not sent (``ttl-expired``). If ``subscriptions`` raises, so does
+        this; the batches enqueued until then are sent, and the report never
+        becomes complete. ``on_expired`` is called
         by the handle's :meth:`~FanOutHandle.progress` and
         :meth:`~FanOutHandle.wait` with the endpoints found gone since, in
         batches, once per endpoint.
