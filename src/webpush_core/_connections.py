@@ -775,7 +775,7 @@ class Connections:
             return None
         for at in range(len(idle) - 1, -1, -1):
             conn = idle[at]
-            if conn.closed or conn.policy == policy:
+            if conn.closed or conn.policy is policy or conn.policy == policy:
                 del idle[at]
                 if not conn.closed:
                     return conn

@@ -60,9 +60,15 @@ _COMPACT = 65536  # consumed octets kept in the buffer before it is compacted
 _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([1-5][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?")
 # RFC 9112 §5: field-line = field-name ":" OWS field-value OWS; the name is a
 # token (RFC 9110 §5.6.2); the value's octets are HTAB, SP, VCHAR, obs-text.
-_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
-_FOLD = re.compile(rb"[\t ][\t\x20-\x7e\x80-\xff]*")  # obs-fold: a continuation line
+# The token characters (RFC 9110 §5.6.2): a name with any other octet is refused.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Field values are HTAB, SP, VCHAR and obs-text: any other octet (NUL, CR,
+# LF, DEL, the other controls) makes the head invalid.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_END_OF_HEAD = re.compile(rb"\n\r?\n")  # the empty line (CRLF, or a bare LF: RFC 9112 §2.2)
+_HEAD_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")  # the same, LF aside (line ends)
 _OWS = b" \t"
+_FOLD_START = (b" ", b"\t")  # a line starting so continues the previous field (obs-fold)
 _DIGITS = re.compile(r"[0-9]{1,18}")
 # RFC 9112 §7.1: chunk-size [ chunk-ext ]; chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] )
 # One way to match each octet (no backtracking over a long line): BWS after the
@@ -91,9 +97,7 @@ def encode_request(
 
 
 # Parser states.
-_STATUS, _FIELDS, _LENGTH, _CHUNK_HEAD, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = (
-    range(9)
-)
+_STATUS, _LENGTH, _CHUNK_HEAD, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = range(8)
 
 
 class ResponseParser:
@@ -237,6 +241,57 @@ class ResponseParser:
                 raise HTTPProtocolError(f"{what} longer than {self.max_head} octets")
         return line
 
+    def _whole_head(self) -> Optional[bytes]:
+        """The next head (status line and fields, without the empty line that ends
+        it), or None until it is all here; counted against max_head.
+
+        One search from where the last one stopped (minus the two octets an
+        end could straddle), for the earliest end, so the work stays linear
+        however the head is dripped, and a head in one read is found in one
+        pass.
+        """
+        buf, pos = self._buf, self._pos
+        start = max(pos, self._scan - 2)
+        budget = self.max_head - self._head
+        m = _END_OF_HEAD.search(buf, start, pos + budget + 3)
+        if m is None:
+            self._scan = len(buf)
+            if self._scan - pos > budget:
+                raise HTTPProtocolError(f"response headers longer than {self.max_head} octets")
+            return None
+        end, after = m.span()
+        head = bytes(buf[pos:end])
+        self._head += after - pos
+        if self._head > self.max_head:
+            raise HTTPProtocolError(f"response headers longer than {self.max_head} octets")
+        self._pos = self._scan = after
+        return head
+
+    def _parse_head(self, head: bytes) -> None:
+        """One head, validated as a whole: no NUL, bare CR or other control octet
+        (HTAB aside) anywhere; then the status line and each field line."""
+        text = head.replace(b"\r\n", b"\n")
+        if text.endswith(b"\r"):
+            text = text[:-1]  # the CR of the line end the search stopped at
+        if _HEAD_CONTROL.search(text) is not None:
+            raise HTTPProtocolError("a control character in the response head")
+        lines = text.split(b"\n")
+        self._status_line(lines[0])
+        fields = self._fields
+        append = fields.append
+        for line in lines[1:]:
+            if line[:1] in _FOLD_START:
+                _field(line, fields)
+                continue
+            # _field's common case, inline (a push service's head is a few fields).
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name.translate(None, _TCHAR):
+                raise HTTPProtocolError("malformed header line")
+            append((name.decode("ascii"), value.strip(_OWS).decode("latin-1")))
+        if len(fields) > self.max_fields:
+            raise HTTPProtocolError(f"more than {self.max_fields} response header fields")
+        self._end_of_head()
+
     def _take_body(self) -> bool:
         """Move up to ``_left`` buffered body octets out; False if none are buffered."""
         pos = self._pos
@@ -253,22 +308,10 @@ class ResponseParser:
         while self._state != _DONE:
             state = self._state
             if state == _STATUS:
-                line = self._head_line("response headers")
-                if line is None:
+                head = self._whole_head()
+                if head is None:
                     return
-                self._status_line(line)
-            elif state == _FIELDS:
-                line = self._head_line("response headers")
-                if line is None:
-                    return
-                if line:
-                    _field(line, self._fields)
-                    if len(self._fields) > self.max_fields:
-                        raise HTTPProtocolError(
-                            f"more than {self.max_fields} response header fields"
-                        )
-                else:
-                    self._end_of_head()
+                self._parse_head(head)
             elif state == _LENGTH:
                 if not self._take_body():
                     return
@@ -315,6 +358,8 @@ class ResponseParser:
                     return
                 if line:
                     # Checked, then dropped (RFC 9110 §6.5.1); counted like a head's.
+                    if _CONTROL.search(line) is not None:
+                        raise HTTPProtocolError("malformed trailer line")
                     _field(line, self._fields)
                     if len(self._fields) > self.max_fields:
                         raise HTTPProtocolError(f"more than {self.max_fields} trailer fields")
@@ -332,7 +377,6 @@ class ResponseParser:
         self.reason = (m.group(3) or b"").decode("latin-1").strip(" \t")
         self._version_minor = int(m.group(1))
         self._fields = []
-        self._state = _FIELDS
 
     def _end_of_head(self) -> None:
         status = self.status
@@ -355,6 +399,8 @@ class ResponseParser:
         transfer_encoding: Optional[list[str]] = None
         lengths: list[str] = []
         for name, value in self.headers:
+            if name[0] not in "cCtT":
+                continue  # none of the three that frame the body
             lower = name.lower()
             if lower == "connection":
                 connection += [t.strip(" \t").lower() for t in value.split(",")]
@@ -418,16 +464,20 @@ class ResponseParser:
 
 
 def _field(line: bytes, fields: list[tuple[str, str]]) -> None:
-    """Append one field line (or an obs-fold continuation) to ``fields``."""
-    if line[:1] in (b" ", b"\t"):
+    """Append one field line (or an obs-fold continuation) to ``fields``.
+
+    Its octets must already be known to be HTAB, SP, VCHAR or obs-text; the
+    name must be a token.
+    """
+    if line[:1] in _FOLD_START:
         # obs-fold (RFC 9112 §5.2): a user agent replaces it with SP.
-        if not fields or _FOLD.fullmatch(line) is None:
+        if not fields:
             raise HTTPProtocolError("malformed header line")
         name, value = fields[-1]
         rest = line.strip(_OWS).decode("latin-1")
         fields[-1] = (name, f"{value} {rest}" if value else rest)
         return
-    m = _FIELD_LINE.fullmatch(line)
-    if m is None:
+    raw_name, colon, raw_value = line.partition(b":")
+    if not colon or not raw_name or raw_name.translate(None, _TCHAR):
         raise HTTPProtocolError("malformed header line")
-    fields.append((m.group(1).decode("ascii"), m.group(2).strip(_OWS).decode("latin-1")))
+    fields.append((raw_name.decode("ascii"), raw_value.strip(_OWS).decode("latin-1")))

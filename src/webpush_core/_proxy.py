@@ -224,8 +224,7 @@ def proxy_from_environment(
 ) -> Optional[Proxy]:
     """The proxy the environment chooses for ``url`` (``requests``' rules), or None."""
     env = os.environ if environ is None else environ
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    scheme = url.partition(":")[0].lower()
     value, name = _env(env, f"{scheme}_proxy")
     if not value:
         value, name = _env(env, "all_proxy")
@@ -233,6 +232,7 @@ def proxy_from_environment(
         return None
     no_proxy, _ = _env(env, "no_proxy")
     if no_proxy:
+        parts = urlsplit(url)  # only now: most senders have no proxy at all
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
         if _bypassed(no_proxy, host, port):
