@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
-from webpush_core import _client, _sealer
+from webpush_core import _client, _fanout, _sealer
 from webpush_core._b64 import b64url_encode
 from webpush_core._client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
@@ -188,7 +188,7 @@ def helper_soon(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fan-outs start the helper process after 4 messages instead of 128."""
     if _sealer.cores() < 2:
         pytest.skip("the helper process is only used with 2 or more cores")
-    monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+    monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_one_result_per_subscription_carrying_the_original(
     if helper:
         if _sealer.cores() < 2:
             pytest.skip("one core")
-        monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+        monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
     subs: list[Any] = []
     for i in range(30):
         sub = push_service.subscribe(VAPID.application_server_key)
@@ -312,7 +312,7 @@ def test_input_is_read_lazily_within_the_window(
     if helper:
         if _sealer.cores() < 2:
             pytest.skip("one core")
-        monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+        monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
     concurrency = 3
     window = 2 * concurrency + (2 * _sealer.BATCH if helper else 0)
     source = Source(service, 400)
@@ -372,7 +372,7 @@ def test_bad_subscriptions_get_the_parse_error_and_nothing_is_sent(
     if helper:
         if _sealer.cores() < 2:
             pytest.skip("one core")
-        monkeypatch.setattr(_client, "_HELPER_AFTER", 1)
+        monkeypatch.setattr(_fanout, "_HELPER_AFTER", 1)
     bad = _bad_subscriptions(service)
     good = [service.sub(f"ok{i}") for i in range(8)]
     mixed = good[:4] + [b[0] for b in bad] + good[4:]
@@ -403,7 +403,7 @@ def test_endpoint_policy_refusals_are_results(
     if helper:
         if _sealer.cores() < 2:
             pytest.skip("one core")
-        monkeypatch.setattr(_client, "_HELPER_AFTER", 1)
+        monkeypatch.setattr(_fanout, "_HELPER_AFTER", 1)
     subs = [{"endpoint": f"https://10.0.0.{i}/push/x", "keys": KEYS} for i in range(1, 6)]
     with PushClient(concurrency=2, helper_process=helper) as client:  # the default policy
         results = list(client.send_many(subs, b"x"))
@@ -695,7 +695,7 @@ def test_fan_out_goes_on_when_the_helper_dies(
 def test_a_stuck_helper_is_given_up(
     service: ScriptedService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_client, "_HELPER_STALL", 0.5)
+    monkeypatch.setattr(_fanout, "_HELPER_STALL", 0.5)
     client = PushClient(concurrency=4, endpoint_policy=LOCAL)
 
     def source() -> Iterator[dict[str, Any]]:

@@ -29,7 +29,7 @@ from peers import (
     subscription_info,
     webpush_testing_server,  # noqa: F401 - pytest fixture
 )
-from webpush_core import EndpointPolicy, PushClient, _client, _sealer
+from webpush_core import EndpointPolicy, PushClient, _fanout, _sealer
 from webpush_core._b64 import b64url_encode
 from webpush_core._http1 import MAX_HEAD, HTTPProtocolError, ResponseParser
 from webpush_core._p256 import generate_private_key, uncompressed_point
@@ -411,7 +411,7 @@ def test_send_many_reaches_every_peer_subscription(
     coding: str,
 ) -> None:
     # A fan-out this long encrypts aes128gcm in the helper process too.
-    monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
+    monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
     key = Vapid.generate()
     peer_subs = [subscribe(webpush_testing_server, key.application_server_key) for _ in range(20)]
     by_endpoint = {s["endpoint"]: s["clientHash"] for s in peer_subs}

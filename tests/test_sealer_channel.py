@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import pytest
 
-from webpush_core import _client, _sealer, ece
+from webpush_core import _fanout, _sealer, ece
 from webpush_core._b64 import b64url_encode
 from webpush_core._client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
@@ -141,8 +141,8 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
     # more than the 64 KiB pipe. A SIGSTOPped helper then blocked the thread
     # running send_many in that write, before the stall fallback could run:
     # send_many never returned.
-    monkeypatch.setattr(_client, "_HELPER_AFTER", 4)
-    monkeypatch.setattr(_client, "_HELPER_STALL", 1.0)
+    monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
+    monkeypatch.setattr(_fanout, "_HELPER_STALL", 1.0)
     data = bytes(range(256)) * 11 + b"x" * 184  # 3000 octets
     count = 1200
     stop_at = 100

@@ -12,11 +12,13 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   each subscription in the thread that iterates the results;
 * the encryption runs there too, or, once a fan-out passes
   ``_HELPER_AFTER`` messages, in a helper process on another core
-  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it;
+  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it
+  (:mod:`._fanout` runs one ``send_many``);
 * the I/O runs on one event loop thread (:mod:`._connections`) that keeps
   ``concurrency`` requests in flight however slow the push service is, and
-  schedules the retries. A client given a urllib3 ``pool_manager`` sends
-  with :mod:`._transport` from ``concurrency`` worker threads instead.
+  schedules the retries (:mod:`._delivery`). A client given a urllib3
+  ``pool_manager`` sends with :mod:`._transport` from ``concurrency`` worker
+  threads instead. What each subscription gets back: :mod:`._result`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import operator
 import os
 import queue
 import random
@@ -33,15 +34,17 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
     import urllib3
 
-from ._connections import Connections, Outcome
+from ._connections import Connections
+from ._delivery import _Delivery, _work
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._origins import OPEN, PROBE, Origins, OriginStats, origin_of
+from ._fanout import _FanOut, _Sealing
+from ._origins import OPEN, Origins, OriginStats
 from ._proxy import ProxyArg, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
@@ -53,17 +56,26 @@ from ._request import (
     prepare_message,
 )
 from ._response import PushResponse, error_for_response
-from ._sealer import BATCH, Bodies, Sealer, cores
+from ._result import (
+    SendResult,
+    _Blocking,
+    _Call,
+    _check_deadline,
+    _Done,
+    _failed,
+    _Pending,
+    _retryable,
+    _set_result,
+    _unexpected,
+)
+from ._sealer import Sealer, cores
 from ._subscription import Subscription
 from ._transport import send_request
 from .errors import (
-    ExpiredSubscription,
     InvalidInput,
     InvalidRequest,
     OriginUnavailable,
-    PushTimeout,
     RateLimited,
-    ServerError,
     TransportError,
     WebPushException,
 )
@@ -74,232 +86,6 @@ DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
 _BACKOFF_BASE = 0.5  # seconds before the first retry (then doubled)
 _BACKOFF_CAP = 30.0  # no single wait longer than this
 _RETRY_AFTER_CAP = 60.0  # a Retry-After above this is capped (and reported)
-_HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
-_HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
-_PARKED_PER_SLOT = 16  # a paused origin's messages kept waiting, per unit of concurrency
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """The outcome for one subscription. Never raised: inspect ``ok``.
-
-    ``expired`` means the push service said 404/410: delete the subscription.
-    ``error`` is the :class:`WebPushException` that explains a failure.
-
-    ``reason`` (a short stable code), ``action`` (``"delete"``, ``"retry"``,
-    ``"fix-credentials"``, ``"fix-request"``, or None) and ``detail`` (the push
-    service's own words, clipped) say why and what to do; they are the
-    error's unless the client itself decided (``ttl-expired``,
-    ``deadline-exceeded``, ``service-unavailable`` from an open breaker).
-    For a success ``reason`` is ``"accepted"`` and ``action`` None.
-
-    ``held`` is how many seconds this subscription waited because its push
-    service's origin was paused (a 429 or a Retry-After to any of its requests).
-    """
-
-    subscription: Any = field(repr=False)
-    ok: bool
-    status_code: Optional[int] = None
-    expired: bool = False
-    retry_after: Optional[float] = None
-    attempts: int = 0
-    error: Optional[WebPushException] = None
-    response: Optional[PushResponse] = field(default=None, repr=False)
-    reason: Optional[str] = None
-    action: Optional[str] = None
-    detail: str = field(default="", repr=False)
-    held: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.reason is not None:
-            return
-        # Frozen: the derived defaults are set once, here.
-        if self.ok:
-            object.__setattr__(self, "reason", "accepted")
-        elif self.error is not None:
-            object.__setattr__(self, "reason", self.error.reason or "unknown")
-            object.__setattr__(self, "action", self.error.action)
-            object.__setattr__(self, "detail", self.error.detail)
-        else:
-            object.__setattr__(self, "reason", "unknown")
-            object.__setattr__(self, "action", "retry")
-
-    @property
-    def endpoint(self) -> Optional[str]:
-        sub = self.subscription
-        if isinstance(sub, Mapping):
-            value = sub.get("endpoint")
-            return value if isinstance(value, str) else None
-        return getattr(sub, "endpoint", None)
-
-
-def _retryable(error: WebPushException) -> bool:
-    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't,
-    # nor a proxy's 407 (its credentials are wrong for every send).
-    if error.action == "fix-request":
-        return False
-    return isinstance(error, (RateLimited, ServerError, TransportError))
-
-
-def _failed(
-    subscription: Any,
-    attempts: int,
-    response: Optional[PushResponse],
-    error: WebPushException,
-) -> SendResult:
-    return SendResult(
-        subscription,
-        ok=False,
-        status_code=response.status_code if response is not None else None,
-        expired=isinstance(error, ExpiredSubscription),
-        retry_after=response.retry_after if response is not None else None,
-        attempts=attempts,
-        error=error,
-        response=response,
-    )
-
-
-def _check_deadline(deadline: Any) -> Optional[float]:
-    if deadline is None:
-        return None
-    if (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, (int, float))
-        or not 0 < deadline < float("inf")
-    ):
-        raise InvalidRequest(
-            f"deadline must be a number of seconds > 0 (or None), got {deadline!r}",
-            field="deadline",
-        )
-    return float(deadline)
-
-
-class _Call:
-    """One send / send_many call: its deadline, and its deliveries not yet finished."""
-
-    def __init__(self, deadline: Optional[float]) -> None:
-        self.deadline = deadline
-        self.expires = None if deadline is None else time.monotonic() + deadline
-        self.live: set[_Pending] = set()
-        self.lock = threading.Lock()
-
-    def left(self) -> float:
-        return float("inf") if self.expires is None else self.expires - time.monotonic()
-
-    def expire(self) -> None:
-        """The deadline: every delivery not yet finished gets its result now."""
-        with self.lock:
-            pending = list(self.live)
-        for p in pending:
-            p.finish(p.deadline_result(p.last))
-
-
-class _Pending:
-    """One subscription on its way: reported exactly once, by whoever finishes it
-    first (its last attempt, a TTL or breaker decision, or the call's deadline)."""
-
-    __slots__ = (
-        "__weakref__",
-        "attempts",
-        "call",
-        "done",
-        "fired",
-        "held",
-        "last",
-        "origin",
-        "request",
-        "result",
-        "subscription",
-        "ttl_ends",
-    )
-
-    def __init__(
-        self, subscription: Any, request: PushRequest, done: _Done, call: Optional[_Call]
-    ) -> None:
-        self.subscription = subscription
-        self.request = request
-        self.done = done
-        self.call = call
-        self.attempts = 0
-        self.fired = False
-        self.held = 0.0  # seconds waited for the origin's pause
-        self.last: Optional[SendResult] = None  # the last failed attempt's result
-        self.result: Optional[SendResult] = None
-        self.origin = origin_of(request.url)
-        # A retry that would start after the message's TTL is moot (RFC 8030 §5.2).
-        ttl = request.headers.get("TTL")
-        self.ttl_ends = time.monotonic() + int(ttl) if ttl is not None and ttl.isdigit() else None
-        if call is not None:
-            with call.lock:
-                call.live.add(self)
-
-    def finish(self, result: SendResult) -> None:
-        call = self.call
-        if call is not None:
-            with call.lock:
-                if self.fired:
-                    return
-                self.fired = True
-                call.live.discard(self)
-        else:
-            if self.fired:
-                return
-            self.fired = True
-        if self.held:
-            result = replace(result, held=round(self.held, 3))
-        self.result = result
-        with contextlib.suppress(Exception):
-            self.done(result)
-
-    def deadline_result(self, last: Optional[SendResult] = None) -> SendResult:
-        return _deadline_result(self.subscription, self.call, self.attempts, last, self.request.url)
-
-
-def _deadline_result(
-    subscription: Any,
-    call: Optional[_Call],
-    attempts: int = 0,
-    last: Optional[SendResult] = None,
-    endpoint: Optional[str] = None,
-) -> SendResult:
-    """``subscription``'s result when the call's deadline came first (the last
-    attempt's status and Retry-After kept)."""
-    deadline = call.deadline if call is not None and call.deadline is not None else 0.0
-    error = PushTimeout(
-        f"the call's deadline ({deadline:g} s) came before this subscription finished",
-        endpoint=endpoint,
-    )
-    error.reason = "deadline-exceeded"
-    return SendResult(
-        subscription,
-        ok=False,
-        status_code=last.status_code if last is not None else None,
-        retry_after=last.retry_after if last is not None else None,
-        attempts=attempts,
-        error=error,
-        response=last.response if last is not None else None,
-    )
-
-
-class _Blocking(_Pending):
-    """A subscription sent from a urllib3 worker thread (or the caller's)."""
-
-    __slots__ = ()
-
-
-def _unexpected(subscription: Any, e: Exception) -> SendResult:
-    error = WebPushException(f"unexpected {type(e).__name__} while sending: {e}")
-    error.__cause__ = e
-    return SendResult(subscription, ok=False, error=error)
-
-
-def _set_result(future: asyncio.Future[SendResult], result: SendResult) -> None:
-    if not future.cancelled():
-        future.set_result(result)
-
-
-# What to do with a finished delivery's result (called once, from any thread).
-_Done = Callable[["SendResult"], object]
 
 
 class _Resources:
@@ -926,293 +712,3 @@ class PushClient:
             if not isinstance(result, SendResult):  # the end marker
                 return
             yield result
-
-
-def _work(
-    jobs: queue.SimpleQueue[Optional[_Blocking]], client_ref: weakref.ref[PushClient]
-) -> None:
-    """A worker thread of the urllib3 path: send jobs until the None that stops it.
-
-    It holds its client only weakly between jobs, so a client dropped
-    without close() is collected, and its finalizer stops the workers.
-    """
-    while True:
-        job = jobs.get()
-        if job is None:
-            return
-        client = client_ref()
-        if client is not None:
-            client._send_blocking(job, in_worker=True)
-        else:
-            job.finish(
-                SendResult(job.subscription, ok=False, error=TransportError("the client is gone"))
-            )
-        del client, job
-
-
-class _Delivery(_Pending):
-    """One subscription's request on the event loop: attempts, backoff, the result."""
-
-    __slots__ = ("client", "probe")
-
-    def __init__(
-        self,
-        client: PushClient,
-        subscription: Any,
-        request: PushRequest,
-        done: _Done,
-        call: Optional[_Call] = None,
-    ) -> None:
-        super().__init__(subscription, request, done, call)
-        self.client = client
-        self.probe = False
-
-    def attempt(self) -> None:
-        """The next attempt, unless its origin is paused (wait, without a slot) or
-        its breaker open (report now). Never blocks."""
-        if self.fired:
-            return
-        client = self.client
-        gate = client._origins.gate(self.origin)
-        if gate == OPEN:
-            self.finish(client._open_result(self))
-            return
-        self.probe = gate == PROBE
-        if gate > 0 and client._sleep is time.sleep:
-            if not client._may_wait(self, gate, self.last):
-                return
-            self.held += gate
-            with client._slots:
-                client._parked += 1
-            client._res.connections.call_later(gate, self._unpark)
-            return
-        # The host's lookup and its policy check happen on the loop's side
-        # (a resolver thread), within the attempt's deadline.
-        client._in_flight(self._go, self.origin)
-
-    def _unpark(self) -> None:
-        with self.client._slots:
-            self.client._parked -= 1
-        self.attempt()
-
-    def _go(self) -> None:
-        client = self.client
-        if self.fired or (not self.probe and client._origins.is_open(self.origin)):
-            # Finished meanwhile (deadline), or its origin's breaker opened while it
-            # waited for a slot: the slot goes on, from the loop (no recursion).
-            if not self.fired:
-                self.finish(client._open_result(self))
-            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
-            return
-        if (
-            not self.probe
-            and client._sleep is time.sleep
-            and client._origins.paused_for(self.origin) > 0
-        ):
-            # Its origin was paused while it waited for a slot: the slot goes on,
-            # and it waits out the pause without one.
-            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
-            self.attempt()
-            return
-        self.attempts += 1
-        client._res.connections.submit(
-            self.request,
-            self.answered,
-            timeout=client.timeout,
-            policy=client.endpoint_policy,
-            proxy=client.proxy,
-        )
-
-    def answered(self, outcome: Outcome) -> None:
-        client = self.client
-        error: Optional[WebPushException] = None
-        failure: Optional[Exception] = None
-        try:
-            # The origin's state first: the attempt the slot goes to next sees it.
-            if isinstance(outcome, PushResponse):
-                error = error_for_response(outcome, self.request.url)
-                client._throttled(self.origin, outcome, error)
-            else:
-                error = outcome
-                if isinstance(outcome, TransportError):
-                    client._origins.failed(self.origin)
-        except Exception as e:  # a bug must not cost this subscription its result
-            failure = e
-        try:
-            client._landed(self.origin)  # its slot goes to the next attempt waiting
-        finally:
-            if failure is not None:
-                self.finish(_unexpected(self.subscription, failure))
-            else:
-                self.decide(outcome, error)
-
-    def decide(self, outcome: Outcome, error: Optional[WebPushException]) -> None:
-        """Done, or another attempt after the backoff."""
-        client = self.client
-        try:
-            response = outcome if isinstance(outcome, PushResponse) else None
-            if self.fired:
-                return  # reported already (the call's deadline)
-            result = client._result(self.subscription, self.attempts, response, error)
-            if result is None:
-                if error is not None:
-                    self.last = _failed(self.subscription, self.attempts, response, error)
-                wait = client._backoff(self.attempts, response.retry_after if response else None)
-                if not client._may_wait(self, wait, self.last):
-                    return
-                if client._sleep is time.sleep:
-                    client._res.connections.call_later(wait, self.attempt)
-                else:  # a test's hook: it stands for the wait
-                    client._sleep(wait)
-                    self.attempt()
-                return
-        except Exception as e:  # a bug must not cost the other subscriptions their results
-            result = _unexpected(self.subscription, e)
-        self.finish(result)
-
-
-# A subscription on its way through the helper process:
-# (subscription, endpoint, headers, Crypto-Key parts, p256dh, auth).
-_Sealing = tuple[Any, str, dict[str, str], list[str], bytes, bytes]
-
-
-class _FanOut:
-    """One send_many: reads the input, encrypts (here or in the helper process),
-    hands requests over for sending and yields their results.
-
-    All of it runs in the thread that iterates the results. Events (a
-    finished SendResult, a batch back from the helper) arrive on one queue.
-    """
-
-    def __init__(self, client: PushClient, plan: MessagePlan, call: _Call) -> None:
-        self.client = client
-        self.plan = plan
-        self.call = call
-        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        sealable = plan.sealable
-        self.sealable = sealable
-        self.sealer: Optional[Sealer] = (
-            client._res.sealer if sealable is not None and client._helper_process else None
-        )
-        self.window = 2 * client.concurrency + (2 * BATCH if self.sealer is not None else 0)
-        self.outstanding = 0  # read, result not yet yielded
-        self.sealing = 0  # batches in the helper process
-        self.batch: list[_Sealing] = []
-
-    def run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
-        client, sealer, events = self.client, self.sealer, self.events
-        if sealer is not None and operator.length_hint(subscriptions, 0) >= _HELPER_AFTER:
-            sealer.start()  # a list known to be long: no need to count first
-        source = iter(subscriptions)
-        exhausted = False
-        read = 0
-        call = self.call
-        client._arm(call)
-        # A paused origin's messages wait without a slot; up to this many of them
-        # do not count against the window, so other origins keep being read.
-        parked_allowance = _PARKED_PER_SLOT * client.concurrency
-        while True:
-            if call.left() <= 0 and not exhausted:
-                # The deadline: the input not yet read is reported, never sent.
-                for subscription in source:
-                    yield _deadline_result(subscription, call)
-                exhausted = True
-            while not exhausted and self.outstanding < self.window + min(
-                client._parked, parked_allowance
-            ):
-                try:
-                    subscription = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                self.outstanding += 1
-                read += 1
-                if sealer is not None and read == _HELPER_AFTER:
-                    sealer.start()  # a long fan-out: worth a process (~60 ms to start)
-                if sealer is not None and sealer.ready:
-                    yield from self._admit(subscription, client._outline(subscription, self.plan))
-                    if self.batch and (len(self.batch) >= BATCH or self.sealing == 0):
-                        yield from self._seal()
-                else:
-                    # Parse and encrypt here, while the loop sends the ones before.
-                    yield from self._admit(subscription, client._build(subscription, self.plan))
-                # Hand over what is done, without waiting.
-                while True:
-                    try:
-                        event = events.get_nowait()
-                    except queue.Empty:
-                        break
-                    yield from self._handle(event)
-            if self.batch:
-                yield from self._seal()  # about to wait: let the helper work meanwhile
-            if not self.outstanding:
-                if exhausted:
-                    return
-                continue
-            if self.sealing and sealer is not None:
-                try:
-                    event = events.get(timeout=min(_HELPER_STALL, self._poll()))
-                except queue.Empty:
-                    if self._poll() >= _HELPER_STALL:
-                        sealer.fail()  # stuck: its batches come back as None, encrypted here
-                    continue
-            else:
-                try:
-                    event = events.get(timeout=self._poll())
-                except queue.Empty:
-                    continue  # a pause ended, or the deadline: read on
-            yield from self._handle(event)
-
-    def _poll(self) -> float:
-        """How long to wait for an event before looking at the window and the deadline again."""
-        if self.client._parked:
-            return 0.05  # a parked delivery leaving frees room in the window
-        left = self.call.left()
-        return _HELPER_STALL if left == float("inf") else max(0.0, left) + 0.01
-
-    def _admit(
-        self, subscription: Any, item: Union[SendResult, PushRequest, _Sealing]
-    ) -> Iterator[SendResult]:
-        """A result to yield now, a request to send, or one for the helper's batch."""
-        if isinstance(item, SendResult):
-            self.outstanding -= 1
-            yield item  # nothing to send: refused before any I/O
-        elif isinstance(item, PushRequest):
-            self.client._dispatch(subscription, item, self.events.put, self.call)
-        else:
-            self.batch.append(item)
-
-    def _seal(self) -> Iterator[SendResult]:
-        batch, self.batch = self.batch, []
-        sealer, sealable = self.sealer, self.sealable
-        if sealer is None or sealable is None:  # pragma: no cover - callers check
-            raise AssertionError("_seal without a helper")
-        events = self.events
-
-        def done(bodies: Bodies) -> None:
-            events.put((batch, bodies))
-
-        if sealer.submit(sealable[0], sealable[1], [(e[4], e[5]) for e in batch], done):
-            self.sealing += 1
-        else:
-            yield from self._sealed(batch, None)
-
-    def _sealed(self, batch: list[_Sealing], bodies: Bodies) -> Iterator[SendResult]:
-        plan, client = self.plan, self.client
-        for i, (subscription, endpoint, headers, crypto_key, _, _) in enumerate(batch):
-            body = bodies[i] if bodies is not None else None
-            if body is None:
-                # The helper is gone, or the point did not load: the full
-                # path here encrypts, or reports the error from_info raises.
-                request: Union[SendResult, PushRequest] = client._build(subscription, plan)
-            else:
-                request = plan.finish(endpoint, headers, crypto_key, body)
-            yield from self._admit(subscription, request)
-
-    def _handle(self, event: Any) -> Iterator[SendResult]:
-        if isinstance(event, SendResult):
-            self.outstanding -= 1
-            yield event
-        else:
-            self.sealing -= 1
-            yield from self._sealed(*event)

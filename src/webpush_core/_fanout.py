@@ -1,0 +1,168 @@
+"""One ``send_many``: read the input, encrypt (here or in the helper process),
+hand requests over and yield their results (:class:`_FanOut`)."""
+
+from __future__ import annotations
+
+import operator
+import queue
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from ._request import MessagePlan, PushRequest
+from ._result import SendResult, _Call, _deadline_result
+from ._sealer import BATCH, Bodies, Sealer
+
+if TYPE_CHECKING:
+    from ._client import PushClient
+
+
+_HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
+_HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
+_PARKED_PER_SLOT = 16  # a paused origin's messages kept waiting, per unit of concurrency
+
+
+# A subscription on its way through the helper process:
+# (subscription, endpoint, headers, Crypto-Key parts, p256dh, auth).
+_Sealing = tuple[Any, str, dict[str, str], list[str], bytes, bytes]
+
+
+class _FanOut:
+    """One send_many: reads the input, encrypts (here or in the helper process),
+    hands requests over for sending and yields their results.
+
+    All of it runs in the thread that iterates the results. Events (a
+    finished SendResult, a batch back from the helper) arrive on one queue.
+    """
+
+    def __init__(self, client: PushClient, plan: MessagePlan, call: _Call) -> None:
+        self.client = client
+        self.plan = plan
+        self.call = call
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        sealable = plan.sealable
+        self.sealable = sealable
+        self.sealer: Optional[Sealer] = (
+            client._res.sealer if sealable is not None and client._helper_process else None
+        )
+        self.window = 2 * client.concurrency + (2 * BATCH if self.sealer is not None else 0)
+        self.outstanding = 0  # read, result not yet yielded
+        self.sealing = 0  # batches in the helper process
+        self.batch: list[_Sealing] = []
+
+    def run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
+        client, sealer, events = self.client, self.sealer, self.events
+        if sealer is not None and operator.length_hint(subscriptions, 0) >= _HELPER_AFTER:
+            sealer.start()  # a list known to be long: no need to count first
+        source = iter(subscriptions)
+        exhausted = False
+        read = 0
+        call = self.call
+        client._arm(call)
+        # A paused origin's messages wait without a slot; up to this many of them
+        # do not count against the window, so other origins keep being read.
+        parked_allowance = _PARKED_PER_SLOT * client.concurrency
+        while True:
+            if call.left() <= 0 and not exhausted:
+                # The deadline: the input not yet read is reported, never sent.
+                for subscription in source:
+                    yield _deadline_result(subscription, call)
+                exhausted = True
+            while not exhausted and self.outstanding < self.window + min(
+                client._parked, parked_allowance
+            ):
+                try:
+                    subscription = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                self.outstanding += 1
+                read += 1
+                if sealer is not None and read == _HELPER_AFTER:
+                    sealer.start()  # a long fan-out: worth a process (~60 ms to start)
+                if sealer is not None and sealer.ready:
+                    yield from self._admit(subscription, client._outline(subscription, self.plan))
+                    if self.batch and (len(self.batch) >= BATCH or self.sealing == 0):
+                        yield from self._seal()
+                else:
+                    # Parse and encrypt here, while the loop sends the ones before.
+                    yield from self._admit(subscription, client._build(subscription, self.plan))
+                # Hand over what is done, without waiting.
+                while True:
+                    try:
+                        event = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    yield from self._handle(event)
+            if self.batch:
+                yield from self._seal()  # about to wait: let the helper work meanwhile
+            if not self.outstanding:
+                if exhausted:
+                    return
+                continue
+            if self.sealing and sealer is not None:
+                try:
+                    event = events.get(timeout=min(_HELPER_STALL, self._poll()))
+                except queue.Empty:
+                    if self._poll() >= _HELPER_STALL:
+                        sealer.fail()  # stuck: its batches come back as None, encrypted here
+                    continue
+            else:
+                try:
+                    event = events.get(timeout=self._poll())
+                except queue.Empty:
+                    continue  # a pause ended, or the deadline: read on
+            yield from self._handle(event)
+
+    def _poll(self) -> float:
+        """How long to wait for an event before looking at the window and the deadline again."""
+        if self.client._parked:
+            return 0.05  # a parked delivery leaving frees room in the window
+        left = self.call.left()
+        return _HELPER_STALL if left == float("inf") else max(0.0, left) + 0.01
+
+    def _admit(
+        self, subscription: Any, item: Union[SendResult, PushRequest, _Sealing]
+    ) -> Iterator[SendResult]:
+        """A result to yield now, a request to send, or one for the helper's batch."""
+        if isinstance(item, SendResult):
+            self.outstanding -= 1
+            yield item  # nothing to send: refused before any I/O
+        elif isinstance(item, PushRequest):
+            self.client._dispatch(subscription, item, self.events.put, self.call)
+        else:
+            self.batch.append(item)
+
+    def _seal(self) -> Iterator[SendResult]:
+        batch, self.batch = self.batch, []
+        sealer, sealable = self.sealer, self.sealable
+        if sealer is None or sealable is None:  # pragma: no cover - callers check
+            raise AssertionError("_seal without a helper")
+        events = self.events
+
+        def done(bodies: Bodies) -> None:
+            events.put((batch, bodies))
+
+        if sealer.submit(sealable[0], sealable[1], [(e[4], e[5]) for e in batch], done):
+            self.sealing += 1
+        else:
+            yield from self._sealed(batch, None)
+
+    def _sealed(self, batch: list[_Sealing], bodies: Bodies) -> Iterator[SendResult]:
+        plan, client = self.plan, self.client
+        for i, (subscription, endpoint, headers, crypto_key, _, _) in enumerate(batch):
+            body = bodies[i] if bodies is not None else None
+            if body is None:
+                # The helper is gone, or the point did not load: the full
+                # path here encrypts, or reports the error from_info raises.
+                request: Union[SendResult, PushRequest] = client._build(subscription, plan)
+            else:
+                request = plan.finish(endpoint, headers, crypto_key, body)
+            yield from self._admit(subscription, request)
+
+    def _handle(self, event: Any) -> Iterator[SendResult]:
+        if isinstance(event, SendResult):
+            self.outstanding -= 1
+            yield event
+        else:
+            self.sealing -= 1
+            yield from self._sealed(*event)
