@@ -286,15 +286,18 @@ class EndpointPolicy:
             raise self._refuse(f"the URL does not parse ({exc})") from None
         scheme = parts.scheme.lower()
         host = (parts.hostname or "").rstrip(".")
+        literal = bool(host) and _is_ip_literal(host)
         if (
             scheme in ("http", "https")
             and not self.allow_private
             and host
-            and (_is_ip_literal(host) or _is_internal_name(host))
+            and (literal or _is_internal_name(host))
         ):
-            # A local test service (http://127.0.0.1:8080/...): allow_http
-            # alone would not be enough, so name the option that fixes it.
-            if _is_ip_literal(host):
+            # IP literals, internal and single-label names (every one refused
+            # without allow_private), said once with the option that fixes a
+            # local test service (http://127.0.0.1:8080/...): allow_http alone
+            # would not be enough.
+            if literal:
                 kind = "an IP address literal"
             elif "." in host:
                 kind = "an internal host name"
@@ -331,24 +334,9 @@ class EndpointPolicy:
                     f"port {port} is not allowed (allowed: {allowed}; "
                     "set allowed_ports to accept others)"
                 )
-            if _is_ip_literal(host):
-                raise self._refuse(
-                    "IP address literals are refused (allow_private=True accepts them)"
-                )
-            labels = host.split(".")
-            if not all(_LABEL.match(label) for label in labels):
+            # (IP literals and internal names were refused above.)
+            if not all(_LABEL.match(label) for label in host.split(".")):
                 raise self._refuse("the host is not a valid DNS name (letters, digits, '-')")
-            for suffix in _INTERNAL_SUFFIXES:
-                if host == suffix or host.endswith("." + suffix):
-                    raise self._refuse(
-                        f"host {host!r} is an internal name (*.{suffix}); "
-                        "allow_private=True accepts it"
-                    )
-            if len(labels) < 2:
-                raise self._refuse(
-                    f"single-label host {host!r} is refused as internal "
-                    "(allow_private=True accepts it)"
-                )
         if self.allowed_hosts is not None and not any(
             _host_matches(host, pattern) for pattern in self.allowed_hosts
         ):
