@@ -417,17 +417,23 @@ class _Exchange:
 
         lookup.add_done_callback(wake)
 
+    def _admitted(self, addresses: Addresses) -> bool:
+        """Whether the policy admits every address the host resolved to; if not, the
+        exchange ends with its refusal (EndpointNotAllowed)."""
+        try:
+            self.policy.check_addresses(self.route.host, [ip for _, ip in addresses])
+        except WebPushException as refused:
+            self.finish(refused)
+            return False
+        return True
+
     def resolved_for_proxy(self, lookup: concurrent.futures.Future[Addresses]) -> None:
         """The endpoint's addresses, checked when this machine can resolve the name
         (the proxy resolves it again); then the proxy's own address is looked up."""
         if self.finished:
             return
-        if lookup.exception() is None:
-            try:
-                self.policy.check_addresses(self.route.host, [ip for _, ip in lookup.result()])
-            except WebPushException as refused:  # EndpointNotAllowed
-                self.finish(refused)
-                return
+        if lookup.exception() is None and not self._admitted(lookup.result()):
+            return
         proxy = self.route.proxy
         if proxy is not None:
             self._lookup(proxy.host, proxy.port, self.proxy_resolved)
@@ -460,10 +466,7 @@ class _Exchange:
             )
             return
         addresses = lookup.result()
-        try:
-            self.policy.check_addresses(self.route.host, [ip for _, ip in addresses])
-        except WebPushException as refused:  # EndpointNotAllowed
-            self.finish(refused)
+        if not self._admitted(addresses):
             return
         task = self.connections._loop_or_fail().create_task(
             self.connections._connect(self.route, addresses, self.policy)
@@ -701,20 +704,19 @@ class Connections:
             self._context = context
         return context
 
-    async def _connect(self, route: _Route, addresses: Addresses, policy: EndpointPolicy) -> _Conn:
-        """A new connection to one of ``addresses`` (those the policy checked: no
-        second lookup that could rebind), TLS handshake done with the host's
-        name. Tried in order; the exchange's timer bounds it all."""
+    async def _open(
+        self, addresses: Addresses, port: int, conn: Callable[[asyncio.Future[_Conn]], _Conn]
+    ) -> _Conn:
+        """A connection to the first of ``addresses`` that accepts one (no second
+        lookup that could rebind), once ``conn(ready)``'s protocol says it is
+        ready; the exchange's timer bounds it all."""
         loop = self._loop_or_fail()
-        context = self._tls() if route.scheme == "https" else None
         failure: Optional[OSError] = None
         for _, ip in addresses:
             ready: asyncio.Future[_Conn] = loop.create_future()
             try:
                 transport, _ = await loop.create_connection(
-                    functools.partial(_Conn, self, route.key, policy, ready, context, route.host),
-                    ip,
-                    route.port,
+                    functools.partial(conn, ready), ip, port
                 )
             except OSError as exc:  # refused, unreachable: the next address
                 failure = exc
@@ -726,6 +728,15 @@ class Connections:
                 raise
         raise failure or OSError("no address to connect to")
 
+    async def _connect(self, route: _Route, addresses: Addresses, policy: EndpointPolicy) -> _Conn:
+        """A new connection to one of ``addresses`` (those the policy checked), TLS
+        handshake done with the host's name."""
+        context = self._tls() if route.scheme == "https" else None
+        make = functools.partial(
+            _Conn, self, route.key, policy, context=context, server_hostname=route.host
+        )
+        return await self._open(addresses, route.port, make)
+
     async def _connect_via(
         self,
         route: _Route,
@@ -734,39 +745,30 @@ class Connections:
         url: str,
         policy: EndpointPolicy,
     ) -> _Conn:
-        """A connection through ``proxy``: to it, then for https a CONNECT tunnel to
-        the route's host and TLS with that host's name over it."""
-        loop = self._loop_or_fail()
-        failure: Optional[OSError] = None
-        for _, ip in addresses:
-            ready: asyncio.Future[_Conn] = loop.create_future()
+        """A connection through ``proxy`` (at one of ``addresses``): for https, a
+        CONNECT tunnel to the route's host and TLS with that host's name over it."""
+        make = functools.partial(_Conn, self, route.key, policy)
+        try:
+            conn = await self._open(addresses, proxy.port, make)
+        except OSError as exc:  # refused, unreachable at every address of the proxy's
+            raise proxy_refused(proxy, url, None, _detail(exc)) from None
+        if route.scheme != "https":
+            return conn  # http: requests in absolute form
+        try:
             try:
-                transport, _ = await loop.create_connection(
-                    functools.partial(_Conn, self, route.key, policy, ready), ip, proxy.port
+                status, reason = await conn.open_tunnel(
+                    connect_request(proxy, route.host, route.port)
                 )
-            except OSError as exc:  # refused, unreachable: the proxy's next address
-                failure = exc
-                continue
-            try:
-                conn = await ready
-                if route.scheme != "https":
-                    return conn  # http: requests in absolute form
-                try:
-                    status, reason = await conn.open_tunnel(
-                        connect_request(proxy, route.host, route.port)
-                    )
-                except ValueError as exc:  # malformed or over the caps
-                    raise proxy_refused(proxy, url, None, str(exc), invalid=True) from None
-                except OSError as exc:
-                    raise proxy_refused(proxy, url, None, _detail(exc)) from None
-                if not 200 <= status <= 299:
-                    raise proxy_refused(proxy, url, status, reason)
-                return await conn.start_tls(self._tls(), route.host)
-            except BaseException:
-                transport.abort()
-                raise
-        detail = _detail(failure) if failure is not None else "no address"
-        raise proxy_refused(proxy, url, None, detail)
+            except ValueError as exc:  # malformed or over the caps
+                raise proxy_refused(proxy, url, None, str(exc), invalid=True) from None
+            except OSError as exc:
+                raise proxy_refused(proxy, url, None, _detail(exc)) from None
+            if not 200 <= status <= 299:
+                raise proxy_refused(proxy, url, status, reason)
+            return await conn.start_tls(self._tls(), route.host)
+        except BaseException:
+            conn.abort()
+            raise
 
     def _take(self, key: _Key, policy: EndpointPolicy) -> Optional[_Conn]:
         """An idle connection to ``key`` whose address ``policy`` admitted, last used first."""
