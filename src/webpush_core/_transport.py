@@ -242,6 +242,12 @@ def _watch(sock: Optional[socket.socket], *, opening: bool) -> None:
         attempt.watch(sock, opening=opening)
 
 
+def _attempt_policy() -> Optional[EndpointPolicy]:
+    """The policy the current attempt checks addresses with, if any (see _Attempt)."""
+    attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
+    return attempt.policy if attempt is not None else None
+
+
 class _Checked(HTTPConnection):
     """Opens its socket to an address the attempt's policy checked, from one lookup.
 
@@ -256,8 +262,7 @@ class _Checked(HTTPConnection):
     _checked_with: Optional[EndpointPolicy] = None  # the policy this socket's address passed
 
     def _new_conn(self) -> socket.socket:
-        attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
-        policy = attempt.policy if attempt is not None else None
+        policy = _attempt_policy()
         self._checked_with = policy
         sock = super()._new_conn() if policy is None else self._new_checked_conn(policy)
         _watch(sock, opening=True)
@@ -283,8 +288,7 @@ class _Checked(HTTPConnection):
         raise failure or NewConnectionError(self, f"no address for {host!r}")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        attempt: Optional[_Attempt] = getattr(_current, "attempt", None)
-        policy = attempt.policy if attempt is not None else None
+        policy = _attempt_policy()
         sock = self.sock
         if policy is not None and sock is not None and policy != self._checked_with:
             # A kept-alive connection opened under another policy (the pool is
