@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
+from manual_time import use_manual_time
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import client as _client
 from webpush_core._delivery import fanout as _fanout
@@ -451,7 +452,7 @@ def test_keep_alive_connections_are_reused(service: ScriptedService) -> None:
 # Retries
 
 
-def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedService) -> None:
+def test_retries_honour_retry_after_with_a_manual_clock(service: ScriptedService) -> None:
     subs = [
         service.script(
             "ra", Answer(503, {"Retry-After": "7"}), Answer(429, {"Retry-After": "9"}), Answer(201)
@@ -463,10 +464,10 @@ def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedServ
         service.script("always", Answer(500)),
         service.script("redirect", Answer(307, {"Location": "https://elsewhere.example/"})),
     ]
-    waits: list[float] = []
     with PushClient(max_retries=2, concurrency=1, endpoint_policy=LOCAL) as client:
-        client._sleep = waits.append
+        manual = use_manual_time(client)
         results = {endpoint_name(r): r for r in client.send_many(subs, b"x")}
+    waits = manual.retries()
     assert results["ra"].ok and results["ra"].attempts == 3
     assert results["capped"].ok and results["capped"].attempts == 2
     gone, nf = results["gone"], results["nf"]
@@ -511,7 +512,7 @@ def test_a_closed_connection_is_resent_once_within_the_attempt(service: Scripted
 def test_timeout_is_a_push_timeout(service: ScriptedService) -> None:
     sub = service.script("slow", Answer(delay=3.0))
     with PushClient(timeout=0.3, max_retries=1, endpoint_policy=LOCAL) as client:
-        client._sleep = lambda seconds: None
+        use_manual_time(client)
         start = time.monotonic()
         result = client.send(sub, b"x")
         elapsed = time.monotonic() - start
@@ -537,15 +538,14 @@ def _free_port() -> int:
 
 def test_the_pool_manager_path_sends_and_retries(service: ScriptedService) -> None:
     subs = [service.script("p1", Answer(503), Answer(201)), service.sub("p2")]
-    waits: list[float] = []
     pool = make_pool_manager(maxsize=2)
     client = PushClient(max_retries=1, concurrency=2, endpoint_policy=LOCAL, pool_manager=pool)
     with client:
-        client._sleep = waits.append
+        manual = use_manual_time(client)
         results = {endpoint_name(r): r for r in client.send_many(subs, b"x")}
         assert client.send(service.sub("p3"), b"x").ok
     assert results["p1"].ok and results["p1"].attempts == 2 and results["p2"].ok
-    assert len(waits) == 1
+    assert len(manual.waits) == 1
     pool.clear()
 
 
@@ -808,11 +808,11 @@ def test_dns_failures_before_any_request(service: ScriptedService) -> None:
         {"endpoint": f"http://nowhere-{i}.test:{port}/push/d{i}", "keys": dict(KEYS)}
         for i in range(2)
     ]
-    waits: list[float] = []
     with PushClient(max_retries=2, endpoint_policy=LOCAL) as client:
         client._res.connections.resolver = Resolver(getaddrinfo)
-        client._sleep = waits.append
+        manual = use_manual_time(client)
         results = list(client.send_many(subs, b"x"))
+    waits = manual.retries()
     assert len(results) == 2 and service.requests == 0
     for result in results:
         assert isinstance(result.error, TransportError) and "cannot resolve" in result.error.message

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webpush_core import _request, build_request, ece
 from webpush_core._b64 import b64url_decode, b64url_encode
 from webpush_core._delivery import sealer as _sealer
+from webpush_core._origin import origin_of
 from webpush_core._p256 import generate_private_key, private_key_from_scalar, uncompressed_point
 from webpush_core._request import prepare_message
 from webpush_core._subscription import Subscription
@@ -311,8 +312,15 @@ def test_helper_process_encrypts_and_marks_bad_points() -> None:
 def test_split_agrees_with_urlsplit(url: str) -> None:
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    assert _split(url) == (parts.scheme, parts.netloc, target)
+    origin, got = _split(url)
+    assert got == target
+    assert origin == origin_of(url)
+    assert (origin.scheme, origin.host, origin.port) == (
+        parts.scheme,
+        parts.hostname,
+        parts.port or {"http": 80, "https": 443}[parts.scheme],
+    )
 
 
 def test_split_percent_encodes_non_ascii() -> None:
-    assert _split("https://h/päth?q=ü")[2] == "/p%C3%A4th?q=%C3%BC"
+    assert _split("https://h/päth?q=ü")[1] == "/p%C3%A4th?q=%C3%BC"

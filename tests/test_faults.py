@@ -38,6 +38,7 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
+from manual_time import use_manual_time
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import client as _client
 from webpush_core._delivery.client import PushClient, SendResult
@@ -378,13 +379,6 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
             plan = make_plans(rng, length, weights, lambda: str(rng.randint(ra_floor, int(cap))))
         subscriptions.append(service.add(f"s{i}", plan))
 
-    waits: list[float] = []
-    waits_lock = threading.Lock()
-
-    def record_sleep(seconds: float) -> None:
-        with waits_lock:
-            waits.append(seconds)
-
     with PushClient(
         VAPID,
         CLAIMS,
@@ -394,11 +388,11 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
         endpoint_policy=LOCAL,
         breaker_threshold=None,  # the per-subscription policy alone (breaker: test_origins)
     ) as client:
-        assert callable(client._sleep)  # the hook this test relies on
-        client._sleep = record_sleep
+        manual = use_manual_time(client)  # waits pass at once, and are recorded
         results, wall = run_send_many(client, subscriptions)
 
     expected = check_results(service, results, MAX_RETRIES)
+    waits = manual.retries()  # each subscription's own backoffs
 
     # Retry-After honoured: each wait after a 429 is its (capped) Retry-After;
     # every other wait is jitter, far below the smallest Retry-After used.

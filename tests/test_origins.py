@@ -27,7 +27,8 @@ import urllib3
 
 from webpush_core import EndpointPolicy, PushClient, SendResult
 from webpush_core._b64 import b64url_encode
-from webpush_core._delivery.origins import OPEN, PROBE, Origins, origin_of
+from webpush_core._delivery.origins import OPEN, PROBE, Origins
+from webpush_core._origin import origin_of
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core.errors import InvalidRequest, OriginUnavailable, PushTimeout, RateLimited
 
@@ -50,7 +51,13 @@ class Clock:
         return self.now
 
 
-A = "https://a.example"
+A = origin_of("https://a.example")
+B = origin_of("https://b.example")
+
+
+def fail(o: Origins, origin: Any = A) -> None:
+    """One failure of an attempt that began after the last one ended."""
+    o.failed(origin, o.begin(origin))
 
 
 def test_a_throttle_pauses_the_origin_until_retry_after() -> None:
@@ -59,7 +66,7 @@ def test_a_throttle_pauses_the_origin_until_retry_after() -> None:
     assert o.gate(A) == 0.0
     o.answered(A, throttle=True, retry_after=2.0)
     assert o.gate(A) == pytest.approx(2.0)
-    assert o.gate("https://b.example") == 0.0  # other origins untouched
+    assert o.gate(B) == 0.0  # other origins untouched
     clock.now += 1.5
     o.answered(A, throttle=True, retry_after=0.2)  # ends sooner: does not shorten the pause
     assert o.gate(A) == pytest.approx(0.5)
@@ -73,57 +80,150 @@ def test_a_throttle_pauses_the_origin_until_retry_after() -> None:
     o.answered(A, throttle=False, retry_after=None)  # an answer does not lift a pause
     assert o.gate(A) == pytest.approx(1.0)
     (stats,) = o.stats()
-    assert stats.origin == A and stats.pauses == 3 and stats.breaker == "closed"
+    assert stats.origin == "https://a.example" and stats.pauses == 3 and stats.breaker == "closed"
 
 
 def test_breaker_trips_after_k_failures_probes_and_recovers() -> None:
     clock = Clock()
-    o = Origins(threshold=3, cooldown=10, clock=clock)
-    o.failed(A)
-    o.failed(A)
+    o = Origins(threshold=3, cooldown=10, first_cooldown=1, probe_timeout=5, clock=clock)
+    fail(o)
+    fail(o)
     o.answered(A, throttle=False, retry_after=None)  # an answer resets the count
-    o.failed(A)
-    o.failed(A)
+    fail(o)
+    fail(o)
     assert o.gate(A) == 0.0 and not o.is_open(A)
-    o.failed(A)  # the third in a row
+    fail(o)  # the third in a row
     assert o.is_open(A) and o.gate(A) == OPEN and o.gate(A) == OPEN
     assert o.stats()[0].fast_failed == 2 and o.stats()[0].trips == 1
-    clock.now += 10
+    clock.now += 1  # the first cool-down: a second
     assert o.gate(A) == PROBE  # one probe after the cool-down...
     assert o.gate(A) == OPEN and o.is_open(A)  # ...and only one
-    o.failed(A)  # the probe failed: open again for a cool-down
+    ticket = o.begin(A)
+    assert o.failed(A, ticket)  # the probe failed: open again, for twice as long
     assert o.gate(A) == OPEN and o.stats()[0].trips == 2
-    clock.now += 10
+    clock.now += 1
+    assert o.gate(A) == OPEN
+    clock.now += 1
     assert o.gate(A) == PROBE
-    o.answered(A, throttle=False, retry_after=None)  # the probe got an answer: closed
+    assert o.answered(A, throttle=False, retry_after=None)  # the probe got an answer: closed
     assert o.gate(A) == 0.0 and not o.is_open(A) and o.stats()[0].breaker == "closed"
+    for _ in range(3):  # down again: the cool-down starts short again
+        fail(o)
+    clock.now += 1
+    assert o.gate(A) == PROBE
+
+
+def test_the_cool_down_doubles_while_the_origin_stays_down_up_to_the_cap() -> None:
+    clock = Clock()
+    o = Origins(threshold=1, cooldown=10, first_cooldown=1, probe_timeout=0.5, clock=clock)
+    fail(o)
+    cooldowns = []
+    for _ in range(6):
+        waited = 0.0
+        while o.gate(A) != PROBE:
+            clock.now += 0.25
+            waited += 0.25
+        cooldowns.append(waited)
+        fail(o)  # the probe finds it still down
+    assert cooldowns == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_failures_in_flight_together_count_once() -> None:
+    clock = Clock()
+    o = Origins(threshold=5, clock=clock)
+    tickets = [o.begin(A) for _ in range(32)]  # 32 requests under way together
+    for ticket in tickets:
+        o.failed(A, ticket)  # a burst of 32 timeouts: one event
+    assert o.stats()[0].consecutive_failures == 1 and not o.is_open(A)
+    # Their retries began after that failure: a second event, however many fail.
+    tickets = [o.begin(A) for _ in range(32)]
+    o.answered(A, throttle=False, retry_after=None)  # one of them got an answer...
+    for ticket in tickets:
+        o.failed(A, ticket)  # ...so the others' failures start the count again, once
+    assert o.stats()[0].consecutive_failures == 1
+    for _ in range(4):
+        tickets = [o.begin(A) for _ in range(8)]
+        for ticket in tickets:
+            o.failed(A, ticket)
+    assert o.is_open(A) and o.stats()[0].trips == 1
+
+
+def test_a_subscription_not_yet_tried_waits_for_the_probe() -> None:
+    clock = Clock()
+    o = Origins(threshold=1, cooldown=30, first_cooldown=1, probe_timeout=4, clock=clock)
+    fail(o)
+    # Tried already: reported at once. Not yet tried: waits for the cool-down.
+    assert o.gate(A, tried=True) == OPEN
+    assert o.gate(A, tried=False) == pytest.approx(1.0)
+    clock.now += 1
+    assert o.gate(A, tried=False) == PROBE  # the first one after it is the probe
+    assert o.gate(A, tried=False) == pytest.approx(4.0)  # the others wait for its outcome
+    assert o.gate(A, tried=True) == OPEN
+    assert o.failed(A, o.begin(A))  # it stayed down through the probe...
+    assert o.gate(A, tried=False) == OPEN  # ...now no one waits any more
+    clock.now += 2
+    assert o.gate(A, tried=False) == PROBE
+    assert o.gate(A, tried=False) == OPEN  # still known down while the next probe runs
+    assert o.answered(A, throttle=False, retry_after=None)
+    assert o.gate(A, tried=False) == 0.0
+
+
+def test_a_failure_from_before_the_trip_is_not_the_probe() -> None:
+    clock = Clock()
+    o = Origins(threshold=1, first_cooldown=1, clock=clock)
+    straggler = o.begin(A)  # under way when the breaker opens
+    fail(o)
+    clock.now += 1
+    assert o.gate(A, tried=False) == PROBE
+    probe = o.begin(A)
+    assert not o.failed(A, straggler)  # old news: the probe is still out
+    assert o.stats()[0].trips == 1 and o.gate(A, tried=False) > 0
+    assert o.failed(A, probe)
+    assert o.stats()[0].trips == 2 and o.gate(A, tried=False) == OPEN
 
 
 def test_a_probe_that_never_reports_is_replaced() -> None:
     clock = Clock()
-    o = Origins(threshold=1, cooldown=5, clock=clock)
-    o.failed(A)
-    clock.now += 5
+    o = Origins(threshold=1, cooldown=5, first_cooldown=1, probe_timeout=5, clock=clock)
+    fail(o)
+    clock.now += 1
     assert o.gate(A) == PROBE
-    clock.now += 5  # the probe never said anything (e.g. refused before sending)
+    clock.now += 4.9
+    assert o.gate(A) == OPEN and o.gate(A, tried=False) == pytest.approx(0.1)
+    clock.now += 0.1  # the probe never said anything (e.g. refused before sending)
     assert o.gate(A) == PROBE
+
+
+def test_failure_evidence_expires() -> None:
+    clock = Clock()
+    o = Origins(threshold=2, cooldown=10, probe_timeout=5, clock=clock)
+    fail(o)
+    clock.now += 15.01  # older than the window (cool-down + a probe's time): forgotten
+    fail(o)
+    assert not o.is_open(A) and o.stats()[0].consecutive_failures == 1
+    clock.now += 15
+    fail(o)  # within the window: the second in a row
+    assert o.is_open(A)
+    # An open breaker no one probes is forgotten a window after its cool-down.
+    clock.now += 1 + 15
+    assert o.gate(A, tried=True) == 0.0 and not o.is_open(A)
 
 
 def test_no_breaker_when_threshold_is_none() -> None:
     o = Origins(threshold=None)
     for _ in range(100):
-        o.failed(A)
+        fail(o)
     assert o.gate(A) == 0.0
 
 
 def test_origin_key_and_log_records_hold_no_path(caplog: pytest.LogCaptureFixture) -> None:
     url = "https://Push.Example.com:8443/wpush/v2/gAAAAABsecret-token"
-    assert origin_of(url) == "https://push.example.com:8443"
-    assert origin_of("http://[::1]:9/x") == "http://[::1]:9"
+    origin = origin_of(url)
+    assert str(origin) == "https://push.example.com:8443" and "secret" not in repr(origin)
     o = Origins(threshold=1)
     with caplog.at_level(logging.INFO, logger="webpush_core.delivery"):
-        o.answered(origin_of(url), throttle=True, retry_after=3)
-        o.failed(origin_of(url))
+        o.answered(origin, throttle=True, retry_after=3)
+        o.failed(origin, o.begin(origin))
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "paused 3.0 s" in text and "breaker open" in text
     assert "secret" not in text and "push.example.com:8443" in text
@@ -284,7 +384,7 @@ def watch(client: PushClient, url: str) -> tuple[list[float], list[float]]:
     connections (``sent``) and when the first throttle paused it (``paused``)."""
     sent: list[float] = []
     paused: list[float] = []
-    connections, origins = client._res.connections, client._origins
+    connections, origins = client._res.connections, client._engine.origins
     submit, answered = connections.submit, origins.answered
 
     def submit_spy(request: Any, *args: Any, **kw: Any) -> Any:
@@ -292,10 +392,11 @@ def watch(client: PushClient, url: str) -> tuple[list[float], list[float]]:
             sent.append(time.monotonic())
         return submit(request, *args, **kw)
 
-    def answered_spy(origin: str, *, throttle: bool, retry_after: Optional[float]) -> None:
-        answered(origin, throttle=throttle, retry_after=retry_after)
-        if throttle and url.startswith(origin) and not paused:
+    def answered_spy(origin: Any, *, throttle: bool, retry_after: Optional[float]) -> bool:
+        closed = answered(origin, throttle=throttle, retry_after=retry_after)
+        if throttle and url.startswith(origin.serialized) and not paused:
             paused.append(time.monotonic())
+        return closed
 
     connections.submit = submit_spy  # type: ignore[method-assign]
     origins.answered = answered_spy  # type: ignore[method-assign]
@@ -402,14 +503,19 @@ def test_breaker_reports_a_dead_origin_quickly(
             f"{len(dead.arrivals)} requests reached the dead origin"
         )
     one_each(results, subs)
-    assert wall < 8.0 < no_breaker_at_least / 5
+    # Requests in flight together fail together and count once: five rounds
+    # of timeouts (10 s) open the breaker; the subscriptions not yet tried
+    # wait for the probe after the first cool-down (1 s), which times out
+    # too (2 s): then every one is reported.
+    assert wall < 15.0 < no_breaker_at_least / 3
     assert all(not r.ok and r.action == "retry" for r in results)
     assert all(r.reason == "service-unavailable" for r in results), Counter(
         r.reason for r in results
     )
     assert all(isinstance(r.error, OriginUnavailable) for r in results)
-    assert len(dead.arrivals) <= 2 * concurrency  # not 800
-    assert stats.trips == 1 and stats.breaker == "open" and stats.fast_failed > 100
+    assert len(dead.arrivals) <= 5 * concurrency + 1  # five rounds and a probe, not 800
+    # It opened, and a probe found it still down.
+    assert stats.trips == 2 and stats.breaker == "open" and stats.fast_failed > 100
 
 
 def test_breaker_probes_after_the_cool_down(origins: Callable[..., Origin]) -> None:
@@ -420,6 +526,13 @@ def test_breaker_probes_after_the_cool_down(origins: Callable[..., Origin]) -> N
     ) as client:
         for _ in range(2):
             assert isinstance(client.send(sub, b"x").error, PushTimeout)
+        # Open. A subscription not yet tried is not failed for it: it waits for
+        # the cool-down and is the probe, which finds the origin still down...
+        start = time.monotonic()
+        probe = client.send(sub, b"x")
+        assert isinstance(probe.error, PushTimeout) and probe.attempts == 1
+        assert 0.5 <= time.monotonic() - start < 2.0
+        # ...so the next one is reported at once, unsent.
         fast = client.send(sub, b"x")
         assert isinstance(fast.error, OriginUnavailable) and fast.attempts == 0
         time.sleep(0.55)
@@ -428,7 +541,7 @@ def test_breaker_probes_after_the_cool_down(origins: Callable[..., Origin]) -> N
         assert probe.ok and probe.attempts == 1
         assert client.send(sub, b"x").ok
         assert client.origin_stats()[0].breaker == "closed"
-    assert len(srv.arrivals) == 4
+    assert len(srv.arrivals) == 5
 
 
 # --------------------------------------------------------------------------

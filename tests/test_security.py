@@ -33,6 +33,7 @@ import requests
 import trustme
 from cryptography.hazmat.primitives import serialization
 
+from manual_time import use_manual_time
 from webpush_core import (
     EndpointPolicy,
     ExpiredSubscription,
@@ -544,7 +545,7 @@ def test_no_secret_in_errors_logs_or_reprs(
         expect_error("500", ServerError, webpush, at_500, "x", vapid, CLAIMS, endpoint_policy=LOCAL)
         limited = answer_server(429, {"Retry-After": "1"})
         with PushClient(vapid, CLAIMS, endpoint_policy=LOCAL, max_retries=1) as client:
-            client._sleep = lambda seconds: None
+            use_manual_time(client)
             for target in (other, gone, at_500, {**sub, "endpoint": f"{limited.url}/push/y"}):
                 result = client.send(target, "x")
                 assert not result.ok and result.error is not None

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 from urllib.parse import urlsplit
 
+from ._origin import DEFAULT_PORTS, OriginError, origin_of
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
 __all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
@@ -191,6 +192,10 @@ def _host_matches(host: str, pattern: str) -> bool:
 class EndpointPolicy:
     """Rules an endpoint must pass before anything is sent to it.
 
+    * the host and port are judged as the connection will use them: lower
+      case, an internationalised name in its ASCII (IDNA) form, one trailing
+      dot dropped, the scheme's default port when none is given; a host that
+      ends in more than one dot (``push.example..``) is refused, as is port 0;
     * https only (``allow_http=True`` also accepts http, for local tests);
     * no userinfo (``https://user:pw@host``), ever;
     * the port (explicit or the scheme's default) must be in
@@ -281,11 +286,19 @@ class EndpointPolicy:
             raise self._refuse("the URL contains spaces or control characters")
         try:
             parts = urlsplit(url)
-            port = parts.port
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError as exc:
             raise self._refuse(f"the URL does not parse ({exc})") from None
         scheme = parts.scheme.lower()
-        host = (parts.hostname or "").rstrip(".")
+        host, port = "", 0
+        if scheme in DEFAULT_PORTS and parts.hostname:
+            # The one identity every per-origin decision uses (_origin): the
+            # rules below judge the host and port as they will be connected to.
+            try:
+                origin = origin_of(url)
+            except OriginError as exc:
+                raise self._refuse(str(exc)) from None
+            host, port = origin.host, origin.port
         literal = bool(host) and _is_ip_literal(host)
         if (
             scheme in ("http", "https")
@@ -306,7 +319,6 @@ class EndpointPolicy:
             problems = [f"host {host!r} is {kind}"]
             if scheme == "http" and not self.allow_http:
                 problems.append("the scheme is http, not https")
-            port = port or (443 if scheme == "https" else 80)
             if port not in self.allowed_ports and not (scheme == "http" and port == 80):
                 problems.append(f"port {port} is not in allowed_ports")
             raise self._refuse(
@@ -322,8 +334,6 @@ class EndpointPolicy:
             raise self._refuse("the URL must not contain userinfo (user:password@)")
         if not host:
             raise self._refuse("the URL has no host")
-        if port is None:
-            port = 443 if scheme == "https" else 80
         if not self.allow_private:
             ports = set(self.allowed_ports)
             if scheme == "http":
@@ -391,10 +401,9 @@ class EndpointPolicy:
         """Everything a sender checks before connecting: :meth:`check` on the
         URL, then :meth:`check_resolved` on its host and port."""
         self.check(url)
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        origin = origin_of(url)
         try:
-            self.check_resolved(parts.hostname or "", port)
+            self.check_resolved(origin.host, origin.port)
         except TransportError as exc:
             raise TransportError(exc.message, endpoint=url) from None
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._b64 import b64url_decode, b64url_encode
+from ._origin import DEFAULT_PORTS, OriginError, origin_of
 from ._p256 import public_key_from_point, uncompressed_point
 from .errors import InvalidSubscription
 
@@ -30,35 +31,27 @@ __all__ = ["Subscription"]
 AUTH_LEN = 16  # RFC 8291 §3.2: the authentication secret is 16 octets
 P256DH_LEN = 65  # RFC 8291 §3.1: an uncompressed P-256 point
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Control characters, space and DEL would end up in the request line.
 _UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
 
 
-# What push services hand out: "https://host[:port]/...", scheme and host in
-# lower case, a decimal port, no userinfo, IPv6 literal, space or control
-# character. Its origin needs none of urlsplit's rules; any other URL takes the
-# general path of _check_endpoint, which gives the same origin (a property test
-# compares the two), so this is a shortcut, not another rule.
-_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f]*)?")
-
-
 def _check_endpoint(endpoint: Any) -> str:
-    """Syntactic check of the push resource URL (RFC 8030 §5); returns its origin."""
-    if type(endpoint) is str:
-        plain = _PLAIN_URL.fullmatch(endpoint)
-        if plain is not None:
-            scheme, host, port_text = plain.groups()
-            port = _DEFAULT_PORTS[scheme] if port_text is None else int(port_text)
-            if port == _DEFAULT_PORTS[scheme]:
-                return f"{scheme}://{host}"
-            if port <= 65535:
-                return f"{scheme}://{host}:{port}"
+    """Syntactic check of the push resource URL (RFC 8030 §5); returns its origin.
+
+    The origin is the one identity of :mod:`._origin` (lower case, IDNA, one
+    trailing dot dropped), serialised per RFC 6454 §6.2 (the default port
+    left out): what the VAPID ``aud`` claim names (RFC 8292 §2).
+    """
+    if type(endpoint) is str and _UNSAFE_CHAR.search(endpoint) is None:
+        try:
+            return origin_of(endpoint).serialized
+        except OriginError:
+            pass  # the general path below says why
     return _check_endpoint_general(endpoint)
 
 
 def _check_endpoint_general(endpoint: Any) -> str:
-    """:func:`_check_endpoint` for any value: urlsplit's reading of the URL."""
+    """:func:`_check_endpoint` for any value, raising the error that says what is wrong."""
     if not isinstance(endpoint, str):
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
@@ -68,25 +61,18 @@ def _check_endpoint_general(endpoint: Any) -> str:
             "endpoint must not contain spaces or control characters", field="endpoint"
         )
     try:
-        parts = urlsplit(endpoint)
-        port = parts.port  # raises ValueError on a malformed port
+        scheme = urlsplit(endpoint).scheme
     except ValueError as exc:
         raise InvalidSubscription(f"endpoint is not a valid URL: {exc}", field="endpoint") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
+    if scheme.lower() not in DEFAULT_PORTS:
         raise InvalidSubscription(
-            f"endpoint must be an http(s) URL, got scheme {parts.scheme or '(none)'!r}",
+            f"endpoint must be an http(s) URL, got scheme {scheme or '(none)'!r}",
             field="endpoint",
         )
-    host = parts.hostname
-    if not host:
-        raise InvalidSubscription("endpoint must be an absolute URL with a host", field="endpoint")
-    # RFC 6454 §6.2 serialization: lower-case host, default port omitted.
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
+    try:
+        return origin_of(endpoint).serialized
+    except OriginError as exc:
+        raise InvalidSubscription(f"endpoint is not a valid URL: {exc}", field="endpoint") from None
 
 
 def _decode_key(keys: Mapping[str, Any], name: str) -> bytes:
@@ -228,8 +214,9 @@ class Subscription:
     def origin(self) -> str:
         """``scheme://host[:port]`` of the endpoint: the VAPID ``aud`` (RFC 8292 §2).
 
-        Userinfo, path and query are dropped; the host is lower-cased and the
-        scheme's default port omitted (RFC 6454 §6.2 serialization).
+        Userinfo, path and query are dropped; the host is in its one spelling
+        (lower case, IDNA, one trailing dot dropped) and the scheme's default
+        port omitted (RFC 6454 §6.2 serialization).
         """
         return _check_endpoint(self.endpoint)
 

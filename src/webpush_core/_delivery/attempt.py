@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import functools
 import queue
-import time
 import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -14,10 +12,22 @@ from .._response import PushResponse, error_for_response
 from .._wire.connections import Outcome
 from ..errors import TransportError, WebPushException
 from .origins import OPEN, PROBE
-from .result import SendResult, _Blocking, _Call, _Done, _failed, _Pending, _unexpected
+from .result import (
+    SendResult,
+    _Blocking,
+    _Call,
+    _crowded_result,
+    _Done,
+    _failed,
+    _open_result,
+    _Pending,
+    _throttles,
+    _unexpected,
+)
 
 if TYPE_CHECKING:
     from .client import PushClient
+    from .engine import Engine
 
 
 def _work(
@@ -45,11 +55,12 @@ def _work(
 class _Delivery(_Pending):
     """One subscription's request on the event loop: attempts, backoff, the result."""
 
-    __slots__ = ("client", "probe")
+    __slots__ = ("client", "engine", "probe", "ticket")
 
     def __init__(
         self,
         client: PushClient,
+        engine: Engine,
         subscription: Any,
         request: PushRequest,
         done: _Done,
@@ -57,57 +68,53 @@ class _Delivery(_Pending):
     ) -> None:
         super().__init__(subscription, request, done, call)
         self.client = client
+        self.engine = engine
         self.probe = False
+        self.ticket = 0
 
     def attempt(self) -> None:
-        """The next attempt, unless its origin is paused (wait, without a slot) or
-        its breaker open (report now). Never blocks."""
+        """The next attempt, unless its origin is paused or its breaker open (wait
+        without a slot, or report now: :meth:`Origins.gate`). Never blocks."""
         if self.fired:
             return
-        client = self.client
-        gate = client._origins.gate(self.origin)
+        engine = self.engine
+        gate = engine.origins.gate(self.origin, tried=self.attempts > 0)
         if gate == OPEN:
-            self.finish(client._open_result(self))
+            self.finish(_open_result(self, engine.origins))
             return
         self.probe = gate == PROBE
-        if gate > 0 and client._sleep is time.sleep:
-            if not client._may_wait(self, gate, self.last):
+        if gate > 0:
+            if not self.client._may_wait(self, gate, self.last):
+                return
+            if not engine.park(self.origin, gate, self.attempt):
+                # Its origin is paused and holds as many parked deliveries as it
+                # may: this one ends now, and the fan-out reads on.
+                self.finish(_crowded_result(self, gate))
                 return
             self.held += gate
-            with client._slots:
-                client._parked += 1
-            client._res.connections.call_later(gate, self._unpark)
             return
         # The host's lookup and its policy check happen on the loop's side
         # (a resolver thread), within the attempt's deadline.
-        client._in_flight(self._go, self.origin)
-
-    def _unpark(self) -> None:
-        with self.client._slots:
-            self.client._parked -= 1
-        self.attempt()
+        engine.in_flight(self.origin, self._go)
 
     def _go(self) -> None:
-        client = self.client
-        if self.fired or (not self.probe and client._origins.is_open(self.origin)):
-            # Finished meanwhile (deadline), or its origin's breaker opened while it
-            # waited for a slot: the slot goes on, from the loop (no recursion).
-            if not self.fired:
-                self.finish(client._open_result(self))
-            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
+        engine = self.engine
+        if self.fired:
+            # Finished meanwhile (the deadline): the slot goes on, from the loop.
+            engine.land_later(self.origin)
             return
-        if (
-            not self.probe
-            and client._sleep is time.sleep
-            and client._origins.paused_for(self.origin) > 0
-        ):
-            # Its origin was paused while it waited for a slot: the slot goes on,
-            # and it waits out the pause without one.
-            client._res.connections.call_later(0, functools.partial(client._landed, self.origin))
+        origins = engine.origins
+        if not self.probe and (origins.is_open(self.origin) or origins.paused_for(self.origin) > 0):
+            # Its origin's breaker opened, or it was paused, while this waited for
+            # a slot: the slot goes on, and the gate decides again (report,
+            # wait without a slot, or be the probe).
+            engine.land_later(self.origin)
             self.attempt()
             return
         self.attempts += 1
-        client._res.connections.submit(
+        self.ticket = origins.begin(self.origin)
+        client = self.client
+        engine.submit(
             self.request,
             self.answered,
             timeout=client.timeout,
@@ -116,22 +123,26 @@ class _Delivery(_Pending):
         )
 
     def answered(self, outcome: Outcome) -> None:
-        client = self.client
+        engine = self.engine
         error: Optional[WebPushException] = None
         failure: Optional[Exception] = None
         try:
             # The origin's state first: the attempt the slot goes to next sees it.
             if isinstance(outcome, PushResponse):
                 error = error_for_response(outcome, self.request.url)
-                client._throttled(self.origin, outcome, error)
+                engine.answered(
+                    self.origin,
+                    throttle=_throttles(outcome, error),
+                    retry_after=outcome.retry_after,
+                )
             else:
                 error = outcome
                 if isinstance(outcome, TransportError):
-                    client._origins.failed(self.origin)
+                    engine.failed(self.origin, self.ticket)
         except Exception as e:  # a bug must not cost this subscription its result
             failure = e
         try:
-            client._landed(self.origin)  # its slot goes to the next attempt waiting
+            engine.landed(self.origin)  # its slot goes to the next attempt waiting
         finally:
             if failure is not None:
                 self.finish(_unexpected(self.subscription, failure))
@@ -152,11 +163,7 @@ class _Delivery(_Pending):
                 wait = client._backoff(self.attempts, response.retry_after if response else None)
                 if not client._may_wait(self, wait, self.last):
                     return
-                if client._sleep is time.sleep:
-                    client._res.connections.call_later(wait, self.attempt)
-                else:  # a test's hook: it stands for the wait
-                    client._sleep(wait)
-                    self.attempt()
+                self.engine.later(wait, self.attempt)
                 return
         except Exception as e:  # a bug must not cost the other subscriptions their results
             result = _unexpected(self.subscription, e)

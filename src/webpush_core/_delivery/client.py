@@ -24,7 +24,6 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import os
@@ -52,18 +51,17 @@ from .._request import (
 )
 from .._response import PushResponse, error_for_response
 from .._subscription import Subscription
-from .._wire.connections import Connections
+from .._wire.connections import Connections, Outcome
 from .._wire.proxy import ProxyArg, check_proxy_arg
 from .._wire.urllib3_transport import send_request
 from ..errors import (
     InvalidInput,
     InvalidRequest,
-    OriginUnavailable,
-    RateLimited,
     TransportError,
     WebPushException,
 )
 from .attempt import _Delivery, _work
+from .engine import Engine
 from .fanout import _FanOut, _Sealing
 from .origins import OPEN, Origins, OriginStats
 from .result import (
@@ -73,9 +71,11 @@ from .result import (
     _check_deadline,
     _Done,
     _failed,
+    _open_result,
     _Pending,
     _retryable,
     _set_result,
+    _throttles,
     _unexpected,
 )
 from .sealer import Sealer, cores
@@ -210,26 +210,15 @@ class PushClient:
         # Deliveries started and not finished: close() waits for them.
         self._busy = 0
         self._idle = threading.Condition()
-        # Requests in flight on the event loop (see _in_flight), per origin,
-        # and the attempts waiting for one of them to end.
-        self._flying = 0
-        self._holding: dict[str, int] = {}
-        self._waiting: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
-        self._slots = threading.Lock()
-        self._starting = threading.local()  # .queue: attempts this thread is starting
-        self._sleep = time.sleep  # tests replace it to observe backoff
-        # Per push-service origin: pauses (429, Retry-After) and the breaker.
-        self._origins = Origins(
-            threshold=breaker_threshold,
-            cooldown=float(breaker_cooldown),
-            pause_cap=_RETRY_AFTER_CAP,
-        )
-        self._parked = 0  # deliveries waiting out their origin's pause (under _slots)
+        # Slots, parked deliveries, per-origin pauses (429, Retry-After) and the
+        # breaker, the timer: what the deliveries share (engine.py).
+        self._breaker = (breaker_threshold, float(breaker_cooldown))
+        self._engine = self._new_engine()
 
     def origin_stats(self) -> list[OriginStats]:
         """Each push-service origin's pause and breaker state, and how often it
         paused or tripped (origins only: never a subscription's path)."""
-        return self._origins.stats()
+        return self._engine.origins.stats()
 
     def __repr__(self) -> str:
         return (
@@ -258,70 +247,25 @@ class PushClient:
         self._res.stop()
         # A pool manager the caller passed is the caller's to close.
 
-    def _may_fly(self, origin: str) -> bool:
-        """(Under _slots.) Whether an attempt to ``origin`` may take a slot now.
+    def _new_engine(self) -> Engine:
+        threshold, cooldown = self._breaker
+        origins = Origins(
+            threshold=threshold,
+            cooldown=cooldown,
+            # A probe not heard of by then is replaced: its own deadline plus
+            # a second for the loop to report it.
+            probe_timeout=self.timeout + 1.0,
+            pause_cap=_RETRY_AFTER_CAP,
+        )
+        res = self._res  # not the client: the engine must not keep it alive
 
-        ``concurrency`` requests in flight; beyond that, up to
-        ``concurrency // 8`` (at least 1) more, each for an origin that has
-        none in flight: a push service that stops answering holds at most
-        ``concurrency`` slots, never every other origin's turn.
-        """
-        if self._flying < self.concurrency:
-            return True
-        spare = max(1, self.concurrency // 8)
-        return self._flying < self.concurrency + spare and not self._holding.get(origin)
+        def later(delay: float, fn: Callable[[], object]) -> None:
+            res.connections.call_later(delay, fn)
 
-    def _take_slot(self, origin: str) -> None:
-        self._flying += 1
-        self._holding[origin] = self._holding.get(origin, 0) + 1
+        def submit(request: PushRequest, done: Callable[[Outcome], object], **kw: Any) -> None:
+            res.connections.submit(request, done, **kw)
 
-    def _in_flight(self, start: Callable[[], None], origin: str) -> None:
-        """Run ``start`` (one attempt's request to ``origin``) now, or when a slot frees."""
-        with self._slots:
-            if not self._may_fly(origin):
-                self._waiting.append((origin, start))
-                return
-            self._take_slot(origin)
-        self._start(start)
-
-    def _landed(self, origin: str) -> None:
-        """A request in flight to ``origin`` ended: its slot goes to the first waiting
-        attempt that may fly (the first one, unless only a spare slot is free)."""
-        with self._slots:
-            self._flying -= 1
-            held = self._holding[origin] - 1
-            if held:
-                self._holding[origin] = held
-            else:
-                del self._holding[origin]
-            waiting = self._waiting
-            if not waiting:
-                return
-            if self._flying < self.concurrency:
-                next_origin, start = waiting.popleft()
-            else:  # only a spare slot: for the first origin with none in flight
-                at = next((i for i, (o, _) in enumerate(waiting) if self._may_fly(o)), None)
-                if at is None:
-                    return
-                next_origin, start = waiting[at]
-                del waiting[at]
-            self._take_slot(next_origin)
-        self._start(start)
-
-    def _start(self, start: Callable[[], None]) -> None:
-        """Run ``start``; one started from inside another's failure runs after it, so
-        a chain of attempts that fail at once never nests (no recursion limit)."""
-        local = self._starting
-        pending: Optional[collections.deque[Callable[[], None]]] = getattr(local, "queue", None)
-        if pending is not None:
-            pending.append(start)
-            return
-        local.queue = pending = collections.deque((start,))
-        try:
-            while pending:
-                pending.popleft()()
-        finally:
-            local.queue = None
+        return Engine(self.concurrency, origins, later=later, submit=submit)
 
     def _fresh_after_fork(self) -> None:
         """In a child forked from the process that started the client's threads and
@@ -332,17 +276,8 @@ class PushClient:
         self._res = _Resources(self.concurrency, self._res.ca_certs)
         self._finalizer = weakref.finalize(self, self._res.stop)
         self._idle = threading.Condition()
-        self._busy = self._flying = 0
-        self._holding = {}
-        self._waiting.clear()
-        self._slots = threading.Lock()
-        self._starting = threading.local()
-        self._parked = 0
-        self._origins = Origins(
-            threshold=self._origins.threshold,
-            cooldown=self._origins.cooldown,
-            pause_cap=_RETRY_AFTER_CAP,
-        )
+        self._busy = 0
+        self._engine = self._new_engine()
 
     def _started(self) -> None:
         with self._idle:
@@ -457,7 +392,7 @@ class PushClient:
 
         delivery: _Pending
         if self._pool is None:
-            delivery = _Delivery(self, subscription, request, finished, call)
+            delivery = _Delivery(self, self._engine, subscription, request, finished, call)
         else:
             delivery = _Blocking(subscription, request, finished, call)
         if call is not None and call.left() <= 0:
@@ -466,25 +401,6 @@ class PushClient:
             delivery.attempt()
         else:
             self._submit_job(delivery)
-
-    def _throttled(
-        self, origin: str, response: PushResponse, error: Optional[WebPushException]
-    ) -> None:
-        """Tell the origin's state what it answered: a throttle pauses it (RFC 8030 §8.4)."""
-        retry_after = response.retry_after
-        throttle = isinstance(error, RateLimited) or (
-            response.status_code == 503 and retry_after is not None
-        )
-        self._origins.answered(origin, throttle=throttle, retry_after=retry_after)
-
-    def _open_result(self, pending: _Pending) -> SendResult:
-        error = OriginUnavailable(
-            f"not sent: the breaker for {pending.origin} is open after "
-            f"{self._origins.threshold} consecutive connection failures or timeouts "
-            f"(probed again after {self._origins.cooldown:g} s)",
-            endpoint=pending.request.url,
-        )
-        return SendResult(pending.subscription, ok=False, attempts=pending.attempts, error=error)
 
     def _may_wait(self, pending: _Pending, wait: float, last: Optional[SendResult]) -> bool:
         """Whether a wait of ``wait`` s before the next attempt still makes sense; if
@@ -537,23 +453,21 @@ class PushClient:
         put back on the queue when the pause ends.
         """
         try:
-            origins, request = self._origins, job.request
-            simulated = self._sleep is not time.sleep  # a test's hook stands for the waits
+            engine, request = self._engine, job.request
+            requeue = functools.partial(self._res.jobs.put, job)
             while not job.fired:
-                gate = origins.gate(job.origin)
+                gate = engine.origins.gate(job.origin, tried=job.attempts > 0)
                 if gate == OPEN:
-                    job.finish(self._open_result(job))
+                    job.finish(_open_result(job, engine.origins))
                     return
-                if gate > 0 and not simulated:
+                if gate > 0:
                     if not self._may_wait(job, gate, job.last):
                         return
                     job.held += gate
                     if in_worker:
-                        self._res.connections.call_later(
-                            gate, functools.partial(self._res.jobs.put, job)
-                        )
+                        engine.later(gate, requeue)
                         return
-                    time.sleep(gate)
+                    engine.sleep(gate)
                     continue
                 timeout = min(self.timeout, job.call.left()) if job.call else self.timeout
                 if timeout <= 0:
@@ -562,6 +476,7 @@ class PushClient:
                 job.attempts += 1
                 response: Optional[PushResponse] = None
                 error: Optional[WebPushException]
+                ticket = engine.origins.begin(job.origin)
                 try:
                     response = send_request(
                         request,
@@ -571,10 +486,14 @@ class PushClient:
                         proxy=self.proxy,
                     )
                     error = error_for_response(response, request.url)
-                    self._throttled(job.origin, response, error)
+                    engine.answered(
+                        job.origin,
+                        throttle=_throttles(response, error),
+                        retry_after=response.retry_after,
+                    )
                 except TransportError as e:
                     error = e
-                    origins.failed(job.origin)
+                    engine.failed(job.origin, ticket)
                 except WebPushException as e:
                     error = e
                 result = self._result(job.subscription, job.attempts, response, error)
@@ -586,13 +505,11 @@ class PushClient:
                 wait = self._backoff(job.attempts, response.retry_after if response else None)
                 if not self._may_wait(job, wait, job.last):
                     return
-                if in_worker and not simulated:
+                if in_worker:
                     # A worker is not held by one subscription's backoff either.
-                    self._res.connections.call_later(
-                        wait, functools.partial(self._res.jobs.put, job)
-                    )
+                    engine.later(wait, requeue)
                     return
-                self._sleep(wait)
+                engine.sleep(wait)
         except Exception as e:  # a bug must not cost the other subscriptions their results
             job.finish(_unexpected(job.subscription, e))
 
@@ -645,7 +562,17 @@ class PushClient:
         call = _Call(_check_deadline(deadline))
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
-        return _FanOut(self, plan, call).run(subscriptions)
+        fan_out = _FanOut(
+            plan,
+            call,
+            engine=self._engine,
+            arm=self._arm,
+            sealer=self._res.sealer if self._helper_process else None,
+            build=self._build,
+            outline=self._outline,
+            dispatch=self._dispatch,
+        )
+        return fan_out.run(subscriptions)
 
     # -- asyncio -----------------------------------------------------------
 

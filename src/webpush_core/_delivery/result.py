@@ -8,20 +8,24 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .._origin import origin_of
 from .._request import PushRequest
 from .._response import PushResponse
 from ..errors import (
     ExpiredSubscription,
     InvalidRequest,
+    OriginUnavailable,
     PushTimeout,
     RateLimited,
     ServerError,
     TransportError,
     WebPushException,
 )
-from .origins import origin_of
+
+if TYPE_CHECKING:
+    from .origins import Origins
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,14 @@ def _retryable(error: WebPushException) -> bool:
     if error.action == "fix-request":
         return False
     return isinstance(error, (RateLimited, ServerError, TransportError))
+
+
+def _throttles(response: PushResponse, error: Optional[WebPushException]) -> bool:
+    """Whether an answer asks the client to slow down (RFC 8030 §8.4): a 429 (or
+    WNS's 406), or a 503 with Retry-After. It pauses the origin."""
+    return isinstance(error, RateLimited) or (
+        response.status_code == 503 and response.retry_after is not None
+    )
 
 
 def _failed(
@@ -230,6 +242,36 @@ class _Blocking(_Pending):
     """A subscription sent from a urllib3 worker thread (or the caller's)."""
 
     __slots__ = ()
+
+
+def _open_result(pending: _Pending, origins: Origins) -> SendResult:
+    """Not sent: the breaker of the subscription's origin is open."""
+    error = OriginUnavailable(
+        f"not sent: the breaker for {pending.origin} is open after "
+        f"{origins.threshold} connection failures or timeouts in a row "
+        f"(requests in flight together count once); it is probed again after a "
+        f"cool-down of {origins.first_cooldown:g} s, doubled while it stays down "
+        f"(at most {origins.cooldown:g} s)",
+        endpoint=pending.request.url,
+    )
+    return SendResult(pending.subscription, ok=False, attempts=pending.attempts, error=error)
+
+
+def _crowded_result(pending: _Pending, paused_for: float) -> SendResult:
+    """Not sent: the origin is paused and enough of its deliveries wait already."""
+    error = RateLimited(
+        f"not sent: {pending.origin} asked this client to slow down (paused "
+        f"{paused_for:.1f} s more) and as many of its deliveries as are kept are "
+        "waiting already; send it again after the pause",
+        endpoint=pending.request.url,
+    )
+    return SendResult(
+        pending.subscription,
+        ok=False,
+        retry_after=round(paused_for, 3),
+        attempts=pending.attempts,
+        error=error,
+    )
 
 
 def _unexpected(subscription: Any, e: Exception) -> SendResult:

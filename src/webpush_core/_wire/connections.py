@@ -49,9 +49,10 @@ import ssl
 import threading
 import time
 from typing import Callable, Optional, Union
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
+from .._origin import Origin, OriginError, split
 from .._request import PushRequest
 from .._response import PushResponse, _clip
 from ..errors import PushTimeout, TransportError, WebPushException
@@ -72,7 +73,6 @@ _MAX_DETAIL = 200
 # Everything printable in ASCII stays as it is in the request target; only
 # non-ASCII characters are percent-encoded (as UTF-8), as urllib3 does.
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Origins whose idle connections are kept (urllib3's PoolManager keeps 32 pools too).
 MAX_ORIGINS = 32
 # A reused connection that the server had closed fails like this before any
@@ -101,47 +101,36 @@ class _Route:
 
     __slots__ = ("host", "host_header", "key", "origin", "port", "proxy", "scheme")
 
-    def __init__(self, scheme: str, netloc: str, proxy: Optional[Proxy] = None) -> None:
-        parts = urlsplit(f"{scheme}://{netloc}/")
-        host = parts.hostname or ""
-        port = parts.port or _DEFAULT_PORTS.get(scheme, 443)
-        if not host.isascii():
-            host = host.encode("idna").decode("ascii")
-        literal = f"[{host}]" if ":" in host else host
-        self.scheme = scheme
-        self.host = host
-        self.port = port
+    def __init__(self, origin: Origin, proxy: Optional[Proxy] = None) -> None:
+        # The one origin identity (_origin): every spelling of a host shares a pool.
+        self.scheme = origin.scheme
+        self.host = origin.host
+        self.port = origin.port
         # Through a proxy, connections are the proxy's (and its credentials'):
         # never pooled with direct ones.
-        tag = scheme if proxy is None else f"{scheme} via {proxy.authority} {proxy.headers()}"
-        self.key: _Key = (tag, host, port)
+        tag = self.scheme
+        if proxy is not None:
+            tag = f"{self.scheme} via {proxy.authority} {proxy.headers()}"
+        self.key: _Key = (tag, self.host, self.port)
         self.proxy = proxy
-        self.origin = f"{scheme}://{literal}:{port}"
-        self.host_header = literal if port == _DEFAULT_PORTS.get(scheme) else f"{literal}:{port}"
+        self.origin = origin.explicit
+        self.host_header = origin.authority
 
 
-def _split(url: str) -> tuple[str, str, str]:
-    """(scheme, netloc, request target) of an absolute http(s) URL, as urlsplit splits it.
+def _split(url: str) -> tuple[Origin, str]:
+    """(origin, request target) of an absolute http(s) URL.
 
     The target is the path and query (``/`` if empty); non-ASCII characters
     in it are percent-encoded. Cheaper than urlsplit for the one thing the
     request line needs, and every subscription's URL is a new one.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise UnicodeError("not an absolute URL")  # build_request never lets one through
-    end = len(rest)
-    for mark in "/?#":
-        at = rest.find(mark, 0, end)
-        if at >= 0:
-            end = at
-    netloc, target = rest[:end], rest[end:]
+    origin, target = split(url)
     target = target.partition("#")[0]
     if not target.startswith("/"):
         target = "/" + target
     if not target.isascii():
         target = quote(target, safe=_TARGET_SAFE)
-    return scheme.lower(), netloc, target
+    return origin, target
 
 
 class _Conn(asyncio.Protocol):
@@ -615,7 +604,7 @@ class Connections:
         self.resolver = DEFAULT_RESOLVER if resolver is None else resolver
         self._context: Optional[ssl.SSLContext] = None
         self._idle: dict[_Key, list[_Conn]] = {}
-        self._routes: dict[tuple[str, str, Optional[Proxy]], _Route] = {}
+        self._routes: dict[tuple[Origin, Optional[Proxy]], _Route] = {}
         self._pending: set[_Exchange] = set()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
@@ -807,13 +796,13 @@ class Connections:
 
     # -- requests (any thread) ---------------------------------------------
 
-    def _route(self, scheme: str, netloc: str, proxy: Optional[Proxy] = None) -> _Route:
-        route = self._routes.get((scheme, netloc, proxy))
+    def _route(self, origin: Origin, proxy: Optional[Proxy] = None) -> _Route:
+        route = self._routes.get((origin, proxy))
         if route is None:
-            route = _Route(scheme, netloc, proxy)
+            route = _Route(origin, proxy)
             if len(self._routes) >= 1024:
                 self._routes.clear()  # push services are few; this bounds odd fan-outs
-            self._routes[scheme, netloc, proxy] = route
+            self._routes[origin, proxy] = route
         return route
 
     def submit(
@@ -838,15 +827,18 @@ class Connections:
         """
         url = request.url
         try:
-            scheme, netloc, target = _split(url)
+            origin, target = _split(url)
             via = select_proxy(url, proxy)
-            route = self._route(scheme, netloc, via)
+            route = self._route(origin, via)
             headers = request.headers
-            if via is not None and scheme == "http":
+            if via is not None and origin.scheme == "http":
                 # Absolute form to the proxy (RFC 9112 §3.2.2), with its credentials.
-                target = f"{scheme}://{route.host_header}{target}"
+                target = f"{origin.scheme}://{route.host_header}{target}"
                 headers = {**headers, **via.headers()}
             data = encode_request(request.method, target, route.host_header, headers, request.body)
+        except OriginError as exc:
+            done(TransportError(f"cannot send to the endpoint: {exc}", endpoint=url))
+            return
         except UnicodeError:
             done(
                 TransportError(

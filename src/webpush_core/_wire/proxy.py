@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from .._origin import OriginError, describe, origin_of
 from ..errors import InvalidInput, ProxyError, TransportError
 
 if TYPE_CHECKING:
@@ -232,10 +233,11 @@ def proxy_from_environment(
         return None
     no_proxy, _ = _env(env, "no_proxy")
     if no_proxy:
-        parts = urlsplit(url)  # only now: most senders have no proxy at all
-        host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        if _bypassed(no_proxy, host, port):
+        try:
+            origin = origin_of(url)  # only now: most senders have no proxy at all
+        except OriginError:
+            return None  # nothing to send: the endpoint policy refuses it
+        if _bypassed(no_proxy, origin.host, origin.port):
             return None
     return parse_proxy(value, name)
 
@@ -263,11 +265,10 @@ def admit(policy: EndpointPolicy, url: str, proxy: Optional[Proxy]) -> None:
         policy.admit(url)
         return
     policy.check(url)
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    origin = origin_of(url)
     # Unresolvable here: the proxy resolves it.
     with contextlib.suppress(TransportError):
-        policy.check_resolved(parts.hostname or "", port)
+        policy.check_resolved(origin.host, origin.port)
 
 
 # --------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def proxy_refused(
 ) -> ProxyError:
     """The error for a proxy that answered ``status`` (None: could not be reached,
     or with ``invalid`` gave an answer that is not HTTP or breaks the caps)."""
-    origin = _origin(endpoint)
+    origin = describe(endpoint)
     if invalid:
         text = f"the proxy {proxy.masked} gave an invalid answer to CONNECT for {origin}"
         if reason:
@@ -337,16 +338,3 @@ def proxy_refused(
                 "http://user:password@host:port)"
             )
     return ProxyError(text, endpoint=endpoint, proxy=proxy.masked, proxy_status=status)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"

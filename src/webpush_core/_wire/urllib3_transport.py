@@ -32,7 +32,6 @@ import time
 import weakref
 from http.client import HTTPException
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -47,6 +46,7 @@ from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
+from .._origin import describe, split
 from .._request import PushRequest
 from .._response import PushResponse, _clip
 from ..errors import InvalidRequest, PushTimeout, TransportError
@@ -323,15 +323,6 @@ class _DeadlinePassed(Exception):
     pass
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return f"{parts.scheme.lower()}://{host}:{port}"
-
-
 def _root_cause(exc: BaseException) -> BaseException:
     """The innermost non-urllib3 exception behind ``exc`` (the OSError, SSL error, ...)."""
     seen = 0
@@ -381,7 +372,7 @@ def _transport_error(
     exc: BaseException, url: str, timeout: float, phase: str, proxy: Optional[Proxy] = None
 ) -> TransportError:
     """Our error for a urllib3/socket failure: never includes headers or body."""
-    origin = _origin(url)
+    origin = describe(url)
     if proxy is not None and isinstance(exc, Urllib3ProxyError):
         return _proxy_error(exc, url, proxy)
     if isinstance(exc, NewConnectionError):  # subclasses ConnectTimeoutError: test first
@@ -517,6 +508,10 @@ def send_request(
         connect_policy = policy
     else:
         policy.admit(url)  # another pool resolves again when it connects
+    # urllib3 keys its pools (and writes Host and the TLS server name) by the
+    # URL it is given: the origin's one spelling, as PushClient's own pool does.
+    origin, rest = split(url)
+    target = f"{origin.scheme}://{origin.authority}{rest}"
     # One deadline for the whole call, the stale-connection resend included.
     deadline = time.monotonic() + timeout
     for attempt in (1, 2):
@@ -527,7 +522,7 @@ def send_request(
         try:
             response = pool.urlopen(
                 request.method,
-                url,
+                target,
                 body=request.body,
                 headers=request.headers,
                 redirect=False,
