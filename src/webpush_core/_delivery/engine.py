@@ -16,8 +16,9 @@ and a fan-out (:mod:`.fanout`) call its methods, never its fields:
   as rate-limited at once, so one origin's pause cannot hold a fan-out's
   read window: up to ``exempt_cap`` parked deliveries (all origins
   together, ``park_cap`` of them per origin) do not count against it
-  (:attr:`Engine.exempt`). Deliveries waiting for a probe are woken as soon
-  as it reports;
+  (:attr:`Engine.exempt`; a fan-out that :meth:`Engine.listen` s is told
+  when it grows). Deliveries waiting for a probe are woken as soon as it
+  reports;
 * **origins**: the pause and breaker state (:mod:`.origins`), told what
   each attempt came to (:meth:`Engine.answered`, :meth:`Engine.failed`);
 * **time**: a clock, a sleeper (for a thread that may block) and a timer
@@ -95,6 +96,8 @@ class Engine:
         self._paused_parked = 0  # parked for a pause (the ones park() may refuse)
         self.parked = 0
         self.exempt = 0
+        # Called (from any thread) when a parked delivery makes a read window grow.
+        self._listeners: set[Callable[[], object]] = set()
 
     # -- slots ---------------------------------------------------------------
 
@@ -182,8 +185,20 @@ class Engine:
             self.parked += 1
             self.exempt += exempt
             self._paused_parked += not hold
+            listeners = list(self._listeners) if exempt else []
         self.later(wait, functools.partial(self._unpark, origin, entry))
+        for listener in listeners:
+            listener()
         return True
+
+    def listen(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` whenever :attr:`exempt` grows (a fan-out reads on)."""
+        with self._lock:
+            self._listeners.add(listener)
+
+    def unlisten(self, listener: Callable[[], object]) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
 
     def _unpark(self, origin: Origin, entry: _Parked) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from .sealer import BATCH, Bodies, Sealer
 
 _HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
 _HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
+_ROOM = object()  # an event: a delivery was parked, the read window grew
 
 
 # A subscription on its way through the helper process:
@@ -66,8 +67,22 @@ class _FanOut:
         self.outstanding = 0  # read, result not yet yielded
         self.sealing = 0  # batches in the helper process
         self.batch: list[_Sealing] = []
+        self.room_due = False  # a _ROOM marker is on its way
+
+    def _room(self) -> None:
+        """(Any thread.) A delivery was parked: the window grew, read on."""
+        if not self.room_due:
+            self.room_due = True
+            self.events.put(_ROOM)
 
     def run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
+        self.engine.listen(self._room)
+        try:
+            yield from self._run(subscriptions)
+        finally:
+            self.engine.unlisten(self._room)
+
+    def _run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
         engine, sealer, events = self.engine, self.sealer, self.events
         if sealer is not None and operator.length_hint(subscriptions, 0) >= _HELPER_AFTER:
             sealer.start()  # a list known to be long: no need to count first
@@ -126,13 +141,11 @@ class _FanOut:
                 try:
                     event = events.get(timeout=self._poll())
                 except queue.Empty:
-                    continue  # a pause ended, or the deadline: read on
+                    continue  # the deadline: read on
             yield from self._handle(event)
 
     def _poll(self) -> float:
-        """How long to wait for an event before looking at the window and the deadline again."""
-        if self.engine.exempt:
-            return 0.05  # a parked delivery leaving frees room in the window
+        """How long to wait for an event before looking at the deadline again."""
         left = self.call.left()
         return _HELPER_STALL if left == float("inf") else max(0.0, left) + 0.01
 
@@ -179,6 +192,8 @@ class _FanOut:
         if isinstance(event, SendResult):
             self.outstanding -= 1
             yield event
+        elif event is _ROOM:
+            self.room_due = False  # the loop reads on from the top
         else:
             self.sealing -= 1
             yield from self._sealed(*event)
