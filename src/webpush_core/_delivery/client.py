@@ -129,7 +129,10 @@ class PushClient:
     close its connections. ``concurrency`` is how many requests are in
     flight at once (and the number of connections kept per push service).
     ``helper_process=False`` keeps the encryption of long fan-outs in this
-    process (see the module docstring).
+    process (see the module docstring). ``breaker_threshold`` connection
+    failures or timeouts in a row (requests in flight together count once)
+    open an origin's breaker for a cool-down of 1 s, doubled while it stays
+    down, at most ``breaker_cooldown`` seconds (:mod:`.origins`).
     """
 
     def __init__(
