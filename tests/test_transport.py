@@ -22,9 +22,10 @@ import pytest
 import trustme
 import urllib3
 
+from webpush_core._classify import error_for_response
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._request import PushRequest
-from webpush_core._response import PushResponse, error_for_response
+from webpush_core._response import PushResponse
 from webpush_core._wire import urllib3_transport as _transport
 from webpush_core._wire.urllib3_transport import (
     DEFAULT_TIMEOUT,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 from . import ece
 from ._b64 import b64url_encode
+from ._classify import error_for_response
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._request import (
     CONTENT_ENCODINGS,
@@ -31,7 +32,7 @@ from ._request import (
     build_request,
     payload_bytes,
 )
-from ._response import CaseInsensitiveDict, PushResponse, error_for_response
+from ._response import CaseInsensitiveDict, PushResponse
 from ._subscription import Subscription
 from ._wire.proxy import Proxy, ProxyArg, check_proxy_arg
 from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
