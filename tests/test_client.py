@@ -853,9 +853,9 @@ def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None
 def test_idle_connections_are_kept_for_the_origins_used_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from webpush_core._wire import connections as _connections
+    from webpush_core._wire import pool as _pool
 
-    monkeypatch.setattr(_connections, "MAX_ORIGINS", 2)
+    monkeypatch.setattr(_pool, "MAX_ORIGINS", 2)
     services = [ScriptedService() for _ in range(3)]
     try:
         with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:

@@ -282,7 +282,7 @@ def test_stale_keep_alive_would_fail_without_the_retry(
     serve: Any, pool: urllib3.PoolManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Proves the test above exercises the retry path.
-    monkeypatch.setattr(_transport, "_is_stale_connection", lambda exc: False)
+    monkeypatch.setattr(_transport, "resend_on_new_connection", lambda *a, **kw: False)
     srv = serve(stale_after_first)
     send_request(request(srv.url), pool_manager=pool, policy=LOCAL)
     with pytest.raises(TransportError):

@@ -1,7 +1,7 @@
 """The pywebpush-compatible facade: ``webpush``, ``webpush_async``, ``WebPusher``.
 
 Thin on purpose: checks and encryption live in the sans-IO builder
-(``_request``), the wire in ``_transport``. What differs from pywebpush is
+(``_request``), the wire in ``_wire.urllib3_transport``. What differs from pywebpush is
 listed in the README's "Migrating from pywebpush".
 """
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from .._classify import error_for_response, retryable, throttles
 from .._request import PushRequest
 from .._response import PushResponse
-from .._wire.connections import Outcome
+from .._wire.exchange import Outcome
 from .._wire.urllib3_transport import send_request
 from ..errors import TransportError, WebPushException
 from .origins import OPEN, PROBE

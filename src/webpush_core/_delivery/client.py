@@ -12,13 +12,14 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   each subscription in the thread that iterates the results;
 * the encryption runs there too, or, once a fan-out passes
   ``_HELPER_AFTER`` messages, in a helper process on another core
-  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it
-  (:mod:`._fanout` runs one ``send_many``);
-* the I/O runs on one event loop thread (:mod:`._connections`) that keeps
+  (:mod:`.sealer`): in one process the I/O keeps taking the GIL from it
+  (:mod:`.fanout` runs one ``send_many``);
+* the I/O runs on one event loop thread (:mod:`.._wire.pool`) that keeps
   ``concurrency`` requests in flight however slow the push service is, and
-  schedules the retries (:mod:`._delivery`). A client given a urllib3
-  ``pool_manager`` sends with :mod:`._transport` from ``concurrency`` worker
-  threads instead. What each subscription gets back: :mod:`._result`.
+  schedules the retries (:mod:`.attempt`, as :mod:`.retry` decides). A
+  client given a urllib3 ``pool_manager`` sends with
+  :mod:`.._wire.urllib3_transport` from ``concurrency`` worker threads
+  instead. What each subscription gets back: :mod:`.result`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .._request import (
     prepare_message,
 )
 from .._subscription import Subscription
-from .._wire.connections import Connections
+from .._wire.pool import Connections
 from .._wire.proxy import ProxyArg, check_proxy_arg
 from ..errors import InvalidInput, InvalidRequest, OriginUnavailable, WebPushException
 from .attempt import _Delivery, _work, send_blocking

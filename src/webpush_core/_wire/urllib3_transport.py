@@ -5,9 +5,8 @@
 * No urllib3 retries and no redirects: retrying is the fan-out layer's
   decision, and a 3xx is returned as is (following it would send the
   message, and its VAPID token, to a host the policy never checked).
-* One exception: a reused keep-alive connection that the server had already
-  closed fails before any response byte arrives; that request is sent again
-  once, transparently.
+* One exception: a request that met a keep-alive connection the server had
+  already closed is sent again once, transparently (the rule: :mod:`.resend`).
 * A per-attempt deadline, total: connecting (TCP and TLS handshake), sending,
   waiting for and reading the status line, headers and body all end by
   ``timeout`` seconds after the attempt began. urllib3's own timeouts bound
@@ -26,7 +25,6 @@ import itertools
 import math
 import re
 import socket
-import ssl
 import threading
 import time
 import weakref
@@ -46,17 +44,27 @@ from urllib3.exceptions import (
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from .._classify import (
+    BROKEN,
+    CONNECT,
+    OTHER,
+    RESOLVE,
+    TIMEOUT,
+    TLS,
+    failure_detail,
+    transport_error,
+)
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._request import PushRequest
-from .._response import PushResponse, _clip
-from ..errors import InvalidRequest, PushTimeout, TransportError
+from .._response import PushResponse
+from ..errors import InvalidRequest, TransportError
 from .proxy import Proxy, ProxyArg, admit, proxy_refused, select_proxy
+from .resend import resend_on_new_connection
 
 __all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
 
 DEFAULT_TIMEOUT = 10.0
 _CHUNK = 8192
-_MAX_DETAIL = 200
 
 _pool_manager: Optional[urllib3.PoolManager] = None
 _pool_lock = threading.Lock()
@@ -350,21 +358,6 @@ def _root_cause(exc: BaseException) -> BaseException:
     return current
 
 
-def _detail(exc: BaseException) -> str:
-    root = _root_cause(exc)
-    if isinstance(root, HTTPError):
-        text = str(root)
-    elif isinstance(root, OSError) and root.strerror:
-        text = root.strerror
-    else:
-        text = str(root) or type(root).__name__
-    verify = getattr(root, "verify_message", None)
-    if verify:
-        text = f"certificate verify failed: {verify}"
-    # The server's words can be in it (http.client's BadStatusLine is the line).
-    return _clip(text, _MAX_DETAIL)
-
-
 _TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})\s*(.*)")
 
 
@@ -374,54 +367,30 @@ def _proxy_error(exc: BaseException, url: str, proxy: Proxy) -> TransportError:
     match = _TUNNEL_STATUS.search(str(root))
     if match is not None:  # http.client's tunnel: the proxy answered CONNECT with a non-2xx
         return proxy_refused(proxy, url, int(match.group(1)), match.group(2))
-    return proxy_refused(proxy, url, None, _detail(exc))
+    return proxy_refused(proxy, url, None, failure_detail(root))
 
 
 def _transport_error(
-    exc: BaseException, url: str, timeout: float, phase: str, proxy: Optional[Proxy] = None
+    exc: BaseException, url: str, timeout: float, reading: bool, proxy: Optional[Proxy] = None
 ) -> TransportError:
-    """Our error for a urllib3/socket failure: never includes headers or body."""
-    origin = _origin(url)
+    """Our error for a urllib3/socket failure (:func:`.._classify.transport_error`'s
+    words, with urllib3's kind of failure and its root cause): never headers or body."""
     if proxy is not None and isinstance(exc, Urllib3ProxyError):
         return _proxy_error(exc, url, proxy)
+    root = _root_cause(exc)
     if isinstance(exc, NewConnectionError):  # subclasses ConnectTimeoutError: test first
-        root = _root_cause(exc)
-        if isinstance(root, socket.gaierror) or type(exc).__name__ == "NameResolutionError":
-            return TransportError(
-                f"cannot resolve the host of {origin}: {_detail(exc)}", endpoint=url
-            )
-        return TransportError(f"cannot connect to {origin}: {_detail(exc)}", endpoint=url)
-    if isinstance(exc, (Urllib3Timeout, socket.timeout, _DeadlinePassed)):
-        return PushTimeout(f"timed out after {timeout:g} s {phase} {origin}", endpoint=url)
-    if isinstance(exc, SSLError):
-        return TransportError(f"TLS failure with {origin}: {_detail(exc)}", endpoint=url)
-    if isinstance(exc, ProtocolError):
-        return TransportError(f"connection to {origin} broken: {_detail(exc)}", endpoint=url)
-    return TransportError(
-        f"request to {origin} failed: {type(_root_cause(exc)).__name__}: {_detail(exc)}",
-        endpoint=url,
-    )
-
-
-def _is_stale_connection(exc: HTTPError) -> bool:
-    """A keep-alive connection the server closed: reset/closed before any response byte.
-
-    urlopen raised, so no complete status line and headers arrived; these
-    causes mean the peer closed or reset the connection (plain or TLS),
-    which is what an idle-closed keep-alive connection looks like on reuse.
-    """
-    cause = _root_cause(exc)
-    # http.client.RemoteDisconnected ("closed connection without response")
-    # is a ConnectionResetError.
-    return isinstance(
-        cause,
-        (
-            ConnectionResetError,
-            BrokenPipeError,
-            ConnectionAbortedError,
-            ssl.SSLEOFError,
-            ssl.SSLZeroReturnError,
-        ),
+        resolving = isinstance(root, socket.gaierror) or type(exc).__name__ == "NameResolutionError"
+        kind = RESOLVE if resolving else CONNECT
+    elif isinstance(exc, (Urllib3Timeout, socket.timeout, _DeadlinePassed)):
+        kind = TIMEOUT
+    elif isinstance(exc, SSLError):
+        kind = TLS
+    elif isinstance(exc, ProtocolError):
+        kind = BROKEN
+    else:
+        kind = OTHER
+    return transport_error(
+        kind, root, url=url, origin=_origin(url), timeout=timeout, reading=reading
     )
 
 
@@ -522,7 +491,7 @@ def send_request(
     for attempt in (1, 2):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
+            raise _transport_error(_DeadlinePassed(), url, timeout, reading=False)
         guard = _current.attempt = _Attempt(deadline, connect_policy)
         try:
             response = pool.urlopen(
@@ -538,13 +507,15 @@ def send_request(
         except (HTTPError, HTTPException, OSError) as exc:
             # The watchdog's shutdown surfaces as a reset or a truncation: a timeout.
             cause: BaseException = _DeadlinePassed() if guard.disarm() else exc
-            if (
-                attempt == 1
-                and isinstance(cause, (ProtocolError, SSLError))
-                and _is_stale_connection(cause)
+            # urlopen raised: no complete head arrived (counted as no response octet).
+            if resend_on_new_connection(
+                _root_cause(cause),
+                sends=attempt,
+                response_octets=0,
+                time_left=deadline - time.monotonic(),
             ):
-                continue  # stale keep-alive connection: nothing was answered, send again
-            raise _transport_error(cause, url, timeout, "waiting for", via) from None
+                continue
+            raise _transport_error(cause, url, timeout, reading=False, proxy=via) from None
         except BaseException:
             guard.disarm()  # never leave an alarm that could hit a pooled connection later
             raise
@@ -590,7 +561,7 @@ def _finish(
         # Shut down while the headers were read: they may be truncated.
         _watchdog.disarm(alarm)
         _discard(response)
-        raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
+        raise _transport_error(_DeadlinePassed(), url, timeout, reading=False)
     try:
         content, complete = _read_body(response, deadline, limit)
     except (HTTPError, HTTPException, OSError, _DeadlinePassed) as exc:
@@ -598,12 +569,12 @@ def _finish(
         _discard(response)
         # A failure caused by the watchdog's shutdown is a timeout.
         cause: BaseException = _DeadlinePassed() if fired else exc
-        raise _transport_error(cause, url, timeout, "reading the response from") from None
+        raise _transport_error(cause, url, timeout, reading=True) from None
     if alarm is not None and _watchdog.disarm(alarm):
         # The socket was shut down under the reader: what looked like the
         # end of the body may be a truncation.
         _discard(response)
-        raise _transport_error(_DeadlinePassed(), url, timeout, "reading the response from")
+        raise _transport_error(_DeadlinePassed(), url, timeout, reading=True)
     headers = [(name, response.headers[name]) for name in response.headers]
     result = PushResponse(response.status, response.reason or "", headers, content, url)
     if complete:
