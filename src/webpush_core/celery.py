@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import inspect
 import os
-import random
 import threading
 import time
 import uuid
@@ -54,7 +53,9 @@ import redis
 from celery import Celery
 from celery.signals import worker_process_shutdown
 
+from ._classify import throttles
 from ._delivery.client import DEFAULT_TTL, PushClient
+from ._delivery.retry import GIVE_UP, RETRIES_EXHAUSTED, TTL_EXPIRED, Attempted, RetryPolicy
 from ._fanout_report import PREFIX, FanOutHandle, FanOutReport, Keys, outcome, record
 from ._request import VapidKeyLike, prepare_message
 from ._subscription import Subscription, _check_endpoint
@@ -62,7 +63,6 @@ from .errors import InvalidInput, InvalidSubscription
 
 __all__ = ["FanOutHandle", "FanOutReport", "WebPushTasks", "outcome"]
 
-_THROTTLE_STATUSES = (429, 503)  # RFC 8030 §8.4 / RFC 9110 §15.6.4: Retry-After is honoured
 _BUFFERED_BATCHES = 8  # the dispatcher holds at most this many batches' worth, all origins together
 
 # Pause an origin for ARGV[1] ms, never shortening a pause already set.
@@ -94,7 +94,8 @@ class WebPushTasks:
     (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
     its own retries default to none, since failed subscriptions are retried
     across the fleet, ``retries`` times, after ``Retry-After`` or an exponential
-    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``).
+    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``;
+    the later half of each backoff is drawn at random).
 
     ``redis_url`` is where the reports and throttles live (default: the
     app's broker, if it is Redis). Reports expire ``report_ttl`` seconds after
@@ -141,6 +142,15 @@ class WebPushTasks:
         self.retries = retries
         self.retry_backoff = float(retry_backoff)
         self.retry_backoff_max = float(retry_backoff_max)
+        # The client's retry policy, for batches: a Retry-After is capped like a backoff,
+        # and at least half of each backoff is waited (a batch is many requests).
+        self._retry = RetryPolicy(
+            max_retries=retries,
+            backoff_base=self.retry_backoff,
+            backoff_cap=self.retry_backoff_max,
+            retry_after_cap=self.retry_backoff_max,
+            jitter=0.5,
+        )
         self.report_ttl = report_ttl
         self.queue = queue
         self._key = vapid_private_key  # read on first send, in the worker process
@@ -370,11 +380,12 @@ class WebPushTasks:
         subscriptions = [{"endpoint": e, "keys": {"p256dh": p, "auth": a}} for _, e, p, a in items]
         by_id = {id(s): item for s, item in zip(subscriptions, items)}
         entries: list[str] = []
-        again: list[_Item] = []
+        again: list[tuple[_Item, str]] = []  # retryable: (item, its reason)
         expired: list[str] = []
         sent = 0
-        wait = 0.0
+        retry_after: Optional[float] = None  # the longest asked for by a retryable one
         throttle = 0.0
+        cap = self._retry.retry_after_cap
         try:
             results = self._client().send_many(
                 subscriptions,
@@ -391,32 +402,43 @@ class WebPushTasks:
                     entries += [str(item[0]), "ok", ""]
                     continue
                 reason, action = outcome(result)
-                retry_after = min(result.retry_after or 0.0, self.retry_backoff_max)
-                if result.status_code in _THROTTLE_STATUSES and retry_after > 0:
-                    throttle = max(throttle, retry_after)
-                if action == "retry" and attempt < self.retries:
-                    again.append(item)
-                    wait = max(wait, retry_after)
+                asked = result.retry_after
+                if asked and throttles(result.status_code, asked, result.error):
+                    throttle = max(throttle, min(asked, cap))
+                if action == "retry":
+                    again.append((item, str(reason)))
+                    if asked is not None:
+                        retry_after = max(retry_after or 0.0, asked)
                     continue
                 gone = action == "delete"
                 entries += [str(item[0]), str(reason), item[1] if gone else ""]
                 if gone:
                     expired.append(item[1])
         except Exception:  # a bug must not lose the batch's entries
-            recorded = {int(i) for i in entries[::3]}
-            rest = [item for item in items if item[0] not in recorded]
-            if attempt < self.retries:
-                again = rest
-            else:
-                entries += _final(rest, "unknown")
+            recorded = {int(i) for i in entries[::3]} | {item[0] for item, _ in again}
+            again += [(item, "unknown") for item in items if item[0] not in recorded]
         if throttle:
             client.eval(_PAUSE, 1, pause, int(throttle * 1000))
         if expired and self._on_expired is not None:
             self._on_expired(expired)  # before recording: a crash here calls it again
         if again:
-            backoff = min(self.retry_backoff_max, self.retry_backoff * 2**attempt)
-            countdown = max(wait, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
-            entries += self._again(fan_out_id, batch, again, attempt + 1, countdown, record=False)
+            decision = self._retry.decide(
+                Attempted(
+                    attempts=attempt + 1,
+                    retryable=True,
+                    retry_after=retry_after,
+                    ttl_left=None if expires is None else expires - time.time(),
+                )
+            )
+            retry = [item for item, _ in again]
+            if decision.action != GIVE_UP:
+                entries += self._again(
+                    fan_out_id, batch, retry, attempt + 1, decision.wait, record=False
+                )
+            elif decision.reason == RETRIES_EXHAUSTED:  # final, each with its own reason
+                entries += [f for item, reason in again for f in (str(item[0]), reason, "")]
+            else:  # the TTL would run out first
+                entries += _final(retry, TTL_EXPIRED)
         if entries or sent:
             self._record(Keys(fan_out_id), entries, sent)
 
@@ -433,7 +455,8 @@ class WebPushTasks:
         """Enqueue ``items`` again after ``countdown`` s, unless the TTL ends first:
         then they are final (``ttl-expired``), recorded now or returned to record."""
         expires = batch.get("x")
-        if expires is not None and time.time() + countdown >= expires:
+        ttl_left = None if expires is None else expires - time.time()
+        if not self._retry.hold(countdown, ttl_left=ttl_left).retries:
             entries = _final(items, "ttl-expired")
             if record:
                 self._record(Keys(fan_out_id), entries, 0)
