@@ -20,6 +20,7 @@ Nothing here does I/O; every function is total (never raises on odd input).
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from typing import TYPE_CHECKING, Optional
@@ -150,11 +151,21 @@ OTHER = "other"  # anything else (named by its exception's type)
 _MAX_DETAIL = 200
 
 
+def _errno(exc: OSError) -> Optional[int]:
+    """``exc``'s error number, None if it has none; getaddrinfo's numbers are EAI_*
+    codes, not errno values (its own words say it)."""
+    number = exc.errno
+    if isinstance(exc, (socket.gaierror, socket.herror)) or not isinstance(number, int):
+        return None
+    return number if number > 0 else None
+
+
 def failure_detail(exc: BaseException) -> str:
     """Why ``exc`` happened, in words fit for an error message and a log.
 
-    The certificate check's own words when it failed, the SSL reason, the OS's
-    ``strerror``, else the exception's text or its type. Clipped and cleaned
+    The certificate check's own words when it failed, the SSL reason, the
+    system's words for an OS error's number (a lookup's own words), else the
+    exception's text or its type. Clipped and cleaned
     (:func:`._reasons.clip`): a certificate's names or a bad status line are
     the server's words.
     """
@@ -162,7 +173,11 @@ def failure_detail(exc: BaseException) -> str:
     if verify:
         text = f"certificate verify failed: {verify}"
     elif isinstance(exc, ssl.SSLError):
-        text = str(exc.reason or exc)
+        text = str(getattr(exc, "reason", None) or exc)  # None or unset: its own text
+    elif isinstance(exc, OSError) and _errno(exc) is not None:
+        # The system's words for the error number: asyncio words a refusal
+        # "Connect call failed (address)", http.client "Connection refused".
+        text = os.strerror(_errno(exc) or 0)
     elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     else:
