@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 import redis
 
-from ._client import SendResult
+from ._delivery.client import SendResult
 from ._reasons import MAX_DETAIL, MAX_PARSE, clip
 from .errors import (
     ExpiredSubscription,

@@ -62,7 +62,7 @@ import redis
 from celery import Celery
 from celery.signals import celeryd_after_setup, worker_process_shutdown
 
-from ._client import DEFAULT_TTL, PushClient
+from ._delivery.client import DEFAULT_TTL, PushClient
 from ._fanout_report import (
     PREFIX,
     FanOutHandle,
