@@ -420,7 +420,7 @@ def test_errors_speak_in_flag_names(files: Files, capsys: pytest.CaptureFixture[
     assert "--key" in err and "--claims" in err and "vapid_" not in err
 
 
-@pytest.mark.parametrize("command", ["send", "keygen", "explain"])
+@pytest.mark.parametrize("command", ["send", "keygen", "pubkey", "explain"])
 def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"], out=io.StringIO())
@@ -434,7 +434,7 @@ def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[s
         if command == "explain" and action.dest in ("data", "message"):
             continue  # one of the two is required
         assert "default" in (action.help or ""), f"{command} {action.option_strings}"
-    assert "(default: aes128gcm)" in text or command == "keygen"
+    assert "(default: aes128gcm)" in text or command in ("keygen", "pubkey")
 
 
 @pytest.mark.parametrize("fmt", ["pem", "der", "raw"])
@@ -454,6 +454,112 @@ def test_keygen_formats_and_pubkey(tmp_path: pathlib.Path, fmt: str) -> None:
     assert Vapid.from_file(path).application_server_key == printed
     status, out = run(["pubkey", str(path)])
     assert status == 0 and out.strip() == printed
+
+
+@pytest.mark.parametrize("fmt", ["pem", "raw"])
+def test_keygen_out_dash_writes_the_key_to_stdout(
+    fmt: str,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out = run(["keygen", "--out", "-", "--format", fmt])
+    assert status == 0
+    assert list(tmp_path.iterdir()) == []  # no file named "-", nor any other
+    key = Vapid.from_string(out)  # stdout is the key alone
+    assert out.endswith("\n") and out.count("\n") == (5 if fmt == "pem" else 1)
+    err = capsys.readouterr().err  # what a person reads goes to stderr
+    assert err.splitlines() == [
+        f"private key written to stdout ({fmt})",
+        "applicationServerKey (for pushManager.subscribe):",
+        key.application_server_key,
+    ]
+
+
+def test_keygen_out_dash_der_is_binary_on_stdout(tmp_path: pathlib.Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "webpush_core", "keygen", "--out", "-", "--format", "der"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    key = Vapid(load_der_private_key(done.stdout, None))  # type: ignore[arg-type]
+    assert done.stderr.decode().splitlines()[-1] == key.application_server_key
+    assert list(tmp_path.iterdir()) == []
+    # Where stdout takes text only, the binary key is refused, not mangled.
+    assert run(["keygen", "--out", "-", "--format", "der"])[0] == 2
+
+
+@pytest.mark.parametrize("fmt", ["pem", "der", "raw"])
+def test_pubkey_as_pem(tmp_path: pathlib.Path, fmt: str) -> None:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    path = tmp_path / f"key.{fmt}"
+    _, out = run(["keygen", "--out", str(path), "--format", fmt])
+    printed = out.strip().splitlines()[-1]
+    status, pem = run(["pubkey", str(path), "--format", "pem"])
+    assert status == 0
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----\n") and pem.endswith(
+        "-----END PUBLIC KEY-----\n"
+    )
+    point = load_pem_public_key(pem.encode()).public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
+    )
+    assert point == unb64url(printed)
+    assert run(["pubkey", str(path), "--format", "raw"])[1] == printed + "\n"
+
+
+def test_every_text_output_ends_with_a_newline(files: Files, tmp_path: pathlib.Path) -> None:
+    """Each command, run as a program: its stdout and stderr end with a newline (or are
+    empty), and so does each text file it writes."""
+    bad_info = files.write("bad.json", {"endpoint": files.sub["endpoint"]})
+    gone = files.service.subscribe(files.vapid.application_server_key)
+    files.service.expire(gone)
+    gone_info = files.write("gone.json", gone)
+    key = str(files.key)
+    commands: list[list[str]] = [
+        ["--version"],
+        files.send_args("--message", "hi"),
+        files.send_args("--message", "hi", "--curl"),
+        [*files.send_args("--message", "x"), "--info", gone_info],  # 1: refused (410)
+        [*files.send_args("--message", "x"), "--info", bad_info],  # 2: bad input
+        ["keygen", "--out", str(tmp_path / "k.pem")],
+        ["keygen", "--out", str(tmp_path / "k.raw"), "--format", "raw"],
+        ["keygen", "--out", str(tmp_path / "k.der"), "--format", "der"],
+        ["keygen", "--out", "-"],
+        ["keygen", "--out", "-", "--format", "raw"],
+        ["pubkey", key],
+        ["pubkey", key, "--format", "pem"],
+        ["pubkey", str(tmp_path / "missing.pem")],  # 2
+        ["explain", "--info", files.info, "--message", "m"],
+        ["explain", "--info", files.info, "--message", "m", "--encoding", "aesgcm"],
+        ["demo"],
+    ]
+    statuses = []
+    for argv in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "webpush_core", *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        statuses.append(done.returncode)
+        for stream in (done.stdout, done.stderr):
+            assert stream == b"" or stream.endswith(b"\n"), (argv, stream[-80:])
+        assert done.stdout or done.stderr, argv
+    assert statuses == [0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]
+    for name in ("k.pem", "k.raw"):
+        assert (tmp_path / name).read_bytes().endswith(b"\n"), name
 
 
 def test_pubkey_of_a_missing_file_exits_2(
