@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives import serialization
 
 from . import ece
 from ._b64 import b64url_decode, b64url_encode
-from ._demo import print_trace
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade import webpush
-from ._p256 import generate_private_key, uncompressed_point
+from ._p256 import generate_private_key
 from ._subscription import Subscription
 from ._version import __version__
 from ._wire.proxy import ProxyArg
+from .ece._explain import render
 from .errors import InvalidInput, VapidError, WebPushException
 from .vapid import Vapid
 from .vapid._keys import load_raw, write_file
@@ -334,7 +334,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
             ) from None
     else:
         sender = generate_private_key()
-    steps = ece.trace(
+    steps = ece.explain(
         _message(args) or b"",
         salt=salt,
         private_key=sender,
@@ -343,18 +343,12 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         version=args.encoding,
     )
     print(f"{args.encoding} encryption for {endpoint}", file=out)
-    print("inputs:", file=out)
-    print_trace(
-        [
-            ("salt", salt),
-            ("sender_public (as_public)", uncompressed_point(sender.public_key())),
-            ("receiver_public (ua_public)", p256dh),
-            ("auth_secret", auth),
-        ],
-        out=out,
+    print(
+        "Each value in base64url; under it, how it is computed, where it is defined, "
+        "and what it is for.",
+        file=out,
     )
-    print("steps:", file=out)
-    print_trace(steps, out=out)
+    out.write(render(steps))
     return EXIT_OK
 
 
