@@ -110,7 +110,10 @@ class WebPushTasks:
     Create it in the module the workers import (``celery -A``). On the
     workers, ``vapid_private_key`` (a key, a key file's path, or a callable
     returning either, e.g. ``lambda: os.environ["VAPID_PRIVATE_KEY"]``) is read
-    by each worker process when it first sends, and stays there.
+    by each worker process when it first sends, and stays there. A worker
+    that cannot load it (the callable raises, the key is invalid) says so
+    once, as it starts, and fails each batch it takes at once with reason
+    ``invalid-vapid`` and a detail naming the setting.
     ``client_options`` go to that process's :class:`~webpush_core.PushClient`
     (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
     its own retries default to none, since failed subscriptions are retried
