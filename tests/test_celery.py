@@ -206,6 +206,64 @@ def test_describe_a_failed_result() -> None:
     )
 
 
+def test_a_worker_that_cannot_load_its_key_says_so_once(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At start (celeryd_after_setup, in the worker's main process) and then per
+    batch: one log record for as long as the reason stays the same."""
+    from celery import Celery
+
+    from webpush_core import VapidError
+
+    wpc = _celery()
+    app = Celery("nokey", broker="redis://127.0.0.1:1/0")  # never reached
+    missing = tmp_path / "vapid.pem"
+    push = wpc.WebPushTasks(
+        app,
+        vapid_private_key=missing.read_text,
+        vapid_claims={"sub": "mailto:ops@example.com"},
+        name="nokey",
+    )
+    caplog.set_level("INFO", logger="webpush_core.celery")
+
+    class OtherWorker:  # a worker of another app: not ours to check
+        app = Celery("other", broker="redis://127.0.0.1:1/0")
+
+    push._check_at_start(instance=OtherWorker())
+    assert caplog.records == []
+
+    class Worker:
+        pass
+
+    Worker.app = app  # type: ignore[attr-defined]
+    push._check_at_start(instance=Worker())
+    reasons = []
+    for _ in range(3):  # three batches
+        with pytest.raises(VapidError) as info:
+            push._client()
+        reasons.append(push._cannot_send(info.value))
+    [record] = caplog.records
+    assert record.levelname == "ERROR" and record.name == "webpush_core.celery"
+    message = record.getMessage()
+    assert "cannot send: vapid_private_key: calling it in this worker process raised " in message
+    assert f"FileNotFoundError: [Errno 2] No such file or directory: '{missing}'" in message
+    assert message.endswith("every batch it takes fails with reason invalid-vapid")
+    assert {reason for reason, _ in reasons} == {"invalid-vapid"}
+    assert message.startswith(reasons[0][1])  # the report's detail is the log's words
+    # Another reason is said again; a key that is no key is not echoed.
+    missing.write_text("MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgBROKEN")
+    with pytest.raises(VapidError) as info:
+        push._client()
+    reason, text = push._cannot_send(info.value)
+    assert len(caplog.records) == 2 and reason == "invalid-vapid"
+    assert "BROKEN" not in caplog.text and "MIGHAgEA" not in caplog.text and "BROKEN" not in text
+    # Once the key loads, the client is made and the next failure would be said again.
+    Vapid().save_key(missing)
+    assert push._client() is push._client()
+    assert push._said is None
+    push._shutdown()
+
+
 # --------------------------------------------------------------------------
 # Real services
 
