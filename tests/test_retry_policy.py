@@ -165,25 +165,23 @@ def test_a_retry_that_would_start_after_the_ttl_is_not_made() -> None:
         WAIT, retry.RETRY_AFTER, 5.0
     )
     # At the limit: the TTL ends as the retry would start (RFC 8030 §5.2: moot).
-    assert policy.decide(attempted(ttl_left=5.0), draw=0.0) == Decision(GIVE_UP, TTL_EXPIRED)
-    assert policy.decide(attempted(ttl_left=4.999), draw=0.0) == Decision(GIVE_UP, TTL_EXPIRED)
-    assert policy.decide(attempted(ttl_left=-1.0), draw=0.0) == Decision(GIVE_UP, TTL_EXPIRED)
+    expired = Decision(GIVE_UP, TTL_EXPIRED, 5.0)  # the wait it refused
+    assert policy.decide(attempted(ttl_left=5.0), draw=0.0) == expired
+    assert policy.decide(attempted(ttl_left=4.999), draw=0.0) == expired
+    assert policy.decide(attempted(ttl_left=-1.0), draw=0.0) == expired
 
 
 def test_a_wait_that_would_reach_the_deadline_ends_now() -> None:
     policy = RetryPolicy()
     assert policy.decide(attempted(deadline_left=5.001), draw=0.0).action == WAIT
-    assert policy.decide(attempted(deadline_left=5.0), draw=0.0) == Decision(
-        GIVE_UP, DEADLINE_EXCEEDED
-    )
-    assert policy.decide(attempted(deadline_left=0.0), draw=0.0) == Decision(
-        GIVE_UP, DEADLINE_EXCEEDED
-    )
+    exceeded = Decision(GIVE_UP, DEADLINE_EXCEEDED, 5.0)
+    assert policy.decide(attempted(deadline_left=5.0), draw=0.0) == exceeded
+    assert policy.decide(attempted(deadline_left=0.0), draw=0.0) == exceeded
 
 
 def test_the_ttl_is_checked_before_the_deadline() -> None:
     decision = RetryPolicy().decide(attempted(ttl_left=1.0, deadline_left=1.0), draw=0.0)
-    assert decision == Decision(GIVE_UP, TTL_EXPIRED)
+    assert decision == Decision(GIVE_UP, TTL_EXPIRED, 5.0)
 
 
 def test_retries_exhausted_is_said_before_the_ttl() -> None:
@@ -197,8 +195,8 @@ def test_retries_exhausted_is_said_before_the_ttl() -> None:
         (0.0, None, None, Decision(RETRY, retry.PAUSE)),
         (3.0, None, None, Decision(WAIT, retry.PAUSE, 3.0)),
         (3.0, 3.5, 3.5, Decision(WAIT, retry.PAUSE, 3.0)),
-        (3.0, 3.0, None, Decision(GIVE_UP, TTL_EXPIRED)),
-        (3.0, None, 3.0, Decision(GIVE_UP, DEADLINE_EXCEEDED)),
+        (3.0, 3.0, None, Decision(GIVE_UP, TTL_EXPIRED, 3.0)),
+        (3.0, None, 3.0, Decision(GIVE_UP, DEADLINE_EXCEEDED, 3.0)),
     ],
 )
 def test_hold_decides_a_pause_the_same_way(

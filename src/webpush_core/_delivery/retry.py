@@ -82,7 +82,8 @@ class Attempted:
 @dataclass(frozen=True)
 class Decision:
     """:data:`RETRY` now, :data:`WAIT` ``wait`` seconds then retry, or :data:`GIVE_UP`;
-    ``reason`` says why (one of the reason constants of this module)."""
+    ``reason`` says why (one of the reason constants of this module). A give-up
+    at the TTL's end or the deadline keeps the ``wait`` it refused."""
 
     action: str
     reason: str
@@ -184,9 +185,9 @@ class RetryPolicy:
         (:data:`TTL_EXPIRED`, :data:`DEADLINE_EXCEEDED`, in that order).
         """
         if ttl_left is not None and wait >= ttl_left:
-            return Decision(GIVE_UP, TTL_EXPIRED)
+            return Decision(GIVE_UP, TTL_EXPIRED, wait)
         if deadline_left is not None and wait >= deadline_left:
-            return Decision(GIVE_UP, DEADLINE_EXCEEDED)
+            return Decision(GIVE_UP, DEADLINE_EXCEEDED, wait)
         if wait <= 0:
             return Decision(RETRY, reason)
         return Decision(WAIT, reason, wait)
