@@ -5,10 +5,11 @@ PushClient's own client, one file per idea: ``http1`` (sans-IO HTTP/1.1, RFC
 tunnel), ``exchange`` (one request's state machine: lookup, policy check,
 connection, response, deadline), ``pool`` (the connections kept per origin
 and the event loop thread that owns them), ``backend`` (where a connection's
-stream comes from: TCP, or a test's bytes), ``resend`` (the one resend a
+stream comes from: TCP, or a test's bytes), ``resolver`` (name lookups off
+the event loop). The urllib3 path: ``urllib3_transport``, with ``watchdog``
+(shuts a blocking socket down at its deadline). Shared by both: ``proxy``
+(forward proxies and the choice of one) and ``resend`` (the one resend a
 transport makes on its own: a request that met a closed keep-alive
-connection). Shared with the urllib3 path (``urllib3_transport``): ``proxy``
-(forward proxies and the choice of one) and ``resend``; ``resolver`` (name
-lookups off the event loop). Depends on the message layer (``_request``,
-``_response``, ``_classify``, ``_endpoint``) and never on ``_delivery``.
+connection). Depends on the message layer (``_request``, ``_response``,
+``_classify``, ``_endpoint``) and never on ``_delivery``.
 """

@@ -20,8 +20,6 @@
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import math
 import re
 import socket
@@ -60,6 +58,7 @@ from .._response import PushResponse
 from ..errors import InvalidRequest, TransportError
 from .proxy import Proxy, ProxyArg, admit, proxy_refused, select_proxy
 from .resend import resend_on_new_connection
+from .watchdog import Alarm, watchdog
 
 __all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
 
@@ -137,77 +136,6 @@ def proxy_manager(base: urllib3.PoolManager, proxy: Proxy) -> urllib3.PoolManage
 
 
 # --------------------------------------------------------------------------
-# Watchdog: shuts a socket down when its deadline passes.
-
-
-class _Alarm:
-    __slots__ = ("fired", "owned", "sock")
-
-    def __init__(self, sock: socket.socket, owned: bool = False) -> None:
-        self.sock: Optional[socket.socket] = sock
-        self.fired = False
-        # A dup() made for the watchdog alone: closed when disarmed.
-        self.owned: Optional[socket.socket] = sock if owned else None
-
-
-class _Watchdog:
-    """One daemon thread for all sends (not one timer thread per request)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Alarm]] = []
-        self._seq = itertools.count()
-        self._thread: Optional[threading.Thread] = None
-
-    def arm(self, deadline: float, sock: socket.socket, *, owned: bool = False) -> _Alarm:
-        alarm = _Alarm(sock, owned)
-        with self._cond:
-            heapq.heappush(self._heap, (deadline, next(self._seq), alarm))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="webpush-core-watchdog", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-        return alarm
-
-    def disarm(self, alarm: _Alarm) -> bool:
-        """Cancel; True if the alarm had already fired. Afterwards it never fires."""
-        with self._cond:
-            alarm.sock = None
-            owned, alarm.owned = alarm.owned, None
-            fired = alarm.fired
-        if owned is not None:
-            owned.close()
-        return fired
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                while self._heap and self._heap[0][2].sock is None:
-                    heapq.heappop(self._heap)  # disarmed
-                if not self._heap:
-                    # Idle: let the thread end; the next arm() starts another.
-                    if not self._cond.wait(30.0) and not self._heap:
-                        self._thread = None
-                        return
-                    continue
-                delay = self._heap[0][0] - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                alarm = heapq.heappop(self._heap)[2]
-                sock, alarm.sock, alarm.fired = alarm.sock, None, True
-                # socket.socket's own shutdown, also for an SSLSocket: its
-                # override would drop the SSL object under the reader.
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # type: ignore[arg-type]
-
-
-_watchdog = _Watchdog()
-
-
-# --------------------------------------------------------------------------
 # Connections that put themselves under the watchdog for the current attempt.
 
 
@@ -220,7 +148,7 @@ class _Attempt:
     def __init__(self, deadline: float, policy: Optional[EndpointPolicy] = None) -> None:
         self.deadline = deadline
         self.policy = policy
-        self.alarm: Optional[_Alarm] = None
+        self.alarm: Optional[Alarm] = None
 
     def watch(self, sock: socket.socket, *, opening: bool) -> None:
         if self.alarm is not None:
@@ -233,12 +161,12 @@ class _Attempt:
                 sock = sock.dup()
             except OSError:
                 return  # out of descriptors: per-read timeouts still apply
-        self.alarm = _watchdog.arm(self.deadline, sock, owned=opening)
+        self.alarm = watchdog.arm(self.deadline, sock, owned=opening)
 
     def disarm(self) -> bool:
         """True if the deadline passed (the socket was shut down)."""
         alarm, self.alarm = self.alarm, None
-        return alarm is not None and _watchdog.disarm(alarm)
+        return alarm is not None and watchdog.disarm(alarm)
 
 
 _current = threading.local()  # .attempt: the _Attempt this thread is in, if any
@@ -551,26 +479,26 @@ def _finish(
     deadline: float,
     timeout: float,
     limit: int,
-    alarm: Optional[_Alarm] = None,
+    alarm: Optional[Alarm] = None,
 ) -> PushResponse:
     if alarm is None:
         # A PoolManager not made by make_pool_manager: watch the body only.
         sock = _response_socket(response)
-        alarm = _watchdog.arm(deadline, sock) if sock is not None else None
+        alarm = watchdog.arm(deadline, sock) if sock is not None else None
     elif alarm.fired:
         # Shut down while the headers were read: they may be truncated.
-        _watchdog.disarm(alarm)
+        watchdog.disarm(alarm)
         _discard(response)
         raise _transport_error(_DeadlinePassed(), url, timeout, reading=False)
     try:
         content, complete = _read_body(response, deadline, limit)
     except (HTTPError, HTTPException, OSError, _DeadlinePassed) as exc:
-        fired = alarm is not None and _watchdog.disarm(alarm)
+        fired = alarm is not None and watchdog.disarm(alarm)
         _discard(response)
         # A failure caused by the watchdog's shutdown is a timeout.
         cause: BaseException = _DeadlinePassed() if fired else exc
         raise _transport_error(cause, url, timeout, reading=True) from None
-    if alarm is not None and _watchdog.disarm(alarm):
+    if alarm is not None and watchdog.disarm(alarm):
         # The socket was shut down under the reader: what looked like the
         # end of the body may be a truncation.
         _discard(response)
