@@ -30,8 +30,9 @@ What it guarantees:
   set in the same script that counts them);
 * retryable failures (429, 5xx, no answer) are sent again as a new batch after
   their ``Retry-After`` or a backoff, ``retries`` times at most;
-* a 429 or 503 with ``Retry-After`` from one origin pauses that origin for
-  every worker until then (a Redis key with that expiry);
+* a 429 (or WNS's 406 throttle) or a 503 with ``Retry-After`` from one
+  origin pauses that origin for every worker until then (a Redis key with
+  that expiry);
 * with a ``ttl``, nothing is sent after it has run out, counted from
   :meth:`WebPushTasks.fan_out`;
 * every failure in the report has its reason, and each reason one sample
@@ -118,7 +119,9 @@ class WebPushTasks:
     (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
     its own retries default to none, since failed subscriptions are retried
     across the fleet, ``retries`` times, after ``Retry-After`` or an exponential
-    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``).
+    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``;
+    the later half of each backoff is drawn at random), as the client's
+    retry policy decides.
 
     ``redis_url`` is where the reports and throttles live (default: the
     app's broker, if it is Redis). Reports expire ``report_ttl`` seconds after

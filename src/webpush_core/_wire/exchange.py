@@ -103,7 +103,6 @@ class Exchange:
     """One request on the loop: connection, write, parse; a timer for the deadline."""
 
     __slots__ = (
-        "attempt",
         "conn",
         "connecting",
         "data",
@@ -115,6 +114,7 @@ class Exchange:
         "policy",
         "pool",
         "route",
+        "sends",
         "task",
         "timeout",
         "timer",
@@ -142,7 +142,7 @@ class Exchange:
         self.timeout = timeout
         self.limit = limit
         self.done = done
-        self.attempt = 1
+        self.sends = 1  # 2 once resent on a new connection (.resend)
         self.parser = ResponseParser(limit)
         self.conn: Optional[Connection] = None
         self.task: Optional[asyncio.Task[Connection]] = None
@@ -319,11 +319,11 @@ class Exchange:
         loop = self.pool.running
         if resend_on_new_connection(
             exc,
-            sends=self.attempt,
+            sends=self.sends,
             response_octets=self.parser.received,
             time_left=self.deadline - loop.time() if loop is not None else 0.0,
         ):
-            self.attempt = 2
+            self.sends = 2
             self.go(fresh=True)
             return
         self.finish(self._error(failure_kind(exc, connecting=self.connecting), exc))
