@@ -71,7 +71,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/python -m webpush_core demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/ruff format --check src
 
 typecheck: $(STAMP)
