@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import email.utils
 import inspect
 import math
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
+import time
+import unittest.mock
 from typing import Any, Optional
 
 import http_ece
@@ -29,6 +33,7 @@ import pytest
 import pywebpush
 import requests
 import urllib3
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import webpush_core
@@ -48,6 +53,7 @@ from webpush_core import (
     Unauthorized,
     WebPusher,
     WebPushException,
+    _endpoint,
     webpush,
     webpush_async,
 )
@@ -608,3 +614,142 @@ def test_curl_without_data_and_webpusher_as_curl(
     assert done.returncode == 0, done.stderr
     assert service.messages(sub)[1].text == "via as_curl"
     assert list(tmp_path.iterdir()) == []
+
+
+# -- retry_after from any response; a stub session's reply ------------------------------------
+
+
+def _requests_response(headers: dict[str, str], status: int = 429) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def _http_date(offset: float) -> str:
+    return email.utils.formatdate(time.time() + offset, usegmt=True)
+
+
+class _AiohttpLike:
+    """The parts of an aiohttp.ClientResponse pywebpush's WebPushException reads."""
+
+    def __init__(self, headers: Any) -> None:
+        self.status = 503
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("response", "low", "high"),
+    [
+        (_requests_response({"Retry-After": "120"}), 120, 120),
+        (_requests_response({"retry-after": "7"}), 7, 7),  # requests' dict: any case
+        (_requests_response({"Retry-After": _http_date(90)}), 85, 90),  # the HTTP-date form
+        (_requests_response({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), 0, 0),  # past
+        (_AiohttpLike({"Retry-After": "30"}), 30, 30),
+        (_AiohttpLike({"retry-after": "3"}), 3, 3),  # a plain dict, lower-case name
+        (_AiohttpLike({"Retry-After": 120}), 120, 120),  # a stub's int
+        (_AiohttpLike(urllib3.HTTPHeaderDict({"RETRY-AFTER": "9"})), 9, 9),
+        (PushResponse(429, headers={"Retry-After": "11"}), 11, 11),
+    ],
+    ids=[
+        "requests", "requests-lower", "requests-date", "requests-past-date", "aiohttp-like",
+        "plain-dict-lower", "stub-int", "urllib3", "ours",
+    ],
+)
+def test_retry_after_in_seconds_from_any_response(response: Any, low: float, high: float) -> None:
+    error = WebPushException("Push failed", response=response)
+    assert error.retry_after is not None
+    assert low <= error.retry_after <= high
+    assert isinstance(error.retry_after, float)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        None,
+        unittest.mock.MagicMock(),  # every attribute a Mock: no header to read
+        unittest.mock.Mock(spec=["status_code"]),  # no headers at all
+        _AiohttpLike("Retry-After: 5"),  # not a mapping
+        _AiohttpLike({"Retry-After": "soon"}),
+        _AiohttpLike({"Retry-After": "-5"}),
+        _AiohttpLike({"Retry-After": True}),
+        _AiohttpLike({}),
+        [1, 2, 3],
+    ],
+    ids=["none", "magicmock", "no-headers", "text", "soon", "negative", "bool", "absent", "list"],
+)
+def test_retry_after_none_when_there_is_no_usable_header(response: Any) -> None:
+    assert WebPushException("Push failed", response=response).retry_after is None
+
+
+def test_a_stub_session_works_offline_and_its_mock_history_is_no_redirect() -> None:
+    """pywebpush's test pattern: a Mock session, an endpoint that resolves nowhere."""
+    sub = {
+        "endpoint": "https://push.invalid/send/abc",  # RFC 6761: never resolves
+        "keys": pywebpush_style_keys(),
+    }
+    session = unittest.mock.MagicMock()
+    session.post.return_value.status_code = 201
+    response = webpush(sub, "offline", requests_session=session)
+    assert response.status_code == 201
+    # The reply's .history is a MagicMock: not a followed redirect.
+    assert isinstance(session.post.return_value.history, unittest.mock.MagicMock)
+    url, headers = session.post.call_args[0][0], session.post.call_args[1]["headers"]
+    assert url == sub["endpoint"]
+    # Case-insensitive, as pywebpush hands them to the session.
+    assert headers.get("ttl") == headers["TTL"] == "0"
+    assert headers.get("content-encoding") == "aes128gcm"
+    pusher_session = unittest.mock.MagicMock()  # nothing configured: any status
+    reply = WebPusher(sub, requests_session=pusher_session).send("x", {"Authentication": "b"})
+    assert isinstance(reply, PushResponse)
+    assert pusher_session.post.call_args[1]["headers"].get("AUTHENTICATION") == "b"
+
+
+@pytest.mark.parametrize("history", [[object()], (object(),)], ids=["list", "tuple"])
+def test_a_real_redirect_history_is_refused(history: Any) -> None:
+    sub = {"endpoint": "https://push.invalid/send/abc", "keys": pywebpush_style_keys()}
+    session = unittest.mock.MagicMock()
+    session.post.return_value.status_code = 201
+    session.post.return_value.history = history
+    with pytest.raises(webpush_core.TransportError, match="followed a redirect"):
+        webpush(sub, "x", requests_session=session)
+    session.post.return_value.history = type(history)()  # empty: no redirect
+    assert webpush(sub, "x", requests_session=session).status_code == 201
+
+
+def test_a_session_gets_unresolvable_names_but_not_refused_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As through a proxy: the URL is checked, and the addresses the name has here."""
+    table = {"push.rebound.example": ["10.0.0.5"], "push.public.example": ["93.184.216.34"]}
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in table[host]]
+
+    monkeypatch.setattr(_endpoint.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(_endpoint, "_resolved_cache", type(_endpoint._resolved_cache)())
+    keys = pywebpush_style_keys()
+    session = FakeSession(201)
+    for host in ("push.public.example", "nowhere.invalid"):
+        webpush({"endpoint": f"https://{host}/p", "keys": keys}, "x", requests_session=session)
+    assert [c["url"] for c in session.calls] == [
+        "https://push.public.example/p",
+        "https://nowhere.invalid/p",
+    ]
+    for url in ("https://push.rebound.example/p", "http://push.public.example/p"):
+        with pytest.raises(EndpointNotAllowed):
+            webpush({"endpoint": url, "keys": keys}, "x", requests_session=session)
+    assert len(session.calls) == 2
+
+
+def pywebpush_style_keys() -> dict[str, bytes]:
+    """A subscription's keys as pywebpush's own tests make them (base64url bytes)."""
+    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
+    )
+    return {
+        "p256dh": base64.urlsafe_b64encode(point).strip(b"="),
+        "auth": base64.urlsafe_b64encode(os.urandom(16)).strip(b"="),
+    }

@@ -21,7 +21,7 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(value: Union[str, bytes]) -> bytes:
+def b64url_decode(value: Union[str, bytes, bytearray]) -> bytes:
     """Decode base64url or standard base64, padded or not.
 
     Raises ValueError (callers turn it into their own, field-naming error)

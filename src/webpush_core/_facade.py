@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from . import ece
 from ._b64 import b64url_encode
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._proxy import Proxy, ProxyArg, check_proxy_arg
+from ._proxy import Proxy, ProxyArg, admit_resolved_elsewhere, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
     PushRequest,
@@ -100,17 +100,24 @@ def _post(
             field="proxy",
         )
     # pywebpush's hook: any object with .post(url, data=, headers=, timeout=).
-    # The policy still applies: the session would otherwise reach anything.
-    (endpoint_policy or DEFAULT_POLICY).admit(request.url)
+    # The policy still applies: the session would otherwise reach anything. The
+    # session resolves the name itself (its proxy may be the only resolver, or
+    # it is a test's stub): one that does not resolve here is passed on to it.
+    admit_resolved_elsewhere(endpoint_policy or DEFAULT_POLICY, request.url)
     options: dict[str, Any] = {}
     if hasattr(requests_session, "resolve_redirects"):
         # A requests.Session follows redirects by default: a 307 would re-POST
         # the message to a host the policy never checked (an SSRF bypass).
         options["allow_redirects"] = False
+    # Case-insensitive, as pywebpush hands them over (code reads headers.get("ttl")).
+    headers = CaseInsensitiveDict(request.headers)
     reply = requests_session.post(
-        request.url, data=request.body, headers=request.headers, timeout=timeout, **options
+        request.url, data=request.body, headers=headers, timeout=timeout, **options
     )
-    if getattr(reply, "history", None):
+    # requests lists the followed redirects in .history; only a real, non-empty
+    # sequence means one was followed (a stub's Mock attribute does not).
+    history = getattr(reply, "history", None)
+    if isinstance(history, (list, tuple)) and history:
         raise TransportError(
             f"the requests_session followed a redirect from {request.url}; redirects from "
             "a push service must not be followed (pass a session that does not follow them)",
@@ -119,15 +126,27 @@ def _post(
     return _adopt_response(reply, request.url)
 
 
-def _adopt_response(reply: Any, url: str) -> PushResponse:
-    """Wrap a session's response (requests, or alike) as an always-truthy PushResponse."""
-    headers = getattr(reply, "headers", None) or {}
-    content = getattr(reply, "content", b"")
+def _adopt_response(reply: Any, url: str, content: Any = None) -> PushResponse:
+    """Wrap a session's response (requests, aiohttp, or alike) as an always-truthy
+    PushResponse. Leniently: a test's stub may lack any part (its absent parts
+    read as empty, a status that is no number as 0)."""
+    headers = getattr(reply, "headers", None)
+    fields = [(str(k), str(v)) for k, v in headers.items()] if isinstance(headers, Mapping) else []
+    if content is None:
+        content = getattr(reply, "content", b"")
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    status = getattr(reply, "status_code", getattr(reply, "status", 0))
+    try:
+        status = int(status)
+    except (TypeError, ValueError):
+        status = 0
+    reason = getattr(reply, "reason", "")
     return PushResponse(
-        int(getattr(reply, "status_code", getattr(reply, "status", 0))),
-        str(getattr(reply, "reason", "") or ""),
-        [(str(k), str(v)) for k, v in headers.items()],
-        content if isinstance(content, bytes) else str(content).encode("utf-8"),
+        status,
+        reason if isinstance(reason, str) else "",
+        fields,
+        bytes(content) if isinstance(content, (bytes, bytearray)) else b"",
         url,
     )
 
