@@ -45,6 +45,7 @@ from webpush_core import (
     InvalidInput,
     InvalidRequest,
     NoData,
+    PushClient,
     PushRejected,
     PushResponse,
     RateLimited,
@@ -643,7 +644,8 @@ class _AiohttpLike:
     [
         (_requests_response({"Retry-After": "120"}), 120, 120),
         (_requests_response({"retry-after": "7"}), 7, 7),  # requests' dict: any case
-        (_requests_response({"Retry-After": _http_date(90)}), 85, 90),  # the HTTP-date form
+        # The HTTP-date form (made when the test runs: the list is built at collection).
+        (lambda: _requests_response({"Retry-After": _http_date(90)}), 85, 90),
         (_requests_response({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), 0, 0),  # past
         (_AiohttpLike({"Retry-After": "30"}), 30, 30),
         (_AiohttpLike({"retry-after": "3"}), 3, 3),  # a plain dict, lower-case name
@@ -657,6 +659,8 @@ class _AiohttpLike:
     ],
 )
 def test_retry_after_in_seconds_from_any_response(response: Any, low: float, high: float) -> None:
+    if callable(response):
+        response = response()
     error = WebPushException("Push failed", response=response)
     assert error.retry_after is not None
     assert low <= error.retry_after <= high
@@ -753,3 +757,30 @@ def pywebpush_style_keys() -> dict[str, bytes]:
         "p256dh": base64.urlsafe_b64encode(point).strip(b"="),
         "auth": base64.urlsafe_b64encode(os.urandom(16)).strip(b"="),
     }
+
+
+# -- a VAPID exp in the past ------------------------------------------------------------------
+
+
+def test_a_past_exp_signs_a_fresh_token_like_pywebpush(service: LocalPushService) -> None:
+    """VAPID_CLAIMS computed once at import, used after its exp (pywebpush: now + 12 h)."""
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    stale = int(time.time()) - 48600  # pywebpush's own test's value
+    claims = {"sub": "mailto:ops@example.com", "exp": stale}
+    webpush(sub, "webpush", key, claims, endpoint_policy=LOCAL)
+    with PushClient(key, claims, endpoint_policy=LOCAL, helper_process=False) as client:
+        assert client.send(sub, "PushClient").ok
+    signer = py_vapid.Vapid02()
+    signer.generate_keys()
+    other = service.subscribe()
+    webpush(other, "py_vapid", signer, claims, endpoint_policy=LOCAL)  # a foreign signer too
+    messages = service.messages(sub) + service.messages(other)
+    assert [m.text for m in messages] == ["webpush", "PushClient", "py_vapid"]
+    for message in messages:
+        assert message.vapid_claims is not None
+        assert abs(message.vapid_claims["exp"] - (time.time() + 43200)) < 60
+    assert claims == {"sub": "mailto:ops@example.com", "exp": stale}  # not written into
+    with pytest.raises(VapidError, match="24 hours"):
+        webpush(sub, "x", key, {**claims, "exp": int(time.time()) + 86400 + 60},
+                endpoint_policy=LOCAL)  # fmt: skip
