@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import unquote, urlsplit
 
-from .errors import InvalidInput, ProxyError, TransportError
+from ..errors import InvalidInput, ProxyError, TransportError
 
 if TYPE_CHECKING:
-    from ._endpoint import EndpointPolicy
+    from .._endpoint import EndpointPolicy
 
 __all__ = [
     "MAX_CONNECT_HEAD",
