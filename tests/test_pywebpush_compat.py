@@ -12,7 +12,6 @@ finite, and ``curl=True`` prints a command that runs as pasted.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import email.utils
@@ -42,7 +41,6 @@ from webpush_core import (
     EndpointNotAllowed,
     EndpointPolicy,
     ExpiredSubscription,
-    InvalidInput,
     InvalidRequest,
     NoData,
     PushClient,
@@ -108,13 +106,14 @@ def test_webpush_keeps_pywebpush_parameter_order_and_defaults() -> None:
     assert {p.name for p in extra} >= {"urgency", "topic", "endpoint_policy"}
 
 
-def test_webpush_async_keeps_the_order_up_to_the_session() -> None:
+def test_webpush_async_keeps_pywebpush_2_parameters() -> None:
     theirs = _positional(pywebpush.webpush_async)
     ours = _positional(webpush_async)
-    # pywebpush's 11th is aiohttp_session; ours takes requests_session there (README).
-    assert [p.name for p in ours[:10]] == [p.name for p in theirs[:10]]
-    assert [p.default for p in ours[:10]] == [p.default for p in theirs[:10]]
-    assert theirs[10].name == "aiohttp_session" and ours[10].name == "requests_session"
+    assert [(p.name, p.default) for p in ours] == [(p.name, p.default) for p in theirs]
+    assert theirs[10].name == "aiohttp_session"
+    extra = [p for p in inspect.signature(webpush_async).parameters.values() if p not in ours]
+    assert all(p.kind is p.KEYWORD_ONLY for p in extra)
+    assert {p.name for p in extra} >= {"requests_session", "endpoint_policy", "proxy"}
 
 
 def test_webpusher_methods_keep_their_parameters() -> None:
@@ -129,7 +128,14 @@ def test_webpusher_methods_keep_their_parameters() -> None:
         them = _positional(getattr(pywebpush.WebPusher, name))
         assert [(p.name, p.default) for p in mine] == [(p.name, p.default) for p in them]
     init = _positional(WebPusher.__init__)
-    assert [p.name for p in init[:2]] == ["subscription_info", "requests_session"]
+    theirs_init = _positional(pywebpush.WebPusher.__init__)
+    assert [(p.name, p.default) for p in init] == [(p.name, p.default) for p in theirs_init]
+    assert [p.name for p in init] == [
+        "subscription_info", "requests_session", "aiohttp_session", "verbose",
+    ]  # fmt: skip
+    # send_async (pywebpush 2.x) takes what send takes.
+    assert _positional(WebPusher.send_async) == _positional(WebPusher.send)
+    assert inspect.iscoroutinefunction(WebPusher.send_async)
 
 
 def test_pywebpush_names_are_all_there() -> None:
@@ -205,25 +211,6 @@ def test_pywebpush_passes_no_timeout_to_the_session() -> None:
     webpush(sub, "x", requests_session=ours, endpoint_policy=LOCAL)
     assert theirs.calls[0]["timeout"] is None
     assert ours.calls[0]["timeout"] == 10.0
-
-
-def test_aiohttp_session_is_not_accepted() -> None:
-    """README: use webpush_async instead; an aiohttp session is refused, not half-used."""
-    with LocalPushService() as svc:
-        sub = svc.subscribe()
-        with pytest.raises(InvalidInput, match="aiohttp_session") as caught:
-            asyncio.run(
-                webpush_async(
-                    sub,
-                    "x",
-                    aiohttp_session=object(),  # type: ignore[call-overload]
-                    endpoint_policy=LOCAL,
-                )
-            )
-        # The message names the function and what replaces the session.
-        assert "webpush_async()" in str(caught.value) and "drop the argument" in str(caught.value)
-        assert caught.value.field == "aiohttp_session"
-        assert svc.requests == []
 
 
 def test_the_endpoint_policy_still_applies_with_a_session() -> None:
