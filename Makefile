@@ -89,7 +89,7 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 
 # Not part of `make test`. BENCH_ARGS=--quick for a ~20 s smoke run.
 bench: $(STAMP) $(BENCH_STAMP) node
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # Not part of `make test` (it downloads pywebpush's sdist from the package index):
 # pywebpush 2.5.0's own tests/test_webpush.py run against webpush_core (tools/pywebpush_suite.py).
