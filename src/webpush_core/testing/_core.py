@@ -15,8 +15,8 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Union
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Optional, Union
 from urllib.parse import urlsplit
 
 from .. import _p256
@@ -41,9 +41,13 @@ MAX_MESSAGES = 1000  # per subscription; the oldest are dropped beyond it
 SubscriptionRef = Union[Mapping[str, Any], str]
 
 
-@dataclass(frozen=True)
-class Reply:
-    """What to send back for one request: an answer, or a drop, after ``delay`` s."""
+class Reply(NamedTuple):
+    """What to send back for one request: an answer, or a drop, after ``delay`` s.
+
+    A tuple whose first three items are (status, headers, body): what
+    :meth:`ServiceCore._handle` returned before it grew the others, and what
+    an override of it may still return.
+    """
 
     status: int  # 0 when dropped
     headers: dict[str, str]
@@ -212,15 +216,20 @@ class ServiceCore:
             )
         delay = scripted.delay if scripted is not None else 0.0
         try:
-            reply = self._handle(endpoint, method, path, headers, body)
+            reply = self._own_reply(endpoint, method, path, headers, body)
         except Exception:
             log.exception("test push service: error handling %s %s", method, path)
             reply = Reply(500, {"Content-Type": "application/json"}, b"{}")
-        return replace(reply, delay=delay) if delay else reply
+        return reply._replace(delay=delay) if delay else reply
 
-    def _handle(
+    def _own_reply(
         self, endpoint: str, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> Reply:
+        """The service's own answer to a request to ``endpoint``: :meth:`_handle`'s."""
+        reply = self._handle(method, path, headers, body)
+        return reply if isinstance(reply, Reply) else Reply(*reply)
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """The service's own answer to one request (``path``: its target, query included)."""
         route = urlsplit(path).path
         if route == "/status":

@@ -206,11 +206,11 @@ class MockPushService(ServiceCore):
             )
         return reply.delay, outcome
 
-    def _handle(
+    def _own_reply(
         self, endpoint: str, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> Reply:
         if endpoint.startswith(self._origin + "/"):
-            return super()._handle(endpoint, method, path, headers, body)
+            return super()._own_reply(endpoint, method, path, headers, body)
         # Someone else's subscription (the application's own test data): accepted.
         parts = urlsplit(endpoint)
         location = f"{parts.scheme}://{parts.netloc}/message/{secrets.token_urlsafe(16)}"
