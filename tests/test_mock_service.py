@@ -132,6 +132,8 @@ def test_captured_requests_replace_the_mock_post_assertions(no_network: None, ke
     assert first.decrypt(private_key, b64url_encode(auth)) == b"Mary had a little lamb"
     with pytest.raises(ECEError):
         first.decrypt(ec.generate_private_key(ec.SECP256R1()), auth)
+    with pytest.raises(ECEError, match="auth_secret"):
+        first.decrypt(private_key, "not*base64")
     assert empty.body == b"" and "encryption" not in empty.headers
     assert empty.headers["crypto-key"] == "pre-existing"
     assert empty.headers["authentication"] == "bearer"

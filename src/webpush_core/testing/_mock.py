@@ -77,7 +77,10 @@ class CapturedRequest:
         or base64url): for subscriptions of your own, which the mock cannot read.
         aes128gcm (RFC 8291) or aesgcm, as the request's headers say. Raises
         :class:`~webpush_core.ECEError` when it does not decrypt."""
-        secret = b64url_decode(auth_secret) if isinstance(auth_secret, str) else auth_secret
+        try:
+            secret = b64url_decode(auth_secret) if isinstance(auth_secret, str) else auth_secret
+        except ValueError as exc:
+            raise ECEError(f"auth_secret is {exc}") from None
         state = SubscriptionState(self.url, private_key, bytes(secret))
         lower = {name.lower(): value for name, value in self.headers.items()}
         try:

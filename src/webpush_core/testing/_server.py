@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from .._endpoint import EndpointPolicy
 from ._core import Reply, ServiceCore, refusal
@@ -217,8 +218,9 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             body = self.rfile.read(length)
-        route = self.path.partition("?")[0]
-        reply = service._reply(service.url + route, self.command, self.path, headers, body)
+        # The endpoint the request is for (origin-form, or absolute-form via a proxy).
+        endpoint = service.url + urlsplit(self.path).path
+        reply = service._reply(endpoint, self.command, self.path, headers, body)
         self._send_reply(headers, len(body), reply)
 
     def _log_request(self, headers: dict[str, str], body_length: int, status: int) -> None:
