@@ -52,14 +52,19 @@ def _left(pending: _Pending) -> tuple[Optional[float], Optional[float]]:
     return ttl_left, deadline_left
 
 
-def _give_up(pending: _Pending, decision: Decision, last: Optional[SendResult]) -> None:
+def _give_up(
+    client: PushClient, pending: _Pending, decision: Decision, last: Optional[SendResult]
+) -> None:
     """Finish ``pending`` as the retry policy decided: ``last`` (its last failed
     attempt's result), marked as the TTL's or the deadline's end if that is why."""
     if decision.reason == TTL_EXPIRED:
         base = last or SendResult(pending.subscription, ok=False, attempts=pending.attempts)
         pending.finish(replace(base, reason="ttl-expired", action=None, attempts=pending.attempts))
     elif decision.reason == DEADLINE_EXCEEDED or last is None:
-        pending.finish(pending.deadline_result(last))
+        # Ended by the deadline while its origin is paused: the pause left says
+        # when a retry may go (a fresh subscription has no answer of its own).
+        paused_for = client._origins.paused_for(pending.origin)
+        pending.finish(pending.deadline_result(last, paused_for=paused_for))
     else:
         pending.finish(last)
 
@@ -83,7 +88,7 @@ def _gate(client: PushClient, pending: _Pending) -> Optional[float]:
         ttl_left, deadline_left = _left(pending)
         decision = client._retry.hold(gate, ttl_left=ttl_left, deadline_left=deadline_left)
         if not decision.retries:
-            _give_up(pending, decision, pending.last)
+            _give_up(client, pending, decision, pending.last)
             return None
         pending.held += gate
     return gate
@@ -137,7 +142,7 @@ def _next(
     )
     decision = client._retry.decide(attempted)
     if not decision.retries:
-        _give_up(pending, decision, failed)
+        _give_up(client, pending, decision, failed)
         return None
     pending.last = failed
     return decision.wait

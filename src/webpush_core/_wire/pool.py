@@ -38,6 +38,7 @@ from .._classify import RESOLVE, failure_detail, transport_error
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._request import PushRequest
 from ..errors import TransportError
+from . import standin as standins
 from .backend import TCP, Backend
 from .exchange import Exchange, Outcome, Route, split_url
 from .http1 import encode_request
@@ -306,6 +307,10 @@ class Connections:
         or in this one when the request cannot even start.
         """
         url = request.url
+        standin = standins.current()
+        if standin is not None:  # a test's MockPushService: no network
+            standins.submit(standin, request, done, timeout, policy, self.call_later)
+            return
         try:
             scheme, netloc, target = split_url(url)
             via = select_proxy(url, proxy)
