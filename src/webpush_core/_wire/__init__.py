@@ -10,6 +10,7 @@ the event loop). The urllib3 path: ``urllib3_transport``, with ``watchdog``
 (shuts a blocking socket down at its deadline). Shared by both: ``proxy``
 (forward proxies and the choice of one) and ``resend`` (the one resend a
 transport makes on its own: a request that met a closed keep-alive
-connection). Depends on the message layer (``_request``, ``_response``,
+connection), ``standin`` (a test's MockPushService answers instead of the
+network). Depends on the message layer (``_request``, ``_response``,
 ``_classify``, ``_endpoint``) and never on ``_delivery``.
 """
