@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import socket
+import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 from .. import _p256
 from .._b64 import b64url_decode, b64url_encode
 from .._endpoint import EndpointPolicy
+from .._reasons import clip
 from ..errors import VapidError
 from ._receiver import (
     E_BAD_METHOD,
@@ -38,6 +41,10 @@ log = logging.getLogger("webpush_core.testing")
 MAX_MESSAGES = 1000  # per subscription; the oldest are dropped beyond it
 MAX_REQUESTS = 10000  # entries in the raw request log
 MAX_READ = 1 << 20  # a Content-Length above this is refused unread
+# RFC 9110 §8.6: 1*DIGIT, ASCII digits only (str.isdigit() also takes "²",
+# which int() refuses); 19 of them are far above MAX_READ and int() takes them.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+_LOGGED = 300  # characters of a request line (the client's words) in a log record
 
 SubscriptionRef = Union[Mapping[str, Any], str]
 
@@ -327,6 +334,18 @@ class _V4Server(ThreadingHTTPServer):
     daemon_threads = True
     service: LocalPushService
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback to stderr (a library prints nothing
+        # unless the application configured logging), e.g. for a client that
+        # resets the connection mid-request. The exception's type only: its
+        # message may quote what the client sent.
+        failure = sys.exc_info()[1]
+        log.debug(
+            "local push service: the connection from %s ended with %s",
+            client_address,
+            type(failure).__name__,
+        )
+
 
 class _V6Server(_V4Server):
     address_family = socket.AF_INET6
@@ -355,11 +374,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer_refusal(Refusal(411, E_LENGTH_REQUIRED, "send a Content-Length"))
                 return
         else:
-            if not length_text.strip().isdigit():
+            if not _CONTENT_LENGTH.fullmatch(length_text.strip()):
                 self._log_request(headers, 0, 400)
                 self._answer_refusal(Refusal(400, E_LENGTH_REQUIRED, "invalid Content-Length"))
                 return
-            length = int(length_text)
+            length = int(length_text.strip())
             if length > MAX_READ:
                 # Refuse unread, then drop the connection: the body is still coming.
                 # Recorded before answering, so a client that has the answer sees the record.
@@ -372,7 +391,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, extra, data = service._handle(self.command, self.path, headers, body)
         except Exception:
-            log.exception("local push service: error handling %s %s", self.command, self.path)
+            log.exception(
+                "local push service: error handling %s %s", self.command, clip(self.path, _LOGGED)
+            )
             status, extra, data = 500, {"Content-Type": "application/json"}, b"{}"
         self._log_request(headers, len(body), status)
         self._answer(status, extra, data)
@@ -399,4 +420,5 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request line and status only: never headers (Authorization) or bodies.
-        log.debug("local push service: " + format, *args)
+        # The request line is the client's: clipped, without control characters.
+        log.debug("local push service: %s", clip(format % args, _LOGGED))
