@@ -69,6 +69,9 @@ _MAX_CONNECT_FIELDS = 100
 _MAX_REASON = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?: ([^\r\n]*))?")
+# A port in a no_proxy entry: ASCII digits (str.isdigit() also takes "²", which
+# int() refuses); an entry whose port is anything else matches nothing.
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -197,11 +200,11 @@ def _env(environ: Mapping[str, str], name: str) -> tuple[Optional[str], str]:
 def _entry_matches(entry: str, host: str, port: int, ip: object) -> bool:
     entry_port: Optional[int] = None
     head, sep, tail = entry.rpartition(":")
-    if sep and tail.isdigit() and "]" not in tail and head.count(":") == 0:
+    if sep and _PORT.fullmatch(tail) and head.count(":") == 0:
         entry, entry_port = head, int(tail)
     elif entry.startswith("[") and "]:" in entry:
         head, _, tail = entry[1:].partition("]:")
-        if tail.isdigit():
+        if _PORT.fullmatch(tail):
             entry, entry_port = head, int(tail)
     entry = entry.strip("[]")
     if entry_port is not None and entry_port != port:
