@@ -84,6 +84,9 @@ def _harmless(lower: str, value: str, content_encoding: str) -> bool:
 
 # A caller may pass these as headers instead of arguments (pywebpush habit).
 _FROM_HEADERS = ("ttl", "urgency", "topic")
+# What another signer (py_vapid's Vapid01/Vapid02) may return: RFC 8292 §3,
+# draft-ietf-webpush-vapid-01 §4.
+_SIGNER_HEADERS = frozenset({"authorization", "crypto-key"})
 
 VapidKeyLike = Union[Vapid, str, "os.PathLike[str]", Any]
 
@@ -674,8 +677,26 @@ def _foreign_vapid_headers(signer: Any, claims: dict[str, Any], scheme: str) -> 
             f"vapid_private_key.sign() must return a dict of headers, got {type(signed).__name__}",
             field="vapid_private_key",
         )
-    headers = {str(k): str(v) for k, v in signed.items()}
-    return _in_scheme(headers, scheme == "webpush")
+    headers = _in_scheme({str(k): str(v) for k, v in signed.items()}, scheme == "webpush")
+    for name, value in headers.items():
+        # They go on the wire as they are: a CR or LF would inject a header (our
+        # own client writes what it is given), a Content-Length or TTL would be
+        # sent twice. A VAPID signer answers Authorization and Crypto-Key only.
+        if name.lower() not in _SIGNER_HEADERS:
+            raise VapidError(
+                f"vapid_private_key.sign() returned a {name[:40]!r} header; a VAPID "
+                "signer returns Authorization (and Crypto-Key) only",
+                field="vapid_private_key",
+            )
+        try:
+            _check_header(name, value)
+        except InvalidRequest as bad:
+            # _check_header's words name the header and the rule, never the value.
+            raise VapidError(
+                f"vapid_private_key.sign() returned a bad header: {bad.message}",
+                field="vapid_private_key",
+            ) from None
+    return headers
 
 
 def _in_scheme(headers: dict[str, str], aesgcm: bool) -> dict[str, str]:
