@@ -421,4 +421,5 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Request line and status only: never headers (Authorization) or bodies.
         # The request line is the client's: clipped, without control characters.
-        log.debug("local push service: %s", clip(format % args, _LOGGED))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("local push service: %s", clip(format % args, _LOGGED))
