@@ -49,11 +49,10 @@ INVISIBLE = [
 @pytest.mark.parametrize("char", INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
 @pytest.mark.parametrize("where", ["path", "query"])
 def test_an_endpoint_with_invisible_or_control_text_is_refused(char: str, where: str) -> None:
-    endpoint = (
-        f"https://push.example.com/push/a{char}b"
-        if where == "path"
-        else f"https://push.example.com/push/a?k={char}"
-    )
+    endpoint = {
+        "path": f"https://push.example.com/push/a{char}b",
+        "query": f"https://push.example.com/push/a?k={char}",
+    }[where]
     info = {"endpoint": endpoint, "keys": KEYS}
     with pytest.raises(InvalidSubscription) as caught:
         Subscription.from_info(info)
