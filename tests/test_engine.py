@@ -13,6 +13,7 @@ import pytest
 
 from webpush_core._delivery.engine import EXEMPT_PER_SLOT, PARKED_PER_SLOT, Engine
 from webpush_core._delivery.origins import Origins
+from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._origin import origin_of
 
 A = origin_of("https://a.example")
@@ -41,6 +42,7 @@ def make(concurrency: int = 2, **origins: Any) -> tuple[Engine, Timers]:
     engine = Engine(
         concurrency,
         Origins(clock=timers.clock, **origins),
+        RetryPolicy(),
         later=timers.later,
         submit=lambda *a, **kw: None,
     )

@@ -22,7 +22,8 @@ from webpush_core._endpoint import DEFAULT_POLICY
 from webpush_core._origin import Origin, OriginError, describe, origin_of
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._request import prepare_message
-from webpush_core._wire.connections import Connections, _split
+from webpush_core._wire.exchange import split_url
+from webpush_core._wire.pool import Connections
 from webpush_core._wire.proxy import proxy_from_environment
 from webpush_core._wire.urllib3_transport import send_request
 from webpush_core.celery import _compact
@@ -178,7 +179,7 @@ def test_300_spellings_one_vapid_aud() -> None:
 def test_300_spellings_one_pool_route_and_one_celery_batch() -> None:
     connections = Connections(maxsize=1)
     try:
-        routes = {id(connections._route(_split(url)[0])) for url in three_hundred_spellings()}
+        routes = {id(connections._route(split_url(url)[0])) for url in three_hundred_spellings()}
     finally:
         connections.close()
     assert len(routes) == 1

@@ -12,13 +12,14 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   each subscription in the thread that iterates the results;
 * the encryption runs there too, or, once a fan-out passes
   ``_HELPER_AFTER`` messages, in a helper process on another core
-  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it
-  (:mod:`._fanout` runs one ``send_many``);
-* the I/O runs on one event loop thread (:mod:`._connections`) that keeps
+  (:mod:`.sealer`): in one process the I/O keeps taking the GIL from it
+  (:mod:`.fanout` runs one ``send_many``);
+* the I/O runs on one event loop thread (:mod:`.._wire.pool`) that keeps
   ``concurrency`` requests in flight however slow the push service is, and
-  schedules the retries (:mod:`._delivery`). A client given a urllib3
-  ``pool_manager`` sends with :mod:`._transport` from ``concurrency`` worker
-  threads instead. What each subscription gets back: :mod:`._result`.
+  schedules the retries (:mod:`.attempt`, as :mod:`.retry` decides). A
+  client given a urllib3 ``pool_manager`` sends with
+  :mod:`.._wire.urllib3_transport` from ``concurrency`` worker threads
+  instead. What each subscription gets back: :mod:`.result`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ import contextlib
 import functools
 import os
 import queue
-import random
 import threading
-import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -49,43 +48,33 @@ from .._request import (
     load_vapid_key,
     prepare_message,
 )
-from .._response import PushResponse, error_for_response
+from .._response import PushResponse
 from .._subscription import Subscription
-from .._wire.connections import Connections, Outcome
+from .._wire.exchange import Outcome
+from .._wire.pool import Connections
 from .._wire.proxy import ProxyArg, check_proxy_arg
 from .._wire.urllib3_transport import send_request
-from ..errors import (
-    InvalidInput,
-    InvalidRequest,
-    TransportError,
-    WebPushException,
-)
-from .attempt import _Delivery, _work
+from ..errors import InvalidInput, InvalidRequest, WebPushException
+from .attempt import _Delivery, _work, send_blocking
 from .engine import Engine
 from .fanout import _FanOut, _Sealing
-from .origins import OPEN, Origins, OriginStats
+from .origins import Origins, OriginStats
 from .result import (
     SendResult,
     _Blocking,
     _Call,
     _check_deadline,
     _Done,
-    _failed,
-    _open_result,
     _Pending,
-    _retryable,
     _set_result,
-    _throttles,
     _unexpected,
 )
+from .retry import RetryPolicy
 from .sealer import Sealer, cores
 
 __all__ = ["PushClient", "SendResult"]
 
 DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
-_BACKOFF_BASE = 0.5  # seconds before the first retry (then doubled)
-_BACKOFF_CAP = 30.0  # no single wait longer than this
-_RETRY_AFTER_CAP = 60.0  # a Retry-After above this is capped (and reported)
 
 
 class _Resources:
@@ -200,7 +189,8 @@ class PushClient:
         self.urgency = urgency
         self.content_encoding = content_encoding
         self.timeout = float(timeout)
-        self.max_retries = max_retries
+        # When a failed attempt is made again (max_retries, backoff, Retry-After cap).
+        retry = RetryPolicy(max_retries=max_retries)
         self.concurrency = concurrency
         self.endpoint_policy = endpoint_policy or DEFAULT_POLICY
         # A urllib3 pool manager of the caller's: sent with from worker threads.
@@ -214,9 +204,38 @@ class PushClient:
         self._busy = 0
         self._idle = threading.Condition()
         # Slots, parked deliveries, per-origin pauses (429, Retry-After) and the
-        # breaker, the timer: what the deliveries share (engine.py).
+        # breaker, the retry policy, the timer: what the deliveries share (engine.py).
         self._breaker = (breaker_threshold, float(breaker_cooldown))
-        self._engine = self._new_engine()
+        self._engine = self._new_engine(retry)
+
+    def _new_engine(self, retry: RetryPolicy) -> Engine:
+        threshold, cooldown = self._breaker
+        origins = Origins(
+            threshold=threshold,
+            cooldown=cooldown,
+            # A probe not heard of by then is replaced: its own deadline plus
+            # a second for the loop to report it.
+            probe_timeout=self.timeout + 1.0,
+            pause_cap=retry.retry_after_cap,
+        )
+        res = self._res  # not the client: the engine must not keep it alive
+
+        def later(delay: float, fn: Callable[[], object]) -> None:
+            res.connections.call_later(delay, fn)
+
+        def submit(request: PushRequest, done: Callable[[Outcome], object], **kw: Any) -> None:
+            res.connections.submit(request, done, **kw)
+
+        return Engine(self.concurrency, origins, retry, later=later, submit=submit)
+
+    @property
+    def max_retries(self) -> int:
+        """Attempts after the first for a retryable failure (429, 5xx, no answer)."""
+        return self._engine.retry.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        self._engine.retry = replace(self._engine.retry, max_retries=value)
 
     def origin_stats(self) -> list[OriginStats]:
         """Each push-service origin's pause and breaker state, and how often it
@@ -250,26 +269,6 @@ class PushClient:
         self._res.stop()
         # A pool manager the caller passed is the caller's to close.
 
-    def _new_engine(self) -> Engine:
-        threshold, cooldown = self._breaker
-        origins = Origins(
-            threshold=threshold,
-            cooldown=cooldown,
-            # A probe not heard of by then is replaced: its own deadline plus
-            # a second for the loop to report it.
-            probe_timeout=self.timeout + 1.0,
-            pause_cap=_RETRY_AFTER_CAP,
-        )
-        res = self._res  # not the client: the engine must not keep it alive
-
-        def later(delay: float, fn: Callable[[], object]) -> None:
-            res.connections.call_later(delay, fn)
-
-        def submit(request: PushRequest, done: Callable[[Outcome], object], **kw: Any) -> None:
-            res.connections.submit(request, done, **kw)
-
-        return Engine(self.concurrency, origins, later=later, submit=submit)
-
     def _fresh_after_fork(self) -> None:
         """In a child forked from the process that started the client's threads and
         helper: start afresh (those belong to the parent, which goes on using them)."""
@@ -280,7 +279,7 @@ class PushClient:
         self._finalizer = weakref.finalize(self, self._res.stop)
         self._idle = threading.Condition()
         self._busy = 0
-        self._engine = self._new_engine()
+        self._engine = self._new_engine(self._engine.retry)
 
     def _started(self) -> None:
         with self._idle:
@@ -318,7 +317,7 @@ class PushClient:
             return request
         if self._pool is not None:
             job = _Blocking(subscription, request, lambda result: None, call)
-            self._send_blocking(job, in_worker=False)
+            send_blocking(self._engine, job, self._send_one, self.timeout)
             return job.result or _unexpected(subscription, RuntimeError("no result"))
         finished = threading.Event()
         box: list[SendResult] = []
@@ -405,116 +404,22 @@ class PushClient:
         else:
             self._submit_job(delivery)
 
-    def _may_wait(self, pending: _Pending, wait: float, last: Optional[SendResult]) -> bool:
-        """Whether a wait of ``wait`` s before the next attempt still makes sense; if
-        not, ``pending`` is finished now (its TTL or the call's deadline would pass)."""
-        now = time.monotonic()
-        if pending.ttl_ends is not None and now + wait > pending.ttl_ends:
-            if last is None:
-                last = SendResult(pending.subscription, ok=False, attempts=pending.attempts)
-            pending.finish(
-                replace(last, reason="ttl-expired", action=None, attempts=pending.attempts)
-            )
-            return False
-        call = pending.call
-        if call is not None and call.expires is not None and now + wait >= call.expires:
-            pending.finish(pending.deadline_result(last))
-            return False
-        return True
-
-    def _result(
-        self,
-        subscription: Any,
-        attempts: int,
-        response: Optional[PushResponse],
-        error: Optional[WebPushException],
-    ) -> Optional[SendResult]:
-        """The final result of this attempt, or None when it is to be retried."""
-        status = response.status_code if response is not None else None
-        if error is None:
-            return SendResult(
-                subscription, ok=True, status_code=status, attempts=attempts, response=response
-            )
-        if attempts > self.max_retries or not _retryable(error):
-            return _failed(subscription, attempts, response, error)
-        return None
-
-    @staticmethod
-    def _backoff(attempt: int, retry_after: Optional[float]) -> float:
-        """Exponential backoff with full jitter; a Retry-After is a floor (capped)."""
-        wait_for = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311
-        if retry_after is not None:
-            wait_for = max(wait_for, min(retry_after, _RETRY_AFTER_CAP))
-        return wait_for
-
     # -- the urllib3 path: blocking sends from worker threads --------------
 
-    def _send_blocking(self, job: _Blocking, *, in_worker: bool) -> None:
-        """Send ``job`` with the caller's urllib3 pool manager, retrying; finish it.
+    def _send_one(self, request: PushRequest, timeout: float) -> PushResponse:
+        """One attempt with the caller's urllib3 pool manager (raises for no answer)."""
+        return send_request(
+            request,
+            pool_manager=self._pool,
+            timeout=timeout,
+            policy=self.endpoint_policy,
+            proxy=self.proxy,
+        )
 
-        In a worker thread a paused origin does not hold the thread: the job is
-        put back on the queue when the pause ends.
-        """
-        try:
-            engine, request = self._engine, job.request
-            requeue = functools.partial(self._res.jobs.put, job)
-            while not job.fired:
-                gate = engine.origins.gate(job.origin, tried=job.attempts > 0)
-                if gate == OPEN:
-                    job.finish(_open_result(job, engine.origins))
-                    return
-                if gate > 0:
-                    if not self._may_wait(job, gate, job.last):
-                        return
-                    job.held += gate
-                    if in_worker:
-                        engine.later(gate, requeue)
-                        return
-                    engine.sleep(gate)
-                    continue
-                timeout = min(self.timeout, job.call.left()) if job.call else self.timeout
-                if timeout <= 0:
-                    job.finish(job.deadline_result(job.last))
-                    return
-                job.attempts += 1
-                response: Optional[PushResponse] = None
-                error: Optional[WebPushException]
-                ticket = engine.origins.begin(job.origin)
-                try:
-                    response = send_request(
-                        request,
-                        pool_manager=self._pool,
-                        timeout=timeout,
-                        policy=self.endpoint_policy,
-                        proxy=self.proxy,
-                    )
-                    error = error_for_response(response, request.url)
-                    engine.answered(
-                        job.origin,
-                        throttle=_throttles(response, error),
-                        retry_after=response.retry_after,
-                    )
-                except TransportError as e:
-                    error = e
-                    engine.failed(job.origin, ticket)
-                except WebPushException as e:
-                    error = e
-                result = self._result(job.subscription, job.attempts, response, error)
-                if result is not None:
-                    job.finish(result)
-                    return
-                if error is not None:
-                    job.last = _failed(job.subscription, job.attempts, response, error)
-                wait = self._backoff(job.attempts, response.retry_after if response else None)
-                if not self._may_wait(job, wait, job.last):
-                    return
-                if in_worker:
-                    # A worker is not held by one subscription's backoff either.
-                    engine.later(wait, requeue)
-                    return
-                engine.sleep(wait)
-        except Exception as e:  # a bug must not cost the other subscriptions their results
-            job.finish(_unexpected(job.subscription, e))
+    def _send_job(self, job: _Blocking) -> None:
+        """A worker thread's turn at ``job`` (see :func:`.attempt._work`)."""
+        requeue = functools.partial(self._res.jobs.put, job)
+        send_blocking(self._engine, job, self._send_one, self.timeout, requeue)
 
     def _submit_job(self, job: _Blocking) -> None:
         res = self._res
@@ -523,7 +428,7 @@ class PushClient:
                 while len(res.threads) < self.concurrency:
                     thread = threading.Thread(
                         target=_work,
-                        args=(res.jobs, weakref.ref(self)),
+                        args=(res.jobs, weakref.WeakMethod(self._send_job)),
                         name=f"webpush_core-send-{len(res.threads)}",
                         daemon=True,
                     )

@@ -21,6 +21,8 @@ and a fan-out (:mod:`.fanout`) call its methods, never its fields:
   reports;
 * **origins**: the pause and breaker state (:mod:`.origins`), told what
   each attempt came to (:meth:`Engine.answered`, :meth:`Engine.failed`);
+* **the retry policy** (:mod:`.retry`), a value: replaced whole when
+  ``max_retries`` is set;
 * **time**: a clock, a sleeper (for a thread that may block) and a timer
   (``later(seconds, fn)``, for the event loop), injected: the client gives
   its loop's timer, a test a manual clock;
@@ -38,6 +40,7 @@ from typing import Any, Callable, Optional
 
 from .._origin import Origin
 from .origins import Origins
+from .retry import RetryPolicy
 
 __all__ = ["EXEMPT_PER_SLOT", "PARKED_PER_SLOT", "Engine", "Later", "Submit"]
 
@@ -71,6 +74,7 @@ class Engine:
         self,
         concurrency: int,
         origins: Origins,
+        retry: RetryPolicy,
         *,
         later: Later,
         submit: Submit,
@@ -78,6 +82,7 @@ class Engine:
     ) -> None:
         self.concurrency = concurrency
         self.origins = origins
+        self.retry = retry
         self.clock = origins.clock
         self.later = later
         self.submit = submit

@@ -19,8 +19,6 @@ from ..errors import (
     OriginUnavailable,
     PushTimeout,
     RateLimited,
-    ServerError,
-    TransportError,
     WebPushException,
 )
 
@@ -80,22 +78,6 @@ class SendResult:
             value = sub.get("endpoint")
             return value if isinstance(value, str) else None
         return getattr(sub, "endpoint", None)
-
-
-def _retryable(error: WebPushException) -> bool:
-    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't,
-    # nor a proxy's 407 (its credentials are wrong for every send).
-    if error.action == "fix-request":
-        return False
-    return isinstance(error, (RateLimited, ServerError, TransportError))
-
-
-def _throttles(response: PushResponse, error: Optional[WebPushException]) -> bool:
-    """Whether an answer asks the client to slow down (RFC 8030 §8.4): a 429 (or
-    WNS's 406), or a 503 with Retry-After. It pauses the origin."""
-    return isinstance(error, RateLimited) or (
-        response.status_code == 503 and response.retry_after is not None
-    )
 
 
 def _failed(
@@ -167,6 +149,7 @@ class _Pending:
         "request",
         "result",
         "subscription",
+        "ticket",
         "ttl_ends",
     )
 
@@ -182,7 +165,8 @@ class _Pending:
         self.held = 0.0  # seconds waited for the origin's pause
         self.last: Optional[SendResult] = None  # the last failed attempt's result
         self.result: Optional[SendResult] = None
-        self.origin = origin_of(request.url)
+        self.origin = origin_of(request.url)  # the one origin identity (_origin)
+        self.ticket = 0  # the breaker's ticket of the attempt under way (Origins.begin)
         # A retry that would start after the message's TTL is moot (RFC 8030 §5.2).
         ttl = request.headers.get("TTL")
         self.ttl_ends = time.monotonic() + int(ttl) if ttl is not None and ttl.isdigit() else None
@@ -208,8 +192,12 @@ class _Pending:
         with contextlib.suppress(Exception):
             self.done(result)
 
-    def deadline_result(self, last: Optional[SendResult] = None) -> SendResult:
-        return _deadline_result(self.subscription, self.call, self.attempts, last, self.request.url)
+    def deadline_result(
+        self, last: Optional[SendResult] = None, *, paused_for: float = 0.0
+    ) -> SendResult:
+        return _deadline_result(
+            self.subscription, self.call, self.attempts, last, self.request.url, paused_for
+        )
 
 
 def _deadline_result(
@@ -218,20 +206,26 @@ def _deadline_result(
     attempts: int = 0,
     last: Optional[SendResult] = None,
     endpoint: Optional[str] = None,
+    paused_for: float = 0.0,
 ) -> SendResult:
     """``subscription``'s result when the call's deadline came first (the last
-    attempt's status and Retry-After kept)."""
+    attempt's status and Retry-After kept). ``paused_for``: what is left of its
+    origin's pause, when that is what it waited for; ``retry_after`` is then
+    at least that (the earliest a retry could go)."""
     deadline = call.deadline if call is not None and call.deadline is not None else 0.0
     error = PushTimeout(
         f"the call's deadline ({deadline:g} s) came before this subscription finished",
         endpoint=endpoint,
     )
     error.reason = "deadline-exceeded"
+    retry_after = last.retry_after if last is not None else None
+    if paused_for > 0:
+        retry_after = max(retry_after or 0.0, paused_for)
     return SendResult(
         subscription,
         ok=False,
         status_code=last.status_code if last is not None else None,
-        retry_after=last.retry_after if last is not None else None,
+        retry_after=retry_after,
         attempts=attempts,
         error=error,
         response=last.response if last is not None else None,
