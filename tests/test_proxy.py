@@ -1,7 +1,7 @@
 """Forward proxies: the environment as requests reads it, explicit proxy=, CONNECT.
 
 The end-to-end tests go through a real tinyproxy process on loopback
-(tests/proxies.py): a CONNECT tunnel to an https stand-in (TLS still verified
+(tests/servers/proxy.py): a CONNECT tunnel to an https stand-in (TLS still verified
 against the push service's name), plain http in absolute form, NO_PROXY
 bypass, and refusals (407 from tinyproxy's Basic authentication, 500 when it
 cannot reach the endpoint, 502 from a stand-in) as a typed ProxyError naming
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
-from proxies import ForwardProxy, refusing_proxy, tinyproxy, tls_push_service
+from servers.proxy import ForwardProxy, refusing_proxy, tinyproxy, tls_push_service
 from webpush_core import (
     EndpointNotAllowed,
     EndpointPolicy,

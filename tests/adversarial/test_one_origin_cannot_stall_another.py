@@ -1,7 +1,7 @@
 """One origin must never slow, stall or corrupt the delivery to another.
 
 A fan-out to two honest origins is timed alone and then with hostile
-origins in the same list (tests/hostile_peer.py, in a process of its own:
+origins in the same list (tests/servers/hostile.py, in a process of its own:
 floods of 1xx responses, header fields, one-octet chunks and body octets, a
 drip, garbage after a response, resets, a response before the request, the
 same over TLS 1.2, and a name whose lookup takes 5 s). Measured, not
@@ -35,7 +35,7 @@ from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._wire.resolver import Resolver
 
-PEER = Path(__file__).resolve().parent / "hostile_peer.py"
+PEER = Path(__file__).resolve().parents[1] / "servers" / "hostile.py"
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 KEYS = {
     "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),

@@ -1,6 +1,6 @@
 """Push services on loopback, honest and hostile, in a process of their own.
 
-Run as ``python hostile_peer.py MODE[:tls] ...``: one listener per mode on
+Run as ``python hostile.py MODE[:tls] ...``: one listener per mode on
 127.0.0.1, a JSON line ``{"MODE": port, ...}`` on stdout once they listen,
 served until stdin closes. A process of its own, so the servers never take
 the GIL from the client under test: what the test measures is the client.
