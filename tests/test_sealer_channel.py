@@ -6,8 +6,9 @@
 * a batch is answered exactly once, even when the helper's answer and the
   failure path (a stall, a dead helper) race for it;
 * the helper imports the standard library before anything that sits next to
-  webpush_core (site-packages, or an application's vendor directory), and
-  webpush_core from that very directory.
+  webpush_core (site-packages, or an application's vendor directory) or in
+  the working directory, and webpush_core from that very directory;
+* the helper ends with its parent, even when a forked child holds its pipe.
 
 The fan-out runs against a plain-HTTP push-service stand-in on 127.0.0.1
 that keeps every body; the test decrypts them all. Times are generous bounds
@@ -22,6 +23,8 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -379,3 +382,83 @@ def test_the_helper_imports_the_standard_library_first_and_webpush_core_from_its
     assert answers, "the helper did not start or did not answer"
     assert answers[0] is not None and len(answers[0]) == 1 and answers[0][0] is not None
     assert ece.decrypt(answers[0][0], private_key=UA_KEY, auth_secret=AUTH) == b"hi"
+
+
+def test_the_helper_imports_our_copy_not_one_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m` puts the working directory first on sys.path: a
+    # webpush_core (or any module it imports) there ran in the helper, which
+    # is handed every plaintext and auth secret.
+    marker = tmp_path / "hijacked"
+    fake = tmp_path / "webpush_core"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "_delivery").mkdir()
+    (fake / "_delivery" / "__init__.py").write_text("")
+    (fake / "_delivery" / "sealer.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "struct.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    sealer = Sealer()
+    try:
+        sealer.start()
+        assert wait_until(lambda: sealer.ready or sealer.failed or marker.exists())
+        answers: list[Bodies] = []
+        point = uncompressed_point(generate_private_key().public_key())
+        assert sealer.submit(b"hi", 0, [(point, b"a" * 16)], answers.append)
+        assert wait_until(lambda: bool(answers))
+    finally:
+        sealer.close()
+    assert not marker.exists()
+    assert answers[0] is not None and len(answers[0]) == 1 and answers[0][0] is not None
+
+
+# --------------------------------------------------------------------------
+# The helper does not outlive its parent
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (PID 1 here may not reap orphans)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not os.path.exists("/proc/self/stat"), reason="fork and /proc"
+)
+def test_the_helper_ends_when_its_parent_dies_even_after_a_fork() -> None:
+    # The helper ended on its stdin's EOF only: a child forked from the
+    # parent (multiprocessing, a pre-forking server) holds that pipe open, so
+    # the helper outlived the parent for as long as such a child lived.
+    script = (
+        "import os, sys, time, warnings\n"
+        "from webpush_core._delivery.sealer import Sealer\n"
+        "s = Sealer(); s.start()\n"
+        "end = time.monotonic() + 10\n"
+        "while not s.ready and time.monotonic() < end: time.sleep(0.01)\n"
+        "warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(s.pid if s.ready else 0, pid, flush=True)\n"
+        "os._exit(0)\n"  # dies without closing anything
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # not to the EOF: the forked child holds stdout
+        assert proc.wait(timeout=30) == 0
+    helper, child = (int(v) for v in line.split())
+    try:
+        assert helper and _running(child)
+        assert wait_until(lambda: not _running(helper), 10.0), "the helper outlived its parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)

@@ -6,11 +6,13 @@ Here 127.0.0.1 stands for the public address the policy accepts and
 127.0.0.2 for an internal service it must never reach: a policy that
 refuses 127.0.0.2 only plays the default policy's part on loopback. The
 sender must look the name up once per new connection, check that answer,
-and connect to it.
+and connect to it; and a kept-alive connection is reused only by a send
+whose own policy accepts it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Collection, Iterator
@@ -140,3 +142,84 @@ def test_an_internal_answer_is_refused_before_connecting(
             result = client.send(_sub(public.port), b"hi")
         assert isinstance(result.error, EndpointNotAllowed)
     assert (public.connections, internal.connections) == (0, 0)
+
+
+# --------------------------------------------------------------------------
+# A connection is checked against the policy of the send that uses it
+
+
+class KeepAlive201:
+    """127.0.0.1, keep-alive: 201 to every request; counts them."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            f = conn.makefile("rb")
+            while f.readline():
+                length = 0
+                while (header := f.readline()) not in (b"\r\n", b""):
+                    name, _, value = header.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                f.read(length)
+                self.requests += 1
+                conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+@pytest.fixture
+def keep_alive() -> Iterator[KeepAlive201]:
+    server = KeepAlive201()
+    yield server
+    server.close()
+
+
+def test_a_connection_opened_under_a_permissive_policy_is_not_reused_under_a_strict_one(
+    keep_alive: KeepAlive201, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default pool manager is shared by every policy: a keep-alive
+    # connection opened under a permissive one (allow_private: an app's own
+    # internal push server on split-horizon DNS) was reused under a strict
+    # one, which then POSTed to an internal address it refuses (SSRF).
+    internal = keep_alive
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host == "ups.corp-example.com":  # split horizon: an internal address
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    subscription = {
+        **_sub(internal.port),
+        "endpoint": f"http://ups.corp-example.com:{internal.port}/push/x",
+    }
+    permissive = EndpointPolicy(allow_http=True, allow_private=True)
+    strict = EndpointPolicy(allow_http=True, allowed_ports=(internal.port,))
+    response = webpush(subscription, "hi", endpoint_policy=permissive, timeout=5)
+    assert response.status_code == 201
+    # The strict policy refuses this host (it resolves to loopback) ...
+    with pytest.raises(EndpointNotAllowed):
+        webpush(subscription, "hi", endpoint_policy=strict, timeout=5)
+    # ... and nothing was sent to it under that policy.
+    assert internal.requests == 1

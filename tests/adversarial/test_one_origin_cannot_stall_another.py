@@ -12,19 +12,26 @@ assumed:
   interleaved, plus 50 ms for the scheduler of a shared machine);
 * every hostile request ends within its own deadline (``timeout``), all
   at once at the front of the list, so each started at the start.
+
+Then one hostile origin at a time in this process, against one honest
+origin: error bodies in a charset whose decoder is quadratic, chunk lines
+that bait a backtracking pattern, many names that never resolve, an origin
+that never answers, and attempts that fail at once while waiting for a slot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import trustme
@@ -182,3 +189,249 @@ def test_hostile_origins_do_not_slow_honest_ones(peers: dict[str, Any]) -> None:
         assert "timed out" in str(outcomes["dns"].error)
     print(f"honest alone {alone}, with hostile {mixed}")
     assert min(mixed) <= 1.2 * min(alone) + 0.05, (alone, mixed)
+
+
+# --------------------------------------------------------------------------
+# One hostile origin in this process against one honest origin. Each test
+# plays a subscriber who points subscriptions at a server (and a DNS zone)
+# they control, on loopback only, bounded in time.
+
+CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+
+
+def _read_request(conn: socket.socket, buf: bytearray) -> bool:
+    """One request (head + Content-Length body) off ``conn``; False at EOF."""
+    while b"\r\n\r\n" not in buf:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        rest += chunk
+    buf[:] = rest[length:]
+    return True
+
+
+class Server:
+    """127.0.0.1, a thread per connection: ``answer`` for each request (None: silence)."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer = answer
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = bytearray()
+        try:
+            while _read_request(conn, buf):
+                self.requests += 1
+                if self.answer is None:
+                    continue  # hold the request: never answer
+                conn.sendall(self.answer)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            with_suppressed(conn.close)
+
+
+def with_suppressed(fn: Callable[[], object]) -> None:
+    with contextlib.suppress(OSError):
+        fn()
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[[bytes | None], Server]]:
+    made: list[Server] = []
+
+    def make(answer: bytes | None) -> Server:
+        server = Server(answer)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def sub(host: str, port: int, tag: str) -> dict[str, Any]:
+    return {"endpoint": f"http://{host}:{port}/push/{tag}", "keys": KEYS}
+
+
+def timed_fan_out(client: PushClient, subs: list[dict[str, Any]]) -> dict[str, tuple[float, Any]]:
+    """{tag: (seconds since the start, result)} for each subscription."""
+    start = time.monotonic()
+    out = {}
+    for result in client.send_many(subs, b"m" * 100):
+        out[result.endpoint.rsplit("/", 1)[1]] = (time.monotonic() - start, result)
+    assert len(out) == len(subs)
+    return out
+
+
+# A non-JSON error body was decoded with the charset the *server* names in
+# Content-Type, on the I/O thread. Python's punycode codec accepts
+# errors="replace" and is quadratic: 64 KiB of b"9" cost ~1 s of CPU in one
+# callback where no deadline can fire, so an origin answering 503 stalled
+# every other origin for ~1 s per response.
+PUNY_BODY = b"-" + b"9" * 65535
+PUNYCODE_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=punycode\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(PUNY_BODY)
+) + PUNY_BODY
+
+
+def test_error_bodies_in_a_quadratic_charset_do_not_delay_another_origin(
+    servers: Callable[[bytes | None], Server],
+) -> None:
+    # Four 503s with a punycode body from one origin delayed an honest
+    # origin's deliveries by seconds.
+    hostile = servers(PUNYCODE_503)
+    honest = servers(CREATED)
+    subs = [sub("127.0.0.1", hostile.port, f"bad{i}") for i in range(4)]
+    subs += [sub("127.0.0.1", honest.port, f"good{i}") for i in range(200)]
+    with PushClient(
+        timeout=10, max_retries=0, endpoint_policy=LOCAL, helper_process=False
+    ) as client:
+        out = timed_fan_out(client, subs)
+    good = [v for k, v in out.items() if k.startswith("good")]
+    assert all(r.ok for _, r in good)
+    slowest = max(t for t, _ in good)
+    # Alone these 200 take ~0.1-0.2 s here.
+    assert slowest < 1.5, f"honest deliveries finished after {slowest:.2f} s"
+
+
+# The chunk-size line's pattern backtracked quadratically: "1;" + 4090
+# spaces + one invalid octet cost ~0.1-0.2 s of the I/O thread per response.
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def _bad_chunk_line(n: int) -> bytes:
+    return CHUNKED_HEAD + b"1;" + b" " * n + b"\x00\r\n"
+
+
+def test_backtracking_bait_in_chunk_lines_does_not_delay_another_origin(
+    servers: Callable[[bytes | None], Server],
+) -> None:
+    hostile = servers(_bad_chunk_line(4080))
+    honest = servers(CREATED)
+    subs = [sub("127.0.0.1", hostile.port, f"bad{i}") for i in range(24)]
+    subs += [sub("127.0.0.1", honest.port, f"good{i}") for i in range(200)]
+    with PushClient(
+        timeout=10, max_retries=0, endpoint_policy=LOCAL, helper_process=False
+    ) as client:
+        out = timed_fan_out(client, subs)
+    good = [v for k, v in out.items() if k.startswith("good")]
+    assert all(r.ok for _, r in good)
+    slowest = max(t for t, _ in good)
+    assert slowest < 1.5, f"honest deliveries finished after {slowest:.2f} s"
+
+
+# Lookups are coalesced per name, but a hostile zone has as many names as it
+# likes (s1.evil.example, s2.evil.example, ... whose name server never
+# answers). As many of them as there are resolver threads held every thread
+# for as long as getaddrinfo blocked, and an honest host whose answer was not
+# cached queued behind them until its request timed out. (The slow name of
+# the isolation test above is a single one, which coalescing absorbs.)
+DISTINCT_SLOW_LOOKUP = 3.0
+
+
+def test_many_slow_names_do_not_starve_an_honest_lookup(
+    servers: Callable[[bytes | None], Server],
+) -> None:
+    honest = servers(CREATED)
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        if host.endswith(".slow.test"):
+            time.sleep(DISTINCT_SLOW_LOOKUP)  # a name server that does not answer
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    subs = [sub(f"s{i}.slow.test", honest.port, f"bad{i}") for i in range(16)]
+    subs.append(sub("honest.test", honest.port, "good"))
+    with PushClient(timeout=1.5, max_retries=0, endpoint_policy=LOCAL, helper_process=False) as c:
+        c._res.connections.resolver = Resolver(getaddrinfo)
+        out = timed_fan_out(c, subs)
+    elapsed, result = out["good"]
+    assert result.ok, f"honest origin: {result.error} after {elapsed:.2f} s"
+
+
+def test_a_silent_origin_cannot_hold_every_slot(
+    servers: Callable[[bytes | None], Server],
+) -> None:
+    # One pool of `concurrency` slots serves every origin: an origin that
+    # reads each request and never answers held a slot for the whole timeout,
+    # and `concurrency` such subscriptions delayed every honest delivery
+    # queued behind them by a whole timeout.
+    silent = servers(None)
+    honest = servers(CREATED)
+    subs = [sub("127.0.0.1", silent.port, f"bad{i}") for i in range(4)]
+    subs.append(sub("127.0.0.1", honest.port, "good"))
+    with PushClient(
+        timeout=2.0, max_retries=0, concurrency=4, endpoint_policy=LOCAL, helper_process=False
+    ) as client:
+        out = timed_fan_out(client, subs)
+    elapsed, result = out["good"]
+    assert result.ok
+    assert elapsed < 1.0, f"the honest delivery waited {elapsed:.2f} s for a slot"
+
+
+# A freed slot was handed to the next waiting attempt by calling it; when
+# that attempt failed at once (a host that is not valid IDNA, accepted by an
+# allow_private policy; or "the client is closed"), the failure handed the
+# slot on in turn, 4 frames per waiting attempt. About 250 such attempts
+# waiting (concurrency 256 is a supported setting) raised RecursionError
+# before their results were made: those deliveries never reported, and
+# send_many waited forever.
+BAD_IDNA = "\u00e4" + "a" * 70 + ".test"  # one label longer than 63 octets once encoded
+
+
+def test_attempts_that_fail_at_once_while_waiting_do_not_hang_the_fan_out(
+    servers: Callable[[bytes | None], Server],
+) -> None:
+    silent = servers(None)
+    concurrency = 256
+    subs = [sub("127.0.0.1", silent.port, f"slow{i}") for i in range(concurrency)]
+    subs += [sub(BAD_IDNA, 1, f"bad{i}") for i in range(concurrency)]
+    results: list[Any] = []
+    client = PushClient(
+        timeout=1.0,
+        max_retries=0,
+        concurrency=concurrency,
+        endpoint_policy=LOCAL,
+        helper_process=False,
+    )
+
+    def run() -> None:
+        results.extend(client.send_many(subs, b"m"))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=15)
+    hung = worker.is_alive()
+    if not hung:
+        client.close()
+    assert not hung, f"send_many still waiting after 15 s with {len(results)} of {len(subs)}"
+    assert len(results) == len(subs)

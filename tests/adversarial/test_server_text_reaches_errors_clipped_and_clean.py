@@ -93,3 +93,19 @@ def test_reason_phrase_is_clipped_and_clean(sub: dict[str, Any], kind: str, tran
         assert len(response.reason) <= 100 and not UNSAFE.search(response.reason)
     else:
         assert transport == "own" and kind == "c0" and "control character" in text
+
+
+def test_status_line_controls_do_not_reach_urllib3_errors(sub: dict[str, Any]) -> None:
+    # urllib3's error for a bad status line (http.client.BadStatusLine) is the
+    # line as received: it was clipped and its whitespace collapsed, but ESC,
+    # BEL and other C0 controls were kept, so a server wrote terminal escapes
+    # into errors and logs.
+    server = OneAnswer(b"HTTP/1.1 2\x1b]0;owned\x07\x1b[2J\r\nContent-Length: 0\r\n\r\n")
+    try:
+        with pytest.raises(WebPushException) as caught:
+            info = {**sub, "endpoint": f"http://127.0.0.1:{server.port}/push/x"}
+            webpush(info, "hi", endpoint_policy=LOCAL, timeout=5)
+    finally:
+        server.close()
+    text = str(caught.value)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text), repr(text)
