@@ -1,7 +1,7 @@
 """One origin must never slow, stall or corrupt the delivery to another.
 
 A fan-out to two honest origins is timed alone and then with hostile
-origins in the same list (tests/servers/hostile.py, in a process of its own:
+origins in the same list (servers.hostile, in a process of its own:
 floods of 1xx responses, header fields, one-octet chunks and body octets, a
 drip, garbage after a response, resets, a response before the request, the
 same over TLS 1.2, and a name whose lookup takes 5 s). Measured, not
@@ -42,7 +42,7 @@ from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._wire.resolver import Resolver
 
-PEER = Path(__file__).resolve().parents[1] / "servers" / "hostile.py"
+TESTS = Path(__file__).resolve().parents[1]  # where the servers package is
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 KEYS = {
     "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
@@ -68,7 +68,8 @@ def start_peer(
     modes: list[str], env: dict[str, str]
 ) -> tuple[subprocess.Popen[str], dict[str, int]]:
     proc = subprocess.Popen(
-        [sys.executable, str(PEER), *modes],
+        [sys.executable, "-m", "servers.hostile", *modes],
+        cwd=TESTS,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,125 +1,156 @@
-"""Push services on loopback, honest and hostile, in a process of their own.
+"""Hostile push services: handlers for :class:`servers.loopback.Server` that misbehave exactly.
 
-Run as ``python hostile.py MODE[:tls] ...``: one listener per mode on
-127.0.0.1, a JSON line ``{"MODE": port, ...}`` on stdout once they listen,
-served until stdin closes. A process of its own, so the servers never take
-the GIL from the client under test: what the test measures is the client.
+Each function here makes a handler (one connection's behaviour, requests
+answered in turn on a kept-alive connection):
 
-Modes (each answers every request on a connection, keep-alive):
+``octets(data)``      these octets as they are, any framing or none (``None``:
+                      never answer; ending in ``CLOSE``: close after them)
+``stream(head, unit)`` after each request ``head``, then ``unit`` without end:
+                      a flood (``every=0``) or a trickle (one unit per ``every`` s)
+``drip(data, every)`` ``data`` one octet per ``every`` seconds
+``reset``             read the request, then reset the connection (RST)
+``early``             a 201 as soon as the connection opens, before any request
 
-``good``             201 Created at once (the origin whose deliveries are timed)
-``interim-flood``    1xx responses without end
-``drip``             a valid response, one octet every 100 ms
-``chunks``           a chunked body of one-octet chunks without end
-``endless-headers``  header fields without end
-``body-flood``       a body that runs until the close, without end
-``garbage-after``    a 201, then octets no request asked for
-``reset``            reads the request, then resets the connection (RST)
-``early``            a 201 as soon as the connection opens, before any request
-``.N`` after a mode makes another origin of that kind; ``:tls`` serves it over
-TLS 1.2 (certificate: $PEER_CERT, $PEER_KEY).
+``silent_listener`` (servers.loopback) is the slowest peer of all: the kernel
+accepts, nobody ever reads.
+
+Run as ``python -m servers.hostile MODE[:tls] ...`` (with tests/ on the path)
+it serves the named :data:`MODES` from a process of its own, one listener
+per mode on 127.0.0.1, so the servers never take the GIL from the client
+under test: a JSON line ``{"MODE": port, ...}`` on stdout once they listen,
+served until stdin closes. ``.N`` after a mode makes another origin of that
+kind; ``:tls`` serves it over TLS 1.2 (certificate: $PEER_CERT, $PEER_KEY).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import socket
 import ssl
-import struct
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
+
+from servers.loopback import Conn, Handler, Request, Server
 
 CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-FLOOD = 64 * 1024
+CLOSE = b"<close>"  # at the end of scripted octets: close the connection after them
+
+Octets = Union[Optional[bytes], Callable[[Request], Optional[bytes]]]
 
 
-async def read_request(reader: asyncio.StreamReader) -> bool:
-    """One request (head and Content-Length body); False at the end of the connection."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        return False
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    try:
-        await reader.readexactly(length)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return False
-    return True
+def octets(answer: Octets) -> Handler:
+    """Each request gets ``answer`` (or ``answer(request)``) written as it is.
 
+    ``None``: the request is read and never answered (the connection stays
+    open); octets ending in :data:`CLOSE`: the connection closes after the
+    rest (``CLOSE`` alone: closed without a word).
+    """
 
-async def flood(writer: asyncio.StreamWriter, first: bytes, unit: bytes) -> None:
-    writer.write(first)
-    block = unit * max(1, FLOOD // len(unit))
-    while not writer.is_closing():
-        writer.write(block)
-        await writer.drain()
-
-
-async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        if mode == "early":
-            writer.write(CREATED)
-            await writer.drain()
-        while await read_request(reader):
-            if mode in ("good", "early"):
-                writer.write(CREATED)
-            elif mode == "interim-flood":
-                await flood(writer, b"", b"HTTP/1.1 100 Continue\r\n\r\n")
-            elif mode == "drip":
-                for octet in CREATED:
-                    writer.write(bytes((octet,)))
-                    await writer.drain()
-                    await asyncio.sleep(0.1)
-            elif mode == "chunks":
-                head = b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n"
-                await flood(writer, head, b"1\r\nx\r\n")
-            elif mode == "endless-headers":
-                await flood(writer, b"HTTP/1.1 201 Created\r\n", b"X-More: yes\r\n")
-            elif mode == "body-flood":
-                await flood(writer, b"HTTP/1.1 500 Oops\r\n\r\n", b"z")
-            elif mode == "garbage-after":
-                writer.write(CREATED + b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n\x00junk")
-            elif mode == "reset":
-                sock = writer.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                writer.transport.abort()
+    def handler(conn: Conn) -> None:
+        while (request := conn.read_request()) is not None:
+            data = answer(request) if callable(answer) else answer
+            if data is None:
+                continue  # hold: never answer
+            if data.removesuffix(CLOSE):
+                conn.write(data.removesuffix(CLOSE))
+            if data.endswith(CLOSE):
                 return
-            await writer.drain()
-    except (ConnectionError, OSError, asyncio.CancelledError):
-        pass  # the client dropped the connection (or the peer is stopping)
-    finally:
-        writer.transport.abort()
+
+    return handler
 
 
-def tls_context() -> ssl.SSLContext:
+def stream(head: bytes, unit: bytes, *, every: float = 0.0, total: Optional[int] = None) -> Handler:
+    """After each request: ``head``, then ``unit`` over and over.
+
+    ``every`` 0 floods (64 KiB blocks as fast as the client takes them),
+    otherwise one unit per ``every`` seconds; ``total`` stops after that
+    many octets of units. Ends when the client goes away or the server stops.
+    """
+
+    def handler(conn: Conn) -> None:
+        while conn.read_request() is not None:
+            conn.write(head)
+            if every:
+                sent = 0
+                while not conn.wait(every) and (total is None or sent < total):
+                    conn.write(unit)
+                    sent += len(unit)
+            elif total is None:
+                conn.flood(unit)
+            else:
+                block = unit * max(1, 65536 // len(unit))
+                for _ in range(total // len(block)):
+                    if conn.server.stopping.is_set():
+                        return
+                    conn.write(block)
+
+    return handler
+
+
+def drip(data: bytes, every: float, *, head: bytes = b"", prompt_first: int = 0) -> Handler:
+    """Each request: ``head`` at once, then ``data`` one octet per ``every`` seconds.
+
+    The first ``prompt_first`` requests on a connection get a prompt 201
+    instead (a connection that behaves until it has been reused).
+    """
+
+    def handler(conn: Conn) -> None:
+        while (request := conn.read_request()) is not None:
+            if request.index < prompt_first:
+                conn.write(CREATED)
+                continue
+            if head:
+                conn.write(head)
+            if not conn.drip(data, every):
+                return
+
+    return handler
+
+
+def reset(conn: Conn) -> None:
+    """Read a request, then reset the connection."""
+    if conn.read_request() is not None:
+        conn.reset()
+
+
+def early(conn: Conn) -> None:
+    """A 201 before any request, then 201 for each request."""
+    conn.write(CREATED)
+    octets(CREATED)(conn)
+
+
+MODES: dict[str, Handler] = {
+    "good": octets(CREATED),
+    "interim-flood": stream(b"", b"HTTP/1.1 100 Continue\r\n\r\n"),
+    "drip": drip(CREATED, 0.1),
+    "chunks": stream(b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\nx\r\n"),
+    "endless-headers": stream(b"HTTP/1.1 201 Created\r\n", b"X-More: yes\r\n"),
+    "body-flood": stream(b"HTTP/1.1 500 Oops\r\n\r\n", b"z"),
+    "garbage-after": octets(CREATED + b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n\x00junk"),
+    "reset": reset,
+    "early": early,
+}
+
+
+def _peer_tls() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(os.environ["PEER_CERT"], os.environ["PEER_KEY"])
     return context
 
 
-async def main(modes: list[str]) -> None:
-    ports: dict[str, int] = {}
-    for spec in modes:
+def main(specs: list[str]) -> None:
+    servers: dict[str, Server] = {}
+    for spec in specs:
         name, _, tls = spec.partition(":")
         mode = name.split(".")[0]  # "good.2": a second origin of the same kind
-        context: Optional[ssl.SSLContext] = tls_context() if tls == "tls" else None
-
-        def handler(mode: str = mode) -> Callable[..., object]:
-            return lambda r, w: serve(mode, r, w)
-
-        server = await asyncio.start_server(handler(), "127.0.0.1", 0, ssl=context, backlog=512)
-        ports[spec] = server.sockets[0].getsockname()[1]
-    print(json.dumps(ports), flush=True)
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)  # until the test closes stdin
+        context = _peer_tls() if tls == "tls" else None
+        servers[spec] = Server(MODES[mode], tls=context, backlog=512)
+    print(json.dumps({spec: s.port for spec, s in servers.items()}), flush=True)
+    sys.stdin.read()  # until the test closes stdin
+    for server in servers.values():
+        server.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    main(sys.argv[1:])
