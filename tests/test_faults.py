@@ -1,7 +1,7 @@
 """Fan-out under faults: nothing lost, nothing misreported, time bounded by the retry policy.
 
-``FaultService`` is a push-service stand-in on 127.0.0.1 (stdlib
-``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Each subscription gets a
+``FaultService`` is a push-service stand-in on 127.0.0.1 (the shared
+``PushService``, HTTP/1.1 keep-alive). Each subscription gets a
 seeded random *plan*: the answers its successive requests receive (201, 429
 with Retry-After, 500, 503, a dropped connection, a stall past the client's
 timeout), or 410/404 for a fixed set. Independently of the plans, the
@@ -29,11 +29,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
 import pytest
 
+from servers.loopback import Request
+from servers.push_service import Answer, PushService
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import client as _client
 from webpush_core._delivery.client import PushClient, SendResult
@@ -97,32 +98,27 @@ class _Sub:
 
 
 class FaultService:
+    """A PushService (tests/servers) whose every answer comes from the plans."""
+
     def __init__(self, *, stale_rate: float = 0.0, stall_for: float = 3.0, seed: int = 0) -> None:
         self.stale_rate = stale_rate
         self.stall_for = stall_for
         self.seed = seed
         self.subs: dict[str, _Sub] = {}
         self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self.connections = 0
-        server = _Server(("127.0.0.1", 0), _FaultHandler)
-        server.service = self  # type: ignore[attr-defined]
-        self.server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.server = PushService(responder=self.respond, keys=KEYS)
+        self.url = self.server.url
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
 
     def add(self, name: str, plan: list[Step]) -> dict[str, Any]:
         self.subs[name] = _Sub(plan)
-        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
+        return self.server.sub(name)
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
     def decide(self, name: str, reused: bool) -> Step:
         """What to do with this request: a stale close, or the plan's next step."""
@@ -148,55 +144,20 @@ class FaultService:
                 Event(step.kind, step.retry_after, arrived, time.monotonic())
             )
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # The default backlog of 5 drops SYNs when 16 workers connect at once;
-    # the client would then time out on a request the record never shows.
-    request_queue_size = 256
-
-
-class _FaultHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
-    timeout = 15  # an idle kept-alive connection's thread ends by itself
-    server: Any
-
-    def setup(self) -> None:
-        super().setup()
-        self.served = 0
-        with self.server.service.lock:
-            self.server.service.connections += 1
-
-    def do_POST(self) -> None:
-        arrived = time.monotonic()
-        service: FaultService = self.server.service
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        name = self.path.rsplit("/", 1)[-1]
-        step = service.decide(name, reused=self.served > 0)
-        self.served += 1
+    def respond(self, request: Request) -> Answer:
+        """The answer to one request; recorded before it goes out (the record is never late)."""
+        step = self.decide(request.name, reused=request.index > 0)
+        self.record(request.name, step, request.arrived)
         if step.kind in (STALE, DROP):
-            service.record(name, step, arrived)
-            self.close_connection = True  # read, never answered
-            return
+            return Answer(close=True)  # read, never answered
         if step.kind == STALL:
-            service.record(name, step, arrived)
-            service.stop_event.wait(service.stall_for)  # far past the client's timeout
-            self.close_connection = True
-            return
+            return Answer(delay=self.stall_for, close=True)  # far past the client's timeout
         status = ANSWERED[step.kind]
         body = json.dumps({"code": status, "errno": 999, "message": f"fault {step.kind}"}).encode()
-        service.record(name, step, arrived)  # before the answer: the record is never late
-        self.send_response(status)
+        headers = {"Content-Type": "application/json"}
         if step.retry_after is not None:
-            self.send_header("Retry-After", step.retry_after)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+            headers["Retry-After"] = step.retry_after
+        return Answer(status, headers, body)
 
 
 @pytest.fixture
