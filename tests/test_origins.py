@@ -2,8 +2,8 @@
 
 The rules themselves are tested on :class:`Origins` with an injected clock in
 tests/unit/test_origins.py; the measurements here use a fault-injecting
-push-service stand-in on two loopback origins (``Origin`` below: stdlib
-``ThreadingHTTPServer``, keep-alive), each recording when every request arrived.
+push-service stand-in on two loopback origins (``Origin`` below, on the
+shared PushService, keep-alive), each recording when every request arrived.
 
 Time bounds here are correctness bounds (a pause honoured, a breaker that
 answers at once, a deadline kept), with generous margins for a shared
@@ -18,12 +18,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
 import pytest
 import urllib3
 
+from servers.loopback import Request
+from servers.push_service import Answer, PushService
 from webpush_core import EndpointPolicy, PushClient, SendResult
 from webpush_core._b64 import b64url_encode
 from webpush_core._p256 import generate_private_key, uncompressed_point
@@ -66,7 +67,7 @@ def test_deadline_checked(deadline: Any) -> None:
 
 
 class Origin:
-    """A push-service stand-in on 127.0.0.1.
+    """A push-service stand-in on 127.0.0.1 (the shared PushService).
 
     ``mode``: ``"ok"`` answers 201; ``"throttle"`` answers 429 with
     ``Retry-After: <retry_after>`` to every request arriving within
@@ -81,41 +82,14 @@ class Origin:
         self.arrivals: list[tuple[float, int]] = []  # (time.monotonic(), status or 0)
         self.first: Optional[float] = None
         self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        origin = self
+        self.server = PushService(responder=self.respond, keys=KEYS)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            timeout = 30
-
-            def do_POST(self) -> None:
-                now = time.monotonic()
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status = origin.decide(now)
-                if status == 0:
-                    origin.stop_event.wait(60)
-                    self.close_connection = True
-                    return
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", origin.retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            request_queue_size = 512
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    def respond(self, request: Request) -> Answer:
+        status = self.decide(request.arrived)
+        if status == 0:
+            return Answer(delay=60, close=True)
+        return Answer(status, {"Retry-After": self.retry_after} if status == 429 else {})
 
     def decide(self, now: float) -> int:
         with self.lock:
@@ -134,9 +108,7 @@ class Origin:
         return [{"endpoint": f"{self.url}/push/{tag}{i}", "keys": KEYS} for i in range(n)]
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture
