@@ -10,14 +10,13 @@
   the working directory, and webpush_core from that very directory;
 * the helper ends with its parent, even when a forked child holds its pipe.
 
-The fan-out runs against a plain-HTTP push-service stand-in on 127.0.0.1
+The fan-out runs against the shared plain-HTTP push-service stand-in on 127.0.0.1
 that keeps every body; the test decrypts them all. Times are generous bounds
 that catch a hang, never performance claims.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import os
@@ -33,6 +32,7 @@ from typing import Any, Callable
 
 import pytest
 
+from servers.push_service import PushService
 from webpush_core import ece
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import fanout as _fanout
@@ -64,72 +64,18 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
     return predicate()
 
 
-class Collector:
-    """A push service stand-in: 201 to every POST, every body kept by path."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[bytes]] = collections.defaultdict(list)
-        self.lock = threading.Lock()
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        assert ready.wait(10)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
-            self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self._loop.run_until_complete(main())
-        self._loop.run_forever()
-
-    def sub(self, name: str) -> dict[str, Any]:
-        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                length = 0
-                for line in lines[1:]:
-                    if line.lower().startswith("content-length:"):
-                        length = int(line.split(":", 1)[1])
-                body = await reader.readexactly(length)
-                with self.lock:
-                    self.bodies[path].append(body)
-                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # the client closed, or stop(): ends without an error to log
-        finally:
-            writer.close()
-
-    def stop(self) -> None:
-        async def close() -> None:
-            self._server.close()
-            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in handlers:
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-
 @pytest.fixture
-def collector() -> Iterator[Collector]:
-    svc = Collector()
-    yield svc
-    svc.stop()
+def collector() -> Iterator[PushService]:
+    """A push service stand-in: 201 to every POST, every request (and body) kept."""
+    with PushService(keys=KEYS) as service:
+        yield service
+
+
+def bodies_by_path(service: PushService) -> dict[str, list[bytes]]:
+    bodies: dict[str, list[bytes]] = collections.defaultdict(list)
+    for request in service.requests:
+        bodies[request.path].append(request.body)
+    return bodies
 
 
 # --------------------------------------------------------------------------
@@ -138,7 +84,7 @@ def collector() -> Iterator[Collector]:
 
 @needs_helper
 def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
-    collector: Collector, monkeypatch: pytest.MonkeyPatch
+    collector: PushService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Batches were written to the helper's stdin with a blocking write while
     # holding the sealer's lock. At concurrency 256 the window holds 576
@@ -209,8 +155,9 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
     ][:3]
     # Every subscription got exactly one body, and every body decrypts:
     # those sealed before the stop by the helper, the rest here.
-    assert sorted(collector.bodies) == sorted(f"/push/s{i}" for i in range(count))
-    for bodies in collector.bodies.values():
+    received = bodies_by_path(collector)
+    assert sorted(received) == sorted(f"/push/s{i}" for i in range(count))
+    for bodies in received.values():
         assert len(bodies) == 1
         assert ece.decrypt(bodies[0], private_key=UA_KEY, auth_secret=AUTH) == data
 
