@@ -628,6 +628,31 @@ def test_tls_verified_and_reused(tls_ca: trustme.CA, tmp_path: Any) -> None:
         assert handshakes <= 1 + 2 * 2  # the refused one, then a few kept-alive ones
 
 
+def test_sni_is_the_endpoint_host_name(tls_ca: trustme.CA, tmp_path: Any) -> None:
+    import socket
+
+    try:
+        socket.getaddrinfo("localhost", 443, socket.AF_INET)
+    except OSError:
+        pytest.skip("no localhost")
+    ca_path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_path))
+    context = server_context(tls_ca, "localhost")
+    sni: list[Optional[str]] = []
+
+    def on_sni(sock: Any, name: Optional[str], ctx: Any) -> None:
+        sni.append(name)
+
+    context.sni_callback = on_sni
+    with (
+        PushService(keys=KEYS, tls=context, url_host="localhost") as server,
+        PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=str(ca_path)) as client,
+    ):
+        result = client.send(server.sub("ok"), b"x")
+    assert result.ok, result.error
+    assert sni and set(sni) == {"localhost"}
+
+
 def test_errors_are_library_errors(service: PushService) -> None:
     subs = [
         service.script("e1", Answer(500)),
@@ -699,6 +724,47 @@ def test_a_forked_child_starts_its_own_threads(service: PushService) -> None:
         assert status == b"\x00"
         assert client.send(service.sub("parent-again"), b"x").ok  # the parent's still works
         assert _io_thread(client) is parent_thread
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads: on purpose
+def test_close_in_a_forked_child_leaves_the_parents_loop_alone(
+    tls_ca: trustme.CA, tmp_path: Any
+) -> None:
+    # close() in a child stopped the parent's resources: it waited 10 s for
+    # a loop thread that does not exist in the child (and for ever when a
+    # send was under way in the parent at the fork).
+    ca_path = str(tmp_path / "ca.pem")
+    tls_ca.cert_pem.write_to_path(ca_path)
+    with PushService(keys=KEYS, tls=server_context(tls_ca, "127.0.0.1")) as tls:
+        other = PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path)
+        assert other.send(tls.sub("ok3"), b"x").ok
+        with PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
+            assert client.send(tls.sub("ok0"), b"x").ok
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(30)  # a hang ends the child: the parent then reads no status
+                code = 1
+                try:
+                    start = time.monotonic()
+                    other._finalizer()  # what the child's exit runs for a client it never closed
+                    client.close()
+                    code = 0 if time.monotonic() - start < 3.0 else 2
+                    if code == 0:
+                        code = 0 if client.send(tls.sub("ok1"), b"x").ok else 3
+                        client.close()
+                finally:
+                    os.write(write_end, bytes((code,)))
+                    os._exit(0)
+            os.close(write_end)
+            status = os.read(read_end, 1)
+            os.close(read_end)
+            os.waitpid(pid, 0)
+            assert status == b"\x00"
+            assert client.send(tls.sub("ok2"), b"x").ok  # the parent's still works
+        assert other.send(tls.sub("ok4"), b"x").ok
+        other.close()
 
 
 def test_idle_connections_are_kept_for_the_origins_used_last(

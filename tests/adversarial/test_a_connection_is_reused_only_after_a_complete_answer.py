@@ -5,26 +5,21 @@ mislead: ``Connection: close`` on a socket it keeps open, HTTP/1.0, interim
 responses, a 101, half a status line, a second response nobody asked for.
 Each answer is read exactly as RFC 9112 says, a connection that might carry
 stray octets is dropped, and a request whose answer had begun is never sent
-again (that could deliver a message twice). Also here, against the same
-server: SNI, TLS older than 1.2, and close() in a forked child.
+again (that could deliver a message twice).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import ssl
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import trustme
 
+from servers.hostile import CLOSE, octets
+from servers.loopback import Request, Server, server_context
 from webpush_core import EndpointPolicy, PushClient
 from webpush_core._b64 import b64url_encode
 from webpush_core._p256 import generate_private_key, uncompressed_point
@@ -38,7 +33,6 @@ KEYS = {
 
 # What the server writes back, by request path; the connection stays open
 # afterwards unless the answer ends with CLOSE.
-CLOSE = b"<close>"
 ANSWERS = {
     "/close": b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
     "/chunked": b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -55,72 +49,13 @@ ANSWERS = {
 }
 
 
-class ScriptedTLSServer:
-    """TLS with a certificate from ``ca`` for ``names``; records (connection, path, SNI)."""
+def kind(request: Request) -> str:
+    """``/close`` for ``/push/close/3``: which answer the request asked for."""
+    return request.path.split("/push", 1)[1].rsplit("/", 1)[0]
 
-    def __init__(self, ca: trustme.CA, *names: str, host: str = "127.0.0.1") -> None:
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert(*(names or (host,))).configure_cert(self.context)
-        self.sni: list[Optional[str]] = []
 
-        def on_sni(sock: ssl.SSLObject, name: Optional[str], ctx: ssl.SSLContext) -> None:
-            self.sni.append(name)
-
-        self.context.sni_callback = on_sni  # type: ignore[assignment]
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.base = f"https://{host}:{self.port}"
-        self.seen: list[tuple[int, str]] = []
-        self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def sub(self, path: str, i: int = 0) -> dict[str, Any]:
-        return {"endpoint": f"{self.base}/push{path}/{i}", "keys": KEYS}
-
-    def _run(self) -> None:
-        n = 0
-        while not self.stop_event.is_set():
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                continue
-            n += 1
-            threading.Thread(target=self._serve, args=(raw, n), daemon=True).start()
-
-    def _serve(self, raw: socket.socket, conn_id: int) -> None:
-        raw.settimeout(5)
-        try:
-            sock = self.context.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            raw.close()
-            return
-        with sock, contextlib.suppress(OSError, ValueError):
-            f = sock.makefile("rb")
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                path = line.split(b" ")[1].decode().split("/push", 1)[1].rsplit("/", 1)[0]
-                length = 0
-                while (header := f.readline()) not in (b"\r\n", b""):
-                    name, _, value = header.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                f.read(length)
-                with self.lock:
-                    self.seen.append((conn_id, path))
-                answer = ANSWERS[path]
-                sock.sendall(answer.replace(CLOSE, b""))
-                if answer.endswith(CLOSE):
-                    return
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(2)
-        self.listener.close()
+def sub(server: Server, path: str, i: int = 0) -> dict[str, Any]:
+    return {"endpoint": f"{server.url}/push{path}/{i}", "keys": KEYS}
 
 
 @pytest.fixture(scope="module")
@@ -136,21 +71,21 @@ def ca_path(ca: trustme.CA, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def tls(ca: trustme.CA) -> Iterator[ScriptedTLSServer]:
-    server = ScriptedTLSServer(ca)
-    yield server
-    server.stop()
+def tls(ca: trustme.CA) -> Iterator[Server]:
+    """TLS with a certificate from ``ca``; each request gets ``ANSWERS[its kind]``."""
+    with Server(octets(lambda request: ANSWERS[kind(request)]), tls=server_context(ca)) as server:
+        yield server
 
 
-def _connections_of(server: ScriptedTLSServer, path: str) -> list[int]:
+def _connections_of(server: Server, path: str) -> list[int]:
     with server.lock:
-        return [c for c, p in server.seen if p == path]
+        return [r.connection for r in server.requests if kind(r) == path]
 
 
-def test_connection_close_answers_are_never_reused(tls: ScriptedTLSServer, ca_path: str) -> None:
+def test_connection_close_answers_are_never_reused(tls: Server, ca_path: str) -> None:
     # The server keeps each socket open after "Connection: close": only the
     # client's reading of the header can keep the next request off it.
-    subs = [tls.sub("/close", i) for i in range(6)]
+    subs = [sub(tls, "/close", i) for i in range(6)]
     with PushClient(concurrency=1, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
         results = list(client.send_many(subs, b"x"))
     assert all(r.ok and r.attempts == 1 for r in results), results
@@ -159,9 +94,9 @@ def test_connection_close_answers_are_never_reused(tls: ScriptedTLSServer, ca_pa
 
 
 @pytest.mark.parametrize("path", ["/http10", "/http10-eof"])
-def test_http_1_0_answers(tls: ScriptedTLSServer, ca_path: str, path: str) -> None:
+def test_http_1_0_answers(tls: Server, ca_path: str, path: str) -> None:
     with PushClient(concurrency=1, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
-        results = [client.send(tls.sub(path, i), b"x") for i in range(3)]
+        results = [client.send(sub(tls, path, i), b"x") for i in range(3)]
     assert all(r.ok and r.status_code == 201 for r in results)
     body = b"ok" if path == "/http10" else b"until the close"
     assert all(r.response is not None and r.response.content == body for r in results)
@@ -169,156 +104,44 @@ def test_http_1_0_answers(tls: ScriptedTLSServer, ca_path: str, path: str) -> No
     assert len(conns) == 3 and len(set(conns)) == 3  # HTTP/1.0: no keep-alive
 
 
-def test_chunked_answers_and_keep_alive(tls: ScriptedTLSServer, ca_path: str) -> None:
+def test_chunked_answers_and_keep_alive(tls: Server, ca_path: str) -> None:
     with PushClient(concurrency=1, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
-        results = [client.send(tls.sub("/chunked", i), b"x") for i in range(3)]
+        results = [client.send(sub(tls, "/chunked", i), b"x") for i in range(3)]
     assert all(r.ok and r.response is not None and r.response.content == b"abcde" for r in results)
     assert len(set(_connections_of(tls, "/chunked"))) == 1
 
 
-def test_interim_answers_are_skipped(tls: ScriptedTLSServer, ca_path: str) -> None:
+def test_interim_answers_are_skipped(tls: Server, ca_path: str) -> None:
     with PushClient(concurrency=1, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
-        result = client.send(tls.sub("/interim"), b"x")
+        result = client.send(sub(tls, "/interim"), b"x")
     assert result.ok and result.status_code == 201
 
 
 def test_101_is_an_error_not_a_crash_and_its_connection_is_dropped(
-    tls: ScriptedTLSServer, ca_path: str
+    tls: Server, ca_path: str
 ) -> None:
     with PushClient(concurrency=1, max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as c:
-        result = c.send(tls.sub("/switch"), b"x")
-        after = c.send(tls.sub("/ok"), b"x")
+        result = c.send(sub(tls, "/switch"), b"x")
+        after = c.send(sub(tls, "/ok"), b"x")
     assert not result.ok and isinstance(result.error, TransportError)
     assert "101" in result.error.message and result.attempts == 1
     assert after.ok
     assert _connections_of(tls, "/switch") != _connections_of(tls, "/ok")
 
 
-def test_a_partial_answer_is_not_resent(tls: ScriptedTLSServer, ca_path: str) -> None:
+def test_a_partial_answer_is_not_resent(tls: Server, ca_path: str) -> None:
     # Some response bytes came: the request reached the service; a resend
     # could deliver the message twice.
     with PushClient(concurrency=1, max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as c:
-        result = c.send(tls.sub("/partial"), b"x")
+        result = c.send(sub(tls, "/partial"), b"x")
     assert not result.ok and isinstance(result.error, TransportError)
     assert len(_connections_of(tls, "/partial")) == 1
 
 
-def test_unasked_for_bytes_after_an_answer_drop_the_connection(
-    tls: ScriptedTLSServer, ca_path: str
-) -> None:
+def test_unasked_for_bytes_after_an_answer_drop_the_connection(tls: Server, ca_path: str) -> None:
     # A second response nobody asked for must not answer the next request.
     with PushClient(concurrency=1, max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as c:
-        first = c.send(tls.sub("/smuggle"), b"x")
-        second = c.send(tls.sub("/ok"), b"x")
+        first = c.send(sub(tls, "/smuggle"), b"x")
+        second = c.send(sub(tls, "/ok"), b"x")
     assert first.ok and second.ok
     assert _connections_of(tls, "/ok") != _connections_of(tls, "/smuggle")
-
-
-def test_sni_is_the_endpoint_host_name(ca: trustme.CA, ca_path: str) -> None:
-    try:
-        socket.getaddrinfo("localhost", 443, socket.AF_INET)
-    except OSError:
-        pytest.skip("no localhost")
-    server = ScriptedTLSServer(ca, "localhost", host="localhost")
-    try:
-        with PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
-            result = client.send(server.sub("/ok"), b"x")
-        assert result.ok, result.error
-        assert server.sni and set(server.sni) == {"localhost"}
-    finally:
-        server.stop()
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # TLS 1.0/1.1 on purpose
-def test_tls_older_than_1_2_is_refused(ca: trustme.CA, ca_path: str) -> None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1
-    context.maximum_version = ssl.TLSVersion.TLSv1_1
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    versions: list[Optional[str]] = []
-    requests: list[bytes] = []
-
-    def serve() -> None:
-        for _ in range(2):
-            raw, _ = listener.accept()
-            raw.settimeout(5)
-            try:
-                sock = context.wrap_socket(raw, server_side=True)
-            except (OSError, ssl.SSLError):
-                versions.append(None)
-                raw.close()
-                continue
-            versions.append(sock.version())
-            with sock, contextlib.suppress(OSError):
-                line = sock.recv(65536)
-                if line.startswith(b"POST"):
-                    requests.append(line)
-                    sock.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        # Control: this server does speak TLS 1.1 to a client that allows it.
-        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        old.load_verify_locations(ca_path)
-        old.minimum_version = ssl.TLSVersion.TLSv1
-        old.set_ciphers("DEFAULT:@SECLEVEL=0")
-        try:
-            with old.wrap_socket(
-                socket.create_connection(("127.0.0.1", port), timeout=5),
-                server_hostname="127.0.0.1",
-            ):
-                pass
-        except ssl.SSLError:
-            pytest.skip("this OpenSSL cannot speak TLS 1.1 at all")
-        sub = {"endpoint": f"https://127.0.0.1:{port}/push/old", "keys": KEYS}
-        with PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
-            result = client.send(sub, b"x")
-        thread.join(5)
-        assert versions[0] in ("TLSv1", "TLSv1.1")
-        assert not result.ok and isinstance(result.error, TransportError)
-        assert "TLS failure" in result.error.message
-        assert versions[1:] == [None] and requests == []
-    finally:
-        listener.close()
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads: on purpose
-def test_close_in_a_forked_child_leaves_the_parents_loop_alone(
-    tls: ScriptedTLSServer, ca_path: str
-) -> None:
-    # close() in a child stopped the parent's resources: it waited 10 s for
-    # a loop thread that does not exist in the child (and for ever when a
-    # send was under way in the parent at the fork).
-    other = PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path)
-    assert other.send(tls.sub("/ok", 3), b"x").ok
-    with PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
-        assert client.send(tls.sub("/ok"), b"x").ok
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            signal.alarm(30)  # a hang ends the child: the parent then reads no status
-            code = 1
-            try:
-                start = time.monotonic()
-                other._finalizer()  # what the child's exit runs for a client it never closed
-                client.close()
-                code = 0 if time.monotonic() - start < 3.0 else 2
-                if code == 0:
-                    code = 0 if client.send(tls.sub("/ok", 1), b"x").ok else 3
-                    client.close()
-            finally:
-                os.write(write_end, bytes((code,)))
-                os._exit(0)
-        os.close(write_end)
-        status = os.read(read_end, 1)
-        os.close(read_end)
-        os.waitpid(pid, 0)
-        assert status == b"\x00"
-        assert client.send(tls.sub("/ok", 2), b"x").ok  # the parent's still works
-    assert other.send(tls.sub("/ok", 4), b"x").ok
-    other.close()
