@@ -8,11 +8,8 @@ shared machine.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
@@ -20,6 +17,8 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
+from servers.hostile import drip
+from servers.loopback import Server
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
@@ -41,95 +40,30 @@ def run_send_many(
     return results, time.monotonic() - start
 
 
-class DripServer:
-    """Raw loopback server: reads a request, then answers per ``mode``.
+# A 1 KB header dripped at one octet per 50 ms takes ~50 s; so does a 100 KB body.
+PADDED_HEAD = (
+    b"HTTP/1.1 201 Created\r\nX-Padding: " + b"p" * 1000 + b"\r\nContent-Length: 0\r\n\r\n"
+)
+DRIPS = {
+    # the status line and headers, one octet per 50 ms
+    "headers": drip(PADDED_HEAD, 0.05),
+    # headers at once, then a 100 KB body one octet at a time
+    "body": drip(b"x" * 100000, 0.05, head=b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n"),
+    # a prompt 201 first, then on the same kept-alive connection a header drip
+    "second": drip(PADDED_HEAD, 0.05, prompt_first=1),
+}
 
-    ``headers``: the status line and headers one byte per 50 ms (a 1 KB
-    header: ~50 s); ``body``: headers at once, then a 100 KB body one byte
-    at a time; ``second``: a prompt 201 first, then on the same kept-alive
-    connection a header drip.
-    """
 
-    def __init__(self, mode: str, tls: Optional[ssl.SSLContext] = None) -> None:
-        self.mode = mode
-        self.tls = tls
-        self.stop_event = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.requests = 0
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}/push/drip"
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-
-    def _read_request(self, f: Any) -> bool:
-        length = 0
-        line = f.readline()
-        if not line:
-            return False
-        while True:
-            header = f.readline()
-            if header in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = header.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        f.read(length)
-        self.requests += 1
-        return True
-
-    def _drip(self, sock: socket.socket, data: bytes) -> None:
-        for i in range(len(data)):
-            if self.stop_event.wait(0.05):
-                return
-            sock.sendall(data[i : i + 1])
-
-    def _serve(self, sock: socket.socket) -> None:
-        header = (
-            b"HTTP/1.1 201 Created\r\nX-Padding: " + b"p" * 1000 + b"\r\nContent-Length: 0\r\n\r\n"
-        )
-        try:
-            sock.settimeout(30)
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_side=True)
-            f = sock.makefile("rb")
-            if not self._read_request(f):
-                return
-            if self.mode == "second":
-                sock.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                if not self._read_request(f):
-                    return
-            if self.mode == "body":
-                sock.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n")
-                self._drip(sock, b"x" * 100000)
-            else:
-                self._drip(sock, header)
-        except (OSError, ValueError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(2)
-        self.listener.close()
+def endpoint(server: Server) -> str:
+    return f"{server.url}/push/drip"
 
 
 @pytest.fixture
-def drip_server() -> Iterator[Callable[..., DripServer]]:
-    servers: list[DripServer] = []
+def drip_server() -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
 
-    def start(mode: str, tls: Optional[ssl.SSLContext] = None) -> DripServer:
-        servers.append(DripServer(mode, tls))
+    def start(mode: str, tls: Optional[ssl.SSLContext] = None) -> Server:
+        servers.append(Server(DRIPS[mode], tls=tls))
         return servers[-1]
 
     yield start
@@ -138,7 +72,7 @@ def drip_server() -> Iterator[Callable[..., DripServer]]:
 
 
 @pytest.mark.parametrize("mode", ["headers", "body"])
-def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., DripServer], mode: str) -> None:
+def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., Server], mode: str) -> None:
     server = drip_server(mode)
     timeout, retries = 0.5, 1
     with PushClient(
@@ -146,18 +80,18 @@ def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., DripServer], 
     ) as client:
         client._sleep = lambda seconds: None
         start = time.monotonic()
-        result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
+        result = client.send({"endpoint": endpoint(server), "keys": KEYS}, b"x")
         elapsed = time.monotonic() - start
     assert not result.ok and isinstance(result.error, PushTimeout)
-    assert result.attempts == retries + 1 and server.requests == retries + 1
+    assert result.attempts == retries + 1 and len(server.requests) == retries + 1
     # Per attempt at most ~timeout; before the header phase was watched, a
     # header drip held this send for ~50 s per attempt.
     assert elapsed <= (retries + 1) * timeout + 0.5, elapsed
 
 
-def test_slow_drip_on_a_reused_connection(drip_server: Callable[..., DripServer]) -> None:
+def test_slow_drip_on_a_reused_connection(drip_server: Callable[..., Server]) -> None:
     server = drip_server("second")
-    sub = {"endpoint": server.url, "keys": KEYS}
+    sub = {"endpoint": endpoint(server), "keys": KEYS}
     with PushClient(
         timeout=0.5, max_retries=0, endpoint_policy=LOCAL, breaker_threshold=None
     ) as client:
@@ -165,11 +99,11 @@ def test_slow_drip_on_a_reused_connection(drip_server: Callable[..., DripServer]
         start = time.monotonic()
         result = client.send(sub, b"second")  # same kept-alive connection: the drip
         elapsed = time.monotonic() - start
-    assert isinstance(result.error, PushTimeout) and server.requests == 2
+    assert isinstance(result.error, PushTimeout) and len(server.requests) == 2
     assert elapsed <= 1.0, elapsed
 
 
-def test_slow_drip_over_tls(drip_server: Callable[..., DripServer], tmp_path: Any) -> None:
+def test_slow_drip_over_tls(drip_server: Callable[..., Server], tmp_path: Any) -> None:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
@@ -180,17 +114,17 @@ def test_slow_drip_over_tls(drip_server: Callable[..., DripServer], tmp_path: An
         timeout=0.5, max_retries=0, endpoint_policy=LOCAL, ca_certs=str(ca_path)
     ) as client:
         start = time.monotonic()
-        result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
+        result = client.send({"endpoint": endpoint(server), "keys": KEYS}, b"x")
         elapsed = time.monotonic() - start
     assert isinstance(result.error, PushTimeout), result.error
-    assert server.requests == 1 and elapsed <= 1.0, elapsed
+    assert len(server.requests) == 1 and elapsed <= 1.0, elapsed
 
 
-def test_many_drips_do_not_starve_the_fan_out(drip_server: Callable[..., DripServer]) -> None:
+def test_many_drips_do_not_starve_the_fan_out(drip_server: Callable[..., Server]) -> None:
     # 12 dripping subscriptions and 2 workers: each worker is freed per
     # attempt, so the run ends in about 12 / 2 * timeout.
     server = drip_server("headers")
-    subs = [{"endpoint": f"{server.url}{i}", "keys": KEYS} for i in range(12)]
+    subs = [{"endpoint": f"{endpoint(server)}{i}", "keys": KEYS} for i in range(12)]
     with PushClient(
         timeout=0.3, max_retries=0, concurrency=2, endpoint_policy=LOCAL, breaker_threshold=None
     ) as client:

@@ -12,14 +12,13 @@ whose own policy accepts it.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 from collections.abc import Collection, Iterator
 from typing import Any
 
 import pytest
 
+from servers.push_service import Answer, PushService
 from webpush_core import EndpointPolicy, PushClient, webpush
 from webpush_core._wire.resolver import Resolver
 from webpush_core.errors import EndpointNotAllowed
@@ -38,45 +37,22 @@ class LoopbackIsPublic(EndpointPolicy):
 POLICY = LoopbackIsPublic(allow_http=True, allowed_ports=range(1, 65536))
 
 
-class Recorder:
-    """Counts connections on an address and answers every request 201."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_server((host, port))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(
-                    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                )
+def recorder(host: str, port: int) -> PushService:
+    """Counts connections on an address and answers every request 201, then closes."""
+    return PushService(Answer(201, {"Connection": "close"}), host=host, port=port)
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[Recorder, Recorder]]:
-    public = Recorder("127.0.0.1", 0)
+def servers() -> Iterator[tuple[PushService, PushService]]:
+    public = recorder("127.0.0.1", 0)
     try:
-        internal = Recorder("127.0.0.2", public.port)
+        internal = recorder("127.0.0.2", public.port)
     except OSError as exc:  # pragma: no cover - 127.0.0.2 is local on Linux
-        public.sock.close()
+        public.stop()
         pytest.skip(f"cannot listen on 127.0.0.2: {exc}")
     yield public, internal
-    public.sock.close()
-    internal.sock.close()
+    public.stop()
+    internal.stop()
 
 
 class Rebinder:
@@ -101,7 +77,7 @@ def _sub(port: int) -> dict[str, Any]:
 
 
 def test_webpush_connects_to_the_address_it_checked(
-    servers: tuple[Recorder, Recorder], monkeypatch: pytest.MonkeyPatch
+    servers: tuple[PushService, PushService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     public, internal = servers
     rebinder = Rebinder()
@@ -113,7 +89,7 @@ def test_webpush_connects_to_the_address_it_checked(
 
 
 def test_push_client_connects_to_the_address_it_checked(
-    servers: tuple[Recorder, Recorder],
+    servers: tuple[PushService, PushService],
 ) -> None:
     public, internal = servers
     rebinder = Rebinder()
@@ -127,7 +103,7 @@ def test_push_client_connects_to_the_address_it_checked(
 
 @pytest.mark.parametrize("transport", ["webpush", "PushClient"])
 def test_an_internal_answer_is_refused_before_connecting(
-    servers: tuple[Recorder, Recorder], monkeypatch: pytest.MonkeyPatch, transport: str
+    servers: tuple[PushService, PushService], monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     public, internal = servers
     rebinder = Rebinder()
@@ -148,54 +124,15 @@ def test_an_internal_answer_is_refused_before_connecting(
 # A connection is checked against the policy of the send that uses it
 
 
-class KeepAlive201:
-    """127.0.0.1, keep-alive: 201 to every request; counts them."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            f = conn.makefile("rb")
-            while f.readline():
-                length = 0
-                while (header := f.readline()) not in (b"\r\n", b""):
-                    name, _, value = header.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                f.read(length)
-                self.requests += 1
-                conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
 @pytest.fixture
-def keep_alive() -> Iterator[KeepAlive201]:
-    server = KeepAlive201()
-    yield server
-    server.close()
+def keep_alive() -> Iterator[PushService]:
+    """127.0.0.1, keep-alive: 201 to every request."""
+    with PushService() as server:
+        yield server
 
 
 def test_a_connection_opened_under_a_permissive_policy_is_not_reused_under_a_strict_one(
-    keep_alive: KeepAlive201, monkeypatch: pytest.MonkeyPatch
+    keep_alive: PushService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The default pool manager is shared by every policy: a keep-alive
     # connection opened under a permissive one (allow_private: an app's own
@@ -222,4 +159,4 @@ def test_a_connection_opened_under_a_permissive_policy_is_not_reused_under_a_str
     with pytest.raises(EndpointNotAllowed):
         webpush(subscription, "hi", endpoint_policy=strict, timeout=5)
     # ... and nothing was sent to it under that policy.
-    assert internal.requests == 1
+    assert len(internal.requests) == 1

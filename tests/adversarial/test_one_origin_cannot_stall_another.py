@@ -21,7 +21,6 @@ that never answers, and attempts that fail at once while waiting for a slot.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -31,11 +30,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 import trustme
 
+from servers.hostile import CREATED, octets
+from servers.loopback import Server
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
@@ -197,85 +198,19 @@ def test_hostile_origins_do_not_slow_honest_ones(peers: dict[str, Any]) -> None:
 # plays a subscriber who points subscriptions at a server (and a DNS zone)
 # they control, on loopback only, bounded in time.
 
-CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-
-
-def _read_request(conn: socket.socket, buf: bytearray) -> bool:
-    """One request (head + Content-Length body) off ``conn``; False at EOF."""
-    while b"\r\n\r\n" not in buf:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return False
-        buf += chunk
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(rest) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return False
-        rest += chunk
-    buf[:] = rest[length:]
-    return True
-
-
-class Server:
-    """127.0.0.1, a thread per connection: ``answer`` for each request (None: silence)."""
-
-    def __init__(self, answer: bytes | None) -> None:
-        self.answer = answer
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buf = bytearray()
-        try:
-            while _read_request(conn, buf):
-                self.requests += 1
-                if self.answer is None:
-                    continue  # hold the request: never answer
-                conn.sendall(self.answer)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            with_suppressed(conn.close)
-
-
-def with_suppressed(fn: Callable[[], object]) -> None:
-    with contextlib.suppress(OSError):
-        fn()
-
 
 @pytest.fixture
-def servers() -> Iterator[Callable[[bytes | None], Server]]:
+def servers() -> Iterator[Callable[[Optional[bytes]], Server]]:
+    """Servers on 127.0.0.1 answering every request with these octets (None: never)."""
     made: list[Server] = []
 
-    def make(answer: bytes | None) -> Server:
-        server = Server(answer)
-        made.append(server)
-        return server
+    def make(answer: Optional[bytes]) -> Server:
+        made.append(Server(octets(answer)))
+        return made[-1]
 
     yield make
     for server in made:
-        server.close()
+        server.stop()
 
 
 def sub(host: str, port: int, tag: str) -> dict[str, Any]:
@@ -305,7 +240,7 @@ PUNYCODE_503 = (
 
 
 def test_error_bodies_in_a_quadratic_charset_do_not_delay_another_origin(
-    servers: Callable[[bytes | None], Server],
+    servers: Callable[[Optional[bytes]], Server],
 ) -> None:
     # Four 503s with a punycode body from one origin delayed an honest
     # origin's deliveries by seconds.
@@ -334,7 +269,7 @@ def _bad_chunk_line(n: int) -> bytes:
 
 
 def test_backtracking_bait_in_chunk_lines_does_not_delay_another_origin(
-    servers: Callable[[bytes | None], Server],
+    servers: Callable[[Optional[bytes]], Server],
 ) -> None:
     hostile = servers(_bad_chunk_line(4080))
     honest = servers(CREATED)
@@ -360,7 +295,7 @@ DISTINCT_SLOW_LOOKUP = 3.0
 
 
 def test_many_slow_names_do_not_starve_an_honest_lookup(
-    servers: Callable[[bytes | None], Server],
+    servers: Callable[[Optional[bytes]], Server],
 ) -> None:
     honest = servers(CREATED)
 
@@ -380,7 +315,7 @@ def test_many_slow_names_do_not_starve_an_honest_lookup(
 
 
 def test_a_silent_origin_cannot_hold_every_slot(
-    servers: Callable[[bytes | None], Server],
+    servers: Callable[[Optional[bytes]], Server],
 ) -> None:
     # One pool of `concurrency` slots serves every origin: an origin that
     # reads each request and never answers held a slot for the whole timeout,
@@ -410,7 +345,7 @@ BAD_IDNA = "\u00e4" + "a" * 70 + ".test"  # one label longer than 63 octets once
 
 
 def test_attempts_that_fail_at_once_while_waiting_do_not_hang_the_fan_out(
-    servers: Callable[[bytes | None], Server],
+    servers: Callable[[Optional[bytes]], Server],
 ) -> None:
     silent = servers(None)
     concurrency = 256
