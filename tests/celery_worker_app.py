@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import pathlib
+from typing import Any
 
 import redis
 from celery import Celery
 
-from webpush_core import EndpointPolicy
+from webpush_core import EndpointPolicy, PushClient
 from webpush_core.celery import WebPushTasks
 
 REDIS_URL = os.environ["WEBPUSH_TEST_REDIS"]
@@ -55,3 +56,16 @@ push = WebPushTasks(
     concurrency=int(os.environ.get("WEBPUSH_TEST_CONCURRENCY", "8")),
     timeout=10.0,
 )
+
+
+if os.environ.get("WEBPUSH_TEST_BUG"):
+    # A bug inside the worker's send, raised with a subscription's endpoint and
+    # keys in its message: what the worker logs and reports must hold none of them.
+    def _broken_send_many(self: Any, subscriptions: Any, *_: Any, **__: Any) -> Any:
+        sub = subscriptions[0]
+        raise RuntimeError(
+            f"simulated bug for {sub['endpoint']} with {sub['keys']['auth']} "
+            f"and {sub['keys']['p256dh']}"
+        )
+
+    PushClient.send_many = _broken_send_many  # type: ignore[method-assign]
