@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from servers.loopback import free_port
-from test_ece_explain import AES128GCM_NAMES, AESGCM_NAMES
+from unit.test_ece_explain import AES128GCM_NAMES, AESGCM_NAMES
 from webpush_core import __version__
 from webpush_core._cli import main
 from webpush_core.testing import LocalPushService
