@@ -24,9 +24,10 @@ import urllib3
 from servers.hostile import CLOSE, CREATED, octets, stream
 from servers.loopback import Handler, Request, Server, free_port, server_context
 from servers.push_service import Answer, PushService
+from webpush_core._classify import error_for_response
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._request import PushRequest
-from webpush_core._response import PushResponse, error_for_response
+from webpush_core._response import PushResponse
 from webpush_core._wire import urllib3_transport as _transport
 from webpush_core._wire.urllib3_transport import (
     DEFAULT_TIMEOUT,
@@ -188,7 +189,7 @@ def test_stale_keep_alive_would_fail_without_the_retry(
     serve: Any, pool: urllib3.PoolManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Proves the test above exercises the retry path.
-    monkeypatch.setattr(_transport, "_is_stale_connection", lambda exc: False)
+    monkeypatch.setattr(_transport, "resend_on_new_connection", lambda *a, **kw: False)
     srv = serve(stale_after_first)
     send_request(request(url(srv)), pool_manager=pool, policy=LOCAL)
     with pytest.raises(TransportError):

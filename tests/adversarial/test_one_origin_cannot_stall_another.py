@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
-from servers.hostile import CREATED, octets
+from servers.hostile import CREATED
 from servers.loopback import Server
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery.client import PushClient, SendResult
@@ -196,21 +196,7 @@ def test_hostile_origins_do_not_slow_honest_ones(peers: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------
 # One hostile origin in this process against one honest origin. Each test
 # plays a subscriber who points subscriptions at a server (and a DNS zone)
-# they control, on loopback only, bounded in time.
-
-
-@pytest.fixture
-def servers() -> Iterator[Callable[[Optional[bytes]], Server]]:
-    """Servers on 127.0.0.1 answering every request with these octets (None: never)."""
-    made: list[Server] = []
-
-    def make(answer: Optional[bytes]) -> Server:
-        made.append(Server(octets(answer)))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.stop()
+# they control, on loopback only, bounded in time (``servers``: adversarial/conftest.py).
 
 
 def sub(host: str, port: int, tag: str) -> dict[str, Any]:

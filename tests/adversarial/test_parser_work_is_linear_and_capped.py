@@ -14,7 +14,8 @@ from typing import Callable
 
 import pytest
 
-from webpush_core._response import PushResponse, error_for_response
+from webpush_core._classify import error_for_response
+from webpush_core._response import PushResponse
 from webpush_core._wire.http1 import (
     MAX_CHUNK_LINE,
     MAX_HEAD,
