@@ -5,7 +5,7 @@ pytest plugin (registered through the ``pytest11`` entry point).
 
 This directory is on sys.path, so helpers import as top-level modules:
 
-``unit/``         the sans-IO modules, one test file per module (no sockets)
+``unit/``         the sans-IO modules, one test file per module (no servers)
 ``adversarial/``  hostile peers and hostile input, one file per behaviour
                   defended, named after it
 ``servers/``      the loopback servers every network test shares

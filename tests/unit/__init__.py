@@ -1,1 +1,1 @@
-"""Sans-IO modules, one test file per module: no sockets, no threads of ours."""
+"""Sans-IO modules, one test file per module: no servers, no threads of ours."""
