@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .. import _p256
 from .._b64 import b64url_decode, b64url_encode
 from .._endpoint import EndpointPolicy
+from .._text import clean
 from ..errors import VapidError
 from ._receiver import (
     E_BAD_METHOD,
@@ -38,6 +39,7 @@ log = logging.getLogger("webpush_core.testing")
 MAX_MESSAGES = 1000  # per subscription; the oldest are dropped beyond it
 MAX_REQUESTS = 10000  # entries in the raw request log
 MAX_READ = 1 << 20  # a Content-Length above this is refused unread
+_SHOWN = 300  # characters of a request's own text (method, path) in a repr or log line
 
 SubscriptionRef = Union[Mapping[str, Any], str]
 
@@ -58,7 +60,7 @@ class RecordedRequest:
 
     def __repr__(self) -> str:
         return (
-            f"RecordedRequest({self.method} {self.path} -> {self.status}, "
+            f"RecordedRequest({clean(f'{self.method} {self.path}', _SHOWN)} -> {self.status}, "
             f"headers={sorted(self.headers)}, body_length={self.body_length})"
         )
 
@@ -372,7 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, extra, data = service._handle(self.command, self.path, headers, body)
         except Exception:
-            log.exception("local push service: error handling %s %s", self.command, self.path)
+            log.exception(
+                "local push service: error handling %s",
+                clean(f"{self.command} {self.path}", _SHOWN),
+            )
             status, extra, data = 500, {"Content-Type": "application/json"}, b"{}"
         self._log_request(headers, len(body), status)
         self._answer(status, extra, data)
@@ -398,5 +403,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Request line and status only: never headers (Authorization) or bodies.
-        log.debug("local push service: " + format, *args)
+        # Request line and status only: never headers (Authorization) or bodies;
+        # the request line is the client's text, so cleaned like a server's.
+        log.debug("local push service: %s", clean(format % args, _SHOWN))
