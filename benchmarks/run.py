@@ -631,7 +631,7 @@ def helper_processes_cpu() -> dict[int, float]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"webpush_core._sealer" in cmdline:
+        if b"webpush_core._delivery.sealer" in cmdline:
             found[int(entry.name)] = proc_cpu_seconds(int(entry.name))
     return found
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench
 
 from webpush_core import EndpointPolicy, PushClient
-from webpush_core._transport import make_pool_manager
+from webpush_core._wire.urllib3_transport import make_pool_manager
 
 
 def one_round(client: PushClient, subs: list[dict[str, Any]], data: bytes) -> tuple[float, float]:

@@ -25,13 +25,15 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
-from webpush_core import _client, _fanout, _sealer
 from webpush_core._b64 import b64url_encode
-from webpush_core._client import PushClient, SendResult
+from webpush_core._delivery import client as _client
+from webpush_core._delivery import fanout as _fanout
+from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._subscription import Subscription
-from webpush_core._transport import make_pool_manager
+from webpush_core._wire.urllib3_transport import make_pool_manager
 from webpush_core.errors import (
     EndpointNotAllowed,
     ExpiredSubscription,
@@ -793,7 +795,7 @@ def test_errors_are_library_errors(service: ScriptedService) -> None:
 def test_dns_failures_before_any_request(service: ScriptedService) -> None:
     import socket
 
-    from webpush_core._resolver import Resolver
+    from webpush_core._wire.resolver import Resolver
 
     looked_up: list[str] = []
 
@@ -853,7 +855,7 @@ def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None
 def test_idle_connections_are_kept_for_the_origins_used_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from webpush_core import _connections
+    from webpush_core._wire import connections as _connections
 
     monkeypatch.setattr(_connections, "MAX_ORIGINS", 2)
     services = [ScriptedService() for _ in range(3)]

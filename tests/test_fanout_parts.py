@@ -25,12 +25,13 @@ import http_ece
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from webpush_core import _request, _sealer, build_request, ece
+from webpush_core import _request, build_request, ece
 from webpush_core._b64 import b64url_decode, b64url_encode
-from webpush_core._connections import _split
+from webpush_core._delivery import sealer as _sealer
 from webpush_core._p256 import generate_private_key, private_key_from_scalar, uncompressed_point
 from webpush_core._request import prepare_message
 from webpush_core._subscription import Subscription
+from webpush_core._wire.connections import _split
 from webpush_core.ece._message import seal_aes128gcm_message
 from webpush_core.errors import ECEError, InvalidSubscription, WebPushException
 from webpush_core.vapid import Vapid

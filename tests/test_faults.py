@@ -38,9 +38,9 @@ from typing import Any, Callable, Optional
 import pytest
 import trustme
 
-from webpush_core import _client
 from webpush_core._b64 import b64url_encode
-from webpush_core._client import PushClient, SendResult
+from webpush_core._delivery import client as _client
+from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core.errors import (

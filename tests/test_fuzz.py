@@ -44,7 +44,7 @@ from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._request import PushRequest, build_request
 from webpush_core._response import PushResponse, error_for_response, parse_retry_after
 from webpush_core._subscription import Subscription
-from webpush_core._transport import make_pool_manager, send_request
+from webpush_core._wire.urllib3_transport import make_pool_manager, send_request
 from webpush_core.ece._ece import MAX_DECRYPT
 from webpush_core.errors import (
     ECEError,

@@ -30,10 +30,10 @@ import pytest
 import trustme
 
 from webpush_core._b64 import b64url_encode
-from webpush_core._client import PushClient, SendResult
+from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._resolver import Resolver
+from webpush_core._wire.resolver import Resolver
 
 PEER = Path(__file__).resolve().parent / "hostile_peer.py"
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)

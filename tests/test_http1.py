@@ -1,4 +1,4 @@
-"""The sans-IO HTTP/1.1 layer PushClient sends with (webpush_core._http1).
+"""The sans-IO HTTP/1.1 layer PushClient sends with (webpush_core._wire.http1).
 
 Responses are fed as bytes, whole, split at every point, or byte by byte:
 the parse must not depend on how the socket happened to cut them. The
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webpush_core._http1 import (
+from webpush_core._wire.http1 import (
     MAX_HEAD,
     MAX_HEADERS,
     HTTPProtocolError,

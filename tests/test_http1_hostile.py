@@ -13,7 +13,7 @@ from typing import Callable
 
 import pytest
 
-from webpush_core._http1 import (
+from webpush_core._wire.http1 import (
     MAX_CHUNK_LINE,
     MAX_HEAD,
     MAX_INTERIM,

@@ -27,7 +27,7 @@ import urllib3
 
 from webpush_core import EndpointPolicy, PushClient, SendResult
 from webpush_core._b64 import b64url_encode
-from webpush_core._origins import OPEN, PROBE, Origins, origin_of
+from webpush_core._delivery.origins import OPEN, PROBE, Origins, origin_of
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core.errors import InvalidRequest, OriginUnavailable, PushTimeout, RateLimited
 

@@ -31,7 +31,7 @@ from webpush_core import (
     webpush,
     webpush_async,
 )
-from webpush_core._proxy import (
+from webpush_core._wire.proxy import (
     MAX_CONNECT_HEAD,
     Proxy,
     connect_request,

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webpush_core import _reasons
-from webpush_core._client import SendResult
+from webpush_core._delivery.client import SendResult
 from webpush_core._reasons import ACTIONS, MAX_DETAIL, REASONS, classify, clip
 from webpush_core._response import PushResponse, error_for_response
 from webpush_core.errors import (

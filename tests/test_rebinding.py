@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from webpush_core import EndpointPolicy, PushClient, webpush
-from webpush_core._resolver import Resolver
+from webpush_core._wire.resolver import Resolver
 from webpush_core.errors import EndpointNotAllowed
 from webpush_core.testing import LocalPushService
 

@@ -1,4 +1,4 @@
-"""Name lookups for PushClient (webpush_core._resolver): never on the caller, shared, cached.
+"""Name lookups for PushClient (webpush_core._wire.resolver): never on the caller, shared, cached.
 
 The system resolver is replaced by a function that counts its calls and can
 be held (an Event) to stand for a name server that does not answer.
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from webpush_core._client import PushClient
+from webpush_core._delivery.client import PushClient
 from webpush_core._endpoint import EndpointPolicy
-from webpush_core._resolver import Resolver
+from webpush_core._wire.resolver import Resolver
 from webpush_core.errors import EndpointNotAllowed, TransportError
 from webpush_core.testing import LocalPushService
 

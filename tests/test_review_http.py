@@ -29,11 +29,13 @@ from peers import (
     subscription_info,
     webpush_testing_server,  # noqa: F401 - pytest fixture
 )
-from webpush_core import EndpointPolicy, PushClient, _fanout, _sealer
+from webpush_core import EndpointPolicy, PushClient
 from webpush_core._b64 import b64url_encode
-from webpush_core._http1 import MAX_HEAD, HTTPProtocolError, ResponseParser
+from webpush_core._delivery import fanout as _fanout
+from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery.sealer import Bodies, Sealer
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._sealer import Bodies, Sealer
+from webpush_core._wire.http1 import MAX_HEAD, HTTPProtocolError, ResponseParser
 from webpush_core.errors import TransportError
 from webpush_core.vapid import Vapid
 
@@ -76,7 +78,9 @@ def test_the_helper_imports_our_copy_not_one_in_the_working_directory(
     fake = tmp_path / "webpush_core"
     fake.mkdir()
     (fake / "__init__.py").write_text("")
-    (fake / "_sealer.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (fake / "_delivery").mkdir()
+    (fake / "_delivery" / "__init__.py").write_text("")
+    (fake / "_delivery" / "sealer.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     (tmp_path / "struct.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.chdir(tmp_path)
     sealer = Sealer()
@@ -111,7 +115,7 @@ def test_the_helper_ends_when_its_parent_dies_even_after_a_fork() -> None:
     # the helper outlived the parent for as long as such a child lived.
     script = (
         "import os, sys, time, warnings\n"
-        "from webpush_core._sealer import Sealer\n"
+        "from webpush_core._delivery.sealer import Sealer\n"
         "s = Sealer(); s.start()\n"
         "end = time.monotonic() + 10\n"
         "while not s.ready and time.monotonic() < end: time.sleep(0.01)\n"

@@ -30,12 +30,14 @@ from typing import Any, Callable
 
 import pytest
 
-from webpush_core import _fanout, _sealer, ece
+from webpush_core import ece
 from webpush_core._b64 import b64url_encode
-from webpush_core._client import PushClient, SendResult
+from webpush_core._delivery import fanout as _fanout
+from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery.client import PushClient, SendResult
+from webpush_core._delivery.sealer import Bodies, Sealer
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._sealer import Bodies, Sealer
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 UA_KEY = generate_private_key()
@@ -349,7 +351,7 @@ def test_the_helper_imports_the_standard_library_first_and_webpush_core_from_its
     markers = tmp_path / "markers"
     markers.mkdir()
     lib = tmp_path / "lib"  # where this copy of webpush_core is installed or vendored
-    package = Path(_sealer.__file__).parent
+    package = Path(_sealer.__file__).parent.parent  # webpush_core/_delivery/sealer.py
     shutil.copytree(package, lib / "webpush_core", ignore=shutil.ignore_patterns("__pycache__"))
     with open(lib / "webpush_core" / "__init__.py", "a") as init:
         init.write(f"\nopen({str(markers / 'our copy')!r}, 'w').close()\n")
@@ -362,7 +364,7 @@ def test_the_helper_imports_the_standard_library_first_and_webpush_core_from_its
         f"open({str(markers / 'another copy')!r}, 'w').close()\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(other))
-    monkeypatch.setattr(_sealer, "__file__", str(lib / "webpush_core" / "_sealer.py"))
+    monkeypatch.setattr(_sealer, "__file__", str(lib / "webpush_core" / "_delivery" / "sealer.py"))
     sealer = Sealer()
     answers: list[Bodies] = []
     try:

@@ -22,11 +22,11 @@ import pytest
 import trustme
 import urllib3
 
-from webpush_core import _transport
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._request import PushRequest
 from webpush_core._response import PushResponse, error_for_response
-from webpush_core._transport import (
+from webpush_core._wire import urllib3_transport as _transport
+from webpush_core._wire.urllib3_transport import (
     DEFAULT_TIMEOUT,
     default_pool_manager,
     make_pool_manager,
@@ -620,4 +620,4 @@ def test_only_transport_imports_urllib3() -> None:
     users = sorted(
         p.name for p in src.rglob("*.py") if "urllib3" in _runtime_imports(ast.parse(p.read_text()))
     )
-    assert users == ["_transport.py"]
+    assert users == ["urllib3_transport.py"]

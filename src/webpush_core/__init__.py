@@ -40,8 +40,8 @@ from .errors import (
 # ``import webpush_core.ece`` or ``webpush_core.vapid`` stays sans-IO: an
 # auditor or a vendoring project can use the crypto alone.
 _LAZY = {
-    "PushClient": "._client",
-    "SendResult": "._client",
+    "PushClient": "._delivery.client",
+    "SendResult": "._delivery.client",
     "EndpointPolicy": "._endpoint",
     "CaseInsensitiveDict": "._facade",
     "WebPusher": "._facade",
@@ -52,19 +52,19 @@ _LAZY = {
     "PushResponse": "._response",
     "parse_retry_after": "._response",
     "Subscription": "._subscription",
-    "make_pool_manager": "._transport",
+    "make_pool_manager": "._wire.urllib3_transport",
     "Vapid": ".vapid",
     "Vapid01": ".vapid",
 }
 
 if TYPE_CHECKING:
-    from ._client import PushClient, SendResult
+    from ._delivery.client import PushClient, SendResult
     from ._endpoint import EndpointPolicy
     from ._facade import CaseInsensitiveDict, WebPusher, webpush, webpush_async
     from ._request import PushRequest, build_request
     from ._response import PushResponse, parse_retry_after
     from ._subscription import Subscription
-    from ._transport import make_pool_manager
+    from ._wire.urllib3_transport import make_pool_manager
     from .vapid import Vapid, Vapid01
 
 

@@ -27,11 +27,11 @@ from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade import webpush
 from ._p256 import generate_private_key, uncompressed_point
-from ._proxy import ProxyArg
 from ._reasons import MAX_DETAIL
 from ._subscription import Subscription
 from ._text import clean
 from ._version import __version__
+from ._wire.proxy import ProxyArg
 from .errors import InvalidInput, VapidError, WebPushException
 from .vapid import Vapid
 from .vapid._keys import load_raw, write_file

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 from . import ece
 from ._b64 import b64url_encode
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._proxy import Proxy, ProxyArg, check_proxy_arg
 from ._request import (
     CONTENT_ENCODINGS,
     PushRequest,
@@ -34,7 +33,8 @@ from ._request import (
 )
 from ._response import CaseInsensitiveDict, PushResponse, error_for_response
 from ._subscription import Subscription
-from ._transport import DEFAULT_TIMEOUT, send_request
+from ._wire.proxy import Proxy, ProxyArg, check_proxy_arg
+from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
 from .errors import InvalidInput, InvalidRequest, NoData, TransportError
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]

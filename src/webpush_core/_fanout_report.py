@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import redis
 
-from ._client import SendResult
+from ._delivery.client import SendResult
 from .errors import (
     ExpiredSubscription,
     InvalidInput,

@@ -54,7 +54,7 @@ import redis
 from celery import Celery
 from celery.signals import worker_process_shutdown
 
-from ._client import DEFAULT_TTL, PushClient
+from ._delivery.client import DEFAULT_TTL, PushClient
 from ._fanout_report import PREFIX, FanOutHandle, FanOutReport, Keys, outcome, record
 from ._request import VapidKeyLike, prepare_message
 from ._subscription import Subscription, _check_endpoint

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from webpush_core import EndpointPolicy, PushClient, WebPushException, _proxy, _reasons, webpush
+from webpush_core import EndpointPolicy, PushClient, WebPushException, _reasons, webpush
 from webpush_core._reasons import MAX_DETAIL
+from webpush_core._wire import proxy as _proxy
 from webpush_core.testing import LocalPushService
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
@@ -41,7 +42,7 @@ def clean(text: str, limit: int) -> str:
 CLEANERS = {
     "clean": clean,
     "_reasons.clip": _reasons.clip,
-    "_proxy.clip": lambda text, limit: _proxy.clip(text),
+    "_wire.proxy.clip": lambda text, limit: _proxy.clip(text),
 }
 
 

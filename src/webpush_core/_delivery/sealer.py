@@ -38,8 +38,8 @@ import threading
 import time
 from typing import IO, Callable, Optional
 
-from ._p256 import public_key_from_point
-from .ece._message import seal_aes128gcm_message
+from .._p256 import public_key_from_point
+from ..ece._message import seal_aes128gcm_message
 
 __all__ = ["BATCH", "Sealer", "cores"]
 
@@ -76,7 +76,7 @@ if here not in sys.path:
 package = importlib.util.module_from_spec(spec)
 sys.modules["webpush_core"] = package
 spec.loader.exec_module(package)
-runpy.run_module("webpush_core._sealer", run_name="__main__", alter_sys=True)
+runpy.run_module("webpush_core._delivery.sealer", run_name="__main__", alter_sys=True)
 """
 
 # What a batch's callback gets: a body (or None: the point did not load) per
@@ -166,7 +166,8 @@ class Sealer:
                 return
             # The helper imports this very copy of webpush_core (vendored or not),
             # nothing from the working directory, the standard library first (_BOOT).
-            here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            # __file__ is <dir>/webpush_core/_delivery/sealer.py: <dir> holds webpush_core.
+            here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             try:
                 proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
                     [exe, "-c", _BOOT, here, str(os.getpid())],

@@ -46,11 +46,11 @@ from urllib3.exceptions import (
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._proxy import Proxy, ProxyArg, admit, proxy_refused, select_proxy
-from ._request import PushRequest
-from ._response import PushResponse, _clip
-from .errors import InvalidRequest, PushTimeout, TransportError
+from .._endpoint import DEFAULT_POLICY, EndpointPolicy
+from .._request import PushRequest
+from .._response import PushResponse, _clip
+from ..errors import InvalidRequest, PushTimeout, TransportError
+from .proxy import Proxy, ProxyArg, admit, proxy_refused, select_proxy
 
 __all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
 

@@ -40,13 +40,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 if TYPE_CHECKING:
     import urllib3
 
-from ._connections import Connections
-from ._delivery import _Delivery, _work
-from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._fanout import _FanOut, _Sealing
-from ._origins import OPEN, Origins, OriginStats
-from ._proxy import ProxyArg, check_proxy_arg
-from ._request import (
+from .._endpoint import DEFAULT_POLICY, EndpointPolicy
+from .._request import (
     CONTENT_ENCODINGS,
     MessagePlan,
     PushRequest,
@@ -55,8 +50,23 @@ from ._request import (
     load_vapid_key,
     prepare_message,
 )
-from ._response import PushResponse, error_for_response
-from ._result import (
+from .._response import PushResponse, error_for_response
+from .._subscription import Subscription
+from .._wire.connections import Connections
+from .._wire.proxy import ProxyArg, check_proxy_arg
+from .._wire.urllib3_transport import send_request
+from ..errors import (
+    InvalidInput,
+    InvalidRequest,
+    OriginUnavailable,
+    RateLimited,
+    TransportError,
+    WebPushException,
+)
+from .attempt import _Delivery, _work
+from .fanout import _FanOut, _Sealing
+from .origins import OPEN, Origins, OriginStats
+from .result import (
     SendResult,
     _Blocking,
     _Call,
@@ -68,17 +78,7 @@ from ._result import (
     _set_result,
     _unexpected,
 )
-from ._sealer import Sealer, cores
-from ._subscription import Subscription
-from ._transport import send_request
-from .errors import (
-    InvalidInput,
-    InvalidRequest,
-    OriginUnavailable,
-    RateLimited,
-    TransportError,
-    WebPushException,
-)
+from .sealer import Sealer, cores
 
 __all__ = ["PushClient", "SendResult"]
 

@@ -8,12 +8,12 @@ import queue
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from ._request import MessagePlan, PushRequest
-from ._result import SendResult, _Call, _deadline_result
-from ._sealer import BATCH, Bodies, Sealer
+from .._request import MessagePlan, PushRequest
+from .result import SendResult, _Call, _deadline_result
+from .sealer import BATCH, Bodies, Sealer
 
 if TYPE_CHECKING:
-    from ._client import PushClient
+    from .client import PushClient
 
 
 _HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)

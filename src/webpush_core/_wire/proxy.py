@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import unquote, urlsplit
 
-from ._text import clean
-from .errors import InvalidInput, ProxyError, TransportError
+from .._text import clean
+from ..errors import InvalidInput, ProxyError, TransportError
 
 if TYPE_CHECKING:
-    from ._endpoint import EndpointPolicy
+    from .._endpoint import EndpointPolicy
 
 __all__ = [
     "MAX_CONNECT_HEAD",

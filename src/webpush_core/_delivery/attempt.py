@@ -9,15 +9,15 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._connections import Outcome
-from ._origins import OPEN, PROBE
-from ._request import PushRequest
-from ._response import PushResponse, error_for_response
-from ._result import SendResult, _Blocking, _Call, _Done, _failed, _Pending, _unexpected
-from .errors import TransportError, WebPushException
+from .._request import PushRequest
+from .._response import PushResponse, error_for_response
+from .._wire.connections import Outcome
+from ..errors import TransportError, WebPushException
+from .origins import OPEN, PROBE
+from .result import SendResult, _Blocking, _Call, _Done, _failed, _Pending, _unexpected
 
 if TYPE_CHECKING:
-    from ._client import PushClient
+    from .client import PushClient
 
 
 def _work(

@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
-from ._origins import origin_of
-from ._request import PushRequest
-from ._response import PushResponse
-from .errors import (
+from .._request import PushRequest
+from .._response import PushResponse
+from ..errors import (
     ExpiredSubscription,
     InvalidRequest,
     PushTimeout,
@@ -22,6 +21,7 @@ from .errors import (
     TransportError,
     WebPushException,
 )
+from .origins import origin_of
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,12 @@ import time
 from typing import Callable, Optional, Union
 from urllib.parse import quote, urlsplit
 
-from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._http1 import HTTPProtocolError, ResponseParser, encode_request
-from ._proxy import (
+from .._endpoint import DEFAULT_POLICY, EndpointPolicy
+from .._request import PushRequest
+from .._response import PushResponse, _clip
+from ..errors import PushTimeout, TransportError, WebPushException
+from .http1 import HTTPProtocolError, ResponseParser, encode_request
+from .proxy import (
     Proxy,
     ProxyArg,
     connect_request,
@@ -61,10 +64,7 @@ from ._proxy import (
     proxy_refused,
     select_proxy,
 )
-from ._request import PushRequest
-from ._resolver import DEFAULT_RESOLVER, Addresses, Resolver
-from ._response import PushResponse, _clip
-from .errors import PushTimeout, TransportError, WebPushException
+from .resolver import DEFAULT_RESOLVER, Addresses, Resolver
 
 __all__ = ["MAX_ORIGINS", "Connections", "Outcome"]
 
