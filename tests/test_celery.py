@@ -227,6 +227,7 @@ class Worker:
         queue: str,
         log: pathlib.Path,
         app: str = "celery_worker_app",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.log = log
         self.process = subprocess.Popen(
@@ -248,6 +249,7 @@ class Worker:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel=INFO",
+                *extra,
             ],
             cwd=env.get("PYTHONPATH", str(TESTS)).split(os.pathsep)[0],
             env=env,
@@ -673,12 +675,15 @@ def test_readme_scaling_out_example_runs(
     tasks_py, send_py = _readme_blocks("Scaling out")
     (tmp_path / "tasks.py").write_text(tasks_py)
     key_file = os.environ["WEBPUSH_TEST_VAPID_KEY_FILE"]
+    batch_key = "readme-example-batch-key-0123456789"  # its optional batch_key, on both sides
     worker_env = dict(env, BROKER_URL=os.environ["WEBPUSH_TEST_REDIS"], VAPID_KEY_FILE=key_file)
     worker_env["PYTHONPATH"] = str(tmp_path)
+    worker_env["WEBPUSH_BATCH_KEY"] = batch_key
     subs = [push_service.subscribe() for _ in range(5)]
     deleted: list[str] = []
     old_broker = os.environ.get("BROKER_URL")
     os.environ["BROKER_URL"] = worker_env["BROKER_URL"]
+    os.environ["WEBPUSH_BATCH_KEY"] = batch_key
     sys.path.insert(0, str(tmp_path))
     w = Worker(worker_env, "readme", "celery", tmp_path / "worker.log", app="tasks")
     try:
@@ -691,10 +696,12 @@ def test_readme_scaling_out_example_runs(
         assert (report.total, report.ok, report.failed) == (5, 0, 5), w.tail()
         assert report.failures == {"invalid-input": 5}  # EndpointNotAllowed
         assert report.sent == 0
+        assert report.refused_batches == 0  # signed by the sender, accepted by the worker
         assert deleted == []
         assert push_service.requests == []
     finally:
         w.stop()
+        os.environ.pop("WEBPUSH_BATCH_KEY", None)
         sys.path.remove(str(tmp_path))
         sys.modules.pop("tasks", None)
         if old_broker is None:

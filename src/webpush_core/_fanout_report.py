@@ -3,7 +3,10 @@
 Every subscription of a fan-out has an index; its final entry (delivered, or
 failed for a reason) is recorded once, whichever worker records it first and
 however often its batch was redelivered or retried: one bit per index says it
-is in, and the same Lua script counts it. The keys of one fan-out share the
+is in, and the same Lua script counts it. The script records only an index
+``0 <= index < total`` (``total``: the subscriptions read so far, which the
+dispatcher raises before it publishes or records any of them), so a forged
+batch can neither complete a report nor grow its bitmap. The keys of one fan-out share the
 ``{id}`` hash tag, so they live in one slot of a Redis Cluster.
 """
 
@@ -30,18 +33,34 @@ from .errors import (
     WebPushException,
 )
 
-__all__ = ["PREFIX", "FanOutHandle", "FanOutReport", "Keys", "outcome", "record"]
+__all__ = [
+    "PREFIX",
+    "FanOutHandle",
+    "FanOutReport",
+    "Keys",
+    "count_refused",
+    "outcome",
+    "record",
+]
 
 PREFIX = "webpush_core"
 
 # Final entries, atomically: an index already recorded (a redelivered
-# or duplicated batch) is neither recorded nor counted again.
+# or duplicated batch) is neither recorded nor counted again; one that is not
+# an integer in [0, total) is ignored (a forged batch: SETBIT at 2^32 - 1 would
+# make a 512 MB bitmap), and so is everything for a report that does not exist.
 # KEYS: done bitmap, counts hash, delete list. ARGV: ttl, requests sent, then
 # (index, outcome, endpoint to delete or "") triples; outcome "ok" or a reason.
 _RECORD = """
+local total = tonumber(redis.call('HGET', KEYS[2], 'total'))
+if not total then
+  return 0
+end
 local new = 0
 for i = 3, #ARGV, 3 do
-  if redis.call('SETBIT', KEYS[1], ARGV[i], 1) == 0 then
+  local index = tonumber(ARGV[i])
+  if index and index >= 0 and index < total and index % 1 == 0
+     and redis.call('SETBIT', KEYS[1], index, 1) == 0 then
     new = new + 1
     if ARGV[i + 1] == 'ok' then
       redis.call('HINCRBY', KEYS[2], 'ok', 1)
@@ -61,6 +80,15 @@ for k = 1, 3 do
   redis.call('EXPIRE', KEYS[k], ARGV[1])
 end
 return new
+"""
+
+# A batch a worker refused (see webpush_core._batch_auth): counted in its
+# fan-out's report if that report exists; nothing is created for another id.
+_COUNT_REFUSED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'refused', 1)
+end
+return 0
 """
 
 
@@ -123,6 +151,9 @@ class FanOutReport:
     ``sent`` counts push requests made, retries and redeliveries included.
     ``to_delete`` lists the endpoints whose push service said they are gone
     (``action == "delete"``); ``failures`` counts the failed ones by reason.
+    ``refused_batches`` counts batch messages for this fan-out that a worker
+    with a ``batch_key`` refused (not authenticated with it): their
+    subscriptions stay pending, and the worker's log says why.
     """
 
     fan_out_id: str
@@ -133,6 +164,7 @@ class FanOutReport:
     dispatched: bool
     to_delete: tuple[str, ...] = field(repr=False)
     failures: Mapping[str, int]
+    refused_batches: int = 0
 
     @property
     def pending(self) -> int:
@@ -204,6 +236,7 @@ class FanOutHandle:
             dispatched=bool(counts.get("dispatched", 0)),
             to_delete=tuple(self._to_delete),
             failures={k[2:]: v for k, v in sorted(counts.items()) if k.startswith("r:")},
+            refused_batches=counts.get("refused", 0),
         )
 
     def wait(self, timeout: Optional[float] = None, *, interval: float = 0.2) -> FanOutReport:
@@ -218,9 +251,11 @@ class FanOutHandle:
             if report.complete:
                 return report
             if deadline is not None and time.monotonic() >= deadline:
+                refused = report.refused_batches
                 raise TimeoutError(
                     f"fan-out {self.id}: {report.ok + report.failed} of {report.total} "
                     f"subscriptions finished after {timeout} s"
+                    + (f"; {refused} batches refused by workers (batch_key)" if refused else "")
                 )
             time.sleep(interval)
 
@@ -228,3 +263,8 @@ class FanOutHandle:
 def record(client: redis.Redis, keys: Keys, entries: Sequence[str], sent: int, ttl: int) -> int:
     """Record (index, outcome, endpoint to delete or "") triples; returns how many were new."""
     return int(client.eval(_RECORD, 3, *keys.all, ttl, sent, *entries))
+
+
+def count_refused(client: redis.Redis, keys: Keys) -> int:
+    """Count one refused batch in the report (if it exists); returns the count, 0 if none."""
+    return int(client.eval(_COUNT_REFUSED, 1, keys.counts))

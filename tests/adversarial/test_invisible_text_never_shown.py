@@ -106,9 +106,10 @@ def test_clean_keeps_visible_text_and_joins_words() -> None:
     assert shown_safely(out)
     assert out.startswith("start w0") and out.endswith(" end")
     assert "w1x" in out  # a format character vanishes inside a word
-    assert clean(
-        "\u00e9t\u00e9\n\u4e2d\u6587\t\U0001f600", 50
-    ) == "\u00e9t\u00e9 \u4e2d\u6587 \U0001f600"
+    assert (
+        clean("\u00e9t\u00e9\n\u4e2d\u6587\t\U0001f600", 50)
+        == "\u00e9t\u00e9 \u4e2d\u6587 \U0001f600"
+    )
 
 
 @pytest.mark.parametrize("limit", [10, 100, MAX_DETAIL])
