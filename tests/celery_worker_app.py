@@ -7,11 +7,13 @@ callable: in the workers, on their first send.
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 
 import redis
 from celery import Celery
+from celery.signals import worker_process_init
 
 from webpush_core import EndpointPolicy
 from webpush_core.celery import WebPushTasks
@@ -39,6 +41,13 @@ app.conf.update(
     # Celery's saferepr depth for arguments without an argsrepr (default 3).
     task_repr_maxlevels=int(os.environ.get("WEBPUSH_TEST_REPR_LEVELS", "3")),
 )
+
+
+@worker_process_init.connect
+def log_library_warnings(**_: object) -> None:
+    """As an application would: the library's warnings (a refused batch, a throttle)
+    go to the worker's output (the library itself has only a NullHandler)."""
+    logging.getLogger("webpush_core").addHandler(logging.StreamHandler())
 
 
 def record_expired(endpoints: list[str]) -> None:

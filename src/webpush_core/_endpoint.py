@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 from urllib.parse import urlsplit
 
+from ._text import has_hidden
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
 __all__ = ["DEFAULT_POLICY", "REFUSED_RANGES", "EndpointPolicy"]
@@ -336,8 +337,11 @@ class EndpointPolicy:
         """Refuse ``url`` (EndpointNotAllowed) unless it passes the syntactic rules."""
         if not isinstance(url, str):
             raise self._refuse(f"the endpoint must be a string URL, got {type(url).__name__}")
-        if _UNSAFE_CHAR.search(url) is not None:
-            raise self._refuse("the URL contains spaces or control characters")
+        if _UNSAFE_CHAR.search(url) is not None or has_hidden(url):
+            raise self._refuse(
+                "the URL contains spaces, control characters or invisible "
+                "(format, separator) characters"
+            )
         try:
             parts = urlsplit(url)
             port = parts.port

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["BREAKS", "REMOVED", "clean"]
+__all__ = ["BREAKS", "REMOVED", "clean", "has_hidden"]
 
 # Categories whose characters never reach the output. Controls and separators
 # become a space first (a word boundary), format characters and surrogates
@@ -55,3 +55,9 @@ def _keep(char: str) -> str:
     if category in BREAKS:
         return " "
     return "" if category in REMOVED else char
+
+
+def has_hidden(text: str) -> bool:
+    """Whether ``text`` holds a character :func:`clean` would remove beyond ASCII's
+    own controls (a C1 control, a bidi or zero-width mark, a separator, ...)."""
+    return not text.isascii() and any(unicodedata.category(c) in REMOVED for c in text)

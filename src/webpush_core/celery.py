@@ -437,6 +437,9 @@ class WebPushTasks:
             return True
         if not isinstance(batch, dict):
             why: Optional[str] = "it is not a batch (a JSON object)"
+        elif not _at_its_origin(batch):
+            # Its "o" names the origin a 429 pauses for every worker: it must be theirs.
+            why = "its subscriptions are not all at the push service it names"
         else:
             key = self._mac_key()
             why = None if key is None else refusal(key, fan_out_id, batch)
@@ -549,6 +552,23 @@ class WebPushTasks:
 def _final(items: list[_Item], reason: str) -> list[str]:
     """The same final entry for each of ``items``, as ``record()`` takes them."""
     return [field for item in items for field in (str(item[0]), reason, "")]
+
+
+def _at_its_origin(batch: Mapping[str, Any]) -> bool:
+    """Every item of ``batch`` is [index, endpoint, p256dh, auth] with its endpoint at
+    the origin ``batch["o"]`` names, as :func:`_compact` made them."""
+    origin, items = batch.get("o"), batch.get("s")
+    if not isinstance(origin, str) or not isinstance(items, list):
+        return False
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 4 and type(item[0]) is int):
+            return False
+        try:
+            if _check_endpoint(item[1]) != origin:
+                return False
+        except InvalidSubscription:
+            return False
+    return True
 
 
 def _compact(index: int, subscription: Any) -> tuple[str, _Item]:

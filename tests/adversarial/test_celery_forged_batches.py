@@ -163,6 +163,39 @@ def test_a_forged_index_neither_completes_a_report_nor_grows_redis(
     assert int(client.strlen(f"webpush_core:{{{handle.id}}}:done")) == 0
 
 
+def test_a_forged_batch_cannot_pause_another_push_service(
+    env: dict[str, str], app_module: ModuleType, client: redis.Redis
+) -> None:
+    """A batch naming a victim's origin, its subscriptions at the forger's service
+    (which answers 429 Retry-After): refused, so the victim is not paused for every worker."""
+    vapid = _STATE["vapid"]
+    queue = "webpush-forged-pause"
+    worker_env = {k: v for k, v in env.items() if k != "WEBPUSH_TEST_BATCH_KEY"}
+    w = Worker(worker_env, "pause", queue, _STATE["folder"] / "worker-pause.log")
+    attacker = StandIn().start()
+    try:
+        subs = [attacker.sub(vapid) for _ in range(2)]
+        for sub in subs:
+            attacker.script[sub["endpoint"].rsplit("/", 1)[-1]] = [(429, {"Retry-After": "30"})]
+        parked = "webpush-forged-pause-parked"
+        handle = app_module.push.fan_out(subs, "real", queue=parked)
+        (real_args,) = parked_batches(client, parked)
+        victim = "https://fcm.googleapis.com"
+        forged = {k: v for k, v in real_args[1].items() if k != "mac"}
+        forged.update(o=victim, q=queue)
+        log_before = len(w.log.read_bytes())
+
+        app_module.push.send_batch.apply_async(args=(handle.id, forged), queue=queue)
+
+        assert wait_until(lambda: handle.progress().refused_batches == 1), w.tail()
+    finally:
+        w.stop()
+        attacker.stop()
+    assert attacker.requests == []
+    assert client.pttl(f"webpush_core:throttle:{victim}") < 0  # no pause for the victim
+    assert "not all at the push service it names" in w.log.read_text()[log_before:]
+
+
 # --------------------------------------------------------------------------
 # A worker with a batch_key refuses what its dispatcher did not sign
 
@@ -203,9 +236,9 @@ FORGERIES: dict[str, Callable[[str, dict[str, Any], str], tuple[str, dict[str, A
     "empty mac": lambda fid, batch, other: (fid, dict(batch, mac="")),
     "mac not a string": lambda fid, batch, other: (fid, dict(batch, mac=12345)),
     "message altered": lambda fid, batch, other: (fid, dict(batch, d="ZXZpbA==")),
-    "endpoint altered": lambda fid, batch, other: (
+    "endpoint altered": lambda fid, batch, other: (  # another subscription, same service
         fid,
-        dict(batch, s=[[0, "http://127.0.0.1:9/evil", *batch["s"][0][2:]]]),
+        dict(batch, s=[[batch["s"][0][0], batch["s"][0][1] + "x", *batch["s"][0][2:]]]),
     ),
     "index altered": lambda fid, batch, other: (  # the other subscription's index
         fid,
