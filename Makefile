@@ -89,7 +89,7 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 
 # Not part of `make test`. BENCH_ARGS=--quick for a ~20 s smoke run.
 bench: $(STAMP) $(BENCH_STAMP) node
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

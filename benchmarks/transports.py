@@ -1,95 +1,78 @@
-#!/usr/bin/env python3
 """PushClient's two transports side by side: its own HTTP/1.1 client vs urllib3.
 
-One run, one machine, the same TLS stand-in as benchmarks/run.py (nginx, one
-worker, keep-alive, 127.0.0.1), N messages to N distinct subscriptions,
-interleaved rounds, median reported:
+One run, one machine, the fan-out benchmark's TLS stand-in (nginx, one worker,
+keep-alive, 127.0.0.1), N messages to N distinct subscriptions, interleaved
+rounds, medians:
 
-* ``PushClient(...)``: the default, its own client on one event-loop thread;
-* ``PushClient(..., pool_manager=make_pool_manager(...))``: urllib3 from
-  ``concurrency`` worker threads.
+* ``own``: ``PushClient(...)``, the default, its own client on one event-loop thread;
+* ``urllib3``: ``PushClient(..., pool_manager=make_pool_manager(...))``, urllib3
+  from ``concurrency`` worker threads;
+* ``webpush`` (only when asked for with ``--contenders``): the one-call
+  ``webpush()`` per message over one pool.
 
-Messages per second and client CPU per message (all our processes: the
-helper process that encrypts long fan-outs included), and the ratios.
-Not part of ``make test``::
+Messages per second and client CPU per message (the client's process and its
+children: the helper process that encrypts long fan-outs included), and the
+ratio of the first contender to the others. Not part of ``make test``::
 
-    .venv/bin/python benchmarks/transports.py --messages 3000 --rounds 3
+    .venv/bin/python -m benchmarks.transports --messages 3000 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Callable, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import run as bench
-
-from webpush_core import EndpointPolicy, PushClient
-from webpush_core._wire.urllib3_transport import make_pool_manager
+from .contenders import Bench, client_environment, run_our_webpush, run_ours, urllib3_transport
+from .keys import new_user_agent, new_vapid_keys, payload_of, subscriptions
+from .measure import Throughput, interleaved, median
+from .server import PushServiceStandIn
 
 
-def one_round(client: PushClient, subs: list[dict[str, Any]], data: bytes) -> tuple[float, float]:
-    """(messages per second, client CPU µs per message) for one fan-out."""
-    helpers_before = bench.helper_processes_cpu()
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    ok = sum(1 for result in client.send_many(subs, data) if result.ok)
-    seconds = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
-    helpers = bench.helper_processes_cpu()
-    cpu += sum(c - helpers_before.get(pid, 0.0) for pid, c in helpers.items())
-    if ok != len(subs):
-        raise SystemExit(f"only {ok} of {len(subs)} delivered")
-    return len(subs) / seconds, cpu / len(subs) * 1e6
+def contenders(b: Bench, data: bytes) -> dict[str, Callable[[], Throughput]]:
+    return {
+        "own": partial(run_ours, b, data, "own"),
+        "urllib3": partial(run_ours, b, data, "urllib3", partial(urllib3_transport, b)),
+        "webpush": partial(run_our_webpush, b, data),
+    }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.transports", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--messages", type=int, default=3000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--in-flight", type=int, default=32)
     p.add_argument("--payload", type=int, default=100)
-    args = p.parse_args()
-    print(f"command: {' '.join([sys.executable, *sys.argv])}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = bench.PushServiceStandIn(Path(tmp), "auto", "1")
-        server.start()
+    p.add_argument("--contenders", default="own,urllib3", help="of own,urllib3,webpush")
+    args = p.parse_args(argv)
+    keys = args.contenders.split(",")
+    unknown = [k for k in keys if k not in ("own", "urllib3", "webpush")]
+    if unknown or len(keys) < 2:
+        p.error("--contenders: two or more of own,urllib3,webpush")
+    print(f"command: {' '.join([sys.executable, '-m', 'benchmarks.transports', *sys.argv[1:]])}")
+    with tempfile.TemporaryDirectory(prefix="webpush-bench-") as tmp:
+        server = PushServiceStandIn(Path(tmp))
         try:
-            vapid = bench.new_vapid_keys()
-            agents = [bench.new_user_agent() for _ in range(64)]
-            subs = [
-                agents[i % len(agents)].subscription(server.endpoint(f"sub-{i}"))
-                for i in range(args.messages)
-            ]
-            data = bench.payload_of(args.payload)
-            policy = EndpointPolicy(allow_private=True, allowed_ports=(443, server.port))
-            common: dict[str, Any] = {
-                "vapid_private_key": vapid.private_b64,
-                "vapid_claims": {"sub": bench.VAPID_SUB},
-                "ttl": 0,
-                "concurrency": args.in_flight,
-                "ca_certs": server.ca_path,
-                "endpoint_policy": policy,
-            }
-            rows: dict[str, list[tuple[float, float]]] = {"own": [], "urllib3": []}
-            for _ in range(args.rounds):
-                for name, runs in rows.items():
-                    extra: dict[str, Any] = {}
-                    if name == "urllib3":
-                        extra["pool_manager"] = make_pool_manager(
-                            maxsize=args.in_flight, ca_certs=server.ca_path
-                        )
-                    with PushClient(**common, **extra) as client:
-                        for _ in client.send_many(subs[:32], data):  # warm-up, untimed
-                            pass
-                        runs.append(one_round(client, subs, data))
+            server.start()
+            with client_environment(server.ca_path):
+                subs = subscriptions(
+                    [new_user_agent() for _ in range(64)], server.endpoint, args.messages
+                )
+                b = Bench(server, new_vapid_keys(), subs, subs[:32], Path(tmp), args.in_flight)
+                runs = contenders(b, payload_of(args.payload))
+                chosen = [(k, runs[k]) for k in keys]
+                rows = interleaved(chosen, args.rounds, "transports", _summary)
         finally:
             server.stop()
+    for name, done in rows.items():
+        bad = next((r for r in done if not r.valid), None)
+        if bad is not None:
+            raise SystemExit(f"{name}: only {bad.ok} of {len(subs)} delivered {bad.note}")
     print(
         f"stand-in: {server.kind} {server.version}; {args.messages} messages, "
         f"{args.in_flight} in flight, {args.payload} B, {args.rounds} rounds (median)"
@@ -97,14 +80,20 @@ def main() -> int:
     print("| transport | msgs/s | client CPU µs/msg |")
     print("|---|---:|---:|")
     med = {
-        name: (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
-        for name, runs in rows.items()
+        name: (median([r.rate for r in done]), median([r.client_us_per_msg for r in done]))
+        for name, done in rows.items()
     }
     for name, (rate, cpu) in med.items():
         print(f"| {name} | {rate:,.0f} | {cpu:.0f} |")
-    own, other = med["own"], med["urllib3"]
-    print(f"own / urllib3: {own[0] / other[0]:.2f}x the msgs/s at {own[1] / other[1]:.2f}x the CPU")
+    first, *others = med
+    for other in others:
+        (r0, c0), (r1, c1) = med[first], med[other]
+        print(f"{first} / {other}: {r0 / r1:.2f}x the msgs/s at {c0 / c1:.2f}x the CPU")
     return 0
+
+
+def _summary(row: Throughput) -> str:
+    return f"{row.rate:,.0f} msgs/s, {row.client_us_per_msg:,.0f} µs CPU/msg"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ every message (``Vapid.from_string(key).sign(claims)``). We parse the key
 once and reuse the signed token until an hour before it expires, so a
 fan-out pays a dict lookup per message.
 
-Run: .venv/bin/python benchmarks/vapid_sign.py [--seconds 1.0]
+Run: .venv/bin/python -m benchmarks.vapid_sign [--seconds 1.0]
 Not a test: numbers depend on the machine.
 """
 
@@ -39,7 +39,9 @@ def per_call(fn: Callable[[], object], seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.vapid_sign", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seconds", type=float, default=1.0, help="time budget per measurement")
     args = parser.parse_args()
 

@@ -7,15 +7,14 @@ callable: in the workers, on their first send.
 
 from __future__ import annotations
 
-import logging
 import os
 import pathlib
+from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import worker_process_init
 
-from webpush_core import EndpointPolicy
+from webpush_core import EndpointPolicy, PushClient
 from webpush_core.celery import WebPushTasks
 
 REDIS_URL = os.environ["WEBPUSH_TEST_REDIS"]
@@ -43,13 +42,6 @@ app.conf.update(
 )
 
 
-@worker_process_init.connect
-def log_library_warnings(**_: object) -> None:
-    """As an application would: the library's warnings (a refused batch, a throttle)
-    go to the worker's output (the library itself has only a NullHandler)."""
-    logging.getLogger("webpush_core").addHandler(logging.StreamHandler())
-
-
 def record_expired(endpoints: list[str]) -> None:
     redis.Redis.from_url(REDIS_URL).rpush(EXPIRED_KEY, *endpoints)
 
@@ -69,3 +61,16 @@ push = WebPushTasks(
     concurrency=int(os.environ.get("WEBPUSH_TEST_CONCURRENCY", "8")),
     timeout=10.0,
 )
+
+
+if os.environ.get("WEBPUSH_TEST_BUG"):
+    # A bug inside the worker's send, raised with a subscription's endpoint and
+    # keys in its message: what the worker logs and reports must hold none of them.
+    def _broken_send_many(self: Any, subscriptions: Any, *_: Any, **__: Any) -> Any:
+        sub = subscriptions[0]
+        raise RuntimeError(
+            f"simulated bug for {sub['endpoint']} with {sub['keys']['auth']} "
+            f"and {sub['keys']['p256dh']}"
+        )
+
+    PushClient.send_many = _broken_send_many  # type: ignore[method-assign]

@@ -36,9 +36,11 @@ def test_all_names_and_error_hierarchy() -> None:
     assert set(ece.__all__) == {
         "ECEError",
         "EncryptedMessage",
+        "Step",
         "decrypt",
         "encrypt",
         "encrypt_message",
+        "explain",
         "max_plaintext",
         "trace",
     }

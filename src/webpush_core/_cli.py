@@ -22,16 +22,16 @@ from cryptography.hazmat.primitives import serialization
 
 from . import ece
 from ._b64 import b64url_decode, b64url_encode
-from ._demo import print_trace
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade import webpush
-from ._p256 import generate_private_key, uncompressed_point
+from ._p256 import generate_private_key
 from ._reasons import MAX_DETAIL
 from ._subscription import Subscription
 from ._text import clean
 from ._version import __version__
 from ._wire.proxy import ProxyArg
+from .ece._explain import render
 from .errors import InvalidInput, VapidError, WebPushException
 from .vapid import Vapid
 from .vapid._keys import load_raw, write_file
@@ -130,7 +130,8 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument(
         "--out",
         default="private_key.pem",
-        help="where to write the private key, mode 0600 (default: private_key.pem)",
+        help="where to write the private key, mode 0600; '-' writes it to stdout and "
+        "the applicationServerKey to stderr (default: private_key.pem)",
     )
     keygen.add_argument(
         "--format",
@@ -147,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
         "pubkey", help="print the applicationServerKey of an existing VAPID private key"
     )
     pubkey.add_argument("keyfile", help="the private key file (PEM, DER or raw base64url)")
+    pubkey.add_argument(
+        "--format",
+        default="raw",
+        choices=["raw", "pem"],
+        help="raw (the base64url uncompressed point: the applicationServerKey) or pem "
+        "(SubjectPublicKeyInfo, what openssl and JWT libraries read) (default: raw)",
+    )
 
     explain = sub.add_parser("explain", help="print each RFC 8291 encryption step (the audit view)")
     explain.add_argument(
@@ -253,32 +261,54 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
 
 def _keygen(args: argparse.Namespace, out: TextIO) -> int:
 
-    if os.path.exists(args.out) and not args.force:
+    to_stdout = args.out == "-"
+    if not to_stdout and os.path.exists(args.out) and not args.force:
         raise InvalidInput(f"{args.out!r} exists; pass --force to replace it", field="out")
     private = generate_private_key()
     key = Vapid(private)
     if args.format == "pem":
-        key.save_key(args.out)
+        data = key.private_pem()  # PKCS#8, ends with a newline
+    elif args.format == "der":
+        data = private.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     else:
+        scalar = private.private_numbers().private_value.to_bytes(32, "big")
+        data = (b64url_encode(scalar) + "\n").encode("ascii")
+    if to_stdout:
+        # The key alone on stdout (for a pipe or a secret store); the rest on stderr.
         if args.format == "der":
-            data = private.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+            binary = getattr(out, "buffer", None)
+            if binary is None or out.isatty():
+                raise InvalidInput(
+                    "--format der is binary: write it to a file (--out FILE) or a pipe",
+                    field="out",
+                )
+            out.flush()
+            binary.write(data)
+            binary.flush()
         else:
-            scalar = private.private_numbers().private_value.to_bytes(32, "big")
-            data = (b64url_encode(scalar) + "\n").encode("ascii")
+            out.write(data.decode("ascii"))
+        info = sys.stderr
+        print(f"private key written to stdout ({args.format})", file=info)
+    else:
         write_file(args.out, data, 0o600)
-    print(f"private key written to {args.out} ({args.format}, mode 0600)", file=out)
-    print("applicationServerKey (for pushManager.subscribe):", file=out)
-    print(key.application_server_key, file=out)
+        info = out
+        print(f"private key written to {args.out} ({args.format}, mode 0600)", file=info)
+    print("applicationServerKey (for pushManager.subscribe):", file=info)
+    print(key.application_server_key, file=info)
     return EXIT_OK
 
 
 def _pubkey(args: argparse.Namespace, out: TextIO) -> int:
 
-    print(Vapid.from_file(args.keyfile).application_server_key, file=out)
+    key = Vapid.from_file(args.keyfile)
+    if args.format == "pem":
+        out.write(key.public_pem().decode("ascii"))  # ends with a newline
+    else:
+        print(key.application_server_key, file=out)
     return EXIT_OK
 
 
@@ -322,7 +352,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
             ) from None
     else:
         sender = generate_private_key()
-    steps = ece.trace(
+    steps = ece.explain(
         _message(args) or b"",
         salt=salt,
         private_key=sender,
@@ -331,18 +361,12 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         version=args.encoding,
     )
     print(f"{args.encoding} encryption for {endpoint}", file=out)
-    print("inputs:", file=out)
-    print_trace(
-        [
-            ("salt", salt),
-            ("sender_public (as_public)", uncompressed_point(sender.public_key())),
-            ("receiver_public (ua_public)", p256dh),
-            ("auth_secret", auth),
-        ],
-        out=out,
+    print(
+        "Each value in base64url; under it, how it is computed, where it is defined, "
+        "and what it is for.",
+        file=out,
     )
-    print("steps:", file=out)
-    print_trace(steps, out=out)
+    out.write(render(steps))
     return EXIT_OK
 
 

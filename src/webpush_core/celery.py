@@ -41,7 +41,11 @@ What it guarantees:
 * a 429 or 503 with ``Retry-After`` from one origin pauses that origin for
   every worker until then (a Redis key with that expiry);
 * with a ``ttl``, nothing is sent after it has run out, counted from
-  :meth:`WebPushTasks.fan_out`.
+  :meth:`WebPushTasks.fan_out`;
+* every failure in the report has its reason, and each reason one sample
+  detail (clipped, no control characters, no endpoint path, no key); a
+  worker that cannot load its VAPID key says so once (logger
+  ``webpush_core.celery``) and fails its batches with that detail.
 
 Importing :mod:`webpush_core` never imports this module, Celery or Redis.
 """
@@ -54,15 +58,18 @@ import logging
 import os
 import random
 import re
+import socket
 import threading
 import time
+import traceback
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 import redis
 from celery import Celery, Task
-from celery.signals import worker_process_shutdown
+from celery.signals import celeryd_after_setup, worker_process_shutdown
 
 from ._batch_auth import BatchKeyArg, check_key, refusal, sign
 from ._delivery.client import DEFAULT_TTL, PushClient
@@ -71,14 +78,16 @@ from ._fanout_report import (
     FanOutHandle,
     FanOutReport,
     Keys,
+    clean_detail,
     count_refused,
+    describe,
     outcome,
     record,
 )
-from ._request import VapidKeyLike, prepare_message
+from ._request import VapidKeyLike, load_vapid_key, prepare_message
 from ._subscription import Subscription, _check_endpoint
 from ._text import clean
-from .errors import InvalidInput, InvalidSubscription
+from .errors import InvalidInput, InvalidSubscription, VapidError, WebPushException
 
 __all__ = ["FanOutHandle", "FanOutReport", "WebPushTasks", "outcome"]
 
@@ -133,13 +142,19 @@ class _BatchTask(Task):  # type: ignore[misc]  # Celery ships no types
         return super().apply_async(args, kwargs, *rest, **options)
 
 
+_FIX = ("fix-request", "fix-credentials")  # actions that ask for a change before sending again
+
+
 class WebPushTasks:
     """Web Push fan-out tasks, registered on the Celery ``app``.
 
     Create it in the module the workers import (``celery -A``). On the
     workers, ``vapid_private_key`` (a key, a key file's path, or a callable
     returning either, e.g. ``lambda: os.environ["VAPID_PRIVATE_KEY"]``) is read
-    by each worker process when it first sends, and stays there.
+    by each worker process when it first sends, and stays there. A worker
+    that cannot load it (the callable raises, the key is invalid) says so
+    once, as it starts, and fails each batch it takes at once with reason
+    ``invalid-vapid`` and a detail naming the setting.
     ``client_options`` go to that process's :class:`~webpush_core.PushClient`
     (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
     its own retries default to none, since failed subscriptions are retried
@@ -227,6 +242,7 @@ class WebPushTasks:
         self._push: Optional[PushClient] = None
         self._redis_pid = 0
         self._redis_client: Optional[redis.Redis] = None
+        self._said: Optional[str] = None  # why this process cannot send, as last logged
 
         tasks = self
 
@@ -249,6 +265,7 @@ class WebPushTasks:
             max_retries=30,
         )(send_batch)
         worker_process_shutdown.connect(self._shutdown, weak=False)
+        celeryd_after_setup.connect(self._check_at_start, weak=False)
 
     def __repr__(self) -> str:
         return (
@@ -263,10 +280,53 @@ class WebPushTasks:
         pid = os.getpid()
         with self._lock:
             if self._push is None or self._pid != pid:
-                key = self._key() if callable(self._key) else self._key
-                self._push = PushClient(key, self._claims, **self._client_options)
+                self._push = PushClient(self._vapid_key(), self._claims, **self._client_options)
                 self._pid = pid
+                self._said = None
             return self._push
+
+    def _vapid_key(self) -> Any:
+        """The key as given, or what the callable returns (VapidError if it raises)."""
+        if not callable(self._key):
+            return self._key
+        try:
+            return self._key()
+        except Exception as exc:
+            raise VapidError(
+                "vapid_private_key: calling it in this worker process raised "
+                f"{type(exc).__name__}: {exc} (the worker needs what it reads: an "
+                "environment variable, a key file)",
+                field="vapid_private_key",
+            ) from None
+
+    def _cannot_send(self, exc: Exception) -> tuple[str, str]:
+        """Reason and detail when this process cannot make its client; logged once.
+
+        The worker's own settings (its VAPID key, client options) are wrong:
+        every batch it takes fails the same way, so the log says it once per
+        process (a prefork child inherits what its parent said at start).
+        """
+        if isinstance(exc, WebPushException):
+            reason, message = exc.reason or "unknown", exc.message
+        else:
+            reason, message = "unknown", f"{type(exc).__name__}: {exc}"
+        text = clean_detail(f"the worker on {socket.gethostname()} cannot send: {message}")
+        with self._lock:
+            said, self._said = self._said, text
+        if said != text:
+            log.error("%s; every batch it takes fails with reason %s", text, reason)
+        return reason, text
+
+    def _check_at_start(self, instance: Any = None, **_: Any) -> None:
+        """celeryd_after_setup (the worker's main process, logging set up, before
+        the pool forks): load the VAPID key once, so a worker that cannot says
+        so when it starts, not once per pool process and batch."""
+        if getattr(instance, "app", None) is not self.app or self._key is None:
+            return
+        try:
+            load_vapid_key(self._vapid_key())
+        except Exception as exc:  # what the first batch would meet: say it now
+            self._cannot_send(exc)
 
     def _redis(self) -> redis.Redis:
         pid = os.getpid()
@@ -368,6 +428,7 @@ class WebPushTasks:
         buckets: dict[str, list[_Item]] = {}
         held = 0
         invalid: list[str] = []  # [index, reason, ""] triples for record()
+        invalid_detail: dict[str, str] = {}
         index = 0
         announced = 0  # "total" in Redis: the report records no index at or above it
 
@@ -380,11 +441,14 @@ class WebPushTasks:
         for subscription in subscriptions:
             try:
                 origin, item = _compact(index, subscription)
-            except InvalidSubscription:
+            except InvalidSubscription as exc:
                 invalid += [str(index), "invalid-input", ""]
+                invalid_detail.setdefault(
+                    "invalid-input", clean_detail(f"subscription #{index}: {exc.message}")
+                )
                 if len(invalid) >= 3 * size:
                     announce(index + 1)
-                    self._record(keys, invalid, 0)
+                    self._record(keys, invalid, 0, invalid_detail)
                     invalid = []
             else:
                 bucket = buckets.setdefault(origin, [])
@@ -407,7 +471,7 @@ class WebPushTasks:
         for origin, bucket in buckets.items():
             self._enqueue(fan_out_id, dict(message, o=origin, s=bucket, a=0))
         if invalid:
-            self._record(keys, invalid, 0)
+            self._record(keys, invalid, 0, invalid_detail)
         client.hset(keys.counts, mapping={"total": index, "dispatched": 1})
         client.expire(keys.counts, self.report_ttl)
         return FanOutHandle(self._redis, fan_out_id, on_expired, self.batch_size)
@@ -425,8 +489,14 @@ class WebPushTasks:
             args=(fan_out_id, batch), countdown=countdown or None, queue=batch.get("q")
         )
 
-    def _record(self, keys: Keys, entries: Sequence[str], sent: int) -> int:
-        return record(self._redis(), keys, entries, sent, self.report_ttl)
+    def _record(
+        self,
+        keys: Keys,
+        entries: Sequence[str],
+        sent: int,
+        details: Optional[Mapping[str, str]] = None,
+    ) -> int:
+        return record(self._redis(), keys, entries, sent, self.report_ttl, details)
 
     # -- the worker's side ----------------------------------------------------
 
@@ -472,18 +542,30 @@ class WebPushTasks:
             remaining = expires - time.time()
             ttl = int(remaining)
             if remaining <= 0:  # queued past its TTL: the push service would drop it anyway
-                self._record(Keys(fan_out_id), _final(items, "ttl-expired"), 0)
+                queued = "not sent: the message's TTL ran out while its batch was queued"
+                self._record(
+                    Keys(fan_out_id), _final(items, "ttl-expired"), 0, {"ttl-expired": queued}
+                )
                 return
+        try:
+            push = self._client()
+        except Exception as exc:  # the worker's own settings: any batch here fails alike
+            why, text = self._cannot_send(exc)
+            self._record(Keys(fan_out_id), _final(items, why), 0, {why: text})
+            return
         subscriptions = [{"endpoint": e, "keys": {"p256dh": p, "auth": a}} for _, e, p, a in items]
         by_id = {id(s): item for s, item in zip(subscriptions, items)}
         entries: list[str] = []
+        details: dict[str, str] = {}  # reason -> the first detail met in this batch
+        failed: Counter[str] = Counter()
+        to_fix = False
         again: list[_Item] = []
         expired: list[str] = []
         sent = 0
         wait = 0.0
         throttle = 0.0
         try:
-            results = self._client().send_many(
+            results = push.send_many(
                 subscriptions,
                 base64.b64decode(batch["d"]),
                 ttl=ttl,
@@ -509,13 +591,42 @@ class WebPushTasks:
                 entries += [str(item[0]), str(reason), item[1] if gone else ""]
                 if gone:
                     expired.append(item[1])
-        except Exception:  # a bug must not lose the batch's entries
+                failed[str(reason)] += 1
+                to_fix = to_fix or action in _FIX
+                if str(reason) not in details:
+                    details[str(reason)] = clean_detail(describe(result), items)
+        except Exception as exc:  # a bug must not lose the batch's entries
             recorded = {int(i) for i in entries[::3]}
             rest = [item for item in items if item[0] not in recorded]
+            error = clean_detail(f"{type(exc).__name__}: {exc}", items)
             if attempt < self.retries:
                 again = rest
+                fate = f"they go back to the queue (attempt {attempt + 2} of {self.retries + 1})"
             else:
                 entries += _final(rest, "unknown")
+                details.setdefault("unknown", f"worker error: {error}")
+                fate = "their entries are final (unknown)"
+            log.error(
+                "fan-out %s: a batch of %d subscriptions to %s failed in the worker: %s "
+                "(at %s); %d of them not recorded yet: %s",
+                fan_out_id,
+                len(items),
+                origin,
+                error,
+                _where(exc),
+                len(rest),
+                fate,
+            )
+        if failed:
+            log.log(
+                logging.WARNING if to_fix else logging.INFO,
+                "fan-out %s: %d of %d subscriptions to %s failed: %s",
+                fan_out_id,
+                sum(failed.values()),
+                len(items),
+                origin,
+                "; ".join(f"{r}: {n} (e.g. {details[r]})" for r, n in sorted(failed.items())),
+            )
         if throttle:
             client.eval(_PAUSE, 1, pause, int(throttle * 1000))
         if expired and self._on_expired is not None:
@@ -523,9 +634,12 @@ class WebPushTasks:
         if again:
             backoff = min(self.retry_backoff_max, self.retry_backoff * 2**attempt)
             countdown = max(wait, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
-            entries += self._again(fan_out_id, batch, again, attempt + 1, countdown, record=False)
+            too_late = self._again(fan_out_id, batch, again, attempt + 1, countdown, record=False)
+            if too_late:
+                entries += too_late
+                details.setdefault("ttl-expired", _late(countdown))
         if entries or sent:
-            self._record(Keys(fan_out_id), entries, sent)
+            self._record(Keys(fan_out_id), entries, sent, details)
 
     def _again(
         self,
@@ -543,10 +657,23 @@ class WebPushTasks:
         if expires is not None and time.time() + countdown >= expires:
             entries = _final(items, "ttl-expired")
             if record:
-                self._record(Keys(fan_out_id), entries, 0)
+                self._record(Keys(fan_out_id), entries, 0, {"ttl-expired": _late(countdown)})
             return [] if record else entries
         self._enqueue(fan_out_id, dict(batch, s=items, a=attempt), countdown=countdown)
         return []
+
+
+def _late(countdown: float) -> str:
+    return f"not sent again: the message's TTL runs out before the retry due in {countdown:.1f} s"
+
+
+def _where(exc: BaseException) -> str:
+    """Where ``exc`` was raised: file, line and function (never a value)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown place"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"
 
 
 def _final(items: list[_Item], reason: str) -> list[str]:

@@ -1,7 +1,11 @@
 """pytest fixtures for applications that send Web Push with webpush_core.
 
-Registered through the ``pytest11`` entry point, so installing webpush_core
-makes them available in any test suite:
+Registered through the ``pytest11`` entry point (named
+``webpush_core.pytest_plugin``), so installing webpush_core makes them
+available in any test suite. A vendored copy (``src/webpush_core`` copied
+into a project) is not installed: its ``conftest.py`` loads the plugin with
+``pytest_plugins = ["webpush_core.pytest_plugin"]``, a line that does nothing
+where the package is installed too.
 
 * ``push_service``: a started :class:`webpush_core.testing.LocalPushService`
   for one test, stopped afterwards;

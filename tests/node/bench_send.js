@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark peer for benchmarks/run.py: node web-push's sendNotification, N in flight.
+// Benchmark peer for benchmarks/contenders.py: node web-push's sendNotification, N in flight.
 //
 // Usage: node bench_send.js INPUT.json
 // INPUT.json: {
@@ -9,7 +9,7 @@
 // }
 // Prints one JSON line: {"sent", "ok", "failed", "statuses", "seconds", "msgs_per_sec",
 //   "cpu_user_s", "cpu_system_s", "first_error"}.
-// The push service's CA comes from NODE_EXTRA_CA_CERTS (set by run.py).
+// The push service's CA comes from NODE_EXTRA_CA_CERTS (set by benchmarks/contenders.py).
 'use strict';
 
 const fs = require('fs');
@@ -69,7 +69,7 @@ async function main() {
   };
 
   // Warm-up (untimed): opens the keep-alive connections and lets the JIT settle,
-  // as run.py does for the Python contenders.
+  // as the benchmark does for the Python contenders.
   const warmup = subscriptions.slice(0, input.warmup || 0);
   if (warmup.length > 0) {
     await sendAll(warmup, payload, options, inFlight);
