@@ -262,10 +262,18 @@ def admit(policy: EndpointPolicy, url: str, proxy: Optional[Proxy]) -> None:
     if proxy is None:
         policy.admit(url)
         return
+    admit_resolved_elsewhere(policy, url)
+
+
+def admit_resolved_elsewhere(policy: EndpointPolicy, url: str) -> None:
+    """:func:`admit` for a request whose host name something else resolves
+    (a proxy, a caller's ``requests_session``): the URL is checked, and the
+    addresses the name has here when it resolves here; a name that does not
+    resolve here is passed on."""
     policy.check(url)
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    # Unresolvable here: the proxy resolves it.
+    # Unresolvable here: the proxy (or the session's) resolves it.
     with contextlib.suppress(TransportError):
         policy.check_resolved(parts.hostname or "", port)
 
