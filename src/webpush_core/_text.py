@@ -58,6 +58,9 @@ def _keep(char: str) -> str:
 
 
 def has_hidden(text: str) -> bool:
-    """Whether ``text`` holds a character :func:`clean` would remove beyond ASCII's
-    own controls (a C1 control, a bidi or zero-width mark, a separator, ...)."""
-    return not text.isascii() and any(unicodedata.category(c) in REMOVED for c in text)
+    """Whether ``text`` holds, beyond ASCII, a character :func:`clean` would remove
+    (a C1 control, a bidi or zero-width mark, a separator, ...) or a space (NBSP,
+    U+3000, ...): what a URL shown to someone must not hide."""
+    return not text.isascii() and any(
+        unicodedata.category(c) in REMOVED or c.isspace() for c in text
+    )

@@ -38,12 +38,14 @@ HIDDEN = {
     "CONTROL SEQUENCE INTRODUCER (C1)": "\x9b",
     "TAG LATIN SMALL LETTER A": "\U000e0061",
     "SOFT HYPHEN": "\xad",
+    "NO-BREAK SPACE": "\xa0",  # a space (Zs), shown as one
+    "IDEOGRAPHIC SPACE": "\u3000",
 }
 
 
-def test_every_character_here_is_one_clean_would_remove() -> None:
+def test_every_character_here_is_invisible_a_control_or_a_space() -> None:
     for name, char in HIDDEN.items():
-        assert unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}, name
+        assert unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp", "Zs"}, name
 
 
 @pytest.fixture(scope="module")
