@@ -66,8 +66,10 @@ def as_curl(
     An explicit ``proxy`` URL appears as ``--proxy`` with its password masked
     (``***``: put it back by hand); ``proxy=False`` gives ``--noproxy '*'``;
     with None curl reads the same proxy environment variables itself.
+    ``--globoff``: the URL is sent as it is, never expanded by curl's ``[1-50]``
+    and ``{a,b}`` globbing (one command, one request, whatever the endpoint holds).
     """
-    parts = ["curl", "--silent", "--show-error", "--include", "-X", "POST"]
+    parts = ["curl", "--globoff", "--silent", "--show-error", "--include", "-X", "POST"]
     if timeout is not None:
         parts += ["--max-time", f"{timeout:g}"]
     if proxy is False:

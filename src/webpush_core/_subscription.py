@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._b64 import b64url_decode, b64url_encode
 from ._p256 import public_key_from_point, uncompressed_point
+from ._text import has_hidden
 from .errors import InvalidSubscription
 
 __all__ = ["Subscription"]
@@ -31,7 +32,10 @@ AUTH_LEN = 16  # RFC 8291 §3.2: the authentication secret is 16 octets
 P256DH_LEN = 65  # RFC 8291 §3.1: an uncompressed P-256 point
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Control characters, space and DEL would end up in the request line.
+# Control characters, space and DEL would end up in the request line; beyond
+# ASCII, invisible and control characters (has_hidden) would end up in every
+# error, log line and curl command that names the endpoint. (A browser's
+# PushSubscription.endpoint is a serialized URL: ASCII, never either.)
 _UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -40,7 +44,7 @@ _UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
 # character. Its origin needs none of urlsplit's rules; any other URL takes the
 # general path of _check_endpoint, which gives the same origin (a property test
 # compares the two), so this is a shortcut, not another rule.
-_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f]*)?")
+_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][\x21-\x7e]*)?")
 
 
 def _check_endpoint(endpoint: Any) -> str:
@@ -63,9 +67,11 @@ def _check_endpoint_general(endpoint: Any) -> str:
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
         )
-    if _UNSAFE_CHAR.search(endpoint) is not None:
+    if _UNSAFE_CHAR.search(endpoint) is not None or has_hidden(endpoint):
         raise InvalidSubscription(
-            "endpoint must not contain spaces or control characters", field="endpoint"
+            "endpoint must not contain spaces, control characters or invisible "
+            "(format, separator) characters",
+            field="endpoint",
         )
     try:
         parts = urlsplit(endpoint)
