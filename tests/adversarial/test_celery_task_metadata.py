@@ -29,8 +29,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from celery_tap import BrokerTap, Envelope, envelopes, events
 
+from adversarial.celery_tap import BrokerTap, Envelope, envelopes, events
 from test_celery import _STATE, StandIn, Worker, _free_port, env, redis_url, sub_id
 
 __all__ = ["env", "redis_url"]  # the harness's fixtures, used here by name
