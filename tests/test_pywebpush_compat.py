@@ -2,10 +2,12 @@
 
 What is kept: names, positional parameter order and defaults, ``requests_session=``,
 py_vapid key objects, ``NoData``, ``encode``'s dict shape, ``WebPusher``'s
-attributes, ``WebPushException``'s attributes and ``str()``.
+attributes, ``WebPushException``'s attributes and ``str()``, and ``webpush()``
+sending through ``WebPusher.send`` (tests replace it), the signer given the
+caller's claims dict with ``exp`` written into it.
 
 What differs on purpose (README, "Migrating from pywebpush"), each proved here
-next to pywebpush's behaviour: the caller's dicts are not mutated, the
+next to pywebpush's behaviour: ``aud`` is never written into the claims, the
 response is always truthy, ``retry_after`` is parsed, the default timeout is
 finite, and ``curl=True`` prints a command that runs as pasted.
 """
