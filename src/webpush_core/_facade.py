@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 from . import ece
 from ._b64 import b64url_encode
+from ._classify import error_for_response
 from ._curl import as_curl
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._facade_vapid import vapid_headers
@@ -46,7 +47,7 @@ from ._request import (
     payload_bytes,
     prepare_message,
 )
-from ._response import CaseInsensitiveDict, PushResponse, error_for_response
+from ._response import CaseInsensitiveDict, PushResponse
 from ._sessions import adopt_response, check_aiohttp_session, post_aiohttp, post_requests
 from ._subscription import Subscription
 from ._wire.proxy import ProxyArg, check_proxy_arg

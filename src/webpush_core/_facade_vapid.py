@@ -35,7 +35,6 @@ from ._request import (
     refuse_vapid_conflicts,
     sign_foreign,
 )
-from .errors import InvalidRequest
 from .vapid import Vapid, validate_claims
 from .vapid._cache import REFRESH_MARGIN
 from .vapid._claims import DEFAULT_TTL
@@ -89,16 +88,11 @@ def vapid_headers(
     if isinstance(signed, RefusedSignature):
         out["Authorization"] = signed
         return out
+    # Authorization and Crypto-Key only (any other is refused when signed); the
+    # caller's Authorization was refused above.
     for name, value in signed.items():
-        lower = name.lower()
-        if lower == "crypto-key" and crypto_key is not None:
+        if name.lower() == "crypto-key" and crypto_key is not None:
             out[crypto_key] = f"{out[crypto_key]};{value}"
-        elif lower in names:
-            raise InvalidRequest(
-                f"header {name!r} is given by both headers= and vapid_private_key.sign(); "
-                "pass it once",
-                field="headers",
-            )
         else:
             out[name] = value
     return out

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from .. import _p256
 from .._b64 import b64url_decode, b64url_encode
+from .._reasons import clip
 from ..errors import InvalidInput, VapidError
 from ._receiver import (
     E_BAD_METHOD,
@@ -218,7 +219,8 @@ class ServiceCore:
         try:
             reply = self._own_reply(endpoint, method, path, headers, body)
         except Exception:
-            log.exception("test push service: error handling %s %s", method, path)
+            # The path is the client's: clipped, without control characters.
+            log.exception("test push service: error handling %s %s", method, clip(path, 300))
             reply = Reply(500, {"Content-Type": "application/json"}, b"{}")
         return reply._replace(delay=delay) if delay else reply
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -14,6 +16,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .._endpoint import EndpointPolicy
+from .._reasons import clip
 from ._core import Reply, ServiceCore, refusal
 from ._receiver import E_LENGTH_REQUIRED, E_TOO_LARGE, Refusal
 
@@ -24,6 +27,10 @@ log = logging.getLogger("webpush_core.testing")
 # Bounds, so a runaway test cannot eat the machine's memory.
 MAX_REQUESTS = 10000  # entries in the raw request log
 MAX_READ = 1 << 20  # a Content-Length above this is refused unread
+# RFC 9110 §8.6: 1*DIGIT, ASCII digits only (str.isdigit() also takes "²",
+# which int() refuses); 19 of them are far above MAX_READ and int() takes them.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+_LOGGED = 300  # characters of a request line (the client's words) in a log record
 
 
 @dataclass(frozen=True)
@@ -172,9 +179,14 @@ class _V4Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that resets its connection (a sender dropping a capped body,
         # a timed-out test) is no error of the service's: logged, not printed
-        # to stderr as socketserver does.
-        log.debug("local push service: connection from %s ended abruptly", client_address,
-                  exc_info=True)  # fmt: skip
+        # to stderr as socketserver does. The exception's type only: its
+        # message may quote what the client sent.
+        failure = sys.exc_info()[1]
+        log.debug(
+            "local push service: the connection from %s ended with %s",
+            client_address,
+            type(failure).__name__,
+        )
 
 
 class _V6Server(_V4Server):
@@ -204,11 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer_refusal(Refusal(411, E_LENGTH_REQUIRED, "send a Content-Length"))
                 return
         else:
-            if not length_text.strip().isdigit():
+            if not _CONTENT_LENGTH.fullmatch(length_text.strip()):
                 self._log_request(headers, 0, 400)
                 self._answer_refusal(Refusal(400, E_LENGTH_REQUIRED, "invalid Content-Length"))
                 return
-            length = int(length_text)
+            length = int(length_text.strip())
             if length > MAX_READ:
                 # Refuse unread, then drop the connection: the body is still coming.
                 # Recorded before answering, so a client that has the answer sees the record.
@@ -260,4 +272,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request line and status only: never headers (Authorization) or bodies.
-        log.debug("local push service: " + format, *args)
+        # The request line is the client's: clipped, without control characters.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("local push service: %s", clip(format % args, _LOGGED))
