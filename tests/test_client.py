@@ -277,7 +277,9 @@ def test_bad_subscriptions_get_the_parse_error_and_nothing_is_sent(
         assert result.error.field == field_name
         assert result.attempts == 0 and result.status_code is None
         with pytest.raises(InvalidSubscription) as info:
-            Subscription.from_info(sub)
+            # A parse, and for the one without keys (it parses: pushes without
+            # data need none) the refusal of encrypting data for it.
+            Subscription.from_info(sub).require_keys()
         assert info.value.message == result.error.message  # exactly what a parse says
     assert all(results[id(s)].ok for s in good)
     assert len(service.requests) == 8  # only the good ones went out

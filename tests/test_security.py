@@ -6,7 +6,9 @@
   traceback, log line (captured at DEBUG, urllib3 included), CLI output or repr;
 * key files written 0600;
 * redirects from a push service never followed (an SSRF bypass of the
-  EndpointPolicy), whichever way the message is sent.
+  EndpointPolicy), whichever way the message is sent;
+* a printed curl command sends one request to the endpoint as written:
+  nothing in the endpoint or a header is expanded, globbed or ends it.
 
 Every server here listens on 127.0.0.1 only.
 """
@@ -17,8 +19,11 @@ import base64
 import json
 import logging
 import os
+import shlex
+import shutil
 import socket
 import stat
+import subprocess
 import time
 import traceback
 from collections.abc import Iterator
@@ -31,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 
 from servers.loopback import free_port, server_context, silent_listener
 from servers.push_service import Answer, PushService
+from test_send_wire import Browser
 from webpush_core import (
     EndpointPolicy,
     ExpiredSubscription,
@@ -49,9 +55,10 @@ from webpush_core import (
     webpush,
 )
 from webpush_core._b64 import b64url_decode, b64url_encode
+from webpush_core._curl import header_arg
 from webpush_core._p256 import generate_private_key
 from webpush_core._wire.urllib3_transport import make_pool_manager
-from webpush_core.errors import InvalidInput, InvalidSubscription
+from webpush_core.errors import InvalidInput, InvalidRequest, InvalidSubscription
 from webpush_core.testing import LocalPushService
 from webpush_core.vapid import Vapid, Vapid01
 
@@ -680,3 +687,170 @@ def test_invalid_subscription_error_names_field_not_value() -> None:
     assert info.value.field == "keys.auth"
     assert auth not in str(info.value) and auth not in repr(info.value)
     assert "16 bytes" in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# A printed curl command is one request to the endpoint as written: nothing in
+# the endpoint (the subscriber's choice) or a header is expanded by the shell,
+# globbed by curl, or ends the command.
+
+HOSTILE_PATHS = [
+    "/push/$(touch${IFS}pwned)",
+    "/push/`touch${IFS}pwned`",
+    "/push/x;touch${IFS}pwned",
+    "/push/x|touch${IFS}pwned",
+    "/push/x&&touch${IFS}pwned",
+    "/push/x>pwned",
+    "/push/x[1-50]",
+    "/push/{a,b,c}",
+    "/push/[0-9]{x,y}",
+    "/push/it's\"quoted\"",
+    "/push/!!x!$",
+    "/push/~root/*?q=$HOME",
+    "/push/a\\b",
+    "/push/-o/pwned",
+]
+# How a pasted command is run: by a script's shell, by POSIX sh, and typed into an
+# interactive bash (history expansion on: a "!!" in double quotes would expand).
+SHELLS = {
+    "bash -c": lambda command: (["bash", "-c", command], None),
+    "sh -c": lambda command: (["sh", "-c", command], None),
+    "interactive bash": lambda command: (
+        ["bash", "--norc", "--noprofile", "-i"],
+        f"echo history-entry\n{command}\nexit\n",
+    ),
+}
+needs_shells = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("curl", "bash", "sh", "base64")),
+    reason="curl, bash, sh and base64 are needed to run the printed commands",
+)
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[Any]:
+    with PushService() as server:
+        yield server
+
+
+def _run_pasted(shell: str, command: str, cwd: Any) -> None:
+    argv, stdin = SHELLS[shell](command)
+    done = subprocess.run(
+        argv, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@needs_shells
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_curl_command_sends_one_request_to_the_endpoint_as_written(
+    recorder: Any, tmp_path: Any, path: str, shell: str
+) -> None:
+    browser = Browser.new(recorder.url + path)
+    command = webpush(browser.info(), "hello", curl=True, endpoint_policy=LOCAL)
+    assert command.split(" | ")[-1].startswith(f"curl -vX POST {shlex.quote(browser.endpoint)} ")
+    assert " --globoff " in command
+    before = len(recorder.requests)
+    _run_pasted(shell, command, tmp_path)
+    [seen] = recorder.requests[before:]
+    assert seen.path == path  # one request, to the literal path
+    assert browser.decrypt(seen) == b"hello"
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was written
+
+
+# (header value, expected quoting): every character the shell still reads inside
+# double quotes sends the line into single quotes; the others are inert there.
+DOUBLE_QUOTE_UNSAFE = '$`"\\!'
+
+
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x20, 0x7F)] + ["\t"])
+def test_header_quoting_for_every_printable_character(char: str) -> None:
+    line = f"x-a: a{char}b"
+    word = header_arg(line)
+    if char in DOUBLE_QUOTE_UNSAFE:
+        assert word == shlex.quote(line) and word.startswith("'")
+    else:
+        assert word == f'"{line}"'
+    assert shlex.split(word) == [line]  # one word, the line itself
+
+
+HOSTILE_VALUES = [
+    "$(touch pwned)",
+    "`touch pwned`",
+    'say "hi"',
+    "back\\slash",
+    "bang!!",
+    "it's; touch pwned & | > pwned",
+    "~/* [x] {a,b} #not-a-comment",
+    "tab\there",
+]
+
+
+@needs_shells
+@pytest.mark.parametrize("shell", SHELLS)
+def test_webpusher_as_curl_headers_arrive_as_given(
+    recorder: Any, tmp_path: Any, shell: str
+) -> None:
+    browser = Browser.new(recorder.url + "/push/headers")
+    pusher = WebPusher(browser.info())
+    body = pusher.encode("hi")["body"]
+    values = HOSTILE_VALUES
+    if shell == "interactive bash":
+        # Typed into readline (no bracketed paste), a tab is taken for completion.
+        values = [v for v in values if "\t" not in v]
+    headers = {f"X-H{i}": value for i, value in enumerate(values)}
+    command = pusher.as_curl(browser.endpoint, body, {**headers, "Content-Encoding": "aes128gcm"})
+    assert f'-H "content-length: {len(body)}"' in command
+    before = len(recorder.requests)
+    _run_pasted(shell, command, tmp_path)
+    [seen] = recorder.requests[before:]
+    for name, value in headers.items():
+        assert seen.headers[name.lower()] == value
+    assert browser.decrypt(seen) == b"hi"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://push.example.com/a\nb",
+        "https://push.example.com/a\rb",
+        "https://push.example.com/a b",
+        "https://push.example.com/a\x00b",
+        "-o/tmp/pwned",
+        "--config=/etc/passwd",
+        "file:///etc/passwd",
+        "ftp://push.example.com/x",
+        "",
+    ],
+)
+def test_as_curl_refuses_an_endpoint_that_is_not_one_http_url(endpoint: str) -> None:
+    with LocalPushService() as service:
+        sub = service.subscribe()
+    pusher = WebPusher(sub)
+    with pytest.raises(InvalidSubscription) as caught:
+        pusher.as_curl(endpoint, b"", {"TTL": "0"})
+    assert caught.value.field == "endpoint"
+    with pytest.raises(InvalidSubscription):
+        webpush({**sub, "endpoint": endpoint}, "x", curl=True, endpoint_policy=LOCAL)
+
+
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({"X-A": "a\nb"}, "injection"),
+        ({"X-A": "a\r\nX-B: c"}, "injection"),
+        ({"X-A\nB": "c"}, "token"),
+        ({"X-A": "héllo"}, "ASCII"),
+        ({"Content-Length": "999"}, "Content-Length"),
+    ],
+)
+def test_as_curl_refuses_a_header_it_could_not_send(headers: dict[str, str], words: str) -> None:
+    with LocalPushService() as service:
+        sub = service.subscribe()
+    with pytest.raises(InvalidRequest) as caught:
+        WebPusher(sub).as_curl(sub["endpoint"], b"body", headers)
+    assert caught.value.field == "headers" and words in caught.value.message
+    # The body's own length is accepted (pywebpush's callers may pass it).
+    command = WebPusher(sub).as_curl(sub["endpoint"], b"body", {"Content-Length": "4"})
+    assert command.count("content-length") == 1

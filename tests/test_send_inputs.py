@@ -151,7 +151,8 @@ CASES: list[tuple[str, Change, type[WebPushException], str, str]] = [
     ("endpoint-space", sub(endpoint="https://push.example.com/a b"), InvalidSubscription, "endpoint", "space"),
     ("endpoint-crlf", sub(endpoint="https://push.example.com/a\r\nX: y"), InvalidSubscription, "endpoint", "control"),
     ("endpoint-bad-port", sub(endpoint="https://push.example.com:99999/x"), InvalidSubscription, "endpoint", "port"),
-    ("keys-missing", sub(keys=...), InvalidSubscription, "keys", "missing"),
+    ("keys-missing", sub(keys=...), InvalidSubscription, "keys", "missing"),  # with data
+    ("keys-missing-padding", lambda b, c: {**sub(keys=...)(b, c), "data": None, "pad_to": 100}, InvalidSubscription, "keys", "send it no data"),
     ("keys-list", sub(keys=["p256dh", "auth"]), InvalidSubscription, "keys", "mapping"),
     ("p256dh-missing", keys(p256dh=...), InvalidSubscription, "keys.p256dh", "missing"),
     ("auth-missing", keys(auth=...), InvalidSubscription, "keys.auth", "missing"),
@@ -372,7 +373,7 @@ def test_name_resolving_to_a_private_address_refused(
 # -- the other entry points refuse the same way -------------------------------------
 
 SOME = [c for c in CASES if c[0] in {
-    "p256dh-off-curve", "data-3994", "ttl-negative", "topic-33",
+    "p256dh-off-curve", "keys-missing", "data-3994", "ttl-negative", "topic-33",
     "header-crlf-value", "header-content-encoding", "endpoint-metadata", "endpoint-userinfo",
 }]  # fmt: skip
 

@@ -5,8 +5,9 @@ request's method, path, headers and body and answers 201. The bodies are
 decrypted with http_ece and the VAPID tokens verified with PyJWT: both are
 independent implementations, used here as oracles.
 
-Also: the caller's dicts (claims, headers, subscription) are never mutated,
-and a claims dict shared by two push services gives each its own ``aud``.
+Also: the caller's headers and subscription are never mutated, its claims
+dict only gets the ``exp`` pywebpush writes into it (never an ``aud``), and a
+claims dict shared by two push services gives each its own ``aud``.
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ def test_build_request_matches_what_is_sent(capture: PushService) -> None:
 # -- the caller's dicts ------------------------------------------------------------
 
 
-def test_callers_dicts_are_never_mutated() -> None:
+def test_callers_dicts_get_only_the_exp_pywebpush_writes() -> None:
     vapid = Vapid.generate()
     with PushService() as one, PushService() as two:
         claims = {"sub": "mailto:ops@example.com", "extra": {"nested": [1, 2]}}
@@ -341,14 +342,21 @@ def test_callers_dicts_are_never_mutated() -> None:
         browsers = [Browser.new(f"{one.url}/a"), Browser.new(f"{two.url}/b")]
         subs = [b.info() for b in browsers]
         before = copy.deepcopy((claims, headers, subs))
+        built = build_request(subs[0], "m", vapid, claims, endpoint_policy=LOCAL)
+        assert claims == before[0]  # build_request (and PushClient) never write into it
+        assert built.headers["Authorization"].startswith("vapid ")
         for coding in ("aes128gcm", "aesgcm"):
             for sub in subs:
                 webpush(sub, "m", vapid, claims, coding, headers=headers, endpoint_policy=LOCAL)
                 WebPusher(sub).send(
                     "m", headers=headers, content_encoding=coding, endpoint_policy=LOCAL
                 )
-        assert (claims, headers, subs) == before
-        assert "aud" not in claims and "exp" not in claims
+        assert (headers, subs) == before[1:]
+        # webpush() wrote the missing exp (now + 12 h) into the claims, as pywebpush
+        # does, and nothing else: an aud would leak into the other push service's token.
+        exp = claims.pop("exp")
+        assert claims == before[0]
+        assert isinstance(exp, int) and abs(exp - (time.time() + 43200)) < 60
 
         # Each push service got a token for its own origin from the one claims dict.
         vapid_requests = [r for r in one.requests + two.requests if "authorization" in r.headers]
@@ -358,20 +366,65 @@ def test_callers_dicts_are_never_mutated() -> None:
             scheme = "vapid" if seen.headers["content-encoding"] == "aes128gcm" else "webpush"
             token_claims, _ = verify_vapid(seen, scheme)  # checks aud == this request's origin
             assert token_claims["extra"] == {"nested": [1, 2]}
+            assert token_claims["exp"] == exp  # the one written, reused
             auds.append(token_claims["aud"])
         assert sorted(auds) == sorted([one.url, one.url, two.url, two.url])
 
 
-def test_py_vapid_signer_gets_a_copy(capture: PushService) -> None:
-    signer = py_vapid.Vapid02()
-    signer.generate_keys()
-    claims = {"sub": "mailto:ops@example.com"}
-    before = copy.deepcopy(claims)
+class RecordingSigner(py_vapid.Vapid02):  # type: ignore[misc]
+    """A py_vapid key that remembers the claims objects sign() was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generate_keys()
+        self.given: list[Any] = []
+
+    def sign(self, claims: Any, crypto_key: Any = None) -> Any:
+        self.given.append(claims)
+        return super().sign(claims, crypto_key)
+
+
+def test_py_vapid_signer_gets_the_callers_dict_or_a_copy_with_aud(
+    capture: PushService,
+) -> None:
+    signer = RecordingSigner()
     browser = Browser.new(f"{capture.url}/p")
+    # With the endpoint's aud: pywebpush's call, sign(vapid_claims), exp written in first.
+    claims = {"sub": "mailto:ops@example.com", "aud": capture.url}
     webpush(browser.info(), "m", signer, claims, endpoint_policy=LOCAL)
-    assert claims == before
+    assert signer.given[0] is claims and set(claims) == {"sub", "aud", "exp"}
+    # Without: a copy with the aud (pywebpush wrote it into the dict), exp still written.
+    claims = {"sub": "mailto:ops@example.com"}
+    webpush(browser.info(), "m", signer, claims, endpoint_policy=LOCAL)
+    given = signer.given[1]
+    assert given is not claims and given == {**claims, "aud": capture.url}
+    assert set(claims) == {"sub", "exp"}
+    for seen in capture.requests:
+        token_claims, _ = verify_vapid(seen, "vapid")
+        assert token_claims["aud"] == capture.url
+
+
+@pytest.mark.parametrize(
+    ("ahead", "renewed"),
+    # 100 s either side of the hour: the call may start a while after exp is computed.
+    [(-60, True), (0, True), (600, True), (3500, True), (3700, False), (7200, False)],
+)
+def test_webpush_renews_an_exp_under_an_hour_ahead(
+    capture: PushService, ahead: int, renewed: bool
+) -> None:
+    """A claims dict reused for hours carries the exp webpush() wrote: near its end it is
+    renewed (now + 12 h), so no token leaves with less than an hour to live (the token
+    cache's margin); one further ahead is the caller's and kept."""
+    browser = Browser.new(f"{capture.url}/p")
+    exp = int(time.time()) + ahead
+    claims = {"sub": "mailto:ops@example.com", "exp": exp}
+    webpush(browser.info(), "m", Vapid.generate(), claims, endpoint_policy=LOCAL)
     token_claims, _ = verify_vapid(capture.requests[0], "vapid")
-    assert token_claims["aud"] == capture.url
+    if renewed:
+        assert abs(token_claims["exp"] - (time.time() + 43200)) < 60
+    else:
+        assert token_claims["exp"] == exp
+    assert claims == {"sub": "mailto:ops@example.com", "exp": token_claims["exp"]}
 
 
 def test_explicit_matching_aud_is_accepted(capture: PushService) -> None:

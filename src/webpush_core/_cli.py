@@ -332,6 +332,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                 "pass --info, or --subscription and --auth, not both", field="--info"
             )
         sub = Subscription.from_info(_read_json(args.info, "info"))
+        sub.require_keys()  # explain shows the encryption: it needs the keys
         endpoint, p256dh, auth = sub.endpoint, sub.p256dh, sub.auth
     elif args.subscription is not None and args.auth is not None:
         endpoint = "(no endpoint: --subscription and --auth given)"
