@@ -343,6 +343,7 @@ class _Exchange:
         "done",
         "finished",
         "limit",
+        "lookup",
         "parser",
         "policy",
         "route",
@@ -378,6 +379,7 @@ class _Exchange:
         self.conn: Optional[_Conn] = None
         self.task: Optional[asyncio.Task[_Conn]] = None
         self.timer: Optional[asyncio.TimerHandle] = None
+        self.lookup: Optional[concurrent.futures.Future[Addresses]] = None
         self.connecting = False
         self.finished = False
 
@@ -411,6 +413,7 @@ class _Exchange:
             then(lookup)
             return
         loop = self.connections._loop_or_fail()
+        self.lookup = lookup
 
         def wake(lookup: concurrent.futures.Future[Addresses]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: timed out already
@@ -593,6 +596,10 @@ class _Exchange:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.lookup is not None:
+            # No longer waited for: a lookup still waiting for its turn is dropped.
+            self.lookup.cancel()
+            self.lookup = None
         self.connections._pending.discard(self)
         self.done(outcome)
 
