@@ -51,8 +51,8 @@ _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 # notation (127.1, 0x7f.1, 2130706433, 0177.0.0.1) - treat it as an IP literal.
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 
-# Control characters, space and DEL (they would end up in the request line).
-_UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
+# Anything but visible ASCII: a URL is ASCII (RFC 3986 §2); the rest would reach logs.
+_UNSAFE_CHAR = re.compile(r"[^\x21-\x7e]")
 
 _RESOLVED_TTL = 60.0
 _RESOLVED_MAX = 1024
@@ -278,7 +278,7 @@ class EndpointPolicy:
         if not isinstance(url, str):
             raise self._refuse(f"the endpoint must be a string URL, got {type(url).__name__}")
         if _UNSAFE_CHAR.search(url) is not None:
-            raise self._refuse("the URL contains spaces or control characters")
+            raise self._refuse("the URL must be visible ASCII (no spaces, controls, non-ASCII)")
         try:
             parts = urlsplit(url)
             port = parts.port

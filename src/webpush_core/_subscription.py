@@ -31,16 +31,20 @@ AUTH_LEN = 16  # RFC 8291 §3.2: the authentication secret is 16 octets
 P256DH_LEN = 65  # RFC 8291 §3.1: an uncompressed P-256 point
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Control characters, space and DEL would end up in the request line.
-_UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
+# An endpoint is visible ASCII only (RFC 3986 §2: a URI is ASCII; browsers
+# and push services give percent-encoded paths and punycoded hosts). Anything
+# else would reach the request line, log lines, the curl command and
+# ``explain`` as it is: C0/C1 controls, DEL, spaces (NBSP too), line and
+# paragraph separators, bidi overrides, zero-width characters, BOM.
+_NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
 
 
 # What push services hand out: "https://host[:port]/...", scheme and host in
-# lower case, a decimal port, no userinfo, IPv6 literal, space or control
-# character. Its origin needs none of urlsplit's rules; any other URL takes the
-# general path of _check_endpoint, which gives the same origin (a property test
-# compares the two), so this is a shortcut, not another rule.
-_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f]*)?")
+# lower case, a decimal port, no userinfo or IPv6 literal, visible ASCII only.
+# Its origin needs none of urlsplit's rules; any other URL takes the general
+# path of _check_endpoint, which gives the same origin or refusal (a property
+# test compares the two), so this is a shortcut, not another rule.
+_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][\x21-\x7e]*)?")
 
 
 def _check_endpoint(endpoint: Any) -> str:
@@ -63,9 +67,15 @@ def _check_endpoint_general(endpoint: Any) -> str:
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
         )
-    if _UNSAFE_CHAR.search(endpoint) is not None:
+    bad = _NOT_VISIBLE_ASCII.search(endpoint)
+    if bad is not None:
+        # Named by its code point: the character itself is what must not be shown.
         raise InvalidSubscription(
-            "endpoint must not contain spaces or control characters", field="endpoint"
+            f"endpoint must be visible ASCII only (0x21-0x7E: no spaces, control or "
+            f"non-ASCII characters), found U+{ord(bad.group()):04X} at offset {bad.start()}; "
+            "percent-encode the path and query (RFC 3986 section 2.1) and give the host in "
+            "punycode (IDNA), as browsers do",
+            field="endpoint",
         )
     try:
         parts = urlsplit(endpoint)
