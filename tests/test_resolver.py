@@ -126,15 +126,19 @@ def test_a_zone_of_slow_names_cannot_take_every_thread() -> None:
 
 class HeldDNS:
     """Names answer 8.8.8.8 at once, except under a held name (``hold``): those wait
-    for its Event, then fail as a zone whose servers never answer (EAI_AGAIN)."""
+    for its Event, then fail as a zone whose servers never answer (EAI_AGAIN), or
+    answer late (``late=True``)."""
 
     def __init__(self) -> None:
         self.held: dict[str, threading.Event] = {}
+        self.late: set[str] = set()
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
-    def hold(self, name: str) -> None:
+    def hold(self, name: str, *, late: bool = False) -> None:
         self.held[name] = threading.Event()
+        if late:
+            self.late.add(name)
 
     def release(self, name: str | None = None) -> None:
         for held, event in self.held.items():
@@ -147,12 +151,21 @@ class HeldDNS:
         for name, event in list(self.held.items()):
             if host == name or host.endswith("." + name):
                 event.wait(30)
+                if name in self.late:
+                    break
                 raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))]
 
 
 def _settled(resolver: Resolver) -> bool:
-    return not (resolver._pending or resolver._queued or resolver._running or resolver._busy)
+    return not (
+        resolver._pending
+        or resolver._queued
+        or resolver._queued_answering
+        or resolver._running
+        or resolver._busy
+        or resolver._busy_untried
+    )
 
 
 def test_zones_without_an_answer_hold_half_the_threads_at_most() -> None:
@@ -213,6 +226,55 @@ def test_zones_that_answered_may_take_every_thread_and_go_first() -> None:
     finally:
         dns.release()
     for future in [*held, new, late]:
+        with pytest.raises(socket.gaierror):
+            future.result(10)
+    assert _wait_for(lambda: _settled(resolver))
+
+
+def test_a_zone_that_answers_while_its_names_wait_goes_first_at_once() -> None:
+    dns = HeldDNS()
+    resolver = Resolver(dns, workers=4)  # zones without an answer share 2 threads
+    dns.hold("s1.a.example", late=True)
+    for name in ("s2.a.example", "b.example", "c.example"):
+        dns.hold(name)
+    try:
+        first = resolver.resolve("s1.a.example", 443)
+        b = resolver.resolve("s.b.example", 443)  # the share is full
+        c = resolver.resolve("s.c.example", 443)
+        second = resolver.resolve("s2.a.example", 443)
+        assert list(resolver._queued) == ["c.example", "a.example"]
+        dns.release("s1.a.example")  # a's servers answer: its waiting name goes now,
+        assert first.result(10) == [(socket.AF_INET, "8.8.8.8")]  # outside the share
+        assert _wait_for(lambda: "s2.a.example" in dns.calls and "s.c.example" in dns.calls)
+        assert resolver._busy == 3 and resolver._busy_untried == 2
+    finally:
+        dns.release()
+    for future in (b, c, second):
+        with pytest.raises(socket.gaierror):
+            future.result(10)
+    assert _wait_for(lambda: _settled(resolver))
+    assert "a.example" not in resolver._answering  # its second name got no answer
+
+
+def test_a_zone_that_stops_answering_loses_precedence_for_its_waiting_names() -> None:
+    dns = HeldDNS()
+    resolver = Resolver(dns, workers=4)  # zones without an answer share 2 threads
+    resolver.resolve("www.a.example", 443).result(5)  # a's servers answered
+    for name in ("s1.a.example", "s2.a.example", "s3.a.example", "b.example", "c.example"):
+        dns.hold(name)
+    try:
+        a = [resolver.resolve(f"s{i}.a.example", 443) for i in (1, 2, 3)]  # 2 run, 1 waits
+        others = [resolver.resolve(f"s.{z}.example", 443) for z in "bc"]  # the share
+        assert resolver._busy == 4 and resolver._busy_untried == 2
+        assert list(resolver._queued_answering) == ["a.example"]
+        dns.release("s1.a.example")  # no answer: a's third name now waits for the share
+        with pytest.raises(socket.gaierror):
+            a[0].result(10)
+        assert resolver._busy == 3 and list(resolver._queued) == ["a.example"]
+        assert not resolver._queued_answering
+    finally:
+        dns.release()
+    for future in [*a, *others]:
         with pytest.raises(socket.gaierror):
             future.result(10)
     assert _wait_for(lambda: _settled(resolver))

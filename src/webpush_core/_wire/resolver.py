@@ -48,6 +48,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any, Callable, Optional, Union
 
 __all__ = [
@@ -135,6 +136,10 @@ class Resolver:
         self._pending: dict[_Key, _Lookup] = {}
         self._running: dict[str, int] = {}
         self._queued: dict[str, collections.deque[_Lookup]] = {}
+        # Those of the queued zones whose servers answered (in _answering), so
+        # that picking one costs nothing however many zones without an answer
+        # wait.
+        self._queued_answering: dict[str, None] = {}
         self._busy = 0
         self._busy_untried = 0
         self._waiting = 0
@@ -189,7 +194,11 @@ class Resolver:
         """(Under the lock.) Queue a new lookup; add to ``starts`` those that start
         now (this one among them if its turn has come). False, and nothing
         queued, if it would wait past :data:`ZONE_QUEUE` or :data:`QUEUE`."""
-        queue = self._queued.setdefault(lookup.zone, collections.deque())
+        queue = self._queued.get(lookup.zone)
+        if queue is None:
+            queue = self._queued[lookup.zone] = collections.deque()
+            if lookup.zone in self._answering:
+                self._queued_answering[lookup.zone] = None
         queue.append(lookup)
         self._waiting += 1
         self._pending[lookup.key] = lookup
@@ -207,6 +216,7 @@ class Resolver:
         self._waiting -= 1
         if not queue:
             del self._queued[lookup.zone]
+            self._queued_answering.pop(lookup.zone, None)
 
     def _starts(self) -> list[_Lookup]:
         """(Under the lock.) Take the lookups whose turn has come off the queues.
@@ -218,32 +228,42 @@ class Resolver:
         first lookup never waits behind another zone's second.
         """
         starts: list[_Lookup] = []
-        untried_room = self._busy_untried < self.untried_workers
         while self._busy < self.workers and self._queued:
-            chosen: Optional[str] = None
-            best = (True, ZONE_LOOKUPS)
-            for zone in self._queued:
-                untried = zone not in self._answering
-                running = self._running.get(zone, 0)
-                if running >= ZONE_LOOKUPS or (untried and not untried_room):
-                    continue
-                if chosen is None or (untried, running) < best:
-                    chosen, best = zone, (untried, running)
+            chosen = self._turn(self._queued_answering, untried=False)
+            if chosen is None and self._busy_untried < self.untried_workers:
+                chosen = self._turn(self._queued, untried=True)
             if chosen is None:
                 break
+            answering = chosen in self._queued_answering
             queue = self._queued.pop(chosen)
+            self._queued_answering.pop(chosen, None)
             lookup = queue.popleft()
-            if queue:
-                self._queued[chosen] = queue  # back of the line
+            if queue:  # back of the line
+                self._queued[chosen] = queue
+                if answering:
+                    self._queued_answering[chosen] = None
             self._waiting -= 1
             lookup.started = True
-            lookup.untried = chosen not in self._answering
+            lookup.untried = not answering
             self._running[chosen] = self._running.get(chosen, 0) + 1
             self._busy += 1
             self._busy_untried += lookup.untried
-            untried_room = self._busy_untried < self.untried_workers
             starts.append(lookup)
         return starts
+
+    def _turn(self, zones: Iterable[str], *, untried: bool) -> Optional[str]:
+        """(Under the lock.) The zone among ``zones`` (those without an answer
+        only, if ``untried``) whose turn it is, if any may start one."""
+        chosen, fewest = None, ZONE_LOOKUPS
+        for zone in zones:
+            if untried and zone in self._queued_answering:
+                continue
+            running = self._running.get(zone, 0)
+            if running < fewest:
+                chosen, fewest = zone, running
+                if not running:
+                    break
+        return chosen
 
     def _left(self, lookup: _Lookup, waiter: _Future) -> None:
         """A caller's future is done: if cancelled, it no longer holds a place."""
@@ -308,10 +328,14 @@ class Resolver:
             if heard:
                 self._answering[zone] = None
                 self._answering.move_to_end(zone)
+                if zone in self._queued:
+                    self._queued_answering[zone] = None
                 while len(self._answering) > _MAX_ENTRIES:
-                    self._answering.popitem(last=False)
+                    forgotten, _ = self._answering.popitem(last=False)
+                    self._queued_answering.pop(forgotten, None)
             elif heard is not None:  # no precedence until its servers answer again
                 self._answering.pop(zone, None)
+                self._queued_answering.pop(zone, None)
             self._running[zone] -= 1
             if not self._running[zone]:
                 del self._running[zone]
