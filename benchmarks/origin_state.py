@@ -9,7 +9,7 @@ of a block does not move) for the first and the last 1,000, and their
 ratio: the
 housekeeping must not grow with the number of origins kept (a ratio near 1;
 a scan of every state per new origin made it grow linearly). Not part of
-``make test`` (tests/test_origins_bounded.py counts the same work instead)::
+``make test`` (tests/unit/test_origins_bounded.py counts the same work instead)::
 
     .venv/bin/python benchmarks/origin_state.py --origins 30000
 """

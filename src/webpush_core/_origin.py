@@ -18,6 +18,10 @@ frozen value:
   compressed, without brackets);
 * ``port``: always explicit (the scheme's default when the URL has none).
 
+An endpoint itself is visible ASCII only (the endpoint policy and the
+subscription parser refuse anything else before they ask for its origin);
+the IDNA reading keeps the identity whole for any other caller.
+
 A URL that names no origin raises :class:`OriginError` (a ``ValueError``)
 saying which rule it broke: no ``scheme://``, a scheme other than http(s),
 a missing host, a host ending in more than one dot, a host that is not a

@@ -252,7 +252,13 @@ def _open_result(pending: _Pending, origins: Origins) -> SendResult:
 
 
 def _crowded_result(pending: _Pending, paused_for: float) -> SendResult:
-    """Not sent: the origin is paused and enough of its deliveries wait already."""
+    """Not sent (again): the origin is paused and enough of its deliveries wait
+    already. A subscription that had an attempt keeps its last answer; either
+    way ``retry_after`` is at least the pause left."""
+    last = pending.last
+    if last is not None:
+        retry_after = max(last.retry_after or 0.0, paused_for)
+        return replace(last, retry_after=round(retry_after, 3), attempts=pending.attempts)
     error = RateLimited(
         f"not sent: {pending.origin} asked this client to slow down (paused "
         f"{paused_for:.1f} s more) and as many of its deliveries as are kept are "

@@ -127,18 +127,24 @@ def test_the_serialisations() -> None:
 
 
 def three_hundred_spellings() -> list[str]:
-    """300 distinct URLs, every one naming https://h.example (port 443)."""
-    cases = ["h.example", "H.EXAMPLE", "H.example", "h.EXAMPLE", "\uff48.example"]
-    dots = ["", ".", "\u3002"]
-    ports = ["", ":443", ":0443", ":"]
+    """300 distinct visible-ASCII URLs (what an endpoint may be), every one
+    naming https://h.example (port 443)."""
+    letters = "hexample"
+    cases = [
+        "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(letters))
+        for mask in range(16)
+    ]
+    hosts = [f"{c[0]}.{c[1:]}" for c in cases]
+    dots = ["", "."]
+    ports = ["", ":443", ":0443", ":00443", ":"]
     userinfo = ["", "someone@"]
     paths = ["/push/a", "/push/b?x=1", "#f", "/"]
     urls = [
         f"https://{user}{host}{dot}{port}{path}"
-        for host, dot, port, user, path in itertools.product(cases, dots, ports, userinfo, paths)
+        for host, dot, port, user, path in itertools.product(hosts, dots, ports, userinfo, paths)
     ]
     urls = sorted(set(urls))[:300]
-    assert len(urls) == 300
+    assert len(urls) == 300 and all(url.isascii() for url in urls)
     return urls
 
 
@@ -151,9 +157,12 @@ def test_300_spellings_are_one_origin() -> None:
 
 def test_300_spellings_one_policy_verdict_and_two_dots_refused() -> None:
     policy = EndpointPolicy(allowed_hosts=["h.example"])
+    checked = 0
     for url in three_hundred_spellings():
         if "@" not in url:
             policy.check(url)  # the allow-list matches every spelling
+            checked += 1
+    assert checked >= 100
     for url in ("https://h.example../p", "https://H.EXAMPLE.../p", "https://h.example..:443/"):
         with pytest.raises(EndpointNotAllowed) as info:
             DEFAULT_POLICY.check(url)
@@ -161,6 +170,18 @@ def test_300_spellings_one_policy_verdict_and_two_dots_refused() -> None:
         with pytest.raises(InvalidSubscription) as refused:
             Subscription.from_info({"endpoint": url, "keys": KEYS})
         assert "more than one dot" in refused.value.message
+
+
+@pytest.mark.parametrize("url", ["https://\uff48.example/p", "https://h.example\u3002/p"])
+def test_a_non_ascii_spelling_is_refused_before_it_is_an_origin(url: str) -> None:
+    # origin_of reads it as https://h.example (IDNA), but an endpoint is visible
+    # ASCII only: the policy and the subscription refuse it, naming the rule.
+    assert origin_of(url) == ONE
+    with pytest.raises(EndpointNotAllowed):
+        DEFAULT_POLICY.check(url)
+    with pytest.raises(InvalidSubscription) as info:
+        Subscription.from_info({"endpoint": url, "keys": KEYS})
+    assert "visible ASCII" in info.value.message
 
 
 def test_300_spellings_one_vapid_aud() -> None:
@@ -218,7 +239,7 @@ def test_the_urllib3_transport_sends_to_the_origins_spelling() -> None:
             raise OSError("not connecting in this test")
 
     request: Any = type("R", (), {"url": "", "method": "POST", "body": b"", "headers": {}})()
-    for url in ("https://H.Example.:443/push/a?x=1", "https://\uff48.example/push/a?x=1"):
+    for url in ("https://H.Example.:443/push/a?x=1", "https://h.EXAMPLE:0443/push/a?x=1"):
         request.url = url
         with pytest.raises(TransportError):
             send_request(request, pool_manager=Pool(), policy=PERMISSIVE, proxy=False)  # type: ignore[arg-type]

@@ -11,15 +11,14 @@ ones are delivered before the first pause is even over (before: 81 s).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from servers.push_service import Answer, PushService
 from webpush_core import EndpointPolicy, PushClient
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery.engine import PARKED_PER_SLOT
@@ -33,68 +32,31 @@ KEYS = {
 }
 
 
-class Answering:
-    """A loopback stand-in that answers every POST with one status (keep-alive)."""
-
-    def __init__(self, status: int, headers: dict[str, str]) -> None:
-        self.arrivals: list[float] = []
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                service.arrivals.append(time.monotonic())
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def subs(self, n: int, tag: str) -> list[dict[str, Any]]:
-        return [{"endpoint": f"{self.url}/push/{tag}{i}", "keys": KEYS} for i in range(n)]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def subs_of(service: PushService, n: int, tag: str) -> list[dict[str, Any]]:
+    return [{"endpoint": f"{service.url}/push/{tag}{i}", "keys": KEYS} for i in range(n)]
 
 
 @pytest.fixture
-def stand_ins() -> Iterator[list[Answering]]:
-    started: list[Answering] = []
+def stand_ins() -> Iterator[list[PushService]]:
+    started: list[PushService] = []
     yield started
     for s in started:
         s.stop()
 
 
 def test_a_paused_origin_does_not_hold_the_others(
-    stand_ins: list[Answering], capsys: pytest.CaptureFixture[str]
+    stand_ins: list[PushService], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hostile = Answering(429, {"Retry-After": "1"})
-    honest = Answering(201, {})
+    hostile = PushService(Answer(429, {"Retry-After": "1"}))  # a 429 to every request
+    honest = PushService()
     stand_ins += [hostile, honest]
     concurrency = 2
-    subs = hostile.subs(60, "h") + honest.subs(20, "o")
+    subs = subs_of(hostile, 60, "h") + subs_of(honest, 20, "o")
     # helper_process=False: the read window is 2 * concurrency, nothing more.
     with PushClient(
         concurrency=concurrency, max_retries=1, endpoint_policy=LOCAL, helper_process=False
     ) as client:
-        assert all(r.ok for r in client.send_many(honest.subs(2, "warm"), b"warm"))
+        assert all(r.ok for r in client.send_many(subs_of(honest, 2, "warm"), b"warm"))
         start = time.monotonic()
         timed = [(r, time.monotonic() - start) for r in client.send_many(subs, b"x")]
     honest_done = max(t for r, t in timed if r.endpoint.startswith(honest.url))  # type: ignore[union-attr]
