@@ -187,6 +187,20 @@ def until_close(size: int) -> bytes:
     return b"HTTP/1.1 500 Oops\r\n\r\n" + b"z" * size
 
 
+def late_fold(size: int) -> bytes:
+    """Many fields, the last one folded: the fast path's expression fails only at
+    the fold, after matching everything before it; the full parser reads it."""
+    lines = b"X-Field: value\r\n" * (size // 16)
+    return b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n" + lines + b"X-Last: a\r\n b\r\n\r\n"
+
+
+def late_close(size: int) -> bytes:
+    """Many fields, then Connection: close: the expression matches it all, the
+    fast path then leaves it to the full parser (a "close" token may be there)."""
+    lines = b"X-Field: value\r\n" * (size // 16)
+    return b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n" + lines + b"Connection: close\r\n\r\n"
+
+
 STREAMS: dict[str, Callable[[int], bytes]] = {
     "interim-flood": interim_flood,
     "long-field": long_field,
@@ -195,4 +209,6 @@ STREAMS: dict[str, Callable[[int], bytes]] = {
     "chunk-extensions": chunk_extensions,
     "trailers": trailers,
     "until-close": until_close,
+    "late-fold": late_fold,
+    "late-close": late_close,
 }
