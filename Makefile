@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed
 NODE_DIR   := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest node proxy services bench clean
+.PHONY: demo test lint typecheck pytest node proxy services bench pywebpush-suite clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/python -m webpush_core demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/ruff format --check src
 
 typecheck: $(STAMP)
@@ -90,6 +90,11 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 # Not part of `make test`. BENCH_ARGS=--quick for a ~20 s smoke run.
 bench: $(STAMP) $(BENCH_STAMP) node
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Not part of `make test` (it downloads pywebpush's sdist from the package index):
+# pywebpush 2.5.0's own tests/test_webpush.py run against webpush_core (tools/pywebpush_suite.py).
+pywebpush-suite: $(STAMP)
+	$(BIN)/python tools/pywebpush_suite.py
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -4,9 +4,9 @@
   in one namespace (a later block may use what an earlier one defined), in a
   temporary working directory holding a fresh ``private_key.pem`` (what
   ``webpush-core keygen`` writes). After each block, every new function
-  named ``test_*`` is called like a pytest test: parameters named
-  ``push_service`` get a running :class:`LocalPushService`, ``tmp_path`` a
-  temporary directory.
+  named ``test_*`` (or redefined by the block) is called like a pytest test: parameters named
+  ``push_service`` get a running :class:`LocalPushService`, ``push_mock`` an
+  active :class:`MockPushService`, ``tmp_path`` a temporary directory.
 * The convention for a block that cannot run as written (it talks to a real
   push service, or shows a piece of a larger program): put the HTML comment
   ``<!-- fragment -->`` on the line just before its opening fence. It is
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 import webpush_core
-from webpush_core.testing import LocalPushService
+from webpush_core.testing import LocalPushService, MockPushService
 from webpush_core.vapid import Vapid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,11 +82,13 @@ def test_markdown_python_blocks_run(
         compiled = compile(code, where, "exec")
         if fragment:
             continue
-        before = set(namespace)
+        before = dict(namespace)
         exec(compiled, namespace)  # noqa: S102 - our own documentation
-        for name in sorted(set(namespace) - before):
+        # New test functions, and those a block redefines (a "before" and an
+        # "after" version of one test share its name).
+        for name in sorted(n for n in namespace if namespace[n] is not before.get(n)):
             if name.startswith("test_") and callable(namespace[name]):
-                run_test(namespace[name], tmp_path / name, where)
+                run_test(namespace[name], tmp_path / f"{name}-{line}", where)
 
 
 def run_test(function: Any, tmp: Path, where: str) -> None:
@@ -94,9 +96,9 @@ def run_test(function: Any, tmp: Path, where: str) -> None:
     kwargs: dict[str, Any] = {}
     services = []
     for parameter in inspect.signature(function).parameters:
-        if parameter == "push_service":
-            service = LocalPushService().start()
-            services.append(service)
+        if parameter in ("push_service", "push_mock"):
+            service: Any = (LocalPushService if parameter == "push_service" else MockPushService)()
+            services.append(service.start())
             kwargs[parameter] = service
         elif parameter == "tmp_path":
             kwargs[parameter] = tmp

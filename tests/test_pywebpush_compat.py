@@ -12,15 +12,18 @@ finite, and ``curl=True`` prints a command that runs as pasted.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
+import email.utils
 import inspect
 import math
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
+import time
+import unittest.mock
 from typing import Any, Optional
 
 import http_ece
@@ -29,6 +32,7 @@ import pytest
 import pywebpush
 import requests
 import urllib3
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import webpush_core
@@ -37,9 +41,9 @@ from webpush_core import (
     EndpointNotAllowed,
     EndpointPolicy,
     ExpiredSubscription,
-    InvalidInput,
     InvalidRequest,
     NoData,
+    PushClient,
     PushRejected,
     PushResponse,
     RateLimited,
@@ -48,6 +52,7 @@ from webpush_core import (
     Unauthorized,
     WebPusher,
     WebPushException,
+    _endpoint,
     webpush,
     webpush_async,
 )
@@ -101,13 +106,14 @@ def test_webpush_keeps_pywebpush_parameter_order_and_defaults() -> None:
     assert {p.name for p in extra} >= {"urgency", "topic", "endpoint_policy"}
 
 
-def test_webpush_async_keeps_the_order_up_to_the_session() -> None:
+def test_webpush_async_keeps_pywebpush_2_parameters() -> None:
     theirs = _positional(pywebpush.webpush_async)
     ours = _positional(webpush_async)
-    # pywebpush's 11th is aiohttp_session; ours takes requests_session there (README).
-    assert [p.name for p in ours[:10]] == [p.name for p in theirs[:10]]
-    assert [p.default for p in ours[:10]] == [p.default for p in theirs[:10]]
-    assert theirs[10].name == "aiohttp_session" and ours[10].name == "requests_session"
+    assert [(p.name, p.default) for p in ours] == [(p.name, p.default) for p in theirs]
+    assert theirs[10].name == "aiohttp_session"
+    extra = [p for p in inspect.signature(webpush_async).parameters.values() if p not in ours]
+    assert all(p.kind is p.KEYWORD_ONLY for p in extra)
+    assert {p.name for p in extra} >= {"requests_session", "endpoint_policy", "proxy"}
 
 
 def test_webpusher_methods_keep_their_parameters() -> None:
@@ -122,7 +128,14 @@ def test_webpusher_methods_keep_their_parameters() -> None:
         them = _positional(getattr(pywebpush.WebPusher, name))
         assert [(p.name, p.default) for p in mine] == [(p.name, p.default) for p in them]
     init = _positional(WebPusher.__init__)
-    assert [p.name for p in init[:2]] == ["subscription_info", "requests_session"]
+    theirs_init = _positional(pywebpush.WebPusher.__init__)
+    assert [(p.name, p.default) for p in init] == [(p.name, p.default) for p in theirs_init]
+    assert [p.name for p in init] == [
+        "subscription_info", "requests_session", "aiohttp_session", "verbose",
+    ]  # fmt: skip
+    # send_async (pywebpush 2.x) takes what send takes.
+    assert _positional(WebPusher.send_async) == _positional(WebPusher.send)
+    assert inspect.iscoroutinefunction(WebPusher.send_async)
 
 
 def test_pywebpush_names_are_all_there() -> None:
@@ -198,25 +211,6 @@ def test_pywebpush_passes_no_timeout_to_the_session() -> None:
     webpush(sub, "x", requests_session=ours, endpoint_policy=LOCAL)
     assert theirs.calls[0]["timeout"] is None
     assert ours.calls[0]["timeout"] == 10.0
-
-
-def test_aiohttp_session_is_not_accepted() -> None:
-    """README: use webpush_async instead; an aiohttp session is refused, not half-used."""
-    with LocalPushService() as svc:
-        sub = svc.subscribe()
-        with pytest.raises(InvalidInput, match="aiohttp_session") as caught:
-            asyncio.run(
-                webpush_async(
-                    sub,
-                    "x",
-                    aiohttp_session=object(),  # type: ignore[call-overload]
-                    endpoint_policy=LOCAL,
-                )
-            )
-        # The message names the function and what replaces the session.
-        assert "webpush_async()" in str(caught.value) and "drop the argument" in str(caught.value)
-        assert caught.value.field == "aiohttp_session"
-        assert svc.requests == []
 
 
 def test_the_endpoint_policy_still_applies_with_a_session() -> None:
@@ -608,3 +602,172 @@ def test_curl_without_data_and_webpusher_as_curl(
     assert done.returncode == 0, done.stderr
     assert service.messages(sub)[1].text == "via as_curl"
     assert list(tmp_path.iterdir()) == []
+
+
+# -- retry_after from any response; a stub session's reply ------------------------------------
+
+
+def _requests_response(headers: dict[str, str], status: int = 429) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def _http_date(offset: float) -> str:
+    return email.utils.formatdate(time.time() + offset, usegmt=True)
+
+
+class _AiohttpLike:
+    """The parts of an aiohttp.ClientResponse pywebpush's WebPushException reads."""
+
+    def __init__(self, headers: Any) -> None:
+        self.status = 503
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("response", "low", "high"),
+    [
+        (_requests_response({"Retry-After": "120"}), 120, 120),
+        (_requests_response({"retry-after": "7"}), 7, 7),  # requests' dict: any case
+        # The HTTP-date form (made when the test runs: the list is built at collection).
+        (lambda: _requests_response({"Retry-After": _http_date(90)}), 85, 90),
+        (_requests_response({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), 0, 0),  # past
+        (_AiohttpLike({"Retry-After": "30"}), 30, 30),
+        (_AiohttpLike({"retry-after": "3"}), 3, 3),  # a plain dict, lower-case name
+        (_AiohttpLike({"Retry-After": 120}), 120, 120),  # a stub's int
+        (_AiohttpLike(urllib3.HTTPHeaderDict({"RETRY-AFTER": "9"})), 9, 9),
+        (PushResponse(429, headers={"Retry-After": "11"}), 11, 11),
+    ],
+    ids=[
+        "requests", "requests-lower", "requests-date", "requests-past-date", "aiohttp-like",
+        "plain-dict-lower", "stub-int", "urllib3", "ours",
+    ],
+)
+def test_retry_after_in_seconds_from_any_response(response: Any, low: float, high: float) -> None:
+    if callable(response):
+        response = response()
+    error = WebPushException("Push failed", response=response)
+    assert error.retry_after is not None
+    assert low <= error.retry_after <= high
+    assert isinstance(error.retry_after, float)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        None,
+        unittest.mock.MagicMock(),  # every attribute a Mock: no header to read
+        unittest.mock.Mock(spec=["status_code"]),  # no headers at all
+        _AiohttpLike("Retry-After: 5"),  # not a mapping
+        _AiohttpLike({"Retry-After": "soon"}),
+        _AiohttpLike({"Retry-After": "-5"}),
+        _AiohttpLike({"Retry-After": True}),
+        _AiohttpLike({}),
+        [1, 2, 3],
+    ],
+    ids=["none", "magicmock", "no-headers", "text", "soon", "negative", "bool", "absent", "list"],
+)
+def test_retry_after_none_when_there_is_no_usable_header(response: Any) -> None:
+    assert WebPushException("Push failed", response=response).retry_after is None
+
+
+def test_a_stub_session_works_offline_and_its_mock_history_is_no_redirect() -> None:
+    """pywebpush's test pattern: a Mock session, an endpoint that resolves nowhere."""
+    sub = {
+        "endpoint": "https://push.invalid/send/abc",  # RFC 6761: never resolves
+        "keys": pywebpush_style_keys(),
+    }
+    session = unittest.mock.MagicMock()
+    session.post.return_value.status_code = 201
+    response = webpush(sub, "offline", requests_session=session)
+    assert response.status_code == 201
+    # The reply's .history is a MagicMock: not a followed redirect.
+    assert isinstance(session.post.return_value.history, unittest.mock.MagicMock)
+    url, headers = session.post.call_args[0][0], session.post.call_args[1]["headers"]
+    assert url == sub["endpoint"]
+    # Case-insensitive, as pywebpush hands them to the session.
+    assert headers.get("ttl") == headers["TTL"] == "0"
+    assert headers.get("content-encoding") == "aes128gcm"
+    pusher_session = unittest.mock.MagicMock()  # nothing configured: any status
+    reply = WebPusher(sub, requests_session=pusher_session).send("x", {"Authentication": "b"})
+    assert isinstance(reply, PushResponse)
+    assert pusher_session.post.call_args[1]["headers"].get("AUTHENTICATION") == "b"
+
+
+@pytest.mark.parametrize("history", [[object()], (object(),)], ids=["list", "tuple"])
+def test_a_real_redirect_history_is_refused(history: Any) -> None:
+    sub = {"endpoint": "https://push.invalid/send/abc", "keys": pywebpush_style_keys()}
+    session = unittest.mock.MagicMock()
+    session.post.return_value.status_code = 201
+    session.post.return_value.history = history
+    with pytest.raises(webpush_core.TransportError, match="followed a redirect"):
+        webpush(sub, "x", requests_session=session)
+    session.post.return_value.history = type(history)()  # empty: no redirect
+    assert webpush(sub, "x", requests_session=session).status_code == 201
+
+
+def test_a_session_gets_unresolvable_names_but_not_refused_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As through a proxy: the URL is checked, and the addresses the name has here."""
+    table = {"push.rebound.example": ["10.0.0.5"], "push.public.example": ["93.184.216.34"]}
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in table[host]]
+
+    monkeypatch.setattr(_endpoint.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(_endpoint, "_resolved_cache", type(_endpoint._resolved_cache)())
+    keys = pywebpush_style_keys()
+    session = FakeSession(201)
+    for host in ("push.public.example", "nowhere.invalid"):
+        webpush({"endpoint": f"https://{host}/p", "keys": keys}, "x", requests_session=session)
+    assert [c["url"] for c in session.calls] == [
+        "https://push.public.example/p",
+        "https://nowhere.invalid/p",
+    ]
+    for url in ("https://push.rebound.example/p", "http://push.public.example/p"):
+        with pytest.raises(EndpointNotAllowed):
+            webpush({"endpoint": url, "keys": keys}, "x", requests_session=session)
+    assert len(session.calls) == 2
+
+
+def pywebpush_style_keys() -> dict[str, bytes]:
+    """A subscription's keys as pywebpush's own tests make them (base64url bytes)."""
+    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
+    )
+    return {
+        "p256dh": base64.urlsafe_b64encode(point).strip(b"="),
+        "auth": base64.urlsafe_b64encode(os.urandom(16)).strip(b"="),
+    }
+
+
+# -- a VAPID exp in the past ------------------------------------------------------------------
+
+
+def test_a_past_exp_signs_a_fresh_token_like_pywebpush(service: LocalPushService) -> None:
+    """VAPID_CLAIMS computed once at import, used after its exp (pywebpush: now + 12 h)."""
+    key = Vapid.generate()
+    sub = service.subscribe(key.application_server_key)
+    stale = int(time.time()) - 48600  # pywebpush's own test's value
+    claims = {"sub": "mailto:ops@example.com", "exp": stale}
+    webpush(sub, "webpush", key, claims, endpoint_policy=LOCAL)
+    with PushClient(key, claims, endpoint_policy=LOCAL, helper_process=False) as client:
+        assert client.send(sub, "PushClient").ok
+    signer = py_vapid.Vapid02()
+    signer.generate_keys()
+    other = service.subscribe()
+    webpush(other, "py_vapid", signer, claims, endpoint_policy=LOCAL)  # a foreign signer too
+    messages = service.messages(sub) + service.messages(other)
+    assert [m.text for m in messages] == ["webpush", "PushClient", "py_vapid"]
+    for message in messages:
+        assert message.vapid_claims is not None
+        assert abs(message.vapid_claims["exp"] - (time.time() + 43200)) < 60
+    assert claims == {"sub": "mailto:ops@example.com", "exp": stale}  # not written into
+    with pytest.raises(VapidError, match="24 hours"):
+        webpush(sub, "x", key, {**claims, "exp": int(time.time()) + 86400 + 60},
+                endpoint_policy=LOCAL)  # fmt: skip

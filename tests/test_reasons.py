@@ -305,6 +305,36 @@ ROWS: list[tuple[int, dict[str, str], bytes, str, Optional[str], str, str]] = [
         "authorization header must be specified",
         "web-push-php #325 (fcm.googleapis.com's 401 body)",
     ),
+    # FCM's answer to an Authorization header it cannot split into t= and k=.
+    (
+        403,
+        TEXT,
+        b"authorization header had invalid format. authorization header should have the "
+        b"following format: t=jwtToken; k=base64(publicApplicationServerKey)",
+        "vapid-header-invalid",
+        "fix-credentials",
+        "had invalid format",
+        "tpeczek/Lib.Net.Http.WebPush #29 (fcm.googleapis.com's 403 body, pasted in the issue)",
+    ),
+    (
+        400,
+        TEXT,
+        b"authorization header had invalid format. authorization header should have the "
+        b"following format: t=jwtToken; k=base64(publicApplicationServerKey)\n",
+        "vapid-header-invalid",
+        "fix-credentials",
+        "t=jwtToken",
+        "the same FCM sentence (tpeczek/Lib.Net.Http.WebPush #29) answered with a 400",
+    ),
+    (
+        401,
+        TEXT,
+        b"Authorization header had invalid format.",
+        "vapid-header-invalid",
+        "fix-credentials",
+        "invalid format",
+        "its first sentence alone, capitalised (tpeczek/Lib.Net.Http.WebPush #29)",
+    ),
     (
         400,
         TEXT,

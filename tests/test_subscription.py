@@ -57,8 +57,16 @@ def test_parses_browser_json() -> None:
         lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="),  # unpadded
         lambda b: base64.b64encode(b).decode(),  # standard alphabet, padded
         lambda b: base64.b64encode(b).decode().rstrip("="),  # standard, unpadded
+        # bytes: what base64.urlsafe_b64encode returns, stored as is (pywebpush accepts it)
+        base64.urlsafe_b64encode,
+        lambda b: base64.urlsafe_b64encode(b).strip(b"="),
+        lambda b: bytearray(base64.b64encode(b).rstrip(b"=")),
+        lambda b: b" " + base64.urlsafe_b64encode(b) + b"\n",  # surrounding whitespace
     ],
-    ids=["b64url-padded", "b64url", "std-padded", "std"],
+    ids=[
+        "b64url-padded", "b64url", "std-padded", "std",
+        "bytes-padded", "bytes", "bytearray-std", "bytes-whitespace",
+    ],
 )
 def test_key_encodings_accepted(encode: Any) -> None:
     # A point/auth whose encodings actually contain '+' / '/' or '-' / '_'.
@@ -108,7 +116,11 @@ BAD = [
     (info(keys="p256dh=..."), "keys", "mapping"),
     (info(keys_p256dh=_DELETE), "keys.p256dh", "missing"),
     (info(keys_p256dh=None), "keys.p256dh", "string"),
-    (info(keys_p256dh=POINT), "keys.p256dh", "string"),
+    (info(keys_p256dh=POINT), "keys.p256dh", "non-ASCII bytes"),  # the raw point
+    (info(keys_p256dh=bytearray(POINT)), "keys.p256dh", "urlsafe_b64encode"),
+    (info(keys_p256dh=memoryview(b64url_encode(POINT).encode())), "keys.p256dh", "memoryview"),
+    (info(keys_p256dh=b"not*base64!"), "keys.p256dh", "outside the alphabet"),
+    (info(keys_p256dh=b64url_encode(POINT[:64]).encode()), "keys.p256dh", "got 64 bytes"),
     (info(keys_p256dh="not*base64!"), "keys.p256dh", "base64"),
     (info(keys_p256dh="A"), "keys.p256dh", "base64"),
     (info(keys_p256dh=b64url_encode(POINT[:64])), "keys.p256dh", "65"),
@@ -119,6 +131,9 @@ BAD = [
     (info(keys_p256dh=b64url_encode(b"\x04" + b"\x00" * 64)), "keys.p256dh", "curve"),
     (info(keys_auth=_DELETE), "keys.auth", "missing"),
     (info(keys_auth=16), "keys.auth", "string"),
+    (info(keys_auth=AUTH), "keys.auth", "non-ASCII bytes"),  # the raw secret
+    (info(keys_auth="é".encode() * 11), "keys.auth", "non-ASCII bytes"),
+    (info(keys_auth=b64url_encode(AUTH[:15]).encode()), "keys.auth", "got 15"),
     (info(keys_auth="é" * 22), "keys.auth", "base64"),
     (info(keys_auth=b64url_encode(AUTH[:15])), "keys.auth", "got 15"),
     (info(keys_auth=b64url_encode(AUTH + b"\xaa")), "keys.auth", "got 17"),

@@ -127,9 +127,18 @@ def test_explicit_exp_is_part_of_the_key_and_expires(signatures: list[dict[str, 
     clock.now = T0 + 3600 + 1  # within the margin: re-signed (same exp, new signature)
     assert claims_of(vapid.sign(claims))["exp"] == int(T0) + 2 * 3600
     assert len(signatures) == 2
-    clock.now = T0 + 2 * 3600  # exp reached: the claim itself is now invalid
-    with pytest.raises(VapidError, match="not in the future"):
-        vapid.sign(claims)
+    # exp reached: signed with a fresh exp, now + 12 h, as pywebpush does; that
+    # token is then cached as any other (until an hour before its own exp).
+    clock.now = T0 + 2 * 3600
+    fresh = vapid.sign(claims)
+    assert claims_of(fresh)["exp"] == int(T0) + 2 * 3600 + 12 * 3600
+    assert len(signatures) == 3
+    clock.now = T0 + 2 * 3600 + 11 * 3600 - 1
+    assert vapid.sign(claims) == fresh and len(signatures) == 3
+    clock.now = T0 + 2 * 3600 + 11 * 3600
+    assert claims_of(vapid.sign(claims))["exp"] == int(clock.now) + 12 * 3600
+    assert len(signatures) == 4
+    assert claims["exp"] == int(T0) + 2 * 3600
 
 
 def test_cache_is_bounded_lru(signatures: list[dict[str, Any]]) -> None:

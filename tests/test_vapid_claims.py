@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import types
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webpush_core.errors import VapidError
-from webpush_core.vapid import Vapid, validate_claims
+from webpush_core.vapid import Vapid, _claims, validate_claims
 
 NOW = 1_800_000_000.0
 SUB = "mailto:ops@example.com"
@@ -109,11 +110,7 @@ BAD_EXPS: list[tuple[Any, str]] = [
     (str(int(NOW) + 3600), "integer"),
     (True, "integer"),
     ([int(NOW) + 60], "integer"),
-    (int(NOW), "not in the future"),
-    (int(NOW) - 1, "not in the future"),
-    (0, "not in the future"),
-    (-5, "not in the future"),
-    (int(NOW) + 24 * 3600 + 1, "24 hours"),
+    (int(NOW) + 24 * 3600 + 1, "24 hours"),  # the limit plus one: still refused
     (int(NOW) + 7 * 24 * 3600, "24 hours"),
     (10**30, "24 hours"),
 ]
@@ -173,6 +170,58 @@ def test_bad_exps(exp: Any, message: str) -> None:
 def test_good_exps(ahead: int) -> None:
     exp = int(NOW) + ahead
     assert validate_claims({"sub": SUB, "exp": exp}, now=NOW)["exp"] == exp
+
+
+# At or before now, what pywebpush replaces with now + 12 h (its own test: exp 48600 s ago).
+PAST_EXPS = [int(NOW), int(NOW) - 1, int(NOW) - 48600, 1, 0, -5]
+
+
+@pytest.mark.parametrize("exp", PAST_EXPS)
+def test_a_past_exp_is_replaced_by_the_default_lifetime(exp: int) -> None:
+    claims = {"sub": SUB, "aud": AUD, "exp": exp}
+    out = validate_claims(claims, now=NOW + 0.7)
+    assert out == {"sub": SUB, "aud": AUD, "exp": int(NOW) + 12 * 3600}
+    assert claims["exp"] == exp  # the caller's dict is left alone
+
+
+def test_a_past_exp_is_reported_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="webpush_core.vapid")
+    _claims._PAST_EXP_REPORTED.clear()
+    stale = int(NOW) - 600
+    for _ in range(3):
+        validate_claims({"sub": SUB, "exp": stale}, now=NOW)
+    validate_claims({"sub": SUB, "exp": int(NOW) + 60}, now=NOW)  # in the future: nothing
+    records = [r for r in caplog.records if r.name == "webpush_core.vapid"]
+    assert len(records) == 1
+    assert records[0].levelno == logging.DEBUG
+    assert f"'exp' {stale} is 600 s in the past" in records[0].getMessage()
+    # Other claims (another exp, another sub) are reported once each too.
+    validate_claims({"sub": SUB, "exp": stale - 1}, now=NOW)
+    validate_claims({"sub": "mailto:b@example.com", "exp": stale}, now=NOW)
+    validate_claims({"sub": "mailto:b@example.com", "exp": stale}, now=NOW)
+    assert len([r for r in caplog.records if r.name == "webpush_core.vapid"]) == 3
+
+
+def test_the_past_exp_memory_is_bounded() -> None:
+    _claims._PAST_EXP_REPORTED.clear()
+    for i in range(_claims._PAST_EXP_MAX * 3):
+        validate_claims({"sub": SUB, "exp": i}, now=NOW)
+        assert len(_claims._PAST_EXP_REPORTED) <= _claims._PAST_EXP_MAX
+    assert len(_claims._PAST_EXP_REPORTED) >= 1
+
+
+def test_claims_made_at_start_up_keep_signing_in_a_long_lived_process() -> None:
+    """VAPID_CLAIMS = {"sub": ..., "exp": int(time.time()) + 43200}, computed once."""
+    clock = [NOW]
+    key = Vapid(clock=lambda: clock[0])
+    claims = {"sub": SUB, "aud": AUD, "exp": int(NOW) + 43200}
+    # As given while it is in the future; a fresh 12 h token once it is past.
+    for hours, expected in ((0, int(NOW) + 43200), (11.5, int(NOW) + 43200), (13, None),
+                            (30, None), (24 * 365, None)):  # fmt: skip
+        clock[0] = NOW + hours * 3600
+        token = key.verify(key.sign(claims)["Authorization"], audience=AUD)  # valid now
+        assert token["exp"] == (expected or int(clock[0]) + 43200), hours
+    assert claims["exp"] == int(NOW) + 43200
 
 
 def test_exp_defaults_to_twelve_hours_and_input_is_not_mutated() -> None:

@@ -21,7 +21,7 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(value: Union[str, bytes]) -> bytes:
+def b64url_decode(value: Union[str, bytes, bytearray]) -> bytes:
     """Decode base64url or standard base64, padded or not.
 
     Raises ValueError (callers turn it into their own, field-naming error)
@@ -34,7 +34,13 @@ def b64url_decode(value: Union[str, bytes]) -> bytes:
         except UnicodeEncodeError:
             raise ValueError("not base64url: non-ASCII characters") from None
     elif isinstance(value, (bytes, bytearray)):
+        # What base64.urlsafe_b64encode returns (and some apps store).
         raw = bytes(value).strip()
+        if not raw.isascii():
+            raise ValueError(
+                "not base64url: non-ASCII bytes (raw key bytes? pass "
+                "base64.urlsafe_b64encode(key) instead)"
+            )
     else:
         raise ValueError(f"not base64url: expected str, got {type(value).__name__}")
     raw = raw.translate(_TO_URLSAFE).rstrip(b"=")

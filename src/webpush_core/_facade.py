@@ -16,14 +16,24 @@ import shlex
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Literal,
+    Optional,
+    TypeVar,
+    Union,
+    overload,
+)
 
 if TYPE_CHECKING:
     import urllib3
 
 from . import ece
 from ._b64 import b64url_encode
-from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._endpoint import EndpointPolicy
 from ._request import (
     CONTENT_ENCODINGS,
     PushRequest,
@@ -32,14 +42,17 @@ from ._request import (
     payload_bytes,
 )
 from ._response import CaseInsensitiveDict, PushResponse, error_for_response
+from ._sessions import check_aiohttp_session, post_aiohttp, post_requests
 from ._subscription import Subscription
 from ._wire.proxy import Proxy, ProxyArg, check_proxy_arg
 from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
-from .errors import InvalidInput, InvalidRequest, NoData, TransportError
+from .errors import InvalidInput, InvalidRequest, NoData
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]
 
 log = logging.getLogger("webpush_core")
+
+_T = TypeVar("_T")
 
 
 def as_curl(
@@ -100,36 +113,7 @@ def _post(
             field="proxy",
         )
     # pywebpush's hook: any object with .post(url, data=, headers=, timeout=).
-    # The policy still applies: the session would otherwise reach anything.
-    (endpoint_policy or DEFAULT_POLICY).admit(request.url)
-    options: dict[str, Any] = {}
-    if hasattr(requests_session, "resolve_redirects"):
-        # A requests.Session follows redirects by default: a 307 would re-POST
-        # the message to a host the policy never checked (an SSRF bypass).
-        options["allow_redirects"] = False
-    reply = requests_session.post(
-        request.url, data=request.body, headers=request.headers, timeout=timeout, **options
-    )
-    if getattr(reply, "history", None):
-        raise TransportError(
-            f"the requests_session followed a redirect from {request.url}; redirects from "
-            "a push service must not be followed (pass a session that does not follow them)",
-            endpoint=request.url,
-        )
-    return _adopt_response(reply, request.url)
-
-
-def _adopt_response(reply: Any, url: str) -> PushResponse:
-    """Wrap a session's response (requests, or alike) as an always-truthy PushResponse."""
-    headers = getattr(reply, "headers", None) or {}
-    content = getattr(reply, "content", b"")
-    return PushResponse(
-        int(getattr(reply, "status_code", getattr(reply, "status", 0))),
-        str(getattr(reply, "reason", "") or ""),
-        [(str(k), str(v)) for k, v in headers.items()],
-        content if isinstance(content, bytes) else str(content).encode("utf-8"),
-        url,
-    )
+    return post_requests(request, requests_session, timeout=timeout, policy=endpoint_policy)
 
 
 @overload
@@ -318,6 +302,20 @@ def _async_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+async def _in_pool(call: Callable[[], _T]) -> _T:
+    """``call()`` on the bounded thread pool: blocking work never runs on the loop."""
+    return await asyncio.get_running_loop().run_in_executor(_async_executor(), call)
+
+
+def _no_proxy_with(session: str, proxy: ProxyArg) -> None:
+    if proxy is not None:
+        raise InvalidInput(
+            f"proxy= does not apply to an {session}, which sends with its own proxy "
+            "settings: configure the session instead",
+            field="proxy",
+        )
+
+
 @overload
 async def webpush_async(
     subscription_info: Union[Mapping[str, Any], Subscription],
@@ -330,8 +328,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -339,7 +338,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> PushResponse: ...
 
 
@@ -355,8 +353,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -364,7 +363,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> str: ...
 
 
@@ -381,6 +379,7 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
+    aiohttp_session: Any = None,
     requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
@@ -389,7 +388,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> str: ...
 
 
@@ -405,8 +403,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -414,7 +413,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> Union[PushResponse, str]: ...
 
 
@@ -429,8 +427,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -438,54 +437,91 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> Union[PushResponse, str]:
-    """``webpush`` for asyncio: same arguments, awaitable.
+    """``webpush`` for asyncio, with pywebpush 2.x's parameters: awaitable.
 
-    urllib3 blocks, so the send runs in a bounded thread pool; the event
-    loop is never blocked. pywebpush 2.x's ``aiohttp_session`` is refused
-    with a message (there is no aiohttp here); for many messages use
-    :meth:`PushClient.send_many_async`.
+    Without ``aiohttp_session`` the message is sent with our own transport on
+    a bounded thread pool (urllib3 blocks; the event loop never does). With
+    one (any object whose awaitable ``post(url, data=, headers=, timeout=)``
+    answers like ``aiohttp.ClientSession``'s), it is sent through it, as
+    pywebpush 2.x does; the endpoint policy, the redirect refusal and
+    ``timeout`` still apply. Raises as ``webpush`` does; returns a
+    :class:`PushResponse` (``.status_code``, ``.status``, ``.text``), not the
+    session's response. For many messages use :meth:`PushClient.send_many_async`.
     """
-    if aiohttp_session is not None:
-        raise InvalidInput(
-            "webpush_async() takes no aiohttp_session (pywebpush 2.x's keyword): it sends "
-            "with urllib3 on a thread pool and needs no session; drop the argument (for "
-            "many messages, PushClient.send_many_async keeps connections open)",
-            field="aiohttp_session",
+    check_aiohttp_session(aiohttp_session)
+    if aiohttp_session is None:
+        call = functools.partial(
+            webpush,
+            subscription_info,
+            data,
+            vapid_private_key,
+            vapid_claims,
+            content_encoding,
+            curl,
+            timeout,
+            ttl,
+            verbose,
+            headers,
+            requests_session,
+            urgency=urgency,
+            topic=topic,
+            endpoint_policy=endpoint_policy,
+            pool_manager=pool_manager,
+            pad_to=pad_to,
+            max_payload=max_payload,
+            proxy=proxy,
         )
-    call = functools.partial(
-        webpush,
+        sent: Union[PushResponse, str] = await _in_pool(call)
+        return sent
+    if requests_session is not None:
+        raise InvalidInput(
+            "pass aiohttp_session or requests_session, not both", field="requests_session"
+        )
+    _no_proxy_with("aiohttp_session", check_proxy_arg(proxy))
+    build = functools.partial(
+        build_request,
         subscription_info,
         data,
         vapid_private_key,
         vapid_claims,
         content_encoding,
-        curl,
-        timeout,
         ttl,
-        verbose,
+        urgency,
+        topic,
         headers,
-        requests_session,
-        urgency=urgency,
-        topic=topic,
-        endpoint_policy=endpoint_policy,
-        pool_manager=pool_manager,
         pad_to=pad_to,
         max_payload=max_payload,
-        proxy=proxy,
+        endpoint_policy=endpoint_policy,
     )
-    result: Union[PushResponse, str] = await asyncio.get_running_loop().run_in_executor(
-        _async_executor(), call
+    request = await _in_pool(build)  # key files, encryption: off the loop
+    if curl:
+        return as_curl(request, timeout=timeout)
+    if verbose:
+        log.info("webpush_async: POST %s (%d bytes) via aiohttp", request.url, len(request.body))
+    response = await post_aiohttp(
+        request,
+        aiohttp_session,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        policy=endpoint_policy,
+        executor=_async_executor(),
     )
-    return result
+    if verbose:
+        log.info("webpush_async: %s answered %d", request.url, response.status_code)
+    error = error_for_response(response, request.url)
+    if error is not None:
+        raise error
+    return response
 
 
 class WebPusher:
     """pywebpush's ``WebPusher``: one subscription, encode and send to it.
 
-    As in pywebpush, ``send`` returns the response whatever its status
-    (``webpush()`` is the call that raises on status > 202).
+    As in pywebpush, ``send`` and ``send_async`` return the response whatever
+    its status (``webpush()`` is the call that raises on status > 202).
+    The parameters are pywebpush 2.x's: ``requests_session`` is used by
+    ``send``, ``aiohttp_session`` by ``send_async``; without them both send
+    with our own transport (``pool_manager``: a urllib3 pool of yours).
     """
 
     valid_encodings: ClassVar[list[str]] = list(CONTENT_ENCODINGS)
@@ -494,20 +530,29 @@ class WebPusher:
         self,
         subscription_info: Union[Mapping[str, Any], Subscription],
         requests_session: Any = None,
+        aiohttp_session: Any = None,
         verbose: bool = False,
         *,
         pool_manager: Optional[urllib3.PoolManager] = None,
     ) -> None:
+        check_aiohttp_session(aiohttp_session)
         self.subscription = Subscription.from_info(subscription_info)
         self.subscription_info: dict[str, Any] = self.subscription.to_info()
         self.receiver_key: bytes = self.subscription.p256dh
         self.auth_key: bytes = self.subscription.auth
         self.requests_session = requests_session
+        self.aiohttp_session = aiohttp_session
         self.pool_manager = pool_manager
         self.verbose = verbose
 
     def __repr__(self) -> str:
         return f"WebPusher(endpoint={self.subscription.endpoint!r})"
+
+    @staticmethod
+    def _repad(data: bytes) -> bytes:
+        """``data`` with its base64 padding put back (pywebpush's helper, which code
+        written against it, its own tests included, calls to decode keys)."""
+        return data + b"=" * (-len(data) % 4)
 
     def encode(
         self, data: Union[bytes, str], content_encoding: str = "aes128gcm"
@@ -540,6 +585,29 @@ class WebPusher:
         )
         return as_curl(request)
 
+    def _build(
+        self,
+        data: Union[bytes, str, None],
+        headers: Optional[Mapping[str, Any]],
+        ttl: int,
+        content_encoding: str,
+        urgency: Optional[str],
+        topic: Optional[str],
+        endpoint_policy: Optional[EndpointPolicy],
+    ) -> PushRequest:
+        return build_request(
+            self.subscription,
+            data,
+            None,
+            None,
+            content_encoding,
+            ttl,
+            urgency,
+            topic,
+            headers,
+            endpoint_policy=endpoint_policy,
+        )
+
     def send(
         self,
         data: Union[bytes, str, None] = None,
@@ -558,18 +626,7 @@ class WebPusher:
         ``proxy`` as for :func:`webpush` (None: the proxy environment variables).
         """
         proxy = check_proxy_arg(proxy)
-        request = build_request(
-            self.subscription,
-            data,
-            None,
-            None,
-            content_encoding,
-            ttl,
-            urgency,
-            topic,
-            headers,
-            endpoint_policy=endpoint_policy,
-        )
+        request = self._build(data, headers, ttl, content_encoding, urgency, topic, endpoint_policy)
         if curl:
             return as_curl(request, timeout=timeout, proxy=proxy)
         if self.verbose:
@@ -581,4 +638,58 @@ class WebPusher:
             requests_session=self.requests_session,
             pool_manager=self.pool_manager,
             proxy=proxy,
+        )
+
+    async def send_async(
+        self,
+        data: Union[bytes, str, None] = None,
+        headers: Optional[Mapping[str, Any]] = None,
+        ttl: int = 0,
+        content_encoding: str = "aes128gcm",
+        curl: bool = False,
+        timeout: Optional[float] = None,
+        urgency: Optional[str] = None,
+        topic: Optional[str] = None,
+        endpoint_policy: Optional[EndpointPolicy] = None,
+        proxy: ProxyArg = None,
+    ) -> Union[PushResponse, str]:
+        """:meth:`send` for asyncio (pywebpush 2.x): the same arguments, awaitable;
+        the response whatever its status, or with ``curl=True`` the command.
+
+        Through the ``aiohttp_session`` given to the constructor, if any (the
+        endpoint policy, the redirect refusal and ``timeout`` still apply);
+        otherwise as :meth:`send` does, on a bounded thread pool, so the event
+        loop is never blocked.
+        """
+        if self.aiohttp_session is None:
+            call = functools.partial(
+                self.send,
+                data,
+                headers,
+                ttl,
+                content_encoding,
+                curl,
+                timeout,
+                urgency,
+                topic,
+                endpoint_policy,
+                proxy,
+            )
+            sent: Union[PushResponse, str] = await _in_pool(call)
+            return sent
+        _no_proxy_with("aiohttp_session", check_proxy_arg(proxy))
+        build = functools.partial(
+            self._build, data, headers, ttl, content_encoding, urgency, topic, endpoint_policy
+        )
+        request = await _in_pool(build)
+        if curl:
+            return as_curl(request, timeout=timeout)
+        if self.verbose:
+            log.info("WebPusher: POST %s (%d bytes) via aiohttp", request.url, len(request.body))
+        return await post_aiohttp(
+            request,
+            self.aiohttp_session,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            policy=endpoint_policy,
+            executor=_async_executor(),
         )

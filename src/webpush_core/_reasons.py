@@ -53,6 +53,7 @@ REASONS: dict[str, Optional[str]] = {
     "unsubscribed": DELETE,
     "vapid-key-mismatch": FIX_CREDENTIALS,
     "bad-jwt": FIX_CREDENTIALS,
+    "vapid-header-invalid": FIX_CREDENTIALS,  # the Authorization header's shape (FCM)
     "jwt-expired": FIX_CREDENTIALS,
     "unauthorized": FIX_CREDENTIALS,
     "payload-too-large": FIX_REQUEST,
@@ -183,6 +184,9 @@ def _apple(body: Mapping[str, Any]) -> Optional[tuple[Optional[str], str]]:
 
 _FCM_TEXT: tuple[tuple[str, str], ...] = (
     # Most specific first: several sentences mention "authorization header".
+    # FCM's answer to a header it cannot split into t= and k= (e.g. the WebPush
+    # scheme, or a key of the wrong form): the header, not the token, is wrong.
+    ("authorization header had invalid format", "vapid-header-invalid"),
     ("vapid credentials in the authorization header do not correspond", "vapid-key-mismatch"),
     ("does not correspond to the sender id", "vapid-key-mismatch"),
     ("exp claim must not be more than 24 hours", "jwt-expired"),

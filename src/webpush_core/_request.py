@@ -43,6 +43,11 @@ CONTENT_ENCODINGS = ("aes128gcm", "aesgcm")
 URGENCIES = ("very-low", "low", "normal", "high")
 # RFC 8030 §5.4: at most 32 characters from the URL-safe base64 alphabet.
 _TOPIC_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# RFC 8030 §5.2: TTL is delta-seconds (RFC 9111 §1.2.2), which a recipient
+# reads as at most 2**31; more is refused rather than sent as a number no
+# push service keeps a message for (and str() of a huge int raises).
+MAX_TTL = 2**31 - 1
+_TTL_TEXT = re.compile(r"\s*([0-9]{1,10})\s*")
 # Header names the builder computes; a caller's header may not replace them.
 # Transfer-Encoding too: http.client then drops Content-Length and sends the
 # body unframed, which the push service reads as a malformed request.
@@ -79,6 +84,9 @@ def _harmless(lower: str, value: str, content_encoding: str) -> bool:
 
 # A caller may pass these as headers instead of arguments (pywebpush habit).
 _FROM_HEADERS = ("ttl", "urgency", "topic")
+# What another signer (py_vapid's Vapid01/Vapid02) may return: RFC 8292 §3,
+# draft-ietf-webpush-vapid-01 §4.
+_SIGNER_HEADERS = frozenset({"authorization", "crypto-key"})
 
 VapidKeyLike = Union[Vapid, str, "os.PathLike[str]", Any]
 
@@ -169,12 +177,25 @@ def load_vapid_key(key: VapidKeyLike) -> Any:
 # Argument checks. Each raises InvalidRequest naming the field and the rule.
 
 
+def _shown(value: Any) -> str:
+    """A bounded repr for an error message (repr() of a huge int raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, str) and len(value) > 40:
+        return f"{value[:37]!r}..."
+    return repr(value)
+
+
 def _check_ttl(ttl: Any) -> int:
-    if isinstance(ttl, str) and ttl.strip().isdigit():
-        ttl = int(ttl)
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+    if isinstance(ttl, str):
+        # delta-seconds is 1*DIGIT, ASCII (str.isdigit() also takes "²" and "٣").
+        digits = _TTL_TEXT.fullmatch(ttl)
+        if digits is not None:
+            ttl = int(digits.group(1))
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL:
         raise InvalidRequest(
-            f"ttl must be a whole number of seconds >= 0 (RFC 8030 §5.2), got {ttl!r}",
+            f"ttl must be a whole number of seconds from 0 to {MAX_TTL} (RFC 8030 §5.2, "
+            f"RFC 9111 §1.2.2), got {_shown(ttl)}",
             field="ttl",
         )
     return ttl
@@ -371,6 +392,8 @@ def prepare_message(
         else:
             extra[name] = value
 
+    # The argument first: a conflict with a TTL header is then judged on its value.
+    ttl = _check_ttl(ttl)
     ttl = _check_ttl(_merge_option("ttl", ttl, options.get("ttl"), ttl == 0))
     if urgency is not None or "urgency" in options:
         urgency = _check_urgency(
@@ -654,8 +677,26 @@ def _foreign_vapid_headers(signer: Any, claims: dict[str, Any], scheme: str) -> 
             f"vapid_private_key.sign() must return a dict of headers, got {type(signed).__name__}",
             field="vapid_private_key",
         )
-    headers = {str(k): str(v) for k, v in signed.items()}
-    return _in_scheme(headers, scheme == "webpush")
+    headers = _in_scheme({str(k): str(v) for k, v in signed.items()}, scheme == "webpush")
+    for name, value in headers.items():
+        # They go on the wire as they are: a CR or LF would inject a header (our
+        # own client writes what it is given), a Content-Length or TTL would be
+        # sent twice. A VAPID signer answers Authorization and Crypto-Key only.
+        if name.lower() not in _SIGNER_HEADERS:
+            raise VapidError(
+                f"vapid_private_key.sign() returned a {name[:40]!r} header; a VAPID "
+                "signer returns Authorization (and Crypto-Key) only",
+                field="vapid_private_key",
+            )
+        try:
+            _check_header(name, value)
+        except InvalidRequest as bad:
+            # _check_header's words name the header and the rule, never the value.
+            raise VapidError(
+                f"vapid_private_key.sign() returned a bad header: {bad.message}",
+                field="vapid_private_key",
+            ) from None
+    return headers
 
 
 def _in_scheme(headers: dict[str, str], aesgcm: bool) -> dict[str, str]:

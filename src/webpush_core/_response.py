@@ -209,6 +209,12 @@ class PushResponse:
             return None
 
     @property
+    def status(self) -> int:
+        """``status_code`` under aiohttp's name (pywebpush 2.x's async calls returned
+        an ``aiohttp.ClientResponse``)."""
+        return self.status_code
+
+    @property
     def ok(self) -> bool:
         """True for 200-202, the statuses a push service accepts with (RFC 8030 §5)."""
         return 200 <= self.status_code <= 202

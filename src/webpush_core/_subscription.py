@@ -94,9 +94,11 @@ def _decode_key(keys: Mapping[str, Any], name: str) -> bytes:
     if name not in keys:
         raise InvalidSubscription(f"{field_name} is missing", field=field_name)
     value = keys[name]
-    if not isinstance(value, str):
+    # bytes too: base64.urlsafe_b64encode's result, which pywebpush accepts.
+    if not isinstance(value, (str, bytes, bytearray)):
         raise InvalidSubscription(
-            f"{field_name} must be a base64url string, got {type(value).__name__}",
+            f"{field_name} must be a base64url string (or its ASCII bytes), "
+            f"got {type(value).__name__}",
             field=field_name,
         )
     try:
@@ -168,7 +170,8 @@ class Subscription:
         """Parse a browser's subscription info (``PushSubscription.toJSON()``).
 
         ``keys.p256dh`` and ``keys.auth`` may be base64url or standard base64,
-        padded or not. Extra members (``expirationTime``, ...) are ignored.
+        padded or not, as ``str`` or as ASCII ``bytes`` (what
+        ``base64.urlsafe_b64encode`` returns). Extra members (``expirationTime``, ...) are ignored.
         Raises :class:`InvalidSubscription` naming the field and the rule.
         Returns ``info`` itself when it already is a :class:`Subscription`.
         """

@@ -598,7 +598,22 @@ def _compact(index: int, subscription: Any) -> tuple[str, _Item]:
     keys = subscription.get("keys")
     if not isinstance(keys, Mapping):
         raise InvalidSubscription("keys is not a mapping", field="keys")
-    p256dh, auth = keys.get("p256dh"), keys.get("auth")
-    if not isinstance(p256dh, str) or not isinstance(auth, str):
-        raise InvalidSubscription("keys.p256dh and keys.auth must be strings", field="keys")
+    p256dh, auth = _key_text(keys, "p256dh"), _key_text(keys, "auth")
     return origin, [index, endpoint, p256dh, auth]
+
+
+def _key_text(keys: Mapping[str, Any], name: str) -> str:
+    """A key as the text a task message carries: a str, or ASCII bytes decoded
+    (base64.urlsafe_b64encode's result, which the senders accept too)."""
+    value = keys.get(name)
+    if isinstance(value, (bytes, bytearray)):
+        if not value.isascii():
+            raise InvalidSubscription(
+                f"keys.{name} is not base64url: non-ASCII bytes", field=f"keys.{name}"
+            )
+        return value.decode("ascii")
+    if not isinstance(value, str):
+        raise InvalidSubscription(
+            f"keys.{name} must be a base64url string (or its ASCII bytes)", field=f"keys.{name}"
+        )
+    return value

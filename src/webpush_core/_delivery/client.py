@@ -499,7 +499,10 @@ class PushClient:
             return False
         call = pending.call
         if call is not None and call.expires is not None and now + wait >= call.expires:
-            pending.finish(pending.deadline_result(last))
+            # Ended by the deadline while its origin is paused: the pause left says
+            # when a retry may go (a fresh subscription has no answer of its own).
+            paused_for = self._origins.paused_for(pending.origin)
+            pending.finish(pending.deadline_result(last, paused_for=paused_for))
             return False
         return True
 

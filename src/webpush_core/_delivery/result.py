@@ -196,8 +196,12 @@ class _Pending:
         with contextlib.suppress(Exception):
             self.done(result)
 
-    def deadline_result(self, last: Optional[SendResult] = None) -> SendResult:
-        return _deadline_result(self.subscription, self.call, self.attempts, last, self.request.url)
+    def deadline_result(
+        self, last: Optional[SendResult] = None, *, paused_for: float = 0.0
+    ) -> SendResult:
+        return _deadline_result(
+            self.subscription, self.call, self.attempts, last, self.request.url, paused_for
+        )
 
 
 def _deadline_result(
@@ -206,20 +210,26 @@ def _deadline_result(
     attempts: int = 0,
     last: Optional[SendResult] = None,
     endpoint: Optional[str] = None,
+    paused_for: float = 0.0,
 ) -> SendResult:
     """``subscription``'s result when the call's deadline came first (the last
-    attempt's status and Retry-After kept)."""
+    attempt's status and Retry-After kept). ``paused_for``: what is left of its
+    origin's pause, when that is what it waited for; ``retry_after`` is then
+    at least that (the earliest a retry could go)."""
     deadline = call.deadline if call is not None and call.deadline is not None else 0.0
     error = PushTimeout(
         f"the call's deadline ({deadline:g} s) came before this subscription finished",
         endpoint=endpoint,
     )
     error.reason = "deadline-exceeded"
+    retry_after = last.retry_after if last is not None else None
+    if paused_for > 0:
+        retry_after = max(retry_after or 0.0, paused_for)
     return SendResult(
         subscription,
         ok=False,
         status_code=last.status_code if last is not None else None,
-        retry_after=last.retry_after if last is not None else None,
+        retry_after=retry_after,
         attempts=attempts,
         error=error,
         response=last.response if last is not None else None,

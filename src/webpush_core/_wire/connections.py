@@ -55,6 +55,7 @@ from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._request import PushRequest
 from .._response import PushResponse, _clip
 from ..errors import PushTimeout, TransportError, WebPushException
+from . import standin as standins
 from .http1 import HTTPProtocolError, ResponseParser, encode_request
 from .proxy import (
     Proxy,
@@ -837,6 +838,10 @@ class Connections:
         or in this one when the request cannot even start.
         """
         url = request.url
+        standin = standins.current()
+        if standin is not None:  # a test's MockPushService: no network
+            standins.submit(standin, request, done, timeout, policy, self.call_later)
+            return
         try:
             scheme, netloc, target = _split(url)
             via = select_proxy(url, proxy)

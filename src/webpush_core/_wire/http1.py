@@ -14,7 +14,8 @@ The peer may be hostile (a subscription's endpoint is anyone's server), so:
   that resumes where the last one stopped (nothing is searched or copied
   twice, however the socket cuts the stream);
 * everything has a cap: the heads of a response (interim ones included)
-  ``max_head`` octets and ``max_fields`` fields each (the trailers too), at most
+  ``max_head`` octets and ``max_fields`` field lines each (obs-fold
+  continuations included; the trailers too), at most
   ``max_interim`` interim 1xx responses, a chunk-size line
   :data:`MAX_CHUNK_LINE` octets and all chunk extensions together
   ``max_head``, at most ``max_chunks`` chunks, the trailer section
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 MAX_HEAD = 65536  # octets: every head of one response together; the trailers; the chunk exts
-MAX_HEADERS = 100  # fields in one head (as http.client)
+MAX_HEADERS = 100  # field lines in one head (as http.client), continuations included
 MAX_INTERIM = 10  # 1xx responses before the final one
 MAX_CHUNK_LINE = 4096  # one chunk-size line, extensions included
 # Chunks in one body. A push service's answer is a few hundred octets; a peer
@@ -353,19 +354,34 @@ class ResponseParser:
             raise HTTPProtocolError("a control character in the response head")
         lines = text.split(b"\n")
         self._status_line(lines[0])
+        if len(lines) - 1 > self.max_fields:
+            # Every field line counts, obs-fold continuations too: each costs
+            # a turn of the loop below, whatever it adds to a value.
+            raise HTTPProtocolError(
+                f"more than {self.max_fields} response header fields "
+                "(lines, continuations included)"
+            )
         fields = self._fields
         append = fields.append
+        # obs-fold lines of the last field, joined to it once: appending each
+        # to the value as it came would copy the value per line (quadratic).
+        folds: list[str] = []
         for line in lines[1:]:
             if line[:1] in _FOLD_START:
-                _field(line, fields)
+                if not fields:
+                    raise HTTPProtocolError("malformed header line")
+                folds.append(line.strip(_OWS).decode("latin-1"))
                 continue
+            if folds:
+                _unfold(fields, folds)
+                folds = []
             # _field's common case, inline (a push service's head is a few fields).
             name, colon, value = line.partition(b":")
             if not colon or not name or name.translate(None, _TCHAR):
                 raise HTTPProtocolError("malformed header line")
             append((name.decode("ascii"), value.strip(_OWS).decode("latin-1")))
-        if len(fields) > self.max_fields:
-            raise HTTPProtocolError(f"more than {self.max_fields} response header fields")
+        if folds:
+            _unfold(fields, folds)
         self._end_of_head()
 
     def _take_body(self) -> bool:
@@ -438,7 +454,10 @@ class ResponseParser:
                         raise HTTPProtocolError("malformed trailer line")
                     _field(line, self._fields)
                     if len(self._fields) > self.max_fields:
-                        raise HTTPProtocolError(f"more than {self.max_fields} trailer fields")
+                        raise HTTPProtocolError(
+                            f"more than {self.max_fields} trailer fields "
+                            "(lines, continuations included)"
+                        )
                 else:
                     self._finish()
             else:  # _UNTIL_CLOSE
@@ -540,20 +559,35 @@ class ResponseParser:
 
 
 def _field(line: bytes, fields: list[tuple[str, str]]) -> None:
-    """Append one field line (or an obs-fold continuation) to ``fields``.
+    """Check one trailer field line (or an obs-fold continuation) and append it
+    to ``fields``, where the lines are counted against ``max_fields``.
 
     Its octets must already be known to be HTAB, SP, VCHAR or obs-text; the
-    name must be a token.
+    name must be a token. Trailers are dropped (RFC 9110 §6.5.1), so a
+    continuation is only checked to follow a field and counted as one of its
+    lines: nothing is appended to the value, whose copies would cost as much
+    as the continuations squared.
     """
     if line[:1] in _FOLD_START:
-        # obs-fold (RFC 9112 §5.2): a user agent replaces it with SP.
         if not fields:
             raise HTTPProtocolError("malformed header line")
-        name, value = fields[-1]
-        rest = line.strip(_OWS).decode("latin-1")
-        fields[-1] = (name, f"{value} {rest}" if value else rest)
+        fields.append((fields[-1][0], ""))  # counted as a line of that field
         return
     raw_name, colon, raw_value = line.partition(b":")
     if not colon or not raw_name or raw_name.translate(None, _TCHAR):
         raise HTTPProtocolError("malformed header line")
     fields.append((raw_name.decode("ascii"), raw_value.strip(_OWS).decode("latin-1")))
+
+
+def _unfold(fields: list[tuple[str, str]], folds: list[str]) -> None:
+    """Join the obs-fold continuation lines ``folds`` to the last of ``fields``.
+
+    RFC 9112 §5.2: a user agent replaces each obs-fold with SP. An empty
+    value takes the first non-empty continuation as it is (no leading SP).
+    """
+    name, value = fields[-1]
+    parts = [value, *folds]
+    first = 0
+    while first < len(parts) - 1 and not parts[first]:
+        first += 1
+    fields[-1] = (name, " ".join(parts[first:]))
