@@ -215,7 +215,11 @@ class ResponseParser:
         if self._state == _DONE:
             self.keep_alive = False  # octets after the response: nobody asked for them
             return
-        if self.received == len(data) and self._plain_head(data):
+        if (
+            self.received == len(data)
+            and data.endswith(b"\r\n\r\n")  # (the cheapest of _plain_head's tests first)
+            and self._plain_head(data)
+        ):
             return  # the first read was one plain 2xx head (the module's docstring)
         buf = self._buf
         if self._pos >= _COMPACT and self._pos * 2 >= len(buf):
