@@ -108,12 +108,14 @@ class PushRequest:
 
 
 # --------------------------------------------------------------------------
-# VAPID keys: parsed once, reused (a string key passed on every call costs
-# one dict lookup, and the Vapid object's token cache keeps working).
+# VAPID keys: parsed once, reused (a key string passed on every call costs one
+# dict lookup and no file-system call, and the Vapid object's token cache keeps
+# working). Key text is cached under (text, 0), a key file under (path, mtime).
 
 _KEY_CACHE_SIZE = 64
 _key_cache: OrderedDict[tuple[str, int], Vapid] = OrderedDict()
 _key_lock = threading.Lock()
+_KEY_TEXT = 0  # the "modification time" of a key given as text
 
 
 def _may_be_key(text: str) -> bool:
@@ -125,12 +127,30 @@ def _may_be_key(text: str) -> bool:
     return len(raw) == 32 or raw[:1] == b"\x30"
 
 
+def _cached_key(cache_key: tuple[str, int]) -> Optional[Vapid]:
+    with _key_lock:
+        found = _key_cache.get(cache_key)
+        if found is not None:
+            _key_cache.move_to_end(cache_key)
+        return found
+
+
+def _cache_key_of(cache_key: tuple[str, int], vapid: Vapid) -> Vapid:
+    with _key_lock:
+        _key_cache[cache_key] = vapid
+        while len(_key_cache) > _KEY_CACHE_SIZE:
+            _key_cache.popitem(last=False)
+    return vapid
+
+
 def load_vapid_key(key: VapidKeyLike) -> Any:
     """Turn what callers pass as ``vapid_private_key`` into a signer.
 
     Accepts a :class:`~webpush_core.vapid.Vapid`, any object with a
-    ``sign(claims)`` method (a py_vapid instance), a path to a key file, or
-    a key string (PEM, base64url DER, raw base64url scalar).
+    ``sign(claims)`` method (a py_vapid instance), a key string (PEM,
+    base64url DER, raw base64url scalar), or a path to a key file: a
+    ``PathLike``, or a string that is not a key. A key string is read as a
+    key with no file-system call; a key file is read again once it changes.
     """
     if isinstance(key, Vapid) or (not isinstance(key, (str, os.PathLike)) and hasattr(key, "sign")):
         return key
@@ -142,7 +162,16 @@ def load_vapid_key(key: VapidKeyLike) -> Any:
             "vapid_private_key must be a Vapid instance, a key file path or a key string",
             field="vapid_private_key",
         )
-    # A changed file is re-read: the cache key includes its modification time.
+    not_a_key: Optional[VapidError] = None
+    if not given_a_path:
+        found = _cached_key((key, _KEY_TEXT))
+        if found is not None:
+            return found
+        try:
+            return _cache_key_of((key, _KEY_TEXT), Vapid.from_string(key))
+        except VapidError as exc:
+            not_a_key = exc  # raised below unless the string names a key file
+    # Not a key: a path. A changed file is re-read (the cache key has its mtime).
     is_file = "\n" not in key and len(key) < 4096 and os.path.isfile(key)
     # No key string (PEM, base64, base64url) contains a ".": with one, or
     # given as a PathLike, it is a path whose file is missing. Saying so beats
@@ -158,19 +187,13 @@ def load_vapid_key(key: VapidKeyLike) -> Any:
         else:
             where = "at the given path (not shown: it may be a mistyped key string)"
         raise VapidError(f"vapid_private_key: no key file {where}", field="vapid_private_key")
-    stamp = os.stat(key).st_mtime_ns if is_file else 0
-    cache_key = (key, stamp)
-    with _key_lock:
-        found = _key_cache.get(cache_key)
-        if found is not None:
-            _key_cache.move_to_end(cache_key)
-            return found
-    vapid = Vapid.from_file(key) if is_file else Vapid.from_string(key)
-    with _key_lock:
-        _key_cache[cache_key] = vapid
-        while len(_key_cache) > _KEY_CACHE_SIZE:
-            _key_cache.popitem(last=False)
-    return vapid
+    if not is_file and not_a_key is not None:
+        raise not_a_key  # (a PathLike that is no file was refused above)
+    cache_key = (key, os.stat(key).st_mtime_ns)
+    found = _cached_key(cache_key)
+    if found is not None:
+        return found
+    return _cache_key_of(cache_key, Vapid.from_file(key))
 
 
 # --------------------------------------------------------------------------
