@@ -21,18 +21,22 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import http_ece
+import py_vapid
 import pytest
 
-from test_send_inputs import VAPID_PEM
+from test_send_inputs import CASES, VAPID_PEM, VAPID_RAW, _call
 from test_send_wire import Browser, CaptureServer, b64url
 from webpush_core import (
     EndpointPolicy,
+    InvalidRequest,
+    PayloadTooLarge,
     PushRequest,
     Vapid,
+    WebPushException,
     _request,
     build_request,
 )
-from webpush_core._request import load_vapid_key
+from webpush_core._request import MessagePlan, load_vapid_key, prepare_message
 from webpush_core.vapid import parse_authorization
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
@@ -43,9 +47,11 @@ CLAIMS = {"sub": "mailto:ops@example.com"}
 
 @pytest.fixture(autouse=True)
 def nothing_kept() -> Iterator[None]:
-    """Every test starts with no key kept, and leaves none."""
+    """Every test starts with no key and no options kept, and leaves none."""
+    _request._plans.clear()
     _request._key_cache.clear()
     yield
+    _request._plans.clear()
     _request._key_cache.clear()
 
 
@@ -197,3 +203,249 @@ def test_a_mistyped_key_with_a_dot_is_not_shown() -> None:
     with pytest.raises(_request.VapidError) as caught:
         load_vapid_key(typo)
     assert "not shown" in caught.value.message and typo not in str(caught.value)
+
+
+# --------------------------------------------------------------------------
+# Options: checked once per distinct options, the data every call.
+
+
+@pytest.fixture
+def prepares(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times the full checks ran."""
+    runs: list[int] = []
+    real = _request._prepare
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_request, "_prepare", counted)
+    return runs
+
+
+def test_the_same_options_are_checked_once_and_each_message_is_its_own(
+    prepares: list[int],
+) -> None:
+    key = raw_b64(Vapid.generate())
+    subscribers = browsers(6)
+    for i, browser in enumerate(subscribers):
+        data = f"message {i}" * (i + 1)
+        request = build_request(browser.info(), data, key, CLAIMS, ttl=60, urgency="high")
+        assert decrypt(browser, request) == data.encode()
+        assert (request.headers["TTL"], request.headers["Urgency"]) == ("60", "high")
+    assert len(prepares) == 1
+    build_request(subscribers[0].info(), "x", key, CLAIMS, ttl=61, urgency="high")
+    assert len(prepares) == 2  # other options: checked
+
+
+def test_a_kept_plan_builds_what_a_fresh_one_builds() -> None:
+    key = raw_b64(Vapid.generate())
+    browser = browsers(1)[0]
+    options: dict[str, Any] = {
+        "vapid_private_key": key,
+        "vapid_claims": CLAIMS,
+        "ttl": 30,
+        "topic": "news",
+        "headers": {"X-Trace": "1"},
+        "pad_to": 300,
+    }
+    fresh = build_request(browser.info(), "hello", **options)
+    kept = build_request(browser.info(), "hello", **options)
+    assert fresh.headers == kept.headers and len(fresh.body) == len(kept.body)
+    assert decrypt(browser, fresh) == decrypt(browser, kept) == b"hello"
+    plan = prepare_message("hello", **options)  # the public form, kept too
+    request = plan.build(_request.Subscription.from_info(browser.info()))
+    assert request.headers == fresh.headers and decrypt(browser, request) == b"hello"
+
+
+def test_kept_options_reuse_the_origins_vapid_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    signed: list[str] = []
+    real = Vapid.sign_headers
+
+    def sign_headers(self: Vapid, claims: Any, *, scheme: str) -> dict[str, str]:
+        signed.append(claims["aud"])
+        return real(self, claims, scheme=scheme)
+
+    monkeypatch.setattr(Vapid, "sign_headers", sign_headers)
+    key = raw_b64(Vapid.generate())
+    one, other = Browser.new("https://a.example.net/p/1"), Browser.new("https://b.example.net/p")
+    first = build_request(one.info(), "m", key, CLAIMS)
+    again = build_request(Browser.new("https://a.example.net/p/2").info(), "n", key, CLAIMS)
+    build_request(other.info(), "m", key, CLAIMS)
+    assert signed == ["https://a.example.net", "https://b.example.net"]
+    assert first.headers["Authorization"] == again.headers["Authorization"]
+
+
+def test_no_data_is_kept() -> None:
+    key = raw_b64(Vapid.generate())
+    secret = b"one-time code 918273"
+    build_request(browsers(1)[0].info(), secret, key, CLAIMS, pad_to=64)
+    assert _request._plans
+    for plan, _ in _request._plans.values():
+        assert (plan._plaintext, plan._padding) == (b"", 0)
+
+
+def test_at_most_the_limit_of_options_are_kept(prepares: list[int]) -> None:
+    browser = browsers(1)[0]
+    limit = _request._PLANS_SIZE
+    for ttl in range(limit):
+        build_request(browser.info(), "m", ttl=ttl)
+    assert len(_request._plans) == limit and len(prepares) == limit
+    build_request(browser.info(), "m", ttl=0)  # the oldest: still kept (and now the newest)
+    assert len(prepares) == limit
+    build_request(browser.info(), "m", ttl=limit)  # one past: the least recent goes
+    assert len(_request._plans) == limit and len(prepares) == limit + 1
+    build_request(browser.info(), "m", ttl=1)  # it was the least recent: checked again
+    assert len(prepares) == limit + 2
+
+
+def test_options_changed_in_place_are_checked_again(prepares: list[int]) -> None:
+    key = raw_b64(Vapid.generate())
+    browser = browsers(1)[0]
+    claims = {"sub": "mailto:first@example.com"}
+    headers = {"X-Trace": "1"}
+    build_request(browser.info(), "m", key, claims, headers=headers)
+    claims["sub"] = "mailto:second@example.com"
+    headers["X-Trace"] = "2"
+    request = build_request(browser.info(), "m", key, claims, headers=headers)
+    assert len(prepares) == 2
+    assert parse_authorization(request.headers["Authorization"]).claims["sub"] == claims["sub"]
+    assert request.headers["X-Trace"] == "2"
+
+
+# Each: options that are never kept (checked on every call).
+NEVER_KEPT: list[tuple[str, Callable[[pathlib.Path], dict[str, Any]]]] = [
+    ("a Vapid object", lambda tmp: {"vapid_private_key": Vapid.generate()}),
+    ("a py_vapid signer", lambda tmp: {"vapid_private_key": py_vapid.Vapid02.from_pem(PEM)}),
+    ("a key file path", lambda tmp: {"vapid_private_key": str(key_file(tmp))}),
+    ("a key file PathLike", lambda tmp: {"vapid_private_key": key_file(tmp)}),
+    ("an Authorization header", lambda tmp: {"vapid_claims": None, "headers": SIGNED}),
+    ("a float header value", lambda tmp: {"headers": {"X-A": 1.5}}),
+    ("headers not a dict", lambda tmp: {"headers": _Headers({"X-A": "1"})}),
+    ("claims not a dict", lambda tmp: {"vapid_claims": _Headers(CLAIMS)}),
+    ("a claim that is a list", lambda tmp: {"vapid_claims": {**CLAIMS, "x": ["a"]}}),
+]  # fmt: skip
+
+
+class _Headers(dict):  # type: ignore[type-arg]
+    """A dict subclass: its items could change under a key (not kept)."""
+
+
+def key_file(tmp: pathlib.Path) -> pathlib.Path:
+    path = tmp / "k.pem"
+    path.write_text(VAPID_PEM)
+    return path
+
+
+@pytest.mark.parametrize("make", [m for _, m in NEVER_KEPT], ids=[n for n, _ in NEVER_KEPT])
+def test_options_that_are_never_kept(
+    tmp_path: pathlib.Path, prepares: list[int], make: Callable[[pathlib.Path], dict[str, Any]]
+) -> None:
+    browser = browsers(1)[0]
+    options = {"vapid_private_key": VAPID_RAW, "vapid_claims": CLAIMS, **make(tmp_path)}
+    if options["vapid_claims"] is None:
+        options["vapid_private_key"] = None
+    for _ in range(3):
+        build_request(browser.info(), "m", **options)
+    assert len(prepares) == 3 and not _request._plans
+
+
+# Values that are equal and hash alike but are not checked alike: never one key.
+LOOK_ALIKE: list[tuple[str, dict[str, Any], dict[str, Any], type[Exception]]] = [
+    ("ttl 1, then True", {"ttl": 1}, {"ttl": True}, InvalidRequest),
+    ("header 1, then True", {"headers": {"X-A": 1}}, {"headers": {"X-A": True}}, InvalidRequest),
+    ("pad_to 0, then False", {"pad_to": 0}, {"pad_to": False}, InvalidRequest),
+    ("max_payload 1, then True", {"max_payload": 1}, {"max_payload": True}, InvalidRequest),
+]
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "error"),
+    [c[1:] for c in LOOK_ALIKE],
+    ids=[c[0] for c in LOOK_ALIKE],
+)
+def test_look_alike_options_are_checked_apart(
+    first: dict[str, Any], then: dict[str, Any], error: type[Exception]
+) -> None:
+    browser = browsers(1)[0]
+    build_request(browser.info(), "", **first)
+    with pytest.raises(error):
+        build_request(browser.info(), "", **then)
+
+
+def test_a_message_over_the_limit_with_kept_options() -> None:
+    browser = browsers(1)[0]
+    build_request(browser.info(), "short", max_payload=10)
+    assert _request._plans
+    with pytest.raises(PayloadTooLarge) as caught:
+        build_request(browser.info(), "eleven char", max_payload=10)
+    assert caught.value.message == (
+        "data is 11 bytes; at most 10 fit in one aes128gcm push message (RFC 8291 §4)"
+    )
+    with pytest.raises(InvalidRequest, match="data must be bytes or str, got int"):
+        build_request(browser.info(), 5, max_payload=10)  # type: ignore[arg-type]
+
+
+def test_a_kept_plan_carries_every_one_of_its_fields() -> None:
+    plan, _ = _request._prepare(
+        "m", VAPID_RAW, CLAIMS, "aesgcm", 5, "low", "t", {"Crypto-Key": "a=b", "X-A": "1"},
+        pad_to=9, max_payload=None,
+    )  # fmt: skip
+    copy = plan._with_plaintext(b"other", 3)
+    for name in MessagePlan.__slots__:
+        expected = {"_plaintext": b"other", "_padding": 3}.get(name, getattr(plan, name))
+        assert getattr(copy, name) is expected or getattr(copy, name) == expected, name
+
+
+# The bad-input table of tests/test_send_inputs.py, through build_request with the
+# VAPID key as text: the same error (class, field, words) with nothing kept, after
+# the same options were kept (the same call with good data and subscription), and
+# once more.
+_BUILD_ARGS = set(build_request.__code__.co_varnames[: build_request.__code__.co_argcount]) | {
+    "pad_to",
+    "max_payload",
+    "endpoint_policy",
+}
+
+
+class _Somewhere:
+    url = "http://127.0.0.1:9"
+
+
+def _arguments(change: Any) -> set[str]:
+    return set(_call(Browser.new(f"{_Somewhere.url}/p"), _Somewhere(), change))  # type: ignore[arg-type]
+
+
+# The cases whose arguments are build_request's (the others are the transport's).
+REQUEST_CASES = [case for case in CASES if _arguments(case[1]) <= _BUILD_ARGS]
+
+
+def _signature(call: dict[str, Any]) -> tuple[object, ...]:
+    try:
+        build_request(**call)
+    except WebPushException as exc:
+        return (type(exc), exc.field, exc.message)
+    return ("built",)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"), [(c[1], c[2]) for c in REQUEST_CASES], ids=[c[0] for c in REQUEST_CASES]
+)
+def test_every_bad_input_raises_the_same_with_options_kept(
+    capture: CaptureServer, change: Any, error: type[WebPushException]
+) -> None:
+    browser = Browser.new(f"{capture.url}/push/sub1")
+    call = _call(browser, capture, change)
+    base = _call(browser, capture, lambda b, c: {})["vapid_private_key"]
+    # The key as text (both forms), unless the case is about the key itself.
+    given = call["vapid_private_key"]
+    for key in (VAPID_RAW, VAPID_PEM) if given is base else (given,):
+        bad = {**call, "vapid_private_key": key}
+        nothing_kept = _signature(bad)
+        assert nothing_kept[0] is error, nothing_kept
+        good = {**bad, "data": "hello", "subscription_info": browser.info()}
+        _signature(good)  # keeps the options, where they are good
+        assert _signature(bad) == nothing_kept
+        assert _signature(bad) == nothing_kept
+        _request._plans.clear()
+        _request._key_cache.clear()

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 CONTENT_ENCODINGS = ("aes128gcm", "aesgcm")
+_MAX_PLAINTEXT = {coding: ece.max_plaintext(coding) for coding in CONTENT_ENCODINGS}
 # RFC 8030 §5.3.
 URGENCIES = ("very-low", "low", "normal", "high")
 # RFC 8030 §5.4: at most 32 characters from the URL-safe base64 alphabet.
@@ -342,7 +343,7 @@ def build_request(
     """
     sub = Subscription.from_info(subscription_info)
     (DEFAULT_POLICY if endpoint_policy is None else endpoint_policy).check(sub.endpoint)
-    plan = prepare_message(
+    plan, plaintext, padding = _checked(
         data,
         vapid_private_key,
         vapid_claims,
@@ -354,7 +355,7 @@ def build_request(
         pad_to=pad_to,
         max_payload=max_payload,
     )
-    return plan.build(sub)
+    return plan._build(sub, plaintext, padding)
 
 
 def prepare_message(
@@ -375,7 +376,152 @@ def prepare_message(
     A fan-out sends one message to many subscriptions: it prepares the
     message once (raising what :func:`build_request` raises for these
     arguments) and calls :meth:`MessagePlan.build` per subscription.
+
+    A caller that passes the same options on every call (``webpush()`` in a
+    loop, with a key string) has them checked once: the checked options are
+    kept (``_plans``: the last few distinct ones, without the data), and
+    a call with the same ones checks only ``data`` (its type and size), so
+    it raises what the full checks would.
     """
+    plan, plaintext, padding = _checked(
+        data, vapid_private_key, vapid_claims, content_encoding, ttl, urgency, topic, headers,
+        pad_to=pad_to, max_payload=max_payload,
+    )  # fmt: skip
+    return plan._with_plaintext(plaintext, padding)
+
+
+def _checked(
+    data: Union[bytes, str, None],
+    vapid_private_key: Optional[VapidKeyLike],
+    vapid_claims: Optional[Mapping[str, Any]],
+    content_encoding: str,
+    ttl: int,
+    urgency: Optional[str],
+    topic: Optional[str],
+    headers: Optional[Mapping[str, Any]],
+    *,
+    pad_to: Optional[int],
+    max_payload: Optional[int],
+) -> tuple[MessagePlan, bytes, int]:
+    """prepare_message's checks: (a plan with these options, plaintext, padding).
+
+    The plan's own data may be another call's: build with the two returned.
+    """
+    key = _options_key(
+        vapid_private_key, vapid_claims, content_encoding, ttl, urgency, topic, headers, pad_to,
+        max_payload,
+    )  # fmt: skip
+    if key is not None:
+        with _plans_lock:
+            kept = _plans.get(key)
+            if kept is not None:
+                _plans.move_to_end(key)
+        if kept is not None:
+            plan, limit = kept
+            # Everything else was found valid: data's checks are the only ones left.
+            plaintext = payload_bytes(data)
+            _check_size(plaintext, limit, content_encoding)
+            return plan, plaintext, _padding(pad_to, plaintext)
+    plan, limit = _prepare(
+        data, vapid_private_key, vapid_claims, content_encoding, ttl, urgency, topic, headers,
+        pad_to=pad_to, max_payload=max_payload,
+    )  # fmt: skip
+    # Kept only for a key given as text (or none): a key file may change, and a
+    # Vapid or another signer is the caller's object, which may change too.
+    if key is not None and (vapid_private_key is None or _text_key(vapid_private_key, plan)):
+        with _plans_lock:
+            _plans[key] = (plan._with_plaintext(b"", 0), limit)  # no data kept
+            while len(_plans) > _PLANS_SIZE:
+                _plans.popitem(last=False)
+    return plan, plan._plaintext, plan._padding
+
+
+# The options of the last few distinct prepare_message calls, checked (their
+# MessagePlan without data) with their size limit; keyed by _options_key.
+_PLANS_SIZE = 32
+_plans: OrderedDict[tuple[object, ...], tuple[MessagePlan, int]] = OrderedDict()
+_plans_lock = threading.Lock()
+# Values a key may hold: compared with their exact type (True == 1 == 1.0 and
+# hash alike, but are checked differently), and equal only when they would be
+# checked alike (-0.0 == 0.0 for one, whose str() differs: floats are left out).
+_PLAIN = frozenset({str, int, bool, type(None)})
+_NO_KEY: tuple[object, ...] = (object(),)  # "these cannot be a key" (compared by identity)
+
+
+def _items_key(items: Any, *, headers: bool = False) -> Optional[tuple[object, ...]]:
+    """A dict's items (name, type, value) for _options_key; _NO_KEY when they cannot be
+    one. Caller headers with an Authorization (a credential) are never kept."""
+    if items is None:
+        return None
+    if type(items) is not dict:
+        return _NO_KEY
+    out: list[object] = []
+    for name, value in items.items():
+        if type(name) is not str or type(value) not in _PLAIN:
+            return _NO_KEY
+        if headers and name.lower() == "authorization":
+            return _NO_KEY
+        out += (name, type(value), value)
+    return tuple(out)
+
+
+def _options_key(
+    vapid_private_key: Any,
+    vapid_claims: Any,
+    content_encoding: Any,
+    ttl: Any,
+    urgency: Any,
+    topic: Any,
+    headers: Any,
+    pad_to: Any,
+    max_payload: Any,
+) -> Optional[tuple[object, ...]]:
+    """prepare_message's arguments but data as a cache key, or None where they
+    cannot be one (a Vapid, a signer or a path object as the key, a float, a
+    Mapping that is not a dict, caller headers with an Authorization)."""
+    scalars = (vapid_private_key, content_encoding, ttl, urgency, topic, pad_to, max_payload)
+    if not _PLAIN.issuperset(map(type, scalars)):
+        return None
+    claims = _items_key(vapid_claims)
+    extra = _items_key(headers, headers=True)
+    if claims is _NO_KEY or extra is _NO_KEY:
+        return None
+    return (*scalars, *map(type, scalars), claims, extra)
+
+
+def _text_key(key: Any, plan: MessagePlan) -> bool:
+    """Whether the plan signs with ``key`` read as key text (not as a file)."""
+    return isinstance(key, str) and _cached_key((key, _KEY_TEXT)) is plan._signer
+
+
+def _check_size(plaintext: bytes, limit: int, content_encoding: str) -> None:
+    if len(plaintext) > limit:
+        raise PayloadTooLarge(
+            f"data is {len(plaintext)} bytes; at most {limit} fit in one {content_encoding} "
+            "push message (RFC 8291 §4)",
+            field="data",
+        )
+
+
+def _padding(pad_to: Optional[int], plaintext: bytes) -> int:
+    return 0 if pad_to is None else max(0, pad_to - len(plaintext))
+
+
+def _prepare(
+    data: Union[bytes, str, None],
+    vapid_private_key: Optional[VapidKeyLike],
+    vapid_claims: Optional[Mapping[str, Any]],
+    content_encoding: str,
+    ttl: int,
+    urgency: Optional[str],
+    topic: Optional[str],
+    headers: Optional[Mapping[str, Any]],
+    *,
+    pad_to: Optional[int],
+    max_payload: Optional[int],
+) -> tuple[MessagePlan, int]:
+    """prepare_message's checks, all of them, in their order: the plan and the
+    plaintext's size limit."""
     if content_encoding not in CONTENT_ENCODINGS:
         raise InvalidRequest(
             f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
@@ -426,7 +572,7 @@ def prepare_message(
         topic = _check_topic(_merge_option("topic", topic, options.get("topic"), topic is None))
 
     plaintext = payload_bytes(data)
-    limit = ece.max_plaintext(content_encoding)
+    limit = _MAX_PLAINTEXT[content_encoding]
     if max_payload is not None:
         if (
             isinstance(max_payload, bool)
@@ -439,20 +585,14 @@ def prepare_message(
                 field="max_payload",
             )
         limit = max_payload
-    if len(plaintext) > limit:
-        raise PayloadTooLarge(
-            f"data is {len(plaintext)} bytes; at most {limit} fit in one {content_encoding} "
-            "push message (RFC 8291 §4)",
-            field="data",
+    _check_size(plaintext, limit, content_encoding)
+    if pad_to is not None and (
+        isinstance(pad_to, bool) or not isinstance(pad_to, int) or not 0 <= pad_to <= limit
+    ):
+        raise InvalidRequest(
+            f"pad_to must be between 0 and {limit} for {content_encoding}, got {pad_to!r}",
+            field="pad_to",
         )
-    padding = 0
-    if pad_to is not None:
-        if isinstance(pad_to, bool) or not isinstance(pad_to, int) or not 0 <= pad_to <= limit:
-            raise InvalidRequest(
-                f"pad_to must be between 0 and {limit} for {content_encoding}, got {pad_to!r}",
-                field="pad_to",
-            )
-        padding = max(0, pad_to - len(plaintext))
 
     before: dict[str, str] = {"TTL": str(ttl)}
     if urgency is not None:
@@ -467,16 +607,17 @@ def prepare_message(
             before[name] = value
 
     signer, claims = _vapid_signer(vapid_private_key, vapid_claims)
-    return MessagePlan(
+    plan = MessagePlan(
         content_encoding=content_encoding,
         plaintext=plaintext,
-        padding=padding,
+        padding=_padding(pad_to, plaintext),
         before=before,
         crypto_key=tuple(crypto_key),
         signer=signer,
         claims=claims,
         caller_authorization=any(name.lower() == "authorization" for name in extra),
     )
+    return plan, limit
 
 
 def _vapid_signer(
@@ -562,6 +703,26 @@ class MessagePlan:
         # origin -> (VAPID headers, monotonic time until which they are reused)
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
 
+    def _with_plaintext(self, plaintext: bytes, padding: int) -> MessagePlan:
+        """This plan for another message with the same (checked) options; the VAPID
+        headers it reuses are shared with it."""
+        plan = object.__new__(MessagePlan)
+        plan._content_encoding = self._content_encoding
+        plan._aes128gcm = self._aes128gcm
+        plan._scheme = self._scheme
+        plan._plaintext = plaintext
+        plan._padding = padding
+        plan._before = self._before
+        plan._crypto_key = self._crypto_key
+        plan._signer = self._signer
+        plan._claims = self._claims
+        plan._aud = self._aud
+        plan._caller_authorization = self._caller_authorization
+        plan._caller_p256ecdsa = self._caller_p256ecdsa
+        plan._caller_dh = self._caller_dh
+        plan._tokens = self._tokens
+        return plan
+
     @property
     def sealable(self) -> Optional[tuple[bytes, int]]:
         """(plaintext, padding) when the body is one aes128gcm record, else None.
@@ -580,8 +741,11 @@ class MessagePlan:
         a ``vapid_claims`` aud that is not its origin, a caller header that
         conflicts with the VAPID headers.
         """
+        return self._build(sub, self._plaintext, self._padding)
+
+    def _build(self, sub: Subscription, plaintext: bytes, padding: int) -> PushRequest:
+        """:meth:`build` for another message with this plan's options."""
         out, crypto_key = self.headers_for(sub.origin)
-        plaintext, padding = self._plaintext, self._padding
         if not (plaintext or padding):
             body = b""
         elif self._aes128gcm:
