@@ -15,6 +15,8 @@ No timing here: benchmarks/calls.py measures what this saves.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import pathlib
 from collections.abc import Iterator
@@ -23,6 +25,8 @@ from typing import Any, Callable
 import http_ece
 import py_vapid
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_send_inputs import CASES, VAPID_PEM, VAPID_RAW, _call
 from test_send_wire import Browser, CaptureServer, b64url
@@ -32,11 +36,14 @@ from webpush_core import (
     PayloadTooLarge,
     PushRequest,
     Vapid,
+    WebPusher,
     WebPushException,
     _request,
     build_request,
 )
+from webpush_core._b64 import b64url_decode, b64url_encode
 from webpush_core._request import MessagePlan, load_vapid_key, prepare_message
+from webpush_core.ece import _keys as ece_keys
 from webpush_core.vapid import parse_authorization
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
@@ -449,3 +456,69 @@ def test_every_bad_input_raises_the_same_with_options_kept(
         assert _signature(bad) == nothing_kept
         _request._plans.clear()
         _request._key_cache.clear()
+
+
+# --------------------------------------------------------------------------
+# WebPusher.encode
+
+
+def test_encode_uses_the_subscriptions_point_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    browser = browsers(1)[0]
+    pusher = WebPusher(browser.info())
+    serialized: list[object] = []
+    real = ece_keys.uncompressed_point
+    monkeypatch.setattr(
+        ece_keys, "uncompressed_point", lambda key: serialized.append(key) or real(key)
+    )
+    body = pusher.encode(b"hello")["body"]
+    assert serialized == []  # the point was not serialized again from the key
+    out = http_ece.decrypt(
+        body, private_key=browser.private_key, auth_secret=browser.auth, version="aes128gcm"
+    )
+    assert out == b"hello"
+
+
+# --------------------------------------------------------------------------
+# base64url (two per subscription): what it reads is what the standard library's
+# strict decoder reads once both alphabets are one (RFC 4648 §4, §5), padding
+# optional.
+
+
+def stdlib_reading(text: str) -> bytes:
+    """The oracle: base64.b64decode(validate=True), the padding put back."""
+    raw = text.strip().encode("ascii").translate(bytes.maketrans(b"+/", b"-_")).rstrip(b"=")
+    if len(raw) % 4 == 1:
+        raise ValueError("impossible length")
+    try:
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
+    except binascii.Error:
+        raise ValueError("outside the alphabet") from None
+
+
+_B64_TEXT = st.text(st.sampled_from("ABCXYZabcxyz0189+/-_= \t\n.!\x00é"), max_size=24) | st.binary(
+    max_size=40
+).map(lambda b: base64.urlsafe_b64encode(b).decode())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=_B64_TEXT)
+def test_base64url_reads_what_the_standard_library_reads(text: str) -> None:
+    try:
+        expected: object = stdlib_reading(text)
+    except (ValueError, UnicodeEncodeError):
+        expected = ValueError
+    try:
+        got: object = b64url_decode(text)
+    except ValueError:
+        got = ValueError
+    assert got == expected, text
+
+
+@given(data=st.binary(max_size=100))
+def test_base64url_round_trip(data: bytes) -> None:
+    for text in (
+        b64url_encode(data),
+        base64.b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode(),
+    ):
+        assert b64url_decode(text) == data

@@ -569,8 +569,14 @@ class WebPusher:
                 f"got {content_encoding!r}",
                 field="content_encoding",
             )
+        sub = self.subscription
+        # The key's point as the subscription holds it, not serialized again per message.
         msg = ece.encrypt_message(
-            plaintext, self.subscription.ua_public_key, self.auth_key, version=content_encoding
+            plaintext,
+            sub.ua_public_key,
+            self.auth_key,
+            version=content_encoding,
+            ua_point=sub.p256dh,
         )
         reply: CaseInsensitiveDict[bytes] = CaseInsensitiveDict({"body": msg.body})
         if content_encoding == "aesgcm":
