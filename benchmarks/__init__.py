@@ -21,5 +21,5 @@ Parts, each used by every benchmark:
 The command-line entry points: ``benchmarks`` (``__main__``: the fan-out
 benchmark, run by ``make bench``; ``fanout`` holds its steps), ``benchmarks.transports``,
 ``benchmarks.celery_bench``, ``benchmarks.dict_subscription``, ``benchmarks.vapid_sign``,
-``benchmarks.parser``.
+``benchmarks.parser``, ``benchmarks.calls``.
 """
