@@ -19,6 +19,7 @@ import base64
 import binascii
 import os
 import pathlib
+import types
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ from test_send_wire import Browser, CaptureServer, b64url
 from webpush_core import (
     EndpointPolicy,
     InvalidRequest,
+    InvalidSubscription,
     PayloadTooLarge,
     PushRequest,
     Vapid,
@@ -476,6 +478,28 @@ def test_encode_uses_the_subscriptions_point_as_given(monkeypatch: pytest.Monkey
         body, private_key=browser.private_key, auth_secret=browser.auth, version="aes128gcm"
     )
     assert out == b"hello"
+
+
+# --------------------------------------------------------------------------
+# The subscription's keys: a dict (checked by its type first) or any Mapping.
+
+
+@pytest.mark.parametrize("wrap", [dict, types.MappingProxyType], ids=["dict", "MappingProxyType"])
+def test_the_keys_may_be_any_mapping(wrap: Callable[[dict[str, Any]], Any]) -> None:
+    browser = browsers(1)[0]
+    info = browser.info()
+    request = build_request({**info, "keys": wrap(info["keys"])}, b"hello")
+    assert decrypt(browser, request) == b"hello"
+
+
+@pytest.mark.parametrize(
+    "keys", [["p256dh", "auth"], "p256dh=x", None], ids=["list", "str", "None"]
+)
+def test_keys_that_are_not_a_mapping_are_refused(keys: Any) -> None:
+    info = {**browsers(1)[0].info(), "keys": keys}
+    with pytest.raises(InvalidSubscription, match="keys must be a mapping") as caught:
+        build_request(info, b"hello")
+    assert caught.value.field == "keys"
 
 
 # --------------------------------------------------------------------------

@@ -796,7 +796,7 @@ class MessagePlan:
                 crypto_key.append(value)
             else:
                 out[name] = value
-        if self._caller_dh or any("dh=" in value for value in crypto_key):
+        if self._caller_dh or (crypto_key and any("dh=" in value for value in crypto_key)):
             # Legacy scheme: "dh=" is ours; a "p256ecdsa=" from VAPID joins it
             # with ";" (draft-ietf-webpush-vapid-01 §4, what services parse).
             raise InvalidRequest(

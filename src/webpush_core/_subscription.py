@@ -125,7 +125,7 @@ def _parse(
     if "keys" not in info:
         raise InvalidSubscription("keys is missing", field="keys")
     keys = info["keys"]
-    if not isinstance(keys, Mapping):
+    if type(keys) is not dict and not isinstance(keys, Mapping):  # (as for info)
         raise InvalidSubscription(
             f"keys must be a mapping with p256dh and auth, got {type(keys).__name__}",
             field="keys",
