@@ -325,6 +325,95 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.wait(10)
 
 
+class ScriptedClient:
+    """Stands for a worker's PushClient: each subscription gets the answer scripted
+    for its endpoint, as the result the client would report."""
+
+    def __init__(self, answers: dict[str, tuple[int, dict[str, str]]]) -> None:
+        self.answers = answers
+
+    def send_many(self, subscriptions: Any, data: bytes, **options: Any) -> Iterator[Any]:
+        from webpush_core import PushResponse, SendResult
+        from webpush_core._classify import error_for_response
+
+        for sub in subscriptions:
+            status, headers = self.answers[sub["endpoint"]]
+            response = PushResponse(status, "", headers, b"", sub["endpoint"])
+            error = error_for_response(response, sub["endpoint"])
+            yield SendResult(
+                sub,
+                ok=error is None,
+                status_code=status,
+                retry_after=response.retry_after,
+                attempts=1,
+                error=error,
+                response=response,
+            )
+
+
+def test_batches_are_retried_as_the_retry_policy_decides(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fleet's retries follow the client's RetryPolicy: backoff from
+    retry_backoff (half of it drawn), Retry-After as a floor capped at
+    retry_backoff_max, retries bounded, the TTL's end, the throttle's pause."""
+    import redis
+    from celery import Celery
+
+    from webpush_core._delivery import retry
+
+    wpc = _celery()
+    app = Celery("policy", broker="redis://127.0.0.1:1/0")  # never reached: enqueues captured
+    push = wpc.WebPushTasks(
+        app, redis_url=redis_url, name="policy", retries=2, retry_backoff=2, retry_backoff_max=10
+    )
+    assert push._retry == retry.RetryPolicy(
+        max_retries=2, backoff_base=2.0, backoff_cap=10.0, retry_after_cap=10.0, jitter=0.5
+    )
+    r = redis.Redis.from_url(redis_url)
+    enqueued: list[tuple[dict[str, Any], float]] = []
+
+    def enqueue(fan_out_id: str, batch: dict[str, Any], countdown: float = 0.0) -> None:
+        enqueued.append((batch, countdown))
+
+    monkeypatch.setattr(push, "_enqueue", enqueue)
+    draws = iter([0.0, 0.999, 0.0, 0.0])
+    monkeypatch.setattr(retry.random, "random", lambda: next(draws))
+
+    def run(answers: dict[str, tuple[int, dict[str, str]]], attempt: int, **extra: Any) -> None:
+        origin = f"https://policy-{len(enqueued)}-{attempt}.example"
+        monkeypatch.setattr(push, "_client", lambda: ScriptedClient(answers))
+        items = [[i, endpoint, "p", "a"] for i, endpoint in enumerate(answers)]
+        batch = {"o": origin, "a": attempt, "s": items, "d": "", "ttl": None, **extra}
+        batch.update(urgency=None, topic=None)
+        push._run_batch(f"policy{len(enqueued)}{attempt}", batch)
+
+    def entries(fan_out_id: str) -> dict[bytes, bytes]:
+        return r.hgetall(wpc.Keys(fan_out_id).counts)  # type: ignore[no-any-return]
+
+    # First retry: the backoff is 2 s, its later half drawn (draw 0: 1 s; 0.999: ~2 s).
+    run({"https://e/500": (500, {}), "https://e/410": (410, {})}, attempt=0)
+    batch, countdown = enqueued[-1]
+    assert countdown == 1.0 and batch["a"] == 1 and [i[1] for i in batch["s"]] == ["https://e/500"]
+    run({"https://e/500": (500, {})}, attempt=1)
+    assert enqueued[-1][1] == pytest.approx(4.0 * (0.5 + 0.5 * 0.999))  # doubled
+    # Retry-After is a floor, capped at retry_backoff_max (10 s), and a 503 with one
+    # pauses the origin for every worker.
+    run({"https://e/503": (503, {"Retry-After": "3600"})}, attempt=0)
+    batch, countdown = enqueued[-1]
+    assert countdown == 10.0
+    assert 9000 < r.pttl(f"{wpc.PREFIX}:throttle:{batch['o']}") <= 10000
+    # Retries bounded: after retries=2 the failure is final, with its own reason.
+    before = len(enqueued)
+    run({"https://e/500": (500, {})}, attempt=2)
+    assert len(enqueued) == before
+    assert entries("policy32")[b"r:service-error"] == b"1"
+    # A retry that would start after the TTL's end is not made.
+    run({"https://e/429": (429, {"Retry-After": "5"})}, attempt=0, x=time.time() + 4)
+    assert len(enqueued) == before
+    assert entries(f"policy{before}0")[b"r:ttl-expired"] == b"1"
+
+
 class Worker:
     """One ``celery worker --pool=prefork`` (a main process and its pool children)."""
 

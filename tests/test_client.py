@@ -26,10 +26,10 @@ import pytest
 import trustme
 
 from webpush_core._b64 import b64url_encode
-from webpush_core._delivery import client as _client
 from webpush_core._delivery import fanout as _fanout
 from webpush_core._delivery import sealer as _sealer
 from webpush_core._delivery.client import PushClient, SendResult
+from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._subscription import Subscription
@@ -477,19 +477,17 @@ def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedServ
     always = results["always"]
     assert isinstance(always.error, ServerError) and always.attempts == 3
     # 7 and 9 as asked, 3600 capped at 60; the 500s wait jitter (<= 0.5, <= 1.0 s).
-    assert sorted(w for w in waits if w >= 2) == [7.0, 9.0, _client._RETRY_AFTER_CAP]
+    assert sorted(w for w in waits if w >= 2) == [7.0, 9.0, RetryPolicy().retry_after_cap]
     jitter = sorted(w for w in waits if w < 2)
     assert len(jitter) == 2 and jitter[0] <= 1.0 and jitter[1] <= 1.0
     assert service.seen["/push/always"] == 3 and service.seen["/push/gone"] == 1
 
 
-def test_retries_wait_on_the_event_loop(
-    service: ScriptedService, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_retries_wait_on_the_event_loop(service: ScriptedService) -> None:
     # No hook: the backoff is a timer on the loop; a 429's Retry-After: 1 is honoured.
-    monkeypatch.setattr(_client, "_BACKOFF_BASE", 0.01)
     sub = service.script("r", Answer(500), Answer(429, {"Retry-After": "1"}), Answer(201))
-    with PushClient(max_retries=3, endpoint_policy=LOCAL) as client:
+    with PushClient(endpoint_policy=LOCAL) as client:
+        client._retry = RetryPolicy(max_retries=3, backoff_base=0.01)
         start = time.monotonic()
         result = client.send(sub, b"x")
         elapsed = time.monotonic() - start
@@ -855,9 +853,9 @@ def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None
 def test_idle_connections_are_kept_for_the_origins_used_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from webpush_core._wire import connections as _connections
+    from webpush_core._wire import pool as _pool
 
-    monkeypatch.setattr(_connections, "MAX_ORIGINS", 2)
+    monkeypatch.setattr(_pool, "MAX_ORIGINS", 2)
     services = [ScriptedService() for _ in range(3)]
     try:
         with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:

@@ -31,7 +31,7 @@ from webpush_core._delivery import sealer as _sealer
 from webpush_core._p256 import generate_private_key, private_key_from_scalar, uncompressed_point
 from webpush_core._request import prepare_message
 from webpush_core._subscription import Subscription
-from webpush_core._wire.connections import _split
+from webpush_core._wire.exchange import split_url
 from webpush_core.ece._message import seal_aes128gcm_message
 from webpush_core.errors import ECEError, InvalidSubscription, WebPushException
 from webpush_core.vapid import Vapid
@@ -311,8 +311,8 @@ def test_helper_process_encrypts_and_marks_bad_points() -> None:
 def test_split_agrees_with_urlsplit(url: str) -> None:
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    assert _split(url) == (parts.scheme, parts.netloc, target)
+    assert split_url(url) == (parts.scheme, parts.netloc, target)
 
 
 def test_split_percent_encodes_non_ascii() -> None:
-    assert _split("https://h/päth?q=ü")[2] == "/p%C3%A4th?q=%C3%BC"
+    assert split_url("https://h/päth?q=ü")[2] == "/p%C3%A4th?q=%C3%BC"

@@ -39,8 +39,8 @@ import pytest
 import trustme
 
 from webpush_core._b64 import b64url_encode
-from webpush_core._delivery import client as _client
 from webpush_core._delivery.client import PushClient, SendResult
+from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core.errors import (
@@ -56,6 +56,7 @@ from webpush_core.vapid import Vapid
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 VAPID = Vapid()
 CLAIMS = {"sub": "mailto:ops@example.com"}
+DEFAULT_POLICY = RetryPolicy()  # what a PushClient retries with unless told otherwise
 KEYS = {
     "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
     "auth": b64url_encode(bytes(range(16))),
@@ -305,7 +306,12 @@ def check_results(
 
 
 def per_subscription_bound(
-    timeout: float, max_retries: int, retry_after_max: float, *, real_sleep: bool
+    timeout: float,
+    max_retries: int,
+    retry_after_max: float,
+    *,
+    real_sleep: bool,
+    policy: RetryPolicy = DEFAULT_POLICY,
 ) -> float:
     """The retry policy's worst case for one subscription, from its constants.
 
@@ -316,8 +322,8 @@ def per_subscription_bound(
     bound = (max_retries + 1) * timeout
     if real_sleep:
         for attempt in range(1, max_retries + 1):
-            jitter = min(_client._BACKOFF_CAP, _client._BACKOFF_BASE * 2 ** (attempt - 1))
-            bound += max(jitter, min(retry_after_max, _client._RETRY_AFTER_CAP))
+            jitter = min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
+            bound += max(jitter, min(retry_after_max, policy.retry_after_cap))
     return bound
 
 
@@ -355,9 +361,9 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
     rng = random.Random(20261127)
     # Retry-After values far above any jitter (<= base * 2**(retries-1)), each
     # sub its own: the waits the client asks for then match them one to one.
-    jitter_max = _client._BACKOFF_BASE * 2 ** (MAX_RETRIES - 1)
+    jitter_max = DEFAULT_POLICY.backoff_base * 2 ** (MAX_RETRIES - 1)
     ra_floor = int(jitter_max) + 8
-    cap = _client._RETRY_AFTER_CAP
+    cap = DEFAULT_POLICY.retry_after_cap
     weights = {OK: 0.45, RATE: 0.12, E500: 0.1, E503: 0.1, DROP: 0.19, STALL: 0.04}
     length = 2 * (MAX_RETRIES + 1)  # enough for a resend in every attempt
     subscriptions = []
@@ -442,10 +448,7 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
 
 
 @pytest.mark.slow
-def test_send_many_under_faults_real_time(
-    fault_service: Callable[..., FaultService], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_client, "_BACKOFF_BASE", 0.05)
+def test_send_many_under_faults_real_time(fault_service: Callable[..., FaultService]) -> None:
     service = fault_service(stale_rate=0.2, seed=2)
     rng = random.Random(7)
     n, retries, concurrency = 48, 2, 16
@@ -469,6 +472,7 @@ def test_send_many_under_faults_real_time(
         endpoint_policy=LOCAL,
         breaker_threshold=None,  # the per-subscription policy alone (breaker: test_origins)
     ) as client:
+        client._retry = policy = RetryPolicy(max_retries=retries, backoff_base=0.05)
         results, wall = run_send_many(client, subscriptions)
 
     check_results(service, results, retries)
@@ -483,7 +487,8 @@ def test_send_many_under_faults_real_time(
     # Every attempt may also wait out a pause of the origin (RFC 8030 §8.4: a
     # 429 with Retry-After pauses every request to it) caused by another
     # subscription's 429: at most the largest Retry-After (1 s) each.
-    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True) + (retries + 1) * 1.0
+    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True, policy=policy)
+    per_sub += (retries + 1) * 1.0
     first_request = {name: sub.events[0].arrived for name, sub in service.subs.items()}
     for result, done in results:
         name = result.endpoint.rsplit("/", 1)[-1]  # type: ignore[union-attr]

@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webpush_core import _reasons
+from webpush_core._classify import error_for_response
 from webpush_core._delivery.client import SendResult
 from webpush_core._reasons import ACTIONS, MAX_DETAIL, REASONS, classify, clip
-from webpush_core._response import PushResponse, error_for_response
+from webpush_core._response import PushResponse
 from webpush_core.errors import (
     ExpiredSubscription,
     InvalidInput,

@@ -11,12 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webpush_core._response import (
-    CaseInsensitiveDict,
-    PushResponse,
-    error_for_response,
-    parse_retry_after,
-)
+from webpush_core._classify import error_for_response
+from webpush_core._response import CaseInsensitiveDict, PushResponse, parse_retry_after
 from webpush_core.errors import (
     ExpiredSubscription,
     PushRejected,

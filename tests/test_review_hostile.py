@@ -18,8 +18,9 @@ import pytest
 
 from webpush_core import EndpointPolicy, PushClient, webpush
 from webpush_core._b64 import b64url_encode
+from webpush_core._classify import error_for_response
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._response import PushResponse, error_for_response
+from webpush_core._response import PushResponse
 from webpush_core._wire.http1 import HTTPProtocolError, ResponseParser
 from webpush_core._wire.resolver import Resolver
 from webpush_core.errors import EndpointNotAllowed, WebPushException

@@ -22,9 +22,10 @@ import pytest
 import trustme
 import urllib3
 
+from webpush_core._classify import error_for_response
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._request import PushRequest
-from webpush_core._response import PushResponse, error_for_response
+from webpush_core._response import PushResponse
 from webpush_core._wire import urllib3_transport as _transport
 from webpush_core._wire.urllib3_transport import (
     DEFAULT_TIMEOUT,
@@ -281,7 +282,7 @@ def test_stale_keep_alive_would_fail_without_the_retry(
     serve: Any, pool: urllib3.PoolManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Proves the test above exercises the retry path.
-    monkeypatch.setattr(_transport, "_is_stale_connection", lambda exc: False)
+    monkeypatch.setattr(_transport, "resend_on_new_connection", lambda *a, **kw: False)
     srv = serve(stale_after_first)
     send_request(request(srv.url), pool_manager=pool, policy=LOCAL)
     with pytest.raises(TransportError):

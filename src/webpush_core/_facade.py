@@ -1,7 +1,7 @@
 """The pywebpush-compatible facade: ``webpush``, ``webpush_async``, ``WebPusher``.
 
 Thin on purpose: checks and encryption live in the sans-IO builder
-(``_request``), the wire in ``_transport``. What differs from pywebpush is
+(``_request``), the wire in ``_wire.urllib3_transport``. What differs from pywebpush is
 listed in the README's "Migrating from pywebpush".
 """
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 from . import ece
 from ._b64 import b64url_encode
+from ._classify import error_for_response
 from ._endpoint import EndpointPolicy
 from ._request import (
     CONTENT_ENCODINGS,
@@ -41,7 +42,7 @@ from ._request import (
     build_request,
     payload_bytes,
 )
-from ._response import CaseInsensitiveDict, PushResponse, error_for_response
+from ._response import CaseInsensitiveDict, PushResponse
 from ._sessions import check_aiohttp_session, post_aiohttp, post_requests
 from ._subscription import Subscription
 from ._wire.proxy import Proxy, ProxyArg, check_proxy_arg

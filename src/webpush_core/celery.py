@@ -30,8 +30,9 @@ What it guarantees:
   set in the same script that counts them);
 * retryable failures (429, 5xx, no answer) are sent again as a new batch after
   their ``Retry-After`` or a backoff, ``retries`` times at most;
-* a 429 or 503 with ``Retry-After`` from one origin pauses that origin for
-  every worker until then (a Redis key with that expiry);
+* a 429 (or WNS's 406 throttle) or a 503 with ``Retry-After`` from one
+  origin pauses that origin for every worker until then (a Redis key with
+  that expiry);
 * with a ``ttl``, nothing is sent after it has run out, counted from
   :meth:`WebPushTasks.fan_out`;
 * every failure in the report has its reason, and each reason one sample
@@ -48,7 +49,6 @@ import base64
 import inspect
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -62,7 +62,9 @@ import redis
 from celery import Celery
 from celery.signals import celeryd_after_setup, worker_process_shutdown
 
+from ._classify import throttles
 from ._delivery.client import DEFAULT_TTL, PushClient
+from ._delivery.retry import GIVE_UP, RETRIES_EXHAUSTED, TTL_EXPIRED, Attempted, RetryPolicy
 from ._fanout_report import (
     PREFIX,
     FanOutHandle,
@@ -81,7 +83,6 @@ __all__ = ["FanOutHandle", "FanOutReport", "WebPushTasks", "outcome"]
 
 log = logging.getLogger("webpush_core.celery")
 
-_THROTTLE_STATUSES = (429, 503)  # RFC 8030 §8.4 / RFC 9110 §15.6.4: Retry-After is honoured
 _BUFFERED_BATCHES = 8  # the dispatcher holds at most this many batches' worth, all origins together
 
 # Pause an origin for ARGV[1] ms, never shortening a pause already set.
@@ -118,7 +119,9 @@ class WebPushTasks:
     (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
     its own retries default to none, since failed subscriptions are retried
     across the fleet, ``retries`` times, after ``Retry-After`` or an exponential
-    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``).
+    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``;
+    the later half of each backoff is drawn at random), as the client's
+    retry policy decides.
 
     ``redis_url`` is where the reports and throttles live (default: the
     app's broker, if it is Redis). Reports expire ``report_ttl`` seconds after
@@ -165,6 +168,15 @@ class WebPushTasks:
         self.retries = retries
         self.retry_backoff = float(retry_backoff)
         self.retry_backoff_max = float(retry_backoff_max)
+        # The client's retry policy, for batches: a Retry-After is capped like a backoff,
+        # and at least half of each backoff is waited (a batch is many requests).
+        self._retry = RetryPolicy(
+            max_retries=retries,
+            backoff_base=self.retry_backoff,
+            backoff_cap=self.retry_backoff_max,
+            retry_after_cap=self.retry_backoff_max,
+            jitter=0.5,
+        )
         self.report_ttl = report_ttl
         self.queue = queue
         self._key = vapid_private_key  # read on first send, in the worker process
@@ -461,11 +473,14 @@ class WebPushTasks:
         details: dict[str, str] = {}  # reason -> the first detail met in this batch
         failed: Counter[str] = Counter()
         to_fix = False
-        again: list[_Item] = []
+        # Retryable: (item, its reason, its detail); retried together if the policy says so.
+        again: list[tuple[_Item, str, str]] = []
         expired: list[str] = []
         sent = 0
-        wait = 0.0
+        retry_after: Optional[float] = None  # the longest asked for by a retryable one
         throttle = 0.0
+        cap = self._retry.retry_after_cap
+        crash: Optional[tuple[Exception, int]] = None  # a bug, and how many it left
         try:
             results = push.send_many(
                 subscriptions,
@@ -482,12 +497,13 @@ class WebPushTasks:
                     entries += [str(item[0]), "ok", ""]
                     continue
                 reason, action = outcome(result)
-                retry_after = min(result.retry_after or 0.0, self.retry_backoff_max)
-                if result.status_code in _THROTTLE_STATUSES and retry_after > 0:
-                    throttle = max(throttle, retry_after)
-                if action == "retry" and attempt < self.retries:
-                    again.append(item)
-                    wait = max(wait, retry_after)
+                asked = result.retry_after
+                if asked and throttles(result.status_code, asked, result.error):
+                    throttle = max(throttle, min(asked, cap))
+                if action == "retry":
+                    again.append((item, str(reason), clean_detail(describe(result), items)))
+                    if asked is not None:
+                        retry_after = max(retry_after or 0.0, asked)
                     continue
                 gone = action == "delete"
                 entries += [str(item[0]), str(reason), item[1] if gone else ""]
@@ -498,25 +514,41 @@ class WebPushTasks:
                 if str(reason) not in details:
                     details[str(reason)] = clean_detail(describe(result), items)
         except Exception as exc:  # a bug must not lose the batch's entries
-            recorded = {int(i) for i in entries[::3]}
+            recorded = {int(i) for i in entries[::3]} | {item[0] for item, _, _ in again}
             rest = [item for item in items if item[0] not in recorded]
-            error = clean_detail(f"{type(exc).__name__}: {exc}", items)
-            if attempt < self.retries:
-                again = rest
+            error = f"worker error: {clean_detail(f'{type(exc).__name__}: {exc}', items)}"
+            again += [(item, "unknown", error) for item in rest]
+            crash = (exc, len(again))
+        decision = None
+        if again:
+            ttl_left = None if expires is None else expires - time.time()
+            decision = self._retry.decide(
+                Attempted(attempt + 1, retryable=True, retry_after=retry_after, ttl_left=ttl_left)
+            )
+            if decision.action == GIVE_UP:  # final: each its own reason, or all the TTL's end
+                late = decision.reason != RETRIES_EXHAUSTED
+                for item, reason, detail in again:
+                    why = TTL_EXPIRED if late else reason
+                    entries += [str(item[0]), why, ""]
+                    failed[why] += 1
+                    details.setdefault(why, _late(decision.wait) if late else detail)
+        if crash is not None:
+            bug, left = crash
+            if decision is None or decision.action != GIVE_UP:
                 fate = f"they go back to the queue (attempt {attempt + 2} of {self.retries + 1})"
-            else:
-                entries += _final(rest, "unknown")
-                details.setdefault("unknown", f"worker error: {error}")
+            elif decision.reason == RETRIES_EXHAUSTED:
                 fate = "their entries are final (unknown)"
+            else:
+                fate = "their entries are final (ttl-expired)"
             log.error(
                 "fan-out %s: a batch of %d subscriptions to %s failed in the worker: %s "
                 "(at %s); %d of them not recorded yet: %s",
                 fan_out_id,
                 len(items),
                 origin,
-                error,
-                _where(exc),
-                len(rest),
+                clean_detail(f"{type(bug).__name__}: {bug}", items),
+                _where(bug),
+                left,
                 fate,
             )
         if failed:
@@ -533,13 +565,9 @@ class WebPushTasks:
             client.eval(_PAUSE, 1, pause, int(throttle * 1000))
         if expired and self._on_expired is not None:
             self._on_expired(expired)  # before recording: a crash here calls it again
-        if again:
-            backoff = min(self.retry_backoff_max, self.retry_backoff * 2**attempt)
-            countdown = max(wait, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
-            too_late = self._again(fan_out_id, batch, again, attempt + 1, countdown, record=False)
-            if too_late:
-                entries += too_late
-                details.setdefault("ttl-expired", _late(countdown))
+        if decision is not None and decision.action != GIVE_UP:
+            retry = dict(batch, s=[item for item, _, _ in again], a=attempt + 1)
+            self._enqueue(fan_out_id, retry, countdown=decision.wait)
         if entries or sent:
             self._record(Keys(fan_out_id), entries, sent, details)
 
@@ -550,19 +578,16 @@ class WebPushTasks:
         items: list[_Item],
         attempt: int,
         countdown: float,
-        *,
-        record: bool = True,
-    ) -> list[str]:
-        """Enqueue ``items`` again after ``countdown`` s, unless the TTL ends first:
-        then they are final (``ttl-expired``), recorded now or returned to record."""
+    ) -> None:
+        """Enqueue ``items`` again after ``countdown`` s, unless the TTL ends first
+        (the retry policy's rule): then their entries are final (``ttl-expired``)."""
         expires = batch.get("x")
-        if expires is not None and time.time() + countdown >= expires:
-            entries = _final(items, "ttl-expired")
-            if record:
-                self._record(Keys(fan_out_id), entries, 0, {"ttl-expired": _late(countdown)})
-            return [] if record else entries
+        ttl_left = None if expires is None else expires - time.time()
+        if not self._retry.hold(countdown, ttl_left=ttl_left).retries:
+            entries = _final(items, TTL_EXPIRED)
+            self._record(Keys(fan_out_id), entries, 0, {TTL_EXPIRED: _late(countdown)})
+            return
         self._enqueue(fan_out_id, dict(batch, s=items, a=attempt), countdown=countdown)
-        return []
 
 
 def _late(countdown: float) -> str:

@@ -25,8 +25,9 @@ import atheris
 
 with atheris.instrument_imports():
     from webpush_core import ece, vapid
+    from webpush_core._classify import error_for_response
     from webpush_core._p256 import generate_private_key, uncompressed_point
-    from webpush_core._response import PushResponse, error_for_response, parse_retry_after
+    from webpush_core._response import PushResponse, parse_retry_after
     from webpush_core._subscription import Subscription
     from webpush_core.errors import ECEError, InvalidSubscription, VapidError
     from webpush_core.vapid import Vapid

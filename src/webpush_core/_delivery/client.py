@@ -12,13 +12,14 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   each subscription in the thread that iterates the results;
 * the encryption runs there too, or, once a fan-out passes
   ``_HELPER_AFTER`` messages, in a helper process on another core
-  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it
-  (:mod:`._fanout` runs one ``send_many``);
-* the I/O runs on one event loop thread (:mod:`._connections`) that keeps
+  (:mod:`.sealer`): in one process the I/O keeps taking the GIL from it
+  (:mod:`.fanout` runs one ``send_many``);
+* the I/O runs on one event loop thread (:mod:`.._wire.pool`) that keeps
   ``concurrency`` requests in flight however slow the push service is, and
-  schedules the retries (:mod:`._delivery`). A client given a urllib3
-  ``pool_manager`` sends with :mod:`._transport` from ``concurrency`` worker
-  threads instead. What each subscription gets back: :mod:`._result`.
+  schedules the retries (:mod:`.attempt`, as :mod:`.retry` decides). A
+  client given a urllib3 ``pool_manager`` sends with
+  :mod:`.._wire.urllib3_transport` from ``concurrency`` worker threads
+  instead. What each subscription gets back: :mod:`.result`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import os
 import queue
-import random
 import threading
 import time
 import weakref
@@ -50,42 +49,29 @@ from .._request import (
     load_vapid_key,
     prepare_message,
 )
-from .._response import PushResponse, error_for_response
 from .._subscription import Subscription
-from .._wire.connections import Connections
+from .._wire.pool import Connections
 from .._wire.proxy import ProxyArg, check_proxy_arg
-from .._wire.urllib3_transport import send_request
-from ..errors import (
-    InvalidInput,
-    InvalidRequest,
-    OriginUnavailable,
-    RateLimited,
-    TransportError,
-    WebPushException,
-)
-from .attempt import _Delivery, _work
+from ..errors import InvalidInput, InvalidRequest, OriginUnavailable, WebPushException
+from .attempt import _Delivery, _work, send_blocking
 from .fanout import _FanOut, _Sealing
-from .origins import OPEN, Origins, OriginStats
+from .origins import Origins, OriginStats
 from .result import (
     SendResult,
     _Blocking,
     _Call,
     _check_deadline,
     _Done,
-    _failed,
     _Pending,
-    _retryable,
     _set_result,
     _unexpected,
 )
+from .retry import RetryPolicy
 from .sealer import Sealer, cores
 
 __all__ = ["PushClient", "SendResult"]
 
 DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
-_BACKOFF_BASE = 0.5  # seconds before the first retry (then doubled)
-_BACKOFF_CAP = 30.0  # no single wait longer than this
-_RETRY_AFTER_CAP = 60.0  # a Retry-After above this is capped (and reported)
 
 
 class _Resources:
@@ -197,7 +183,8 @@ class PushClient:
         self.urgency = urgency
         self.content_encoding = content_encoding
         self.timeout = float(timeout)
-        self.max_retries = max_retries
+        # When a failed attempt is made again (max_retries, backoff, Retry-After cap).
+        self._retry = RetryPolicy(max_retries=max_retries)
         self.concurrency = concurrency
         self.endpoint_policy = endpoint_policy or DEFAULT_POLICY
         # A urllib3 pool manager of the caller's: sent with from worker threads.
@@ -222,9 +209,18 @@ class PushClient:
         self._origins = Origins(
             threshold=breaker_threshold,
             cooldown=float(breaker_cooldown),
-            pause_cap=_RETRY_AFTER_CAP,
+            pause_cap=self._retry.retry_after_cap,
         )
         self._parked = 0  # deliveries waiting out their origin's pause (under _slots)
+
+    @property
+    def max_retries(self) -> int:
+        """Attempts after the first for a retryable failure (429, 5xx, no answer)."""
+        return self._retry.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        self._retry = replace(self._retry, max_retries=value)
 
     def origin_stats(self) -> list[OriginStats]:
         """Each push-service origin's pause and breaker state, and how often it
@@ -341,7 +337,7 @@ class PushClient:
         self._origins = Origins(
             threshold=self._origins.threshold,
             cooldown=self._origins.cooldown,
-            pause_cap=_RETRY_AFTER_CAP,
+            pause_cap=self._retry.retry_after_cap,
         )
 
     def _started(self) -> None:
@@ -380,7 +376,7 @@ class PushClient:
             return request
         if self._pool is not None:
             job = _Blocking(subscription, request, lambda result: None, call)
-            self._send_blocking(job, in_worker=False)
+            send_blocking(self, job, in_worker=False)
             return job.result or _unexpected(subscription, RuntimeError("no result"))
         finished = threading.Event()
         box: list[SendResult] = []
@@ -467,16 +463,6 @@ class PushClient:
         else:
             self._submit_job(delivery)
 
-    def _throttled(
-        self, origin: str, response: PushResponse, error: Optional[WebPushException]
-    ) -> None:
-        """Tell the origin's state what it answered: a throttle pauses it (RFC 8030 §8.4)."""
-        retry_after = response.retry_after
-        throttle = isinstance(error, RateLimited) or (
-            response.status_code == 503 and retry_after is not None
-        )
-        self._origins.answered(origin, throttle=throttle, retry_after=retry_after)
-
     def _open_result(self, pending: _Pending) -> SendResult:
         error = OriginUnavailable(
             f"not sent: the breaker for {pending.origin} is open after "
@@ -485,119 +471,6 @@ class PushClient:
             endpoint=pending.request.url,
         )
         return SendResult(pending.subscription, ok=False, attempts=pending.attempts, error=error)
-
-    def _may_wait(self, pending: _Pending, wait: float, last: Optional[SendResult]) -> bool:
-        """Whether a wait of ``wait`` s before the next attempt still makes sense; if
-        not, ``pending`` is finished now (its TTL or the call's deadline would pass)."""
-        now = time.monotonic()
-        if pending.ttl_ends is not None and now + wait > pending.ttl_ends:
-            if last is None:
-                last = SendResult(pending.subscription, ok=False, attempts=pending.attempts)
-            pending.finish(
-                replace(last, reason="ttl-expired", action=None, attempts=pending.attempts)
-            )
-            return False
-        call = pending.call
-        if call is not None and call.expires is not None and now + wait >= call.expires:
-            # Ended by the deadline while its origin is paused: the pause left says
-            # when a retry may go (a fresh subscription has no answer of its own).
-            paused_for = self._origins.paused_for(pending.origin)
-            pending.finish(pending.deadline_result(last, paused_for=paused_for))
-            return False
-        return True
-
-    def _result(
-        self,
-        subscription: Any,
-        attempts: int,
-        response: Optional[PushResponse],
-        error: Optional[WebPushException],
-    ) -> Optional[SendResult]:
-        """The final result of this attempt, or None when it is to be retried."""
-        status = response.status_code if response is not None else None
-        if error is None:
-            return SendResult(
-                subscription, ok=True, status_code=status, attempts=attempts, response=response
-            )
-        if attempts > self.max_retries or not _retryable(error):
-            return _failed(subscription, attempts, response, error)
-        return None
-
-    @staticmethod
-    def _backoff(attempt: int, retry_after: Optional[float]) -> float:
-        """Exponential backoff with full jitter; a Retry-After is a floor (capped)."""
-        wait_for = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311
-        if retry_after is not None:
-            wait_for = max(wait_for, min(retry_after, _RETRY_AFTER_CAP))
-        return wait_for
-
-    # -- the urllib3 path: blocking sends from worker threads --------------
-
-    def _send_blocking(self, job: _Blocking, *, in_worker: bool) -> None:
-        """Send ``job`` with the caller's urllib3 pool manager, retrying; finish it.
-
-        In a worker thread a paused origin does not hold the thread: the job is
-        put back on the queue when the pause ends.
-        """
-        try:
-            origins, request = self._origins, job.request
-            simulated = self._sleep is not time.sleep  # a test's hook stands for the waits
-            while not job.fired:
-                gate = origins.gate(job.origin)
-                if gate == OPEN:
-                    job.finish(self._open_result(job))
-                    return
-                if gate > 0 and not simulated:
-                    if not self._may_wait(job, gate, job.last):
-                        return
-                    job.held += gate
-                    if in_worker:
-                        self._res.connections.call_later(
-                            gate, functools.partial(self._res.jobs.put, job)
-                        )
-                        return
-                    time.sleep(gate)
-                    continue
-                timeout = min(self.timeout, job.call.left()) if job.call else self.timeout
-                if timeout <= 0:
-                    job.finish(job.deadline_result(job.last))
-                    return
-                job.attempts += 1
-                response: Optional[PushResponse] = None
-                error: Optional[WebPushException]
-                try:
-                    response = send_request(
-                        request,
-                        pool_manager=self._pool,
-                        timeout=timeout,
-                        policy=self.endpoint_policy,
-                        proxy=self.proxy,
-                    )
-                    error = error_for_response(response, request.url)
-                    self._throttled(job.origin, response, error)
-                except TransportError as e:
-                    error = e
-                    origins.failed(job.origin)
-                except WebPushException as e:
-                    error = e
-                result = self._result(job.subscription, job.attempts, response, error)
-                if result is not None:
-                    job.finish(result)
-                    return
-                if error is not None:
-                    job.last = _failed(job.subscription, job.attempts, response, error)
-                wait = self._backoff(job.attempts, response.retry_after if response else None)
-                if not self._may_wait(job, wait, job.last):
-                    return
-                if in_worker and not simulated:
-                    # A worker is not held by one subscription's backoff either.
-                    self._res.connections.call_later(
-                        wait, functools.partial(self._res.jobs.put, job)
-                    )
-                    return
-                self._sleep(wait)
-        except Exception as e:  # a bug must not cost the other subscriptions their results
-            job.finish(_unexpected(job.subscription, e))
 
     def _submit_job(self, job: _Blocking) -> None:
         res = self._res

@@ -16,9 +16,6 @@ from ..errors import (
     ExpiredSubscription,
     InvalidRequest,
     PushTimeout,
-    RateLimited,
-    ServerError,
-    TransportError,
     WebPushException,
 )
 from .origins import origin_of
@@ -76,14 +73,6 @@ class SendResult:
             value = sub.get("endpoint")
             return value if isinstance(value, str) else None
         return getattr(sub, "endpoint", None)
-
-
-def _retryable(error: WebPushException) -> bool:
-    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't,
-    # nor a proxy's 407 (its credentials are wrong for every send).
-    if error.action == "fix-request":
-        return False
-    return isinstance(error, (RateLimited, ServerError, TransportError))
 
 
 def _failed(

@@ -5,7 +5,7 @@ Content-Length body per request, and a response framed by Content-Length,
 the chunked transfer coding or the end of the connection (RFC 9112 §6.3).
 :class:`ResponseParser` is fed whatever the socket returned and says when
 the response is complete and whether the connection can carry the next
-request. It never reads, writes or waits: :mod:`._connections` does.
+request. It never reads, writes or waits: :mod:`.exchange` does.
 
 The peer may be hostile (a subscription's endpoint is anyone's server), so:
 

@@ -1,7 +1,7 @@
 """Forward proxies: which one a request goes through, and the CONNECT handshake.
 
-Both transports (urllib3 in ``_transport``, PushClient's own client in
-``_connections``) ask :func:`select_proxy` which proxy, if any, carries a
+Both transports (urllib3 in ``urllib3_transport``, PushClient's own client in
+``exchange`` and ``pool``) ask :func:`select_proxy` which proxy, if any, carries a
 request, and report a refusal with :func:`proxy_refused`.
 
 The environment is read the way ``requests`` (so pywebpush) reads it:
