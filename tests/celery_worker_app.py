@@ -18,6 +18,8 @@ from webpush_core import EndpointPolicy, PushClient
 from webpush_core.celery import WebPushTasks
 
 REDIS_URL = os.environ["WEBPUSH_TEST_REDIS"]
+# The reports' Redis, when a test wants it elsewhere than the broker (unreachable).
+REPORT_REDIS_URL = os.environ.get("WEBPUSH_TEST_REPORT_REDIS") or REDIS_URL
 KEY_FILE = pathlib.Path(os.environ["WEBPUSH_TEST_VAPID_KEY_FILE"])
 # The worker-side on_expired callback writes here, so the test can read it.
 EXPIRED_KEY = "test:expired-endpoints"
@@ -35,6 +37,8 @@ app.conf.update(
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     },
+    # Celery's saferepr depth for arguments without an argsrepr (default 3).
+    task_repr_maxlevels=int(os.environ.get("WEBPUSH_TEST_REPR_LEVELS", "3")),
 )
 
 
@@ -46,7 +50,8 @@ push = WebPushTasks(
     app,
     vapid_private_key=KEY_FILE.read_text,
     vapid_claims={"sub": "mailto:ops@example.com"},
-    redis_url=REDIS_URL,
+    redis_url=REPORT_REDIS_URL,
+    batch_key=os.environ.get("WEBPUSH_TEST_BATCH_KEY") or None,
     retries=int(os.environ.get("WEBPUSH_TEST_RETRIES", "2")),
     retry_backoff=0.2,
     retry_backoff_max=5.0,

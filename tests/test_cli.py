@@ -14,7 +14,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from test_ece_explain import AES128GCM_NAMES, AESGCM_NAMES
+from servers.loopback import free_port
+from unit.test_ece_explain import AES128GCM_NAMES, AESGCM_NAMES
 from webpush_core import __version__
 from webpush_core._cli import main
 from webpush_core.testing import LocalPushService
@@ -179,10 +179,7 @@ def test_expired_subscription_exits_1_with_the_services_answer(
 
 
 def test_unreachable_exits_1(files: Files, capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
-    sub = dict(files.sub, endpoint=f"http://127.0.0.1:{port}/push/x")
+    sub = dict(files.sub, endpoint=f"http://127.0.0.1:{free_port()}/push/x")  # nothing listens
     files.info = files.write("dead.json", sub)
     status, _ = run(files.send_args("--message", "x", "--timeout", "2"))
     assert status == 1

@@ -119,7 +119,6 @@ OFF_CURVE = b64url_encode(POINT[:33] + _y.to_bytes(32, "big"))
 BAD_INFOS: list[Any] = [
     "text",
     {"keys": INFO["keys"]},
-    {"endpoint": ENDPOINT},
     {"endpoint": ENDPOINT + " x", "keys": INFO["keys"]},
     {"endpoint": "https://:443/x", "keys": INFO["keys"]},
     {"endpoint": "https://h:99999/x", "keys": INFO["keys"]},
@@ -138,6 +137,19 @@ def test_fields_refuse_what_from_info_refuses(info: Any) -> None:
     with pytest.raises(InvalidSubscription) as light:
         Subscription.fields(info)
     assert (light.value.field, light.value.message) == (full.value.field, full.value.message)
+
+
+def test_fields_refuse_a_subscription_without_keys_as_its_encryption_would() -> None:
+    """from_info accepts it (pushes without data); fields is for encrypting, so it refuses
+    it with the error a build with data gives."""
+    info = {"endpoint": ENDPOINT}
+    sub = Subscription.from_info(info)
+    with pytest.raises(InvalidSubscription) as full:
+        sub.require_keys()
+    for given in (info, sub):
+        with pytest.raises(InvalidSubscription) as light:
+            Subscription.fields(given)
+        assert (light.value.field, light.value.message) == (full.value.field, full.value.message)
 
 
 def test_fields_leave_the_curve_check_to_the_load() -> None:

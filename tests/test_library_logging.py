@@ -13,46 +13,25 @@ import logging
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import webpush_core
 
 SCRIPT = textwrap.dedent(
     """
     import sys
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     if sys.argv[1] == "configured":
         import logging
         logging.basicConfig()
 
+    from servers.push_service import Answer, PushService
     from webpush_core import EndpointPolicy, PushClient
-    from webpush_core.testing import LocalPushService
 
-    answers = [(429, {"Retry-After": "1"}), (201, {})]
-
-    class Throttling(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            status, headers = answers.pop(0)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with LocalPushService() as svc:
-        keys = svc.subscribe()["keys"]
-    sub = {"endpoint": f"http://127.0.0.1:{server.server_port}/push/1", "keys": keys}
-    with PushClient(endpoint_policy=EndpointPolicy.for_testing(), helper_process=False) as c:
-        result = c.send(sub, "hello")
+    with PushService() as service:
+        sub = service.script("1", Answer(429, {"Retry-After": "1"}), Answer(201))
+        with PushClient(endpoint_policy=EndpointPolicy.for_testing(), helper_process=False) as c:
+            result = c.send(sub, "hello")
     assert result.ok and result.attempts == 2, result
     print("sent")
     """
@@ -60,12 +39,14 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(mode: str) -> subprocess.CompletedProcess[str]:
+    # The script runs from tests/, so it imports the shared servers as the tests do.
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, mode],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        cwd=Path(__file__).resolve().parent,
     )
 
 

@@ -26,7 +26,9 @@ from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade import webpush
 from ._p256 import generate_private_key
+from ._reasons import MAX_DETAIL
 from ._subscription import Subscription
+from ._text import clean
 from ._version import __version__
 from ._wire.proxy import ProxyArg
 from .ece._explain import render
@@ -35,6 +37,17 @@ from .vapid import Vapid
 from .vapid._keys import load_raw, write_file
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# Characters of one printed line that holds another party's text (an error
+# message with a push service's words or an endpoint, a verbose log line).
+_MAX_LINE = 2000
+
+
+class _CleanFormatter(logging.Formatter):
+    """--verbose log lines: another party's text (reasons, endpoints) reaches the
+    terminal as it does an error message, cleaned (:func:`._text.clean`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), _MAX_LINE)
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -215,7 +228,9 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
     if args.proxy is not None:
         proxy = False if args.proxy.strip().lower() == "none" else args.proxy
     if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(_CleanFormatter("%(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     result = webpush(
         info,
         _message(args),
@@ -233,11 +248,14 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
         proxy=proxy,
     )
     if isinstance(result, str):
-        print(result, file=out)
+        print(result, file=out)  # the curl command: our text, the endpoint shell-quoted
     else:
-        print(f"{result.status_code} {result.reason}", file=out)
-        if result.text:
-            print(result.text, file=out)
+        # The push service's words: to a terminal only as error details go anywhere
+        # (no escape sequences, no invisible or bidi characters, clipped).
+        print(clean(f"{result.status_code} {result.reason}", MAX_DETAIL), file=out)
+        text = clean(result.text, MAX_DETAIL)
+        if text:
+            print(text, file=out)
     return EXIT_OK
 
 
@@ -314,6 +332,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                 "pass --info, or --subscription and --auth, not both", field="--info"
             )
         sub = Subscription.from_info(_read_json(args.info, "info"))
+        sub.require_keys()  # explain shows the encryption: it needs the keys
         endpoint, p256dh, auth = sub.endpoint, sub.p256dh, sub.auth
     elif args.subscription is not None and args.auth is not None:
         endpoint = "(no endpoint: --subscription and --auth given)"
@@ -388,8 +407,8 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
             return _explain(args, out)
         return run_demo()
     except InvalidInput as e:
-        print(f"webpush-core: {_in_flags(e.message)}", file=sys.stderr)
+        print(f"webpush-core: {clean(_in_flags(e.message), _MAX_LINE)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except WebPushException as e:
-        print(f"webpush-core: {_in_flags(str(e))}", file=sys.stderr)
+        print(f"webpush-core: {clean(_in_flags(str(e)), _MAX_LINE)}", file=sys.stderr)
         return EXIT_FAILED

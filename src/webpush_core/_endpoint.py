@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 from urllib.parse import urlsplit
 
+from ._text import has_hidden
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
-__all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
+__all__ = ["DEFAULT_POLICY", "REFUSED_RANGES", "EndpointPolicy"]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -83,8 +84,58 @@ def _is_internal_name(host: str) -> bool:
     return any(host == suffix or host.endswith("." + suffix) for suffix in _INTERNAL_SUFFIXES)
 
 
+# Every address range an endpoint's host may not resolve to, and what it is:
+# IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and the
+# RFCs named), and for IPv6 everything outside global unicast 2000::/3
+# (RFC 4291 §2.4). The first entry that holds an address names it, so the more
+# specific come first. IPv4 embedded in IPv6 (mapped, 6to4, Teredo, NAT64) is
+# judged by its IPv4 address before this table (see _unsafe_reason). SECURITY.md
+# lists the same table; tests run over it.
+REFUSED_RANGES: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/32", "unspecified"),  # RFC 1122 §3.2.1.3
+    ("0.0.0.0/8", '"this network"'),  # RFC 791 §3.2
+    ("10.0.0.0/8", "private"),  # RFC 1918
+    ("100.64.0.0/10", "carrier-grade NAT (shared, non-global)"),  # RFC 6598
+    ("127.0.0.0/8", "loopback"),  # RFC 1122 §3.2.1.3
+    ("169.254.0.0/16", "link-local"),  # RFC 3927 (cloud metadata services live here)
+    ("172.16.0.0/12", "private"),  # RFC 1918
+    ("192.0.0.0/24", "IETF protocol assignment"),  # RFC 6890 §2.1
+    ("192.0.2.0/24", "documentation"),  # RFC 5737 (TEST-NET-1)
+    ("192.88.99.0/24", "6to4 relay anycast (deprecated)"),  # RFC 7526
+    ("192.168.0.0/16", "private"),  # RFC 1918
+    ("198.18.0.0/15", "benchmarking"),  # RFC 2544
+    ("198.51.100.0/24", "documentation"),  # RFC 5737 (TEST-NET-2)
+    ("203.0.113.0/24", "documentation"),  # RFC 5737 (TEST-NET-3)
+    ("224.0.0.0/4", "multicast"),  # RFC 5771
+    ("255.255.255.255/32", "limited broadcast"),  # RFC 919
+    ("240.0.0.0/4", "reserved"),  # RFC 1112 §4
+    ("::/128", "unspecified"),  # RFC 4291 §2.5.2
+    ("::1/128", "loopback"),  # RFC 4291 §2.5.3
+    ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),  # RFC 8215
+    ("100::/64", "discard-only"),  # RFC 6666
+    ("2001::/23", "IETF protocol assignment"),  # RFC 2928 (Teredo, 2001::/32, is embedded)
+    ("2001:db8::/32", "documentation"),  # RFC 3849
+    ("3fff::/20", "documentation"),  # RFC 9637
+    ("5f00::/16", "segment-routing (SRv6 SID)"),  # RFC 9602
+    ("fc00::/7", "private (unique local)"),  # RFC 4193
+    ("fe80::/10", "link-local"),  # RFC 4291 §2.5.6
+    ("fec0::/10", "site-local (deprecated)"),  # RFC 3879
+    ("ff00::/8", "multicast"),  # RFC 4291 §2.7
+    ("::/3", "non-global-unicast"),  # RFC 4291 §2.4: outside 2000::/3
+    ("4000::/2", "non-global-unicast"),
+    ("8000::/1", "non-global-unicast"),
+)
+_REFUSED_V4 = tuple(
+    (ipaddress.IPv4Network(net), kind) for net, kind in REFUSED_RANGES if ":" not in net
+)
+_REFUSED_V6 = tuple(
+    (ipaddress.IPv6Network(net), kind) for net, kind in REFUSED_RANGES if ":" in net
+)
+
+
 def _unsafe_reason(ip: IPAddress) -> Optional[str]:
     """Why this address must not be a push endpoint, or None if it is public."""
+    table: tuple[tuple[Union[ipaddress.IPv4Network, ipaddress.IPv6Network], str], ...]
     if isinstance(ip, ipaddress.IPv6Address):
         # Addresses that embed an IPv4 address are judged by it:
         # ::ffff:127.0.0.1 reaches 127.0.0.1.
@@ -96,6 +147,14 @@ def _unsafe_reason(ip: IPAddress) -> Optional[str]:
         if embedded is not None:
             reason = _unsafe_reason(embedded)
             return f"{reason} (embedded in {ip})" if reason else None
+        table = _REFUSED_V6
+    else:
+        table = _REFUSED_V4
+    for network, kind in table:
+        if ip in network:
+            article = "an" if kind[0] in "aeiouIE" else "a"
+            return f"{article} {kind} address ({network})"
+    # A second net: whatever this Python's ipaddress knows to be not global.
     checks = (
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),
@@ -103,7 +162,7 @@ def _unsafe_reason(ip: IPAddress) -> Optional[str]:
         ("multicast", ip.is_multicast),
         ("private", ip.is_private),
         ("reserved", ip.is_reserved),
-        ("non-global", not ip.is_global),  # e.g. 100.64.0.0/10 (carrier-grade NAT)
+        ("non-global", not ip.is_global),
     )
     for name, hit in checks:
         if hit:
@@ -203,8 +262,9 @@ class EndpointPolicy:
     * with ``allowed_hosts``, the host must equal an entry or, for an entry
       ``*.example.com``, be a subdomain of ``example.com``;
     * :meth:`check_resolved`: every address the host resolves to must be
-      public (not loopback, private, link-local, reserved, multicast,
-      unspecified, also when embedded in IPv6), unless ``allow_private``.
+      public (in none of :data:`REFUSED_RANGES`: loopback, private,
+      link-local, site-local, reserved, multicast, unspecified, ..., also when
+      embedded in IPv6), unless ``allow_private``.
 
     Tests and :mod:`webpush_core.testing` use
     ``EndpointPolicy(allow_http=True, allow_private=True)``.
@@ -277,8 +337,11 @@ class EndpointPolicy:
         """Refuse ``url`` (EndpointNotAllowed) unless it passes the syntactic rules."""
         if not isinstance(url, str):
             raise self._refuse(f"the endpoint must be a string URL, got {type(url).__name__}")
-        if _UNSAFE_CHAR.search(url) is not None:
-            raise self._refuse("the URL contains spaces or control characters")
+        if _UNSAFE_CHAR.search(url) is not None or has_hidden(url):
+            raise self._refuse(
+                "the URL contains spaces, control characters or invisible "
+                "(format, separator) characters"
+            )
         try:
             parts = urlsplit(url)
             port = parts.port

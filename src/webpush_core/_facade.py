@@ -1,18 +1,19 @@
 """The pywebpush-compatible facade: ``webpush``, ``webpush_async``, ``WebPusher``.
 
 Thin on purpose: checks and encryption live in the sans-IO builder
-(``_request``), the wire in ``_wire.urllib3_transport``. What differs from pywebpush is
-listed in the README's "Migrating from pywebpush".
+(``_request``), the wire in ``_wire``. As in pywebpush, ``webpush()`` checks
+and signs, then sends with ``WebPusher(...).send(...)`` (``webpush_async``
+with ``send_async``), so a test that replaces ``WebPusher.send`` stubs the
+network for both. What differs from pywebpush is listed in the README's
+"Migrating from pywebpush".
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
 import os
-import shlex
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,18 +35,22 @@ if TYPE_CHECKING:
 from . import ece
 from ._b64 import b64url_encode
 from ._classify import error_for_response
-from ._endpoint import EndpointPolicy
+from ._curl import as_curl
+from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._facade_vapid import vapid_headers
 from ._request import (
     CONTENT_ENCODINGS,
     PushRequest,
     VapidKeyLike,
     build_request,
+    check_header,
     payload_bytes,
+    prepare_message,
 )
 from ._response import CaseInsensitiveDict, PushResponse
-from ._sessions import check_aiohttp_session, post_aiohttp, post_requests
+from ._sessions import adopt_response, check_aiohttp_session, post_aiohttp, post_requests
 from ._subscription import Subscription
-from ._wire.proxy import Proxy, ProxyArg, check_proxy_arg
+from ._wire.proxy import ProxyArg, check_proxy_arg
 from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
 from .errors import InvalidInput, InvalidRequest, NoData
 
@@ -54,39 +59,6 @@ __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_as
 log = logging.getLogger("webpush_core")
 
 _T = TypeVar("_T")
-
-
-def as_curl(
-    request: PushRequest, *, timeout: Optional[float] = None, proxy: ProxyArg = None
-) -> str:
-    """A shell command that sends ``request`` with curl: paste it and it runs.
-
-    The body travels inside the command as base64 (no side file is written).
-    Note that it carries the VAPID token: treat it as a credential.
-    An explicit ``proxy`` URL appears as ``--proxy`` with its password masked
-    (``***``: put it back by hand); ``proxy=False`` gives ``--noproxy '*'``;
-    with None curl reads the same proxy environment variables itself.
-    """
-    parts = ["curl", "--silent", "--show-error", "--include", "-X", "POST"]
-    if timeout is not None:
-        parts += ["--max-time", f"{timeout:g}"]
-    if proxy is False:
-        parts += ["--noproxy", "*"]
-    elif isinstance(proxy, Proxy):
-        parts += ["--proxy", proxy.masked]
-    for name, value in request.headers.items():
-        parts += ["-H", f"{name}: {value}"]
-    if request.body:
-        parts += ["--data-binary", "@-"]
-    else:
-        parts += ["-H", "Content-Length: 0"]
-    parts.append(request.url)
-    command = " ".join(shlex.quote(p) for p in parts)
-    if not request.body:
-        return command
-    encoded = base64.b64encode(request.body).decode("ascii")
-    # `base64 -d` reads it back on both GNU coreutils and macOS.
-    return f"printf %s {shlex.quote(encoded)} | base64 -d | {command}"
 
 
 def _post(
@@ -242,6 +214,11 @@ def webpush(
     sending), on a transport failure, and on any status above 202 (with
     ``.response``, ``.status_code`` and ``.retry_after`` set).
 
+    As pywebpush's, it checks every argument, signs (a ``vapid_claims``
+    dict gets its missing or stale ``exp`` written into it; see the README),
+    then sends with ``WebPusher(...).send(...)``. ``data`` needs the
+    subscription's ``keys``; without data (RFC 8030 §5) they may be absent.
+
     ``timeout`` defaults to 10 seconds. ``endpoint_policy`` defaults to
     refusing non-public endpoints (see :class:`EndpointPolicy`). ``proxy``:
     None (default) follows ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` as
@@ -249,8 +226,71 @@ def webpush(
     proxy, False connects directly.
     """
     proxy = check_proxy_arg(proxy)
-    request = build_request(
+    sub, send_headers = _prepare(
         subscription_info,
+        data,
+        vapid_private_key,
+        vapid_claims,
+        content_encoding,
+        ttl,
+        urgency,
+        topic,
+        headers,
+        pad_to,
+        max_payload,
+        endpoint_policy,
+    )
+    # pywebpush's call, word for word, and ours only when given: a test that
+    # replaced WebPusher.send sees what it saw with pywebpush.
+    pusher = WebPusher(
+        sub, requests_session=requests_session, verbose=verbose, **_given(pool_manager=pool_manager)
+    )
+    response = pusher.send(
+        data,
+        send_headers,
+        ttl=ttl,
+        content_encoding=content_encoding,
+        curl=curl,
+        timeout=timeout,
+        **_given(
+            urgency=urgency,
+            topic=topic,
+            endpoint_policy=endpoint_policy,
+            proxy=proxy,
+            pad_to=pad_to,
+            max_payload=max_payload,
+        ),
+    )
+    if curl or isinstance(response, str):
+        return response
+    accepted: PushResponse = _accepted(response, sub.endpoint, verbose)
+    return accepted
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are not None."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _prepare(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None],
+    vapid_private_key: Optional[VapidKeyLike],
+    vapid_claims: Optional[Mapping[str, Any]],
+    content_encoding: str,
+    ttl: int,
+    urgency: Optional[str],
+    topic: Optional[str],
+    headers: Optional[Mapping[str, Any]],
+    pad_to: Optional[int],
+    max_payload: Optional[int],
+    endpoint_policy: Optional[EndpointPolicy],
+) -> tuple[Subscription, dict[str, Any]]:
+    """``webpush``'s part before ``WebPusher.send``: every check, in
+    :func:`build_request`'s order, then the VAPID headers joined to the caller's."""
+    sub = Subscription.from_info(subscription_info)
+    (DEFAULT_POLICY if endpoint_policy is None else endpoint_policy).check(sub.endpoint)
+    plan = prepare_message(
         data,
         vapid_private_key,
         vapid_claims,
@@ -261,31 +301,25 @@ def webpush(
         headers,
         pad_to=pad_to,
         max_payload=max_payload,
-        endpoint_policy=endpoint_policy,
     )
-    if curl:
-        return as_curl(request, timeout=timeout, proxy=proxy)
+    if plan.needs_keys:
+        sub.require_keys()
+    return sub, vapid_headers(sub.origin, plan.signer, vapid_claims, content_encoding, headers)
+
+
+def _accepted(response: Any, endpoint: str, verbose: bool) -> Any:
+    """``response`` when the push service accepted the message (200-202), else
+    raise the error it means. ``response`` is ours, or what a ``send`` a test
+    put in place returned (a ``Mock`` with a ``status_code`` or ``status``):
+    read leniently, and kept as the error's ``response``, as pywebpush does."""
+    ours = response if isinstance(response, PushResponse) else adopt_response(response, endpoint)
     if verbose:
-        log.info(
-            "webpush: POST %s (%d bytes, TTL %s)",
-            request.url,
-            len(request.body),
-            request.headers["TTL"],
-        )
-    response = _post(
-        request,
-        timeout=timeout,
-        endpoint_policy=endpoint_policy,
-        requests_session=requests_session,
-        pool_manager=pool_manager,
-        proxy=proxy,
-    )
-    if verbose:
-        log.info("webpush: %s answered %d %s", request.url, response.status_code, response.reason)
-    error = error_for_response(response, request.url)
-    if error is not None:
-        raise error
-    return response
+        log.info("webpush: %s answered %d %s", endpoint, ours.status_code, ours.reason)
+    error = error_for_response(ours, endpoint)
+    if error is None:
+        return response
+    error.response = response
+    raise error
 
 
 _executor: Optional[ThreadPoolExecutor] = None
@@ -451,37 +485,15 @@ async def webpush_async(
     session's response. For many messages use :meth:`PushClient.send_many_async`.
     """
     check_aiohttp_session(aiohttp_session)
-    if aiohttp_session is None:
-        call = functools.partial(
-            webpush,
-            subscription_info,
-            data,
-            vapid_private_key,
-            vapid_claims,
-            content_encoding,
-            curl,
-            timeout,
-            ttl,
-            verbose,
-            headers,
-            requests_session,
-            urgency=urgency,
-            topic=topic,
-            endpoint_policy=endpoint_policy,
-            pool_manager=pool_manager,
-            pad_to=pad_to,
-            max_payload=max_payload,
-            proxy=proxy,
-        )
-        sent: Union[PushResponse, str] = await _in_pool(call)
-        return sent
-    if requests_session is not None:
-        raise InvalidInput(
-            "pass aiohttp_session or requests_session, not both", field="requests_session"
-        )
-    _no_proxy_with("aiohttp_session", check_proxy_arg(proxy))
-    build = functools.partial(
-        build_request,
+    proxy = check_proxy_arg(proxy)
+    if aiohttp_session is not None:
+        if requests_session is not None:
+            raise InvalidInput(
+                "pass aiohttp_session or requests_session, not both", field="requests_session"
+            )
+        _no_proxy_with("aiohttp_session", proxy)
+    prepare = functools.partial(
+        _prepare,
         subscription_info,
         data,
         vapid_private_key,
@@ -491,28 +503,38 @@ async def webpush_async(
         urgency,
         topic,
         headers,
-        pad_to=pad_to,
-        max_payload=max_payload,
-        endpoint_policy=endpoint_policy,
+        pad_to,
+        max_payload,
+        endpoint_policy,
     )
-    request = await _in_pool(build)  # key files, encryption: off the loop
-    if curl:
-        return as_curl(request, timeout=timeout)
-    if verbose:
-        log.info("webpush_async: POST %s (%d bytes) via aiohttp", request.url, len(request.body))
-    response = await post_aiohttp(
-        request,
-        aiohttp_session,
-        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-        policy=endpoint_policy,
-        executor=_async_executor(),
+    sub, send_headers = await _in_pool(prepare)  # key files, signing: off the loop
+    # pywebpush 2.x's call, and ours only when given (see webpush).
+    pusher = WebPusher(
+        sub,
+        aiohttp_session=aiohttp_session,
+        verbose=verbose,
+        **_given(requests_session=requests_session, pool_manager=pool_manager),
     )
-    if verbose:
-        log.info("webpush_async: %s answered %d", request.url, response.status_code)
-    error = error_for_response(response, request.url)
-    if error is not None:
-        raise error
-    return response
+    response = await pusher.send_async(
+        data,
+        send_headers,
+        ttl=ttl,
+        content_encoding=content_encoding,
+        curl=curl,
+        timeout=timeout,
+        **_given(
+            urgency=urgency,
+            topic=topic,
+            endpoint_policy=endpoint_policy,
+            proxy=proxy,
+            pad_to=pad_to,
+            max_payload=max_payload,
+        ),
+    )
+    if curl or isinstance(response, str):
+        return response
+    accepted: PushResponse = _accepted(response, sub.endpoint, verbose)
+    return accepted
 
 
 class WebPusher:
@@ -523,6 +545,11 @@ class WebPusher:
     The parameters are pywebpush 2.x's: ``requests_session`` is used by
     ``send``, ``aiohttp_session`` by ``send_async``; without them both send
     with our own transport (``pool_manager``: a urllib3 pool of yours).
+
+    A subscription without ``keys`` is accepted for pushes without data
+    (RFC 8030 §5): ``receiver_key`` and ``auth_key`` are then None, as in
+    pywebpush, and ``encode`` or a ``send`` with data raise
+    :class:`InvalidSubscription` naming ``keys`` and the fix.
     """
 
     valid_encodings: ClassVar[list[str]] = list(CONTENT_ENCODINGS)
@@ -539,8 +566,9 @@ class WebPusher:
         check_aiohttp_session(aiohttp_session)
         self.subscription = Subscription.from_info(subscription_info)
         self.subscription_info: dict[str, Any] = self.subscription.to_info()
-        self.receiver_key: bytes = self.subscription.p256dh
-        self.auth_key: bytes = self.subscription.auth
+        keys = self.subscription.has_keys
+        self.receiver_key: Optional[bytes] = self.subscription.p256dh if keys else None
+        self.auth_key: Optional[bytes] = self.subscription.auth if keys else None
         self.requests_session = requests_session
         self.aiohttp_session = aiohttp_session
         self.pool_manager = pool_manager
@@ -559,7 +587,8 @@ class WebPusher:
         self, data: Union[bytes, str], content_encoding: str = "aes128gcm"
     ) -> CaseInsensitiveDict[bytes]:
         """Encrypt ``data``: ``{"body": ...}``, plus ``crypto_key`` and ``salt``
-        (base64url bytes) for ``aesgcm``. Raises ``NoData`` on empty data."""
+        (base64url bytes) for ``aesgcm``. Raises ``NoData`` on empty data,
+        ``InvalidSubscription`` for a subscription without keys."""
         # bytes(5) would be five zero octets, bytes([1, 2]) two: only bytes and str.
         plaintext = payload_bytes(data)
         if not plaintext:
@@ -571,13 +600,10 @@ class WebPusher:
                 field="content_encoding",
             )
         sub = self.subscription
+        ua_public_key = sub.require_keys()
         # The key's point as the subscription holds it, not serialized again per message.
         msg = ece.encrypt_message(
-            plaintext,
-            sub.ua_public_key,
-            self.auth_key,
-            version=content_encoding,
-            ua_point=sub.p256dh,
+            plaintext, ua_public_key, sub.auth, version=content_encoding, ua_point=sub.p256dh
         )
         reply: CaseInsensitiveDict[bytes] = CaseInsensitiveDict({"body": msg.body})
         if content_encoding == "aesgcm":
@@ -586,11 +612,10 @@ class WebPusher:
         return reply
 
     def as_curl(self, endpoint: str, encoded_data: bytes, headers: Mapping[str, Any]) -> str:
-        """A curl command posting ``encoded_data`` to ``endpoint`` (pastes and runs)."""
-        request = PushRequest(
-            url=endpoint, headers={str(k): str(v) for k, v in headers.items()}, body=encoded_data
-        )
-        return as_curl(request)
+        """A curl command posting ``encoded_data`` to ``endpoint`` (pastes and runs;
+        ``content-length`` is added). Raises for a header that could not be sent."""
+        checked = dict(check_header(name, value) for name, value in headers.items())
+        return as_curl(PushRequest(url=endpoint, headers=checked, body=bytes(encoded_data or b"")))
 
     def _build(
         self,
@@ -601,6 +626,8 @@ class WebPusher:
         urgency: Optional[str],
         topic: Optional[str],
         endpoint_policy: Optional[EndpointPolicy],
+        pad_to: Optional[int],
+        max_payload: Optional[int],
     ) -> PushRequest:
         return build_request(
             self.subscription,
@@ -612,6 +639,8 @@ class WebPusher:
             urgency,
             topic,
             headers,
+            pad_to=pad_to,
+            max_payload=max_payload,
             endpoint_policy=endpoint_policy,
         )
 
@@ -627,13 +656,27 @@ class WebPusher:
         topic: Optional[str] = None,
         endpoint_policy: Optional[EndpointPolicy] = None,
         proxy: ProxyArg = None,
+        *,
+        pad_to: Optional[int] = None,
+        max_payload: Optional[int] = None,
     ) -> Union[PushResponse, str]:
         """Encrypt and send ``data``; ``headers`` may carry pre-signed VAPID headers.
 
-        ``proxy`` as for :func:`webpush` (None: the proxy environment variables).
+        ``proxy`` as for :func:`webpush` (None: the proxy environment variables);
+        ``pad_to`` and ``max_payload`` as for :func:`build_request`.
         """
         proxy = check_proxy_arg(proxy)
-        request = self._build(data, headers, ttl, content_encoding, urgency, topic, endpoint_policy)
+        request = self._build(
+            data,
+            headers,
+            ttl,
+            content_encoding,
+            urgency,
+            topic,
+            endpoint_policy,
+            pad_to,
+            max_payload,
+        )
         if curl:
             return as_curl(request, timeout=timeout, proxy=proxy)
         if self.verbose:
@@ -659,6 +702,9 @@ class WebPusher:
         topic: Optional[str] = None,
         endpoint_policy: Optional[EndpointPolicy] = None,
         proxy: ProxyArg = None,
+        *,
+        pad_to: Optional[int] = None,
+        max_payload: Optional[int] = None,
     ) -> Union[PushResponse, str]:
         """:meth:`send` for asyncio (pywebpush 2.x): the same arguments, awaitable;
         the response whatever its status, or with ``curl=True`` the command.
@@ -681,12 +727,23 @@ class WebPusher:
                 topic,
                 endpoint_policy,
                 proxy,
+                pad_to=pad_to,
+                max_payload=max_payload,
             )
             sent: Union[PushResponse, str] = await _in_pool(call)
             return sent
         _no_proxy_with("aiohttp_session", check_proxy_arg(proxy))
         build = functools.partial(
-            self._build, data, headers, ttl, content_encoding, urgency, topic, endpoint_policy
+            self._build,
+            data,
+            headers,
+            ttl,
+            content_encoding,
+            urgency,
+            topic,
+            endpoint_policy,
+            pad_to,
+            max_payload,
         )
         request = await _in_pool(build)
         if curl:

@@ -3,10 +3,13 @@
 Every subscription of a fan-out has an index; its final entry (delivered, or
 failed for a reason) is recorded once, whichever worker records it first and
 however often its batch was redelivered or retried: one bit per index says it
-is in, and the same Lua script counts it. Each reason keeps one sample detail
-(the first recorded), cleaned by :func:`clean_detail`: why those subscriptions
-failed, in words. The keys of one fan-out share the ``{id}`` hash tag, so they
-live in one slot of a Redis Cluster.
+is in, and the same Lua script counts it. The script records only an index
+``0 <= index < total`` (``total``: the subscriptions read so far, which the
+dispatcher raises before it publishes or records any of them), so a forged
+batch can neither complete a report nor grow its bitmap. Each reason keeps
+one sample detail (the first recorded), cleaned by :func:`clean_detail`: why
+those subscriptions failed, in words. The keys of one fan-out share the
+``{id}`` hash tag, so they live in one slot of a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "FanOutReport",
     "Keys",
     "clean_detail",
+    "count_refused",
     "describe",
     "outcome",
     "record",
@@ -48,18 +52,26 @@ __all__ = [
 PREFIX = "webpush_core"
 
 # Final entries, atomically: an index already recorded (a redelivered
-# or duplicated batch) is neither recorded nor counted again.
+# or duplicated batch) is neither recorded nor counted again; one that is not
+# an integer in [0, total) is ignored (a forged batch: SETBIT at 2^32 - 1 would
+# make a 512 MB bitmap), and so is everything for a report that does not exist.
 # KEYS: done bitmap, counts hash, delete list, details hash. ARGV: ttl,
 # requests sent, n, then n (reason, sample detail) pairs, then (index,
 # outcome, endpoint to delete or "") triples; outcome "ok" or a reason. A
 # reason's sample is kept only if this call counted an entry for it, and
 # only the first one (HSETNX): the report's details match its counts.
 _RECORD = """
+local total = tonumber(redis.call('HGET', KEYS[2], 'total'))
+if not total then
+  return 0
+end
 local first = 4 + 2 * tonumber(ARGV[3])
 local new = 0
 local counted = {}
 for i = first, #ARGV, 3 do
-  if redis.call('SETBIT', KEYS[1], ARGV[i], 1) == 0 then
+  local index = tonumber(ARGV[i])
+  if index and index >= 0 and index < total and index % 1 == 0
+     and redis.call('SETBIT', KEYS[1], index, 1) == 0 then
     new = new + 1
     if ARGV[i + 1] == 'ok' then
       redis.call('HINCRBY', KEYS[2], 'ok', 1)
@@ -85,6 +97,15 @@ for k = 1, 4 do
   redis.call('EXPIRE', KEYS[k], ARGV[1])
 end
 return new
+"""
+
+# A batch a worker refused (see webpush_core._batch_auth): counted in its
+# fan-out's report if that report exists; nothing is created for another id.
+_COUNT_REFUSED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'refused', 1)
+end
+return 0
 """
 
 # Key material that may sit in an exception's text: a PEM block (whole or
@@ -214,6 +235,10 @@ class FanOutReport:
     ones by reason; ``details`` holds, per reason, one sample detail (the
     first recorded: the push service's words or the error's message, clipped,
     without control characters, endpoints' paths or keys).
+    ``refused_batches`` counts batch messages for this fan-out that a worker
+    refused (not authenticated with its ``batch_key``, or not a batch
+    ``fan_out`` makes): their subscriptions stay pending, and the worker's log
+    says why.
     """
 
     fan_out_id: str
@@ -225,6 +250,7 @@ class FanOutReport:
     to_delete: tuple[str, ...] = field(repr=False)
     failures: Mapping[str, int]
     details: Mapping[str, str] = field(default_factory=dict)
+    refused_batches: int = 0
 
     @property
     def pending(self) -> int:
@@ -301,6 +327,7 @@ class FanOutHandle:
             details={
                 k.decode(): v.decode("utf-8", "replace") for k, v in sorted(details_raw.items())
             },
+            refused_batches=counts.get("refused", 0),
         )
 
     def wait(self, timeout: Optional[float] = None, *, interval: float = 0.2) -> FanOutReport:
@@ -315,9 +342,11 @@ class FanOutHandle:
             if report.complete:
                 return report
             if deadline is not None and time.monotonic() >= deadline:
+                refused = report.refused_batches
                 raise TimeoutError(
                     f"fan-out {self.id}: {report.ok + report.failed} of {report.total} "
                     f"subscriptions finished after {timeout} s"
+                    + (f"; {refused} batches refused by workers (batch_key)" if refused else "")
                 )
             time.sleep(interval)
 
@@ -337,3 +366,8 @@ def record(
     """
     pairs = [part for reason, text in (details or {}).items() for part in (reason, text)]
     return int(client.eval(_RECORD, 4, *keys.all, ttl, sent, len(pairs) // 2, *pairs, *entries))
+
+
+def count_refused(client: redis.Redis, keys: Keys) -> int:
+    """Count one refused batch in the report (if it exists); returns the count, 0 if none."""
+    return int(client.eval(_COUNT_REFUSED, 1, keys.counts))

@@ -30,12 +30,18 @@ __all__ = [
     "URGENCIES",
     "MessagePlan",
     "PushRequest",
+    "RefusedSignature",
     "VapidKeyLike",
     "build_request",
+    "check_aud_for",
+    "check_header",
     "check_options",
     "load_vapid_key",
     "payload_bytes",
     "prepare_message",
+    "refuse_vapid_conflicts",
+    "sign_foreign",
+    "vapid_signer",
 ]
 
 CONTENT_ENCODINGS = ("aes128gcm", "aesgcm")
@@ -244,7 +250,32 @@ def _check_topic(topic: Any) -> str:
     return topic
 
 
-def _check_header(name: Any, value: Any) -> tuple[str, str]:
+class RefusedSignature:
+    """Where a signer's headers should be, the refusal of what it returned.
+
+    ``webpush()`` signs and hands the headers to ``WebPusher.send``, as
+    pywebpush does; a signer whose ``sign()`` gave no dict of headers is
+    refused by the header check every request goes through, before anything
+    is sent (so a test that replaces ``send`` as well keeps working). Not a
+    str: every HTTP library refuses it as a header value, so no other sender
+    puts it on a wire either.
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def error(self) -> VapidError:
+        return VapidError(self.message, field="vapid_private_key")
+
+    def __repr__(self) -> str:
+        return f"<RefusedSignature: {self.message}>"
+
+
+def check_header(name: Any, value: Any) -> tuple[str, str]:
+    if isinstance(value, RefusedSignature):
+        raise value.error()
     if (
         not isinstance(name, str)
         or not name
@@ -539,7 +570,7 @@ def _prepare(
         )
     seen: set[str] = set()
     for raw_name, raw_value in (headers or {}).items():
-        name, value = _check_header(raw_name, raw_value)
+        name, value = check_header(raw_name, raw_value)
         lower = name.lower()
         if lower in seen:
             # {"TTL": 60, "ttl": 0}: which one was meant? Refuse, don't guess.
@@ -606,7 +637,7 @@ def _prepare(
         else:
             before[name] = value
 
-    signer, claims = _vapid_signer(vapid_private_key, vapid_claims)
+    signer, claims = vapid_signer(vapid_private_key, vapid_claims)
     plan = MessagePlan(
         content_encoding=content_encoding,
         plaintext=plaintext,
@@ -620,7 +651,7 @@ def _prepare(
     return plan, limit
 
 
-def _vapid_signer(
+def vapid_signer(
     key: Optional[VapidKeyLike], claims: Optional[Mapping[str, Any]]
 ) -> tuple[Any, Optional[dict[str, Any]]]:
     """The loaded signer and a copy of the claims, or (None, None) without VAPID."""
@@ -724,6 +755,17 @@ class MessagePlan:
         return plan
 
     @property
+    def signer(self) -> Any:
+        """The loaded VAPID signer (a :class:`Vapid`, or an object with ``sign``), or None."""
+        return self._signer
+
+    @property
+    def needs_keys(self) -> bool:
+        """Whether there is a body to encrypt (data or padding), so the subscription
+        needs its keys (RFC 8291); without, the message is a push without data."""
+        return bool(self._plaintext or self._padding)
+
+    @property
     def sealable(self) -> Optional[tuple[bytes, int]]:
         """(plaintext, padding) when the body is one aes128gcm record, else None.
 
@@ -738,24 +780,23 @@ class MessagePlan:
         """The request for one (already parsed) subscription.
 
         Raises what :func:`build_request` raises for the subscription's part:
-        a ``vapid_claims`` aud that is not its origin, a caller header that
-        conflicts with the VAPID headers.
+        data for a subscription without keys, a ``vapid_claims`` aud that is
+        not its origin, a caller header that conflicts with the VAPID headers.
         """
         return self._build(sub, self._plaintext, self._padding)
 
     def _build(self, sub: Subscription, plaintext: bytes, padding: int) -> PushRequest:
         """:meth:`build` for another message with this plan's options."""
+        ua_public_key = sub.require_keys() if plaintext or padding else None
         out, crypto_key = self.headers_for(sub.origin)
-        if not (plaintext or padding):
+        if ua_public_key is None:
             body = b""
         elif self._aes128gcm:
-            body = seal_aes128gcm_message(
-                plaintext, sub.ua_public_key, sub.p256dh, sub.auth, padding
-            )
+            body = seal_aes128gcm_message(plaintext, ua_public_key, sub.p256dh, sub.auth, padding)
         else:
             msg = ece.encrypt_message(
                 plaintext,
-                sub.ua_public_key,
+                ua_public_key,
                 sub.auth,
                 version=self._content_encoding,
                 padding=padding,
@@ -776,19 +817,12 @@ class MessagePlan:
         Raises as :meth:`build` does (VAPID aud, conflicting caller headers).
         The dict is new: :meth:`finish` completes it.
         """
-        auth = self._vapid_headers(origin) if self._signer is not None else {}
-        if auth and self._caller_authorization:
-            raise InvalidRequest(
-                "an Authorization header conflicts with vapid_private_key; pass one of them",
-                field="headers",
+        auth: dict[str, str] = {}
+        if self._signer is not None:
+            refuse_vapid_conflicts(
+                authorization=self._caller_authorization, p256ecdsa=self._caller_p256ecdsa
             )
-        if auth and self._caller_p256ecdsa:
-            # Two p256ecdsa= keys: push services refuse the token, or pick the wrong key.
-            raise InvalidRequest(
-                "a Crypto-Key header with p256ecdsa= conflicts with vapid_private_key; "
-                "pass one of them",
-                field="headers",
-            )
+            auth = self._vapid_headers(origin)
         out = self._before.copy()
         crypto_key = list(self._crypto_key)
         for name, value in auth.items():
@@ -820,13 +854,7 @@ class MessagePlan:
 
     def _vapid_headers(self, origin: str) -> dict[str, str]:
         """VAPID headers for this origin (RFC 8292 §2, §3; draft-01 for aesgcm)."""
-        aud = self._aud
-        if not (aud is None or aud == "") and str(aud).rstrip("/") != origin:
-            raise VapidError(
-                f"vapid_claims aud {aud!r} is not the endpoint's origin {origin!r} "
-                "(RFC 8292 §2); leave aud out and it is derived per endpoint",
-                field="vapid_claims.aud",
-            )
+        check_aud_for(self._aud, origin)
         signer = self._signer
         if not isinstance(signer, Vapid):
             return _foreign_vapid_headers(signer, {**self._claims, "aud": origin}, self._scheme)
@@ -843,11 +871,48 @@ class MessagePlan:
         return headers
 
 
+def refuse_vapid_conflicts(*, authorization: bool, p256ecdsa: bool) -> None:
+    """InvalidRequest when the caller's headers already carry what VAPID sets."""
+    if authorization:
+        raise InvalidRequest(
+            "an Authorization header conflicts with vapid_private_key; pass one of them",
+            field="headers",
+        )
+    if p256ecdsa:
+        # Two p256ecdsa= keys: push services refuse the token, or pick the wrong key.
+        raise InvalidRequest(
+            "a Crypto-Key header with p256ecdsa= conflicts with vapid_private_key; "
+            "pass one of them",
+            field="headers",
+        )
+
+
+def check_aud_for(aud: Any, origin: str) -> None:
+    """A ``vapid_claims`` aud, when given, is the endpoint's origin (RFC 8292 §2)."""
+    if not (aud is None or aud == "") and str(aud).rstrip("/") != origin:
+        raise VapidError(
+            f"vapid_claims aud {aud!r} is not the endpoint's origin {origin!r} "
+            "(RFC 8292 §2); leave aud out and it is derived per endpoint",
+            field="vapid_claims.aud",
+        )
+
+
 def _foreign_vapid_headers(signer: Any, claims: dict[str, Any], scheme: str) -> dict[str, str]:
     """Another signer's (a py_vapid instance's) headers, in the coding's scheme."""
     # Our claim rules first, so a bad claim fails here with the field named,
     # as it does with a Vapid.
-    claims = validate_claims(claims)
+    signed = sign_foreign(signer, validate_claims(claims), scheme)
+    if isinstance(signed, RefusedSignature):
+        raise signed.error()
+    return signed
+
+
+def sign_foreign(
+    signer: Any, claims: Mapping[str, Any], scheme: str
+) -> Union[dict[str, str], RefusedSignature]:
+    """``signer.sign(claims)`` (checked claims) in the coding's scheme, or the refusal
+    of what it returned when that is no dict of headers. Raises VapidError when
+    ``sign()`` raises."""
     try:
         signed = signer.sign(claims)
     except Exception as exc:
@@ -860,9 +925,8 @@ def _foreign_vapid_headers(signer: Any, claims: dict[str, Any], scheme: str) -> 
             field="vapid_private_key",
         ) from exc
     if not isinstance(signed, Mapping):
-        raise VapidError(
-            f"vapid_private_key.sign() must return a dict of headers, got {type(signed).__name__}",
-            field="vapid_private_key",
+        return RefusedSignature(
+            f"vapid_private_key.sign() must return a dict of headers, got {type(signed).__name__}"
         )
     headers = _in_scheme({str(k): str(v) for k, v in signed.items()}, scheme == "webpush")
     for name, value in headers.items():
@@ -876,9 +940,9 @@ def _foreign_vapid_headers(signer: Any, claims: dict[str, Any], scheme: str) -> 
                 field="vapid_private_key",
             )
         try:
-            _check_header(name, value)
+            check_header(name, value)
         except InvalidRequest as bad:
-            # _check_header's words name the header and the rule, never the value.
+            # check_header's words name the header and the rule, never the value.
             raise VapidError(
                 f"vapid_private_key.sign() returned a bad header: {bad.message}",
                 field="vapid_private_key",

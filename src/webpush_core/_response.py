@@ -168,12 +168,9 @@ class PushResponse:
         url: str = "",
     ) -> None:
         self.status_code = int(status_code)
-        # The server's words: they reach logs through errors, so clipped and
-        # without control characters, whichever transport read them.
-        reason = reason or ""
-        if len(reason) > _MAX_REASON or not (reason.isascii() and reason.isprintable()):
-            reason = _clip(reason, _MAX_REASON)
-        self.reason = reason
+        # The server's words: they reach logs through errors, so cleaned and
+        # clipped, whichever transport read them.
+        self.reason = _clip(reason or "", _MAX_REASON)
         self.headers = CaseInsensitiveDict(headers)
         self.content = bytes(content)
         self.url = url

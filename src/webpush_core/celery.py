@@ -22,12 +22,20 @@ What it guarantees:
 * the VAPID private key never travels: it is read (a callable is called) in
   each worker process, the first time it sends; task messages carry the
   subscriptions, the options and the message, once per batch;
+* every message that carries a batch (enqueued by :meth:`WebPushTasks.fan_out`,
+  sent again after a retryable failure or a pause, or republished by Celery's
+  own retry when the report's Redis cannot be reached) has a summary as its
+  ``argsrepr`` and ``kwargsrepr`` (what task events, Flower and log records
+  show), never the message or a subscription's keys;
+* with a ``batch_key``, workers refuse batches that are not authenticated
+  with it (HMAC-SHA256, :mod:`._batch_auth`): see :class:`WebPushTasks`;
 * at-least-once delivery per subscription: batches are acknowledged after
   they are sent (``acks_late``), so a batch whose worker dies is sent again
   (and a subscription in it may get the message twice);
 * exactly one final entry per subscription in the report, whatever was
   redelivered or retried: entries are recorded once per index (a Redis bitmap,
-  set in the same script that counts them);
+  set in the same script that counts them), and only for an index below the
+  number of subscriptions read so far (a forged index changes nothing);
 * retryable failures (429, 5xx, no answer) are sent again as a new batch after
   their ``Retry-After`` or a backoff, ``retries`` times at most;
 * a 429 (or WNS's 406 throttle) or a 503 with ``Retry-After`` from one
@@ -49,6 +57,7 @@ import base64
 import inspect
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -59,9 +68,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 import redis
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import celeryd_after_setup, worker_process_shutdown
 
+from ._batch_auth import BatchKeyArg, check_key, refusal, sign
 from ._classify import throttles
 from ._delivery.client import DEFAULT_TTL, PushClient
 from ._delivery.retry import GIVE_UP, RETRIES_EXHAUSTED, TTL_EXPIRED, Attempted, RetryPolicy
@@ -71,12 +81,14 @@ from ._fanout_report import (
     FanOutReport,
     Keys,
     clean_detail,
+    count_refused,
     describe,
     outcome,
     record,
 )
 from ._request import VapidKeyLike, load_vapid_key, prepare_message
 from ._subscription import Subscription, _check_endpoint
+from ._text import clean
 from .errors import InvalidInput, InvalidSubscription, VapidError, WebPushException
 
 __all__ = ["FanOutHandle", "FanOutReport", "WebPushTasks", "outcome"]
@@ -101,6 +113,35 @@ _CLIENT_OPTIONS = frozenset(inspect.signature(PushClient).parameters) - {
 
 # A subscription on its way: [index, endpoint, p256dh, auth].
 _Item = list[Any]
+_FAN_OUT_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex: what fan_out() makes
+
+
+def _summary(args: Any) -> str:
+    """What logs and monitors show of a batch message: never its contents."""
+    try:
+        fan_out_id, batch = args
+        return (
+            f"({clean(str(fan_out_id), 64)!r}, <{len(batch['s'])} subscriptions at "
+            f"{clean(str(batch['o']), 200)}, attempt {int(batch['a']) + 1}>)"
+        )
+    except Exception:  # not the shape fan_out() gives: say so, show nothing of it
+        return f"(<{len(args) if isinstance(args, (list, tuple)) else '?'} arguments>)"
+
+
+class _BatchTask(Task):  # type: ignore[misc]  # Celery ships no types
+    """send_batch's class: every message it publishes carries the summary.
+
+    Celery's ``Task.retry`` (and so ``autoretry_for``) republishes a task
+    through the task's own ``apply_async``, without the ``argsrepr`` the first
+    message had; left alone Celery would compute ``saferepr(args)``: the
+    base64 message and, with ``task_repr_maxlevels`` raised, the auth secrets.
+    """
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        options["argsrepr"] = _summary(args)
+        options["kwargsrepr"] = "{}" if not kwargs else f"{{<{len(kwargs)} keyword arguments>}}"
+        return super().apply_async(args, kwargs, *rest, **options)
+
 
 _FIX = ("fix-request", "fix-credentials")  # actions that ask for a change before sending again
 
@@ -130,6 +171,15 @@ class WebPushTasks:
     ``batch_size`` is :meth:`fan_out`'s default; ``queue`` the Celery queue the
     batches go to (default: the app's); the task is named ``<name>.send_batch``
     (two instances on one app need two names).
+
+    ``batch_key`` (off by default; bytes or str of at least 16 bytes, or a
+    callable returning one, e.g. ``lambda: os.environ["WEBPUSH_BATCH_KEY"]``)
+    authenticates batches: the dispatcher signs each one (HMAC-SHA256) and a
+    worker with a key refuses, unsent and unrecorded, a batch whose
+    authentication is missing or wrong, logging why (a warning on the
+    ``webpush_core.celery`` logger) and counting it in the report
+    (:attr:`FanOutReport.refused_batches`). Give the same key to every
+    dispatcher and worker; where the broker is shared with others, set it.
     """
 
     def __init__(
@@ -147,6 +197,7 @@ class WebPushTasks:
         queue: Optional[str] = None,
         name: str = "webpush_core",
         on_expired: Optional[Callable[[list[str]], object]] = None,
+        batch_key: BatchKeyArg = None,
         **client_options: Any,
     ) -> None:
         for label, value, low in (
@@ -180,6 +231,10 @@ class WebPushTasks:
         self.report_ttl = report_ttl
         self.queue = queue
         self._key = vapid_private_key  # read on first send, in the worker process
+        if batch_key is not None and not callable(batch_key):
+            check_key(batch_key)  # a wrong key fails here, not in every worker
+        self._batch_key = batch_key  # a callable is called once per process
+        self._batch_key_bytes: Optional[bytes] = None
         self._claims = dict(vapid_claims) if vapid_claims else None
         self._on_expired = on_expired
         unknown = sorted(set(client_options) - _CLIENT_OPTIONS)
@@ -210,6 +265,7 @@ class WebPushTasks:
         # recorded; a worker process that dies (SIGKILL, OOM) leaves it to another.
         # Redis unreachable (nothing can be recorded): the batch is tried again later.
         self.send_batch = app.task(
+            base=_BatchTask,
             name=f"{name}.send_batch",
             acks_late=True,
             reject_on_worker_lost=True,
@@ -299,6 +355,15 @@ class WebPushTasks:
                 self._redis_pid = pid
             return self._redis_client
 
+    def _mac_key(self) -> Optional[bytes]:
+        """The batch key as bytes (read once per process), None when batches are not signed."""
+        if self._batch_key is None:
+            return None
+        if self._batch_key_bytes is None:
+            key = self._batch_key() if callable(self._batch_key) else self._batch_key
+            self._batch_key_bytes = check_key(key)
+        return self._batch_key_bytes
+
     def _shutdown(self, **_: Any) -> None:
         """worker_process_shutdown: close this process's client (its connections)."""
         with self._lock:
@@ -377,6 +442,14 @@ class WebPushTasks:
         invalid: list[str] = []  # [index, reason, ""] triples for record()
         invalid_detail: dict[str, str] = {}
         index = 0
+        announced = 0  # "total" in Redis: the report records no index at or above it
+
+        def announce(upto: int) -> None:
+            nonlocal announced
+            if upto > announced:
+                client.hset(keys.counts, "total", upto)
+                announced = upto
+
         for subscription in subscriptions:
             try:
                 origin, item = _compact(index, subscription)
@@ -386,6 +459,7 @@ class WebPushTasks:
                     "invalid-input", clean_detail(f"subscription #{index}: {exc.message}")
                 )
                 if len(invalid) >= 3 * size:
+                    announce(index + 1)
                     self._record(keys, invalid, 0, invalid_detail)
                     invalid = []
             else:
@@ -394,15 +468,18 @@ class WebPushTasks:
                 held += 1
                 if len(bucket) >= size:
                     held -= len(bucket)
+                    announce(index + 1)
                     self._enqueue(fan_out_id, dict(message, o=origin, s=buckets.pop(origin), a=0))
                 elif held >= _BUFFERED_BATCHES * size:
                     # Many origins, none full: send the largest on, keep memory bounded.
                     origin = max(buckets, key=lambda o: len(buckets[o]))
                     held -= len(buckets[origin])
+                    announce(index + 1)
                     self._enqueue(fan_out_id, dict(message, o=origin, s=buckets.pop(origin), a=0))
             index += 1
             if index % size == 0:
-                client.hset(keys.counts, "total", index)
+                announce(index)
+        announce(index)
         for origin, bucket in buckets.items():
             self._enqueue(fan_out_id, dict(message, o=origin, s=bucket, a=0))
         if invalid:
@@ -416,15 +493,12 @@ class WebPushTasks:
         return FanOutHandle(self._redis, fan_out_id, None, self.batch_size)
 
     def _enqueue(self, fan_out_id: str, batch: dict[str, Any], countdown: float = 0.0) -> None:
-        # argsrepr: what logs and monitors show instead of the subscriptions' secrets.
+        # (argsrepr, what logs and monitors show: _BatchTask sets it on every publish.)
+        key = self._mac_key()
+        if key is not None:
+            batch = dict(batch, mac=sign(key, fan_out_id, batch))
         self.send_batch.apply_async(
-            args=(fan_out_id, batch),
-            countdown=countdown or None,
-            queue=batch.get("q"),
-            argsrepr=(
-                f"({fan_out_id!r}, <{len(batch['s'])} subscriptions at {batch['o']}, "
-                f"attempt {batch['a'] + 1}>)"
-            ),
+            args=(fan_out_id, batch), countdown=countdown or None, queue=batch.get("q")
         )
 
     def _record(
@@ -438,8 +512,32 @@ class WebPushTasks:
 
     # -- the worker's side ----------------------------------------------------
 
+    def _refused(self, fan_out_id: Any, batch: Any) -> bool:
+        """Refuse (log, count, acknowledge) a batch this worker must not act on."""
+        if not isinstance(fan_out_id, str) or not _FAN_OUT_ID.fullmatch(fan_out_id):
+            log.warning("refused a batch: its fan-out id is not one fan_out() makes")
+            return True
+        if not isinstance(batch, dict):
+            why: Optional[str] = "it is not a batch (a JSON object)"
+        elif not _at_its_origin(batch):
+            # Its "o" names the origin a 429 pauses for every worker: it must be theirs.
+            why = "its subscriptions are not all at the push service it names"
+        else:
+            key = self._mac_key()
+            why = None if key is None else refusal(key, fan_out_id, batch)
+        if why is None:
+            return False
+        log.warning("refused a batch of fan-out %s: %s", fan_out_id, why)
+        try:  # counted in that fan-out's report, if there is one
+            count_refused(self._redis(), Keys(fan_out_id))
+        except redis.RedisError:
+            log.warning("could not count the refused batch in the report of %s", fan_out_id)
+        return True
+
     def _run_batch(self, fan_out_id: str, batch: dict[str, Any]) -> None:
         """Send one batch; record final entries, re-enqueue the retryable rest."""
+        if self._refused(fan_out_id, batch):
+            return
         client = self._redis()
         origin: str = batch["o"]
         attempt: int = batch["a"]
@@ -606,6 +704,23 @@ def _where(exc: BaseException) -> str:
 def _final(items: list[_Item], reason: str) -> list[str]:
     """The same final entry for each of ``items``, as ``record()`` takes them."""
     return [field for item in items for field in (str(item[0]), reason, "")]
+
+
+def _at_its_origin(batch: Mapping[str, Any]) -> bool:
+    """Every item of ``batch`` is [index, endpoint, p256dh, auth] with its endpoint at
+    the origin ``batch["o"]`` names, as :func:`_compact` made them."""
+    origin, items = batch.get("o"), batch.get("s")
+    if not isinstance(origin, str) or not isinstance(items, list):
+        return False
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 4 and type(item[0]) is int):
+            return False
+        try:
+            if _check_endpoint(item[1]) != origin:
+                return False
+        except InvalidSubscription:
+            return False
+    return True
 
 
 def _compact(index: int, subscription: Any) -> tuple[str, _Item]:

@@ -14,13 +14,13 @@ send fails with a VapidError before anything is sent.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from servers.hostile import CREATED
+from servers.loopback import Conn, Server
 from webpush_core import EndpointPolicy, PushClient, webpush
 from webpush_core._b64 import b64url_encode
 from webpush_core._p256 import generate_private_key, uncompressed_point
@@ -35,33 +35,24 @@ KEYS = {
 }
 
 
-class Recorder:
-    """A loopback server that keeps every request's octets and answers 201."""
+class Recorder(Server):
+    """A loopback server that keeps every request's head as it came (octets) and answers 201."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.received: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(self._keep)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = conn.recv(65536)
-                if data:
-                    self.received.append(data)
-                    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+    def _keep(self, conn: Conn) -> None:
+        head = conn.read_head()
+        if head:
+            self.received.append(head)
+            conn.write(CREATED)
 
 
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.sock.close()
+    with Recorder() as server:
+        yield server
 
 
 class Signer:

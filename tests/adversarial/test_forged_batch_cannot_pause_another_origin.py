@@ -11,10 +11,9 @@ again with each forged batch): the attacker never talks to FCM.
 
 The pause belongs to the origin of the endpoint that answered. Reproduced on
 loopback with a real redis-server; the batch runs through the task as a
-worker runs it. Fix (``celery.py``, under active edit elsewhere): key the
-pause by ``origin_of(result.endpoint)`` (or check every item's origin against
-``o`` and refuse the batch otherwise); batch authentication would refuse the
-forged batch outright.
+worker runs it. A worker refuses a batch whose items are not all at the
+origin ``o`` names (and batch authentication, ``batch_key``, refuses the
+forged batch outright).
 """
 
 from __future__ import annotations
@@ -22,20 +21,15 @@ from __future__ import annotations
 import base64
 import uuid
 
-import pytest
-
+from adversarial.test_one_origin_cannot_stall_another import KEYS, LOCAL
+from servers.loopback import Server
 from test_celery import redis_url
-from test_review_hostile import KEYS, LOCAL, Server, servers
 
-__all__ = ["redis_url", "servers"]  # fixtures
+__all__ = ["redis_url"]  # a fixture
 
 TOO_MANY = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="celery.py keys the pause by the batch's claimed origin (fix pending there)",
-)
 def test_a_forged_batch_cannot_pause_an_origin_it_never_sent_to(
     redis_url: str, servers: type[Server]
 ) -> None:

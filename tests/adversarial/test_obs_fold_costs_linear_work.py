@@ -19,11 +19,10 @@ from typing import Callable
 
 import pytest
 
-from test_review_hostile import LOCAL, Server, servers, sub, timed_fan_out
+from adversarial.test_one_origin_cannot_stall_another import LOCAL, sub, timed_fan_out
+from servers.loopback import Server
 from webpush_core import PushClient
 from webpush_core._wire.http1 import MAX_HEADERS, HTTPProtocolError, ResponseParser
-
-__all__ = ["servers"]  # the fixture, imported for the isolation test
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from proxies import refusing_proxy
+from servers.proxy import refusing_proxy
 from webpush_core import EndpointPolicy, PushClient, webpush
 from webpush_core._b64 import b64url_encode
 from webpush_core._cli import main

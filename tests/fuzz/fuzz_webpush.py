@@ -10,8 +10,9 @@ Pythons and platforms only, so it is the ``fuzz`` extra, not a test one)::
 Targets: ``decrypt``, ``subscription``, ``vapid_key``, ``vapid_verify``,
 ``retry_after``, ``response``. Each fails on any exception other than the
 library's documented error for that input (and on a mutated valid body
-that decrypts to something else). ``tests/test_fuzz.py`` runs the same
-properties with hypothesis on every ``make test``.
+that decrypts to something else).
+``tests/adversarial/test_untrusted_input_raises_only_library_errors.py`` runs
+the same properties with hypothesis on every ``make test``.
 """
 
 from __future__ import annotations

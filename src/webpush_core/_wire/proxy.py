@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from .._text import clean
 from ..errors import InvalidInput, ProxyError, TransportError
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ __all__ = [
 MAX_CONNECT_HEAD = 16384
 _MAX_CONNECT_FIELDS = 100
 _MAX_REASON = 120
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?: ([^\r\n]*))?")
 # A port in a no_proxy entry: ASCII digits (str.isdigit() also takes "²", which
 # int() refuses); an entry whose port is anything else matches nothing.
@@ -333,9 +333,8 @@ def parse_connect_head(buffer: bytes) -> Optional[tuple[int, str, int]]:
 
 
 def clip(text: str) -> str:
-    """A proxy's words, safe for a message: no control characters, bounded."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+    """A proxy's words, safe for a message (:func:`._text.clean`), bounded."""
+    return clean(text, _MAX_REASON)
 
 
 def proxy_refused(

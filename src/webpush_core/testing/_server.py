@@ -49,7 +49,7 @@ class RecordedRequest:
 
     def __repr__(self) -> str:
         return (
-            f"RecordedRequest({self.method} {self.path} -> {self.status}, "
+            f"RecordedRequest({clip(f'{self.method} {self.path}', _LOGGED)} -> {self.status}, "
             f"headers={sorted(self.headers)}, body_length={self.body_length})"
         )
 

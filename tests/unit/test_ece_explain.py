@@ -23,7 +23,7 @@ from webpush_core._p256 import private_key_from_scalar
 from webpush_core.ece._explain import render
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "vectors" / "rfc-vectors.json").read_text()
+    (Path(__file__).resolve().parents[1] / "vectors" / "rfc-vectors.json").read_text()
 )
 A = VECTORS["rfc8291_appendix_a"]
 R1 = VECTORS["rfc8188_3_1"]

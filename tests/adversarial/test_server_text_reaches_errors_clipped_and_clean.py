@@ -9,13 +9,13 @@ without control characters, in ``response.reason`` and in the error.
 from __future__ import annotations
 
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from servers.hostile import CLOSE, octets
+from servers.loopback import Server
 from webpush_core import EndpointPolicy, PushClient, WebPushException, webpush
 from webpush_core.testing import LocalPushService
 
@@ -23,32 +23,9 @@ LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-class OneAnswer:
-    """Answers every request on loopback with the same bytes, then closes."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(self.answer)
-
-    def close(self) -> None:
-        self.sock.close()
+def one_answer(answer: bytes) -> Server:
+    """Answers every request on loopback with the same octets, then closes."""
+    return Server(octets(answer + CLOSE))
 
 
 @pytest.fixture
@@ -68,7 +45,7 @@ REASONS = {
 @pytest.mark.parametrize("kind", sorted(REASONS))
 @pytest.mark.parametrize("transport", ["own", "urllib3"])
 def test_reason_phrase_is_clipped_and_clean(sub: dict[str, Any], kind: str, transport: str) -> None:
-    server = OneAnswer(
+    server = one_answer(
         b"HTTP/1.1 400 " + REASONS[kind] + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     endpoint = f"http://127.0.0.1:{server.port}/push/x"
@@ -85,7 +62,7 @@ def test_reason_phrase_is_clipped_and_clean(sub: dict[str, Any], kind: str, tran
             error = excinfo.value
             response = excinfo.value.response
     finally:
-        server.close()
+        server.stop()
     assert error is not None
     text = str(error)
     assert len(text) < 1000 and not UNSAFE.search(text), text[:200]
@@ -93,3 +70,19 @@ def test_reason_phrase_is_clipped_and_clean(sub: dict[str, Any], kind: str, tran
         assert len(response.reason) <= 100 and not UNSAFE.search(response.reason)
     else:
         assert transport == "own" and kind == "c0" and "control character" in text
+
+
+def test_status_line_controls_do_not_reach_urllib3_errors(sub: dict[str, Any]) -> None:
+    # urllib3's error for a bad status line (http.client.BadStatusLine) is the
+    # line as received: it was clipped and its whitespace collapsed, but ESC,
+    # BEL and other C0 controls were kept, so a server wrote terminal escapes
+    # into errors and logs.
+    server = one_answer(b"HTTP/1.1 2\x1b]0;owned\x07\x1b[2J\r\nContent-Length: 0\r\n\r\n")
+    try:
+        with pytest.raises(WebPushException) as caught:
+            info = {**sub, "endpoint": f"http://127.0.0.1:{server.port}/push/x"}
+            webpush(info, "hi", endpoint_policy=LOCAL, timeout=5)
+    finally:
+        server.stop()
+    text = str(caught.value)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text), repr(text)

@@ -564,7 +564,7 @@ def test_clip() -> None:
 
 
 def _readme_reason_rows() -> dict[str, str]:
-    text = (Path(__file__).parent.parent / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rows: dict[str, str] = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import pytest
 
+from servers.loopback import free_port
 from webpush_core import errors
 from webpush_core._classify import (
     BROKEN,
@@ -208,12 +209,6 @@ def test_failure_detail_is_clipped_and_cleaned(length: int) -> None:
 # Both transports word the same failure the same way
 
 
-def _refused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again: nothing listens there
-
-
 def _both(url: str) -> tuple[Optional[errors.WebPushException], errors.WebPushException]:
     sub = {"endpoint": url, "keys": {"p256dh": P256DH, "auth": AUTH}}
     with PushClient(max_retries=0, timeout=5, endpoint_policy=LOCAL) as client:
@@ -229,7 +224,7 @@ def _both(url: str) -> tuple[Optional[errors.WebPushException], errors.WebPushEx
 
 
 def test_a_refused_connection_reads_the_same_on_both_transports() -> None:
-    port = _refused_port()
+    port = free_port()  # nothing listens there
     ours, urllib3s = _both(f"http://127.0.0.1:{port}/push/x")
     assert ours is not None and type(ours) is type(urllib3s) is errors.TransportError
     assert ours.message == urllib3s.message

@@ -111,7 +111,6 @@ BAD = [
     (info(endpoint="https://host:99999/"), "endpoint", "URL"),
     (info(endpoint="https://host/a b"), "endpoint", "spaces"),
     (info(endpoint="https://host/\r\nX-Evil: 1"), "endpoint", "control"),
-    (info(keys=_DELETE), "keys", "missing"),
     (info(keys=None), "keys", "mapping"),
     (info(keys="p256dh=..."), "keys", "mapping"),
     (info(keys_p256dh=_DELETE), "keys.p256dh", "missing"),
@@ -159,6 +158,49 @@ def test_bad_subscription_info(data: Any, field: str, words: str) -> None:
         assert AUTH_B64[:8] not in text
         if isinstance(auth, str) and len(auth) >= 8:
             assert auth not in text
+
+
+def test_keys_may_be_left_out_for_pushes_without_data() -> None:
+    """RFC 8030 §5: a push message without payload needs no keys (RFC 8291 encrypts data)."""
+    sub = Subscription.from_info(info(keys=_DELETE))
+    assert sub.endpoint == ENDPOINT and sub.origin == "https://fcm.googleapis.com"
+    assert (sub.has_keys, sub.p256dh, sub.auth, sub.ua_public_key) == (False, b"", b"", None)
+    assert sub.to_info() == {"endpoint": ENDPOINT}
+    assert Subscription.from_info(sub.to_info()) == sub
+    assert Subscription(ENDPOINT) == sub  # direct construction, no keys
+    # Whatever would encrypt for it asks for the keys, saying how to get them.
+    with pytest.raises(InvalidSubscription) as caught:
+        sub.require_keys()
+    assert caught.value.field == "keys"
+    for words in ("keys is missing", "keys.p256dh", "keys.auth", "toJSON", "no data"):
+        assert words in caught.value.message
+    # The fan-out's outline (encryption in another process) needs them: same error.
+    for keyless in (info(keys=_DELETE), sub):
+        with pytest.raises(InvalidSubscription) as caught:
+            Subscription.fields(keyless)
+        assert caught.value.field == "keys" and "keys is missing" in caught.value.message
+    # With keys, require_keys gives the loaded key; fields works as before.
+    full = Subscription.from_info(info())
+    assert full.has_keys and full.require_keys() is full.ua_public_key
+    assert Subscription.fields(full)[2:] == (POINT, AUTH)
+
+
+@pytest.mark.parametrize(
+    ("p256dh", "auth", "key", "field"),
+    [
+        (POINT, b"", None, "keys.auth"),
+        (b"", AUTH, None, "keys.p256dh"),
+        (b"", b"", UA_KEY.public_key(), "keys.p256dh"),
+        (POINT, AUTH, None, "keys.p256dh"),
+    ],
+    ids=["no-auth", "no-p256dh", "key-without-point", "no-loaded-key"],
+)
+def test_direct_construction_has_all_keys_or_none(
+    p256dh: bytes, auth: bytes, key: Any, field: str
+) -> None:
+    with pytest.raises(InvalidSubscription) as caught:
+        Subscription(ENDPOINT, p256dh, auth, key)
+    assert caught.value.field == field
 
 
 def test_ordering_of_checks_endpoint_first() -> None:

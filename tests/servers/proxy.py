@@ -8,8 +8,7 @@ tinyproxy fails the test (the proxy tests must run there); elsewhere it skips,
 saying how to install it.
 
 Also here: :func:`refusing_proxy`, a stand-in that answers every request with
-one canned reply (e.g. ``502 Bad Gateway``), and :func:`tls_push_service`, an
-https stand-in push service that answers 201 and records what it received.
+one canned reply (e.g. ``502 Bad Gateway``) and closes.
 """
 
 from __future__ import annotations
@@ -18,18 +17,17 @@ import contextlib
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import pytest
+
+from servers.loopback import Conn, Server, free_port
 
 START_TIMEOUT = 10.0
 
@@ -44,12 +42,6 @@ def require_tinyproxy() -> str:
             pytest.fail(reason + ": the proxy tests must run in CI")
         pytest.skip(reason)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -87,7 +79,7 @@ def tinyproxy(auth: Optional[tuple[str, str]] = None) -> Iterator[ForwardProxy]:
     binary = require_tinyproxy()
     with tempfile.TemporaryDirectory(prefix="webpush-proxy-") as tmp:
         for _ in range(5):  # the free port may be taken between the probe and the bind
-            port = _free_port()
+            port = free_port()
             log_path = Path(tmp) / "tinyproxy.log"
             conf = [
                 f"Port {port}",
@@ -140,76 +132,10 @@ def tinyproxy(auth: Optional[tuple[str, str]] = None) -> Iterator[ForwardProxy]:
 @contextlib.contextmanager
 def refusing_proxy(reply: bytes) -> Iterator[str]:
     """A stand-in proxy on loopback answering every request with ``reply``; yields its URL."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.2)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                with contextlib.suppress(OSError):
-                    data = b""
-                    while b"\r\n\r\n" not in data and len(data) < 65536:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    conn.sendall(reply)
+    def answer(conn: Conn) -> None:
+        conn.read_head()
+        conn.write(reply)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
-
-
-@dataclass
-class TLSPushService:
-    url: str
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def tls_push_service(ca: Any, name: str = "localhost") -> Iterator[TLSPushService]:
-    """An https stand-in push service on 127.0.0.1 with a certificate for ``name``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(name).configure_cert(context)
-    record = TLSPushService("")
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
-            record.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(201)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    record.url = f"https://localhost:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield record
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with Server(answer) as server:
+        yield server.url

@@ -6,18 +6,19 @@ Here 127.0.0.1 stands for the public address the policy accepts and
 127.0.0.2 for an internal service it must never reach: a policy that
 refuses 127.0.0.2 only plays the default policy's part on loopback. The
 sender must look the name up once per new connection, check that answer,
-and connect to it.
+and connect to it; and a kept-alive connection is reused only by a send
+whose own policy accepts it.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Collection, Iterator
 from typing import Any
 
 import pytest
 
+from servers.push_service import Answer, PushService
 from webpush_core import EndpointPolicy, PushClient, webpush
 from webpush_core._wire.resolver import Resolver
 from webpush_core.errors import EndpointNotAllowed
@@ -36,45 +37,22 @@ class LoopbackIsPublic(EndpointPolicy):
 POLICY = LoopbackIsPublic(allow_http=True, allowed_ports=range(1, 65536))
 
 
-class Recorder:
-    """Counts connections on an address and answers every request 201."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_server((host, port))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(
-                    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                )
+def recorder(host: str, port: int) -> PushService:
+    """Counts connections on an address and answers every request 201, then closes."""
+    return PushService(Answer(201, {"Connection": "close"}), host=host, port=port)
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[Recorder, Recorder]]:
-    public = Recorder("127.0.0.1", 0)
+def servers() -> Iterator[tuple[PushService, PushService]]:
+    public = recorder("127.0.0.1", 0)
     try:
-        internal = Recorder("127.0.0.2", public.port)
+        internal = recorder("127.0.0.2", public.port)
     except OSError as exc:  # pragma: no cover - 127.0.0.2 is local on Linux
-        public.sock.close()
+        public.stop()
         pytest.skip(f"cannot listen on 127.0.0.2: {exc}")
     yield public, internal
-    public.sock.close()
-    internal.sock.close()
+    public.stop()
+    internal.stop()
 
 
 class Rebinder:
@@ -99,7 +77,7 @@ def _sub(port: int) -> dict[str, Any]:
 
 
 def test_webpush_connects_to_the_address_it_checked(
-    servers: tuple[Recorder, Recorder], monkeypatch: pytest.MonkeyPatch
+    servers: tuple[PushService, PushService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     public, internal = servers
     rebinder = Rebinder()
@@ -111,7 +89,7 @@ def test_webpush_connects_to_the_address_it_checked(
 
 
 def test_push_client_connects_to_the_address_it_checked(
-    servers: tuple[Recorder, Recorder],
+    servers: tuple[PushService, PushService],
 ) -> None:
     public, internal = servers
     rebinder = Rebinder()
@@ -125,7 +103,7 @@ def test_push_client_connects_to_the_address_it_checked(
 
 @pytest.mark.parametrize("transport", ["webpush", "PushClient"])
 def test_an_internal_answer_is_refused_before_connecting(
-    servers: tuple[Recorder, Recorder], monkeypatch: pytest.MonkeyPatch, transport: str
+    servers: tuple[PushService, PushService], monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     public, internal = servers
     rebinder = Rebinder()
@@ -140,3 +118,45 @@ def test_an_internal_answer_is_refused_before_connecting(
             result = client.send(_sub(public.port), b"hi")
         assert isinstance(result.error, EndpointNotAllowed)
     assert (public.connections, internal.connections) == (0, 0)
+
+
+# --------------------------------------------------------------------------
+# A connection is checked against the policy of the send that uses it
+
+
+@pytest.fixture
+def keep_alive() -> Iterator[PushService]:
+    """127.0.0.1, keep-alive: 201 to every request."""
+    with PushService() as server:
+        yield server
+
+
+def test_a_connection_opened_under_a_permissive_policy_is_not_reused_under_a_strict_one(
+    keep_alive: PushService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default pool manager is shared by every policy: a keep-alive
+    # connection opened under a permissive one (allow_private: an app's own
+    # internal push server on split-horizon DNS) was reused under a strict
+    # one, which then POSTed to an internal address it refuses (SSRF).
+    internal = keep_alive
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host == "ups.corp-example.com":  # split horizon: an internal address
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    subscription = {
+        **_sub(internal.port),
+        "endpoint": f"http://ups.corp-example.com:{internal.port}/push/x",
+    }
+    permissive = EndpointPolicy(allow_http=True, allow_private=True)
+    strict = EndpointPolicy(allow_http=True, allowed_ports=(internal.port,))
+    response = webpush(subscription, "hi", endpoint_policy=permissive, timeout=5)
+    assert response.status_code == 201
+    # The strict policy refuses this host (it resolves to loopback) ...
+    with pytest.raises(EndpointNotAllowed):
+        webpush(subscription, "hi", endpoint_policy=strict, timeout=5)
+    # ... and nothing was sent to it under that policy.
+    assert len(internal.requests) == 1

@@ -16,7 +16,7 @@ from webpush_core.vapid import Vapid, Vapid01, parse_authorization
 
 pytestmark = pytest.mark.node
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SUB = "mailto:ops@example.com"
 AUD = "https://push.example.net"
 
