@@ -1,7 +1,9 @@
 """HTTP/1.1 responses the parser tests share: each table is read by the test that
-states its rule (tests/test_http1.py, tests/test_http1_hostile.py) and, whole, by
-the fast path's differential test (tests/test_http1_fast_path.py), which feeds
-every entry through the fast path and the full parser alone.
+states its rule (unit/test_http1.py, adversarial/test_parser_accepts_only_rfc9112.py,
+adversarial/test_parser_work_is_linear_and_capped.py) and, whole, by the fast
+path's differential test
+(adversarial/test_parser_fast_path_never_accepts_what_the_full_parser_refuses.py),
+which feeds every entry through the fast path and through the full parser alone.
 """
 
 from __future__ import annotations
@@ -147,8 +149,9 @@ INSIDE_THE_GRAMMAR: list[tuple[bytes, int, str, list[tuple[str, str]], bytes, bo
 
 
 # --------------------------------------------------------------------------
-# Hostile streams of any size (tests/test_http1_hostile.py: the parser's work
-# per octet must not grow with it). Each is a response the parser reads.
+# Hostile streams of any size (adversarial/test_parser_work_is_linear_and_capped.py:
+# the parser's work per octet must not grow with it). Each is a response the
+# parser reads.
 
 
 def interim_flood(size: int) -> bytes:

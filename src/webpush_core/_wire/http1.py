@@ -39,7 +39,8 @@ Anything else (a head cut over reads, bytes after it, a bare LF, obs-fold,
 a control octet, a 1xx, another status or framing, a head over a limit) is
 left to the full parser, which reads it as if the shortcut did not exist:
 the shortcut only ever gives the result the full parser gives
-(tests/test_http1_fast_path.py feeds every input to both).
+(tests/adversarial/test_parser_fast_path_never_accepts_what_the_full_parser_refuses.py
+feeds every input to both).
 """
 
 from __future__ import annotations
