@@ -273,14 +273,15 @@ class RefusedSignature:
         return f"<RefusedSignature: {self.message}>"
 
 
+# RFC 9110 §5.6.2 token (a field name); §5.5 what we send in a value (below).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
 def check_header(name: Any, value: Any) -> tuple[str, str]:
     if isinstance(value, RefusedSignature):
         raise value.error()
-    if (
-        not isinstance(name, str)
-        or not name
-        or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name)
-    ):
+    if not isinstance(name, str) or not name or _TOKEN.fullmatch(name) is None:
         raise InvalidRequest(f"header name {name!r} is not a valid HTTP token", field="headers")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequest(
@@ -294,7 +295,7 @@ def check_header(name: Any, value: Any) -> tuple[str, str]:
         )
     # RFC 9110 §5.5: visible ASCII, space and tab. http.client would fail on
     # anything past Latin-1 mid-request, and send Latin-1 as obsolete obs-text.
-    if not all(c == "\t" or " " <= c <= "~" for c in text):
+    if _FIELD_VALUE.fullmatch(text) is None:  # (one pass in C: a VAPID token is ~300)
         raise InvalidRequest(
             f"header {name!r} must be visible ASCII, space or tab (RFC 9110 §5.5)",
             field="headers",

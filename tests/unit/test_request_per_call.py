@@ -544,3 +544,152 @@ def test_base64url_round_trip(data: bytes) -> None:
         base64.urlsafe_b64encode(data).decode(),
     ):
         assert b64url_decode(text) == data
+
+
+# --------------------------------------------------------------------------
+# Header values (a VAPID token is ~300 characters, checked on every call):
+# visible ASCII, space and tab, as RFC 9110 §5.5 allows us to send; CR, LF
+# and NUL named as injection first.
+
+
+def header_rule(text: str) -> str:
+    """The oracle: the rule, one character at a time."""
+    if any(c in text for c in "\r\n\0"):
+        return "CR, LF or NUL"
+    if not all(c == "\t" or " " <= c <= "~" for c in text):
+        return "visible ASCII"
+    return "ok"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    text=st.text(st.sampled_from("aZ09 \t~!\x7f\x1f\x00\r\n\x85\xa0é€\u2028"), max_size=12)
+    | st.text(max_size=12)
+)
+def test_a_header_value_is_checked_by_its_characters(text: str) -> None:
+    try:
+        _request.check_header("X-Value", text)
+    except InvalidRequest as exc:
+        got = "CR, LF or NUL" if "CR, LF or NUL" in exc.message else "visible ASCII"
+        assert "visible ASCII" in exc.message or got == "CR, LF or NUL"
+    else:
+        got = "ok"
+    assert got == header_rule(text), repr(text)
+
+
+TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(name=st.text(st.sampled_from(TCHAR + " :()\t\x00é"), max_size=8))
+def test_a_header_name_is_a_token(name: str) -> None:
+    expected = bool(name) and all(c in TCHAR for c in name)
+    try:
+        _request.check_header(name, "v")
+    except InvalidRequest as exc:
+        assert "not a valid HTTP token" in exc.message
+        assert not expected, repr(name)
+    else:
+        assert expected, repr(name)
+
+
+# --------------------------------------------------------------------------
+# VAPID claims: sub and aud, checked once per distinct valid value (their rules
+# do not depend on the time); an invalid one raises every time.
+
+
+@pytest.fixture
+def claim_checks(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    from webpush_core.vapid import _claims
+
+    _claims._valid_subs.clear()
+    _claims._valid_auds.clear()
+    seen: list[object] = []
+    for name in ("_check_sub", "_check_aud"):
+        real = getattr(_claims, name)
+
+        def spy(value: Any, real: Callable[[Any], None] = real) -> None:
+            seen.append(value)
+            real(value)
+
+        monkeypatch.setattr(_claims, name, spy)
+    yield seen
+    _claims._valid_subs.clear()
+    _claims._valid_auds.clear()
+
+
+def test_valid_claims_are_checked_once(claim_checks: list[object]) -> None:
+    from webpush_core.vapid import validate_claims
+
+    claims = {"sub": "mailto:ops@example.com", "aud": "https://push.example.net"}
+    for _ in range(3):
+        validate_claims(claims)
+    assert claim_checks == [claims["sub"], claims["aud"]]
+    validate_claims({**claims, "sub": "https://example.com/contact"})
+    assert claim_checks[-1] == "https://example.com/contact"
+
+
+# (claims, the words of the VapidError): each raises on every call.
+BAD_CLAIMS: list[tuple[dict[str, Any], str]] = [
+    ({"sub": "ops@example.com"}, "bare email address"),
+    ({"sub": "mailto:ops@localhost"}, "localhost"),
+    ({"sub": "mailto:ops@example.com", "aud": "https://push.example.net/"}, "trailing slash"),
+    ({"sub": "mailto:ops@example.com", "aud": "https://Push.example.net"}, "lowercase"),
+]
+
+
+@pytest.mark.parametrize(("claims", "words"), BAD_CLAIMS)
+def test_invalid_claims_raise_every_time(
+    claim_checks: list[object], claims: dict[str, Any], words: str
+) -> None:
+    from webpush_core.vapid import validate_claims
+
+    messages = []
+    for _ in range(3):
+        with pytest.raises(_request.VapidError) as caught:
+            validate_claims(claims)
+        messages.append(caught.value.message)
+    assert len(set(messages)) == 1 and words in messages[0]
+
+
+def test_at_most_the_limit_of_valid_claims_are_kept(claim_checks: list[object]) -> None:
+    from webpush_core.vapid import _claims
+    from webpush_core.vapid._claims import check_sub
+
+    limit = _claims._VALID_MAX
+    for i in range(limit):
+        check_sub(f"mailto:ops{i}@example.com")
+    assert len(_claims._valid_subs) == limit
+    check_sub("mailto:ops0@example.com")  # kept: not checked again
+    assert len(claim_checks) == limit
+    check_sub(f"mailto:ops{limit}@example.com")  # one past: all forgotten, this one kept
+    assert len(_claims._valid_subs) == 1
+    check_sub("mailto:ops0@example.com")  # checked again
+    assert len(claim_checks) == limit + 2
+
+
+def test_a_str_subclass_is_checked_every_time(claim_checks: list[object]) -> None:
+    from webpush_core.vapid._claims import check_sub
+
+    class Text(str):
+        pass
+
+    for _ in range(2):
+        check_sub(Text("mailto:ops@example.com"))
+    assert len(claim_checks) == 2
+
+
+def test_a_str_subclass_that_passed_is_not_kept_for_the_plain_string(
+    claim_checks: list[object],
+) -> None:
+    from webpush_core.vapid._claims import check_sub
+
+    class Lying(str):
+        """Reads as a mailto: address whatever its characters."""
+
+        def partition(self, sep: str) -> tuple[str, str, str]:  # type: ignore[override]
+            return ("mailto", ":", "ops@example.com")
+
+    check_sub(Lying("not-a-contact"))  # passes: its own methods say so
+    with pytest.raises(_request.VapidError, match="must be a mailto: address"):
+        check_sub("not-a-contact")  # the same characters, checked as they are
