@@ -2,8 +2,9 @@
 
 The per-call rows of the fan-out benchmark (``per_call``: one-call
 ``build_request`` with a dict subscription and a VAPID key string, as
-pywebpush's callers write it; ``WebPusher(sub).encode(data)``; the step per
-message inside ``send_many``), each run twice: on this tree's ``webpush_core``
+pywebpush's callers write it; the same through ``webpush()``, all but the
+socket, answered by a ``MockPushService``; ``WebPusher(sub).encode(data)``;
+the step per message inside ``send_many``), each run twice: on this tree's ``webpush_core``
 ("after") and on a copy of it at ``--baseline`` ("before", ``baseline.load``),
 beside the crypto floors (``floor``) and pywebpush's one call (session mocked,
 ``per_call``). One thread, no network, thread CPU time, every row once per
@@ -26,7 +27,7 @@ from typing import Optional
 import webpush_core
 
 from . import baseline, floor, per_call
-from .keys import Sub, new_user_agent, new_vapid_keys, payload_of
+from .keys import Sub, decrypts_to, new_user_agent, new_vapid_keys, payload_of
 from .measure import PerCall, median, per_call_runs, ratios
 
 KEPT_FLOOR = "floor (points loaded beforehand)"
@@ -35,11 +36,16 @@ PYWEBPUSH = "pywebpush webpush() one call, session mocked"
 BUILD = "build_request one call (dict, key string)"
 ENCODE = "WebPusher(sub).encode(data)"
 SEND_MANY = "per message in send_many (dict)"
-OURS = [BUILD, ENCODE, SEND_MANY]
+WEBPUSH = "webpush() one call (dict, key string), MockPushService"
+OURS = [BUILD, WEBPUSH, ENCODE, SEND_MANY]
+# The mock answers any endpoint but its own subscriptions' with 201 and no checks.
+MOCK_ORIGIN = "https://mock.example.org"
 
 
 def contender(name: str, lib: ModuleType, subs: list[Sub], data: bytes, key: str) -> PerCall:
     """Our row ``name`` on the package ``lib`` (this tree's or the baseline's)."""
+    if name == WEBPUSH:
+        return per_call.ours_webpush(subs, data, key, 0, lib)
     if name == BUILD:
         return per_call.ours_build_request(subs, data, key, 0, lib.EndpointPolicy(), lib)
     if name == ENCODE:
@@ -79,12 +85,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         (DICT_FLOOR, floor.from_dict(subs, data)),
         (PYWEBPUSH, per_call.pywebpush_one_call(subs, data, key, 0)),
     ]
+    # Each side's webpush() answered by its own MockPushService (no network).
+    mocks = {
+        lib: baseline.submodule(lib, "testing").MockPushService(MOCK_ORIGIN).start()
+        for lib in (before, webpush_core)
+    }
     for name in OURS:  # before and after of a row next to each other
         for side, lib in (("before", before), ("after", webpush_core)):
             label = f"{side}: {name}"
             fn = contender(name, lib, subs, data, key)
-            rows.append((label, per_call.checked(label, fn, uas[0], data)))
-    runs = per_call_runs(rows, args.iterations, args.repeats, alternate=True)
+            if name == WEBPUSH:
+                fn(0)
+                if not decrypts_to(uas[0], mocks[lib].requests[-1].body, data):
+                    raise SystemExit(f"{label}: its body does not decrypt (http_ece)")
+            else:
+                fn = per_call.checked(label, fn, uas[0], data)
+            rows.append((label, fn))
+    try:
+        runs = per_call_runs(rows, args.iterations, args.repeats, alternate=True)
+    finally:
+        for mock in mocks.values():
+            mock.stop()
 
     def pair(top: str, bottom: str) -> str:
         best, med = ratios(runs[top], runs[bottom])

@@ -72,6 +72,18 @@ def ours_build_request(
     return one_call
 
 
+def ours_webpush(
+    subs: list[Sub], data: bytes, vapid: VapidKey, ttl: int, lib: ModuleType
+) -> PerCall:
+    """One-call ``webpush()``, all of it but the socket: ``lib``'s ``MockPushService``
+    must be active (the caller starts it) and answers 201. Returns the response;
+    the body that went out is the mock's last captured request."""
+    n = len(subs)
+    claims = {"sub": VAPID_SUB}
+    send = lib.webpush
+    return lambda i: send(subs[i % n], data, vapid, claims, ttl=ttl)
+
+
 def ours_encode(subs: list[Sub], data: bytes, lib: ModuleType = webpush_core) -> PerCall:
     """``WebPusher(sub).encode(data)`` (pywebpush's class, ours)."""
     n = len(subs)
