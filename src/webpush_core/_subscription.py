@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._b64 import b64url_decode, b64url_encode
 from ._p256 import public_key_from_point, uncompressed_point
-from ._text import has_hidden
 from .errors import InvalidSubscription
 
 __all__ = ["Subscription"]
@@ -42,18 +41,19 @@ _NO_KEYS = (
     "keys.p256dh and keys.auth (RFC 8291); store the subscription as the browser gives it "
     "(PushSubscription.toJSON(), keys included), or send it no data (RFC 8030 §5)"
 )
-# Control characters, space and DEL would end up in the request line; beyond
-# ASCII, invisible and control characters (has_hidden) would end up in every
-# error, log line and curl command that names the endpoint. (A browser's
-# PushSubscription.endpoint is a serialized URL: ASCII, never either.)
-_UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
+# An endpoint is visible ASCII only (RFC 3986 §2: a URI is ASCII; browsers
+# and push services give percent-encoded paths and punycoded hosts). Anything
+# else would reach the request line, log lines, the curl command and
+# ``explain`` as it is: C0/C1 controls, DEL, spaces (NBSP too), line and
+# paragraph separators, bidi overrides, zero-width characters, BOM.
+_NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
 
 
 # What push services hand out: "https://host[:port]/...", scheme and host in
-# lower case, a decimal port, no userinfo, IPv6 literal, space or control
-# character. Its origin needs none of urlsplit's rules; any other URL takes the
-# general path of _check_endpoint, which gives the same origin (a property test
-# compares the two), so this is a shortcut, not another rule.
+# lower case, a decimal port, no userinfo or IPv6 literal, visible ASCII only.
+# Its origin needs none of urlsplit's rules; any other URL takes the general
+# path of _check_endpoint, which gives the same origin or refusal (a property
+# test compares the two), so this is a shortcut, not another rule.
 _PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][\x21-\x7e]*)?")
 
 
@@ -77,10 +77,14 @@ def _check_endpoint_general(endpoint: Any) -> str:
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
         )
-    if _UNSAFE_CHAR.search(endpoint) is not None or has_hidden(endpoint):
+    bad = _NOT_VISIBLE_ASCII.search(endpoint)
+    if bad is not None:
+        # Named by its code point: the character itself is what must not be shown.
         raise InvalidSubscription(
-            "endpoint must not contain spaces, control characters or invisible "
-            "(format, separator) characters",
+            f"endpoint must be visible ASCII only (0x21-0x7E: no spaces, control or "
+            f"non-ASCII characters), found U+{ord(bad.group()):04X} at offset {bad.start()}; "
+            "percent-encode the path and query (RFC 3986 section 2.1) and give the host in "
+            "punycode (IDNA), as browsers do",
             field="endpoint",
         )
     try:

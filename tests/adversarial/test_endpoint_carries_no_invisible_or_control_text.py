@@ -1,17 +1,17 @@
 """A subscription's endpoint is the subscriber's text: no C1 controls, separators or bidi.
 
 ``_check_endpoint`` (and ``EndpointPolicy.check``) refused C0 controls, space
-and DEL only. An endpoint path could carry U+0085 (NEL) and U+2028/U+2029 (line
-and paragraph separators: ``str.splitlines()`` and many log viewers break
-lines there), U+009B (CSI, which some terminals act on in UTF-8), U+202E
-(a bidi override that reverses what follows), zero-width characters and
-U+FEFF. Such an endpoint reaches, as it is, ``webpush(verbose=True)``'s and
-``WebPusher``'s log lines, the ``curl=True`` command and the first line of
-``webpush-core explain`` (reproduced: that line, split by ``splitlines()``,
-ends at the NEL). Browsers and push services only ever produce ASCII URLs
-(RFC 3986): both checks now refuse, in the fast path (``_PLAIN_URL``) and
-the general one, every space and every character of the categories Cc, Cf,
-Zl and Zp (tests/adversarial/test_endpoint_hidden_characters.py has more).
+and DEL only. An endpoint path could carry U+0085 (NEL) and U+2028/U+2029
+(line and paragraph separators: ``str.splitlines()`` and many log viewers
+break lines there), U+009B (CSI, which some terminals act on in UTF-8),
+U+202E (a bidi override that reverses what follows), zero-width characters
+and U+FEFF. Such an endpoint reached, as it was, ``webpush(verbose=True)``'s
+and ``WebPusher``'s log lines, the ``curl=True`` command and the first line
+of ``webpush-core explain``. Browsers and push services only ever produce
+ASCII URLs (RFC 3986), so an endpoint is now visible ASCII only (0x21-0x7E),
+in the shortcut for plain URLs and the general path alike; the refusal names
+the character by its code point, never as it is. The whole table of code
+points is in ``tests/unit/test_subscription.py``.
 """
 
 from __future__ import annotations

@@ -84,6 +84,10 @@ def test_an_endpoint_with_a_hidden_character_is_refused_everywhere(
 @pytest.mark.parametrize(
     "url", ["https://push.example.com/p\u00e4th/\u4e2d", "https://push.example.com/x?q=\u00fc"]
 )
-def test_letters_beyond_ascii_are_still_accepted(sub: dict[str, Any], url: str) -> None:
-    assert Subscription.from_info({**sub, "endpoint": url}).endpoint == url
-    EndpointPolicy().check(url)
+def test_letters_beyond_ascii_are_refused_with_the_fix(sub: dict[str, Any], url: str) -> None:
+    # Browsers serialize endpoints as ASCII (percent-encoded path, punycoded host):
+    # a letter beyond ASCII is refused too, named by its code point, with the fix.
+    with pytest.raises(InvalidInput, match=r"U\+[0-9A-F]{4}.*percent-encode"):
+        Subscription.from_info({**sub, "endpoint": url})
+    with pytest.raises(EndpointNotAllowed, match="visible ASCII"):
+        EndpointPolicy().check(url)

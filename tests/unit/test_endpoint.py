@@ -65,6 +65,22 @@ REFUSED_BY_DEFAULT = [
 ]
 
 
+@pytest.mark.parametrize(
+    "char", [chr(c) for c in range(0x100)] + ["\u2028", "\u202e", "\u200b", "\ufeff"],
+    ids=lambda c: f"U+{ord(c):04X}",
+)
+def test_the_policy_takes_visible_ascii_only(char: str) -> None:
+    url = f"https://push.example.com/push/a{char}b"
+    if 0x21 <= ord(char) <= 0x7E:
+        DEFAULT_POLICY.check(url)
+        return
+    with pytest.raises(EndpointNotAllowed, match="visible ASCII") as excinfo:
+        DEFAULT_POLICY.check(url)
+    assert excinfo.value.field == "endpoint"
+    if char != " ":
+        assert char not in str(excinfo.value)
+
+
 @pytest.mark.parametrize("url", ALLOWED_BY_DEFAULT)
 def test_default_allows(url: str) -> None:
     DEFAULT_POLICY.check(url)

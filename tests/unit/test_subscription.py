@@ -346,6 +346,10 @@ _PIECES = [
     "-",
     "_",
     "~",
+    "\x85",
+    "\xa0",
+    "\u202e",
+    "\ufeff",
 ]
 _URLS = st.one_of(
     # URL-shaped: scheme, host, port, then anything.
@@ -392,3 +396,73 @@ def test_plain_url_shortcut_on_real_endpoints(endpoint: str) -> None:
     from webpush_core._subscription import _check_endpoint, _check_endpoint_general
 
     assert _outcome(_check_endpoint, endpoint) == _outcome(_check_endpoint_general, endpoint)
+
+
+# An endpoint is visible ASCII only, 0x21-0x7E. The table: every code point up
+# to 0xFF, then the invisible and control text beyond it that would reach a log
+# line or a terminal as it is (line/paragraph separators, bidi controls,
+# zero-width characters, BOM, soft hyphen, a non-BMP character).
+_BEYOND_LATIN1 = ["\u061c", "\u200b", "\u200d", "\u2028", "\u2029", "\u202e", "\ufeff"]
+_CHARS = [chr(c) for c in range(0x100)] + [*_BEYOND_LATIN1, "\U0001f600"]
+# Where a character may stand in an endpoint; "{}" is replaced by it. The
+# first five take the shortcut for plain URLs, the rest the general path.
+_PLACES = [
+    "https://push.example.com/push/a{}b",
+    "https://push.example.com/push?k={}",
+    "https://push.example.com/push#{}",
+    "https://push.example.com:8443/{}",
+    "http://push.example.com/{}",
+    "HTTPS://push.example.com/push/a{}b",
+    "https://Push.Example.com/push?k={}",
+    "https://user@push.example.com/{}",
+]
+
+
+def _visible_ascii(char: str) -> bool:
+    return 0x21 <= ord(char) <= 0x7E
+
+
+@pytest.mark.parametrize("place", _PLACES)
+@pytest.mark.parametrize("char", _CHARS, ids=lambda c: f"U+{ord(c):04X}")
+def test_an_endpoint_is_visible_ascii_only(char: str, place: str) -> None:
+    from webpush_core._subscription import _check_endpoint, _check_endpoint_general
+
+    endpoint = place.format(char)
+    if _visible_ascii(char):
+        origin = "https://push.example.com"
+        if ":8443" in place:
+            origin += ":8443"
+        elif place.startswith("http:"):
+            origin = "http://push.example.com"
+        assert Subscription.from_info(info(endpoint=endpoint)).origin == origin
+        assert _check_endpoint_general(endpoint) == origin
+        return
+    for check in (Subscription.from_info, Subscription.fields):
+        with pytest.raises(InvalidSubscription) as excinfo:
+            check(info(endpoint=endpoint))
+        err = excinfo.value
+        assert err.field == "endpoint"
+        assert "visible ASCII" in err.message and "percent-encode" in err.message
+        assert f"U+{ord(char):04X} at offset {endpoint.index(char)}" in err.message
+        if char != " ":  # (the message has spaces of its own)
+            assert char not in str(err) and char not in repr(err)
+    with pytest.raises(InvalidSubscription):
+        _check_endpoint(endpoint)  # the shortcut and the general path alike
+    with pytest.raises(InvalidSubscription):
+        _check_endpoint_general(endpoint)
+
+
+@pytest.mark.parametrize("char", ["\t", "\x7f", "\x85", "\u202e", "\u0430"])
+def test_a_non_ascii_host_is_refused_with_the_fix(char: str) -> None:
+    # Browsers give hosts in punycode (IDNA): "xn--..." passes.
+    assert Subscription.from_info(info(endpoint="https://xn--80ak6aa92e.example/x"))
+    with pytest.raises(InvalidSubscription, match="punycode") as excinfo:
+        Subscription.from_info(info(endpoint=f"https://push{char}.example.com/x"))
+    assert excinfo.value.field == "endpoint" and char not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u202e", "\ufeff"])
+def test_a_directly_built_subscription_gets_the_same_rule(char: str) -> None:
+    good = Subscription.from_info(info())
+    with pytest.raises(InvalidSubscription, match="visible ASCII"):
+        Subscription(f"https://push.example.com/{char}", good.p256dh, good.auth, good.ua_public_key)

@@ -110,6 +110,7 @@ class Exchange:
         "done",
         "finished",
         "limit",
+        "lookup",
         "parser",
         "policy",
         "pool",
@@ -147,6 +148,7 @@ class Exchange:
         self.conn: Optional[Connection] = None
         self.task: Optional[asyncio.Task[Connection]] = None
         self.timer: Optional[asyncio.TimerHandle] = None
+        self.lookup: Optional[concurrent.futures.Future[Addresses]] = None
         self.connecting = False
         self.finished = False
 
@@ -180,6 +182,7 @@ class Exchange:
             then(lookup)
             return
         loop = self.pool.loop()
+        self.lookup = lookup
 
         def wake(lookup: concurrent.futures.Future[Addresses]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: timed out already
@@ -362,6 +365,10 @@ class Exchange:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.lookup is not None:
+            # No longer waited for: a lookup still waiting for its turn is dropped.
+            self.lookup.cancel()
+            self.lookup = None
         self.pool.ended(self)
         self.done(outcome)
 
