@@ -599,9 +599,11 @@ class WebPusher:
                 f"got {content_encoding!r}",
                 field="content_encoding",
             )
-        ua_public_key = self.subscription.require_keys()
+        sub = self.subscription
+        ua_public_key = sub.require_keys()
+        # The key's point as the subscription holds it, not serialized again per message.
         msg = ece.encrypt_message(
-            plaintext, ua_public_key, self.subscription.auth, version=content_encoding
+            plaintext, ua_public_key, sub.auth, version=content_encoding, ua_point=sub.p256dh
         )
         reply: CaseInsensitiveDict[bytes] = CaseInsensitiveDict({"body": msg.body})
         if content_encoding == "aesgcm":

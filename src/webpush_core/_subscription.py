@@ -136,7 +136,7 @@ def _parse(
             raise InvalidSubscription(_NO_KEYS, field="keys")
         return endpoint, origin, b"", b"", None
     keys = info["keys"]
-    if not isinstance(keys, Mapping):
+    if type(keys) is not dict and not isinstance(keys, Mapping):  # (as for info)
         raise InvalidSubscription(
             f"keys must be a mapping with p256dh and auth, got {type(keys).__name__} "
             "(leave keys out only for a subscription that is sent no data)",

@@ -14,6 +14,15 @@ from typing import Callable
 
 import pytest
 
+from http1_cases import (
+    STREAMS,
+    chunk_extensions,
+    interim_flood,
+    long_field,
+    one_octet_chunks,
+    trailers,
+    wide_fields,
+)
 from webpush_core._classify import error_for_response
 from webpush_core._response import PushResponse
 from webpush_core._wire.http1 import (
@@ -39,53 +48,6 @@ def feed_all(parser: ResponseParser, data: bytes, piece: int) -> None:
 # Linear work. Each stream is built to `size` octets and parsed with limits
 # raised above it, so the whole stream is parsed (the default limits would
 # stop it early, which proves nothing about the cost per octet).
-
-
-def interim_flood(size: int) -> bytes:
-    one = b"HTTP/1.1 100 Continue\r\n\r\n"
-    return one * (size // len(one)) + b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-
-
-def long_field(size: int) -> bytes:
-    return b"HTTP/1.1 201 Created\r\nX-Drip: " + b"a" * size + b"\r\nContent-Length: 0\r\n\r\n"
-
-
-def wide_fields(size: int) -> bytes:
-    each = size // 90
-    lines = b"".join(b"X-%d: %s\r\n" % (i, b"b" * each) for i in range(90))
-    return b"HTTP/1.1 201 Created\r\n" + lines + b"Content-Length: 0\r\n\r\n"
-
-
-def one_octet_chunks(size: int) -> bytes:
-    head = b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n"
-    return head + b"1\r\nx\r\n" * (size // 6) + b"0\r\n\r\n"
-
-
-def chunk_extensions(size: int) -> bytes:
-    head = b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n"
-    one = b"1;e=" + b"v" * 4000 + b"\r\nx\r\n"
-    return head + one * (size // len(one)) + b"0\r\n\r\n"
-
-
-def trailers(size: int) -> bytes:
-    head = b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
-    one = b"X-Trailer: " + b"t" * 50 + b"\r\n"
-    return head + one * (size // len(one)) + b"\r\n"
-
-
-def until_close(size: int) -> bytes:
-    return b"HTTP/1.1 500 Oops\r\n\r\n" + b"z" * size
-
-
-STREAMS: dict[str, Callable[[int], bytes]] = {
-    "interim-flood": interim_flood,
-    "long-field": long_field,
-    "wide-fields": wide_fields,
-    "one-octet-chunks": one_octet_chunks,
-    "chunk-extensions": chunk_extensions,
-    "trailers": trailers,
-    "until-close": until_close,
-}
 
 
 def cpu_per_octet(data: bytes, piece: int) -> float:

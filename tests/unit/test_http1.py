@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from http1_cases import CHUNKED, CREATED, KEEP_ALIVE, MALFORMED
 from webpush_core._wire.http1 import (
     MAX_HEAD,
     MAX_HEADERS,
@@ -61,22 +62,12 @@ def test_encode_request_empty_body_says_zero() -> None:
 # Framing
 
 
-CREATED = b"HTTP/1.1 201 Created\r\nLocation: /m/1\r\nContent-Length: 0\r\n\r\n"
-
-
 @pytest.mark.parametrize("chunks", splits(CREATED))
 def test_content_length_zero(chunks: list[bytes]) -> None:
     p = parse(chunks)
     assert p.done and p.status == 201 and p.reason == "Created"
     assert p.headers == [("Location", "/m/1"), ("Content-Length", "0")]
     assert p.body == b"" and p.complete and p.keep_alive
-
-
-CHUNKED = (
-    b"HTTP/1.1 100 Continue\r\n\r\n"
-    b"HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
-    b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
-)
 
 
 @pytest.mark.parametrize("chunks", splits(CHUNKED))
@@ -99,23 +90,7 @@ def test_no_body_statuses(status: int) -> None:
     assert p.done and p.body == b"" and p.keep_alive
 
 
-@pytest.mark.parametrize(
-    ("head", "keep_alive"),
-    [
-        (b"HTTP/1.1 201 OK\r\nContent-Length: 2\r\n\r\nok", True),
-        (b"HTTP/1.1 201 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", False),
-        (b"HTTP/1.1 201 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 2\r\n\r\nok", False),
-        (b"HTTP/1.0 201 OK\r\nContent-Length: 2\r\n\r\nok", False),
-        # Both framings: a smuggling pattern; read by the chunks, never reused.
-        (
-            b"HTTP/1.1 201 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"2\r\nok\r\n0\r\n\r\n",
-            False,
-        ),
-        # Bytes after the response nobody asked for: not reused.
-        (b"HTTP/1.1 201 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200", False),
-    ],
-)
+@pytest.mark.parametrize(("head", "keep_alive"), KEEP_ALIVE)
 def test_keep_alive_decision(head: bytes, keep_alive: bool) -> None:
     p = parse([head])
     assert p.done and p.body == b"ok" and p.keep_alive is keep_alive
@@ -167,23 +142,7 @@ def test_too_many_header_fields() -> None:
 # Malformed
 
 
-@pytest.mark.parametrize(
-    ("data", "match"),
-    [
-        (b"HTTP/2 200 OK\r\n\r\n", "status line"),
-        (b"HTTP/1.1 20 OK\r\n\r\n", "status line"),
-        (b"SPDY/3 200 OK\r\n\r\n", "status line"),
-        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header line"),
-        (b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n", "header line"),  # space before the colon
-        (b"HTTP/1.1 200 OK\r\n folded first\r\n\r\n", "header line"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", "Content-Length"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n", "Content-Length"),
-        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "101"),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", "longer than"),
-    ],
-)
+@pytest.mark.parametrize(("data", "match"), MALFORMED)
 def test_malformed(data: bytes, match: str) -> None:
     with pytest.raises(HTTPProtocolError, match=match):
         parse([data])

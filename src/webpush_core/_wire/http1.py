@@ -27,6 +27,20 @@ The peer may be hostile (a subscription's endpoint is anyone's server), so:
   end (§2.2), obs-fold replaced by a space (§5.2), a reason phrase left
   out with its space, and a list of identical Content-Length values
   (§6.3).
+
+Nearly every answer to a push message is the same shape: a final ``2xx``
+head (``201 Created``, a few fields, ``Content-Length: 0``) alone in the
+first read. :meth:`ResponseParser.feed` recognises that shape with one
+regular expression (:data:`_PLAIN_HEAD`: HTTP/1.1, CRLF line ends, a
+status line and ``token: value`` fields in RFC 9112's octets, nothing
+else) and three substring tests (one ``Content-Length: 0``, no
+``Transfer-Encoding``, no ``close`` anywhere), and splits the fields.
+Anything else (a head cut over reads, bytes after it, a bare LF, obs-fold,
+a control octet, a 1xx, another status or framing, a head over a limit) is
+left to the full parser, which reads it as if the shortcut did not exist:
+the shortcut only ever gives the result the full parser gives
+(tests/adversarial/test_parser_fast_path_never_accepts_what_the_full_parser_refuses.py
+feeds every input to both).
 """
 
 from __future__ import annotations
@@ -75,6 +89,19 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 # One way to match each octet (no backtracking over a long line): BWS after the
 # size, then everything from ";" on is the extensions (BWS inside them included).
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[\t ]*(;[\t\x20-\x7e\x80-\xff]*)?")
+# The fast path's whole input: one final 2xx head of HTTP/1.1 and nothing after
+# it, every line ended by CRLF. The status line as _STATUS_LINE reads it (for
+# version 1.1 and a 2xx status only); each
+# field a token, ":", then the octets a value may hold (no CR, LF or other
+# control but HTAB); then the empty line. A value's class has no CR and a
+# name's no ":", so each octet can be matched one way only: linear, however
+# the match fails. Inside such a head every LF follows a CR and is followed by
+# a token octet or by the final CRLF, so the empty line the full parser looks
+# for (_END_OF_HEAD) is the last two line ends, at the end of the input.
+_PLAIN_HEAD = re.compile(
+    rb"HTTP/1\.1 (2[0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
+)
 
 
 class HTTPProtocolError(Exception):
@@ -189,6 +216,12 @@ class ResponseParser:
         if self._state == _DONE:
             self.keep_alive = False  # octets after the response: nobody asked for them
             return
+        if (
+            self.received == len(data)
+            and data.endswith(b"\r\n\r\n")  # (the cheapest of _plain_head's tests first)
+            and self._plain_head(data)
+        ):
+            return  # the first read was one plain 2xx head (the module's docstring)
         buf = self._buf
         if self._pos >= _COMPACT and self._pos * 2 >= len(buf):
             # Amortised: each octet is moved at most once per doubling.
@@ -209,6 +242,54 @@ class ResponseParser:
             raise HTTPProtocolError(f"the connection closed {where}")
 
     # -- internals ---------------------------------------------------------
+
+    def _plain_head(self, data: bytes) -> bool:
+        """The fast path: the connection's first read ``data`` taken as the whole
+        response if it is one plain final 2xx head (:data:`_PLAIN_HEAD`) framed by
+        ``Content-Length: 0`` alone and within the limits; False, with nothing
+        changed, for anything else (the full parser then reads it).
+
+        The result is what the full parser makes of such a head: the fields as
+        :meth:`_parse_head` splits them, and :meth:`_frame`'s verdict for one
+        Content-Length of 0 and no Transfer-Encoding in HTTP/1.1: done, no body,
+        the connection reusable unless a Connection field says ``close`` (any
+        "close" anywhere in the fields sends the head to the full parser, which
+        reads the tokens).
+        """
+        if len(data) > self.max_head or not data.endswith(b"\r\n\r\n"):
+            return False  # over the limit (refused by the same rule), or not all a head
+        m = _PLAIN_HEAD.fullmatch(data)
+        if m is None:
+            return False
+        text = m.group(3).decode("latin-1")
+        low = text.lower()
+        # Every field line starts the block or follows a CRLF: a name is found
+        # at such a place, and a name that is not found is not there.
+        at = low.find("content-length:")
+        if (
+            at < 0
+            or (at > 0 and low[at - 2 : at] != "\r\n")
+            or low.find("content-length:", at + 15) >= 0
+            or low[at + 15 : low.index("\r\n", at)].strip(" \t") != "0"
+            or "transfer-encoding:" in low
+            or "close" in low
+        ):
+            return False
+        lines = text.split("\r\n")
+        lines.pop()  # the empty string after the last field's CRLF
+        if len(lines) > self.max_fields:
+            return False
+        fields = []
+        for line in lines:
+            name, _, value = line.partition(":")
+            fields.append((name, value.strip(" \t")))
+        self.status = int(m.group(1))
+        self.reason = (m.group(2) or b"").decode("latin-1").strip(" \t")
+        self._fields = self.headers = fields
+        self._head = len(data)
+        self.keep_alive = True
+        self._state = _DONE  # nothing is buffered: the head was all of data
+        return True
 
     def _line(self, limit: int, what: str, cap: Optional[int] = None) -> Optional[bytes]:
         """The next line without its CRLF (or bare LF), or None until it is complete.

@@ -78,8 +78,31 @@ def _require_str(value: Any, name: str, what: str) -> None:
         )
 
 
+# Claims found valid: a sender passes the same sub (and the same few auds) on
+# every call, and their checks do not depend on the time. Strings only (a str
+# subclass could compare equal and check otherwise), bounded (forgotten all at
+# once when full); an invalid value is never kept, so it raises every time.
+_VALID_MAX = 256
+_valid_subs: set[str] = set()
+_valid_auds: set[str] = set()
+
+
+def _remember(valid: set[str], value: Any) -> None:
+    if type(value) is str:
+        if len(valid) >= _VALID_MAX:
+            valid.clear()
+        valid.add(value)
+
+
 def check_sub(sub: Any) -> None:
     """``sub`` is a reachable contact: ``mailto:`` address or ``https:`` URL (RFC 8292 §2.1)."""
+    if type(sub) is str and sub in _valid_subs:
+        return
+    _check_sub(sub)
+    _remember(_valid_subs, sub)
+
+
+def _check_sub(sub: Any) -> None:
     field = "vapid_claims.sub"
     _require_str(
         sub,
@@ -155,6 +178,13 @@ def _check_https_sub(sub: str) -> None:
 
 def check_aud(aud: Any) -> None:
     """``aud`` is the push resource's origin, serialized per RFC 6454 §6.2 (RFC 8292 §2)."""
+    if type(aud) is str and aud in _valid_auds:
+        return
+    _check_aud(aud)
+    _remember(_valid_auds, aud)
+
+
+def _check_aud(aud: Any) -> None:
     field = "vapid_claims.aud"
     _require_str(
         aud, "aud", "the push service's origin, e.g. 'https://fcm.googleapis.com' (RFC 8292 §2)"
