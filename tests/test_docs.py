@@ -155,3 +155,58 @@ def test_docs_speak_of_the_project_only() -> None:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\bissue\s*#?\d+", text, re.I), path.name
         assert "not built yet" not in text.lower(), path.name
+
+
+def _architecture_rows() -> dict[str, str]:
+    """The README's architecture table: each row's module cell, by layer."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("layer", "---"):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_architecture_section_names_every_module_where_it_lives() -> None:
+    src = ROOT / "src" / "webpush_core"
+    rows = _architecture_rows()
+    assert len(rows) == 5
+    text = " ".join(rows.values())
+    skip = {"__init__.py", "__main__.py", "_version.py"}
+    unnamed = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src)
+        if path.name in skip:
+            continue
+        if len(rel.parts) == 1:
+            named = f"`{path.name}`" in text
+        else:
+            # A sub-package's file is named in the row that names its package, or the
+            # package is named as a whole (ece/, vapid/, testing/).
+            package = f"`{rel.parts[0]}/`"
+            named = any(
+                package in cell
+                and (
+                    f"`{path.name}`" in cell
+                    or f"{package} (" in cell
+                    or f"{package}," in cell
+                    or cell.endswith(package)
+                )
+                for cell in rows.values()
+            )
+        if not named:
+            unnamed.append(str(rel))
+    assert unnamed == []
+
+
+def test_architecture_section_names_no_module_that_is_gone() -> None:
+    src = ROOT / "src" / "webpush_core"
+    existing = {p.name for p in src.rglob("*.py")} | {
+        p.name + "/" for p in src.iterdir() if p.is_dir() and p.name != "__pycache__"
+    }
+    named = re.findall(
+        r"`([A-Za-z0-9_]+\.py|[A-Za-z0-9_]+/)`", " ".join(_architecture_rows().values())
+    )
+    assert named and sorted(set(named) - existing) == []
