@@ -43,6 +43,7 @@ from ._request import (
     PushRequest,
     VapidKeyLike,
     build_request,
+    check_content_encoding,
     check_header,
     payload_bytes,
     prepare_message,
@@ -52,7 +53,7 @@ from ._sessions import adopt_response, check_aiohttp_session, post_aiohttp, post
 from ._subscription import Subscription
 from ._wire.proxy import ProxyArg, check_proxy_arg
 from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
-from .errors import InvalidInput, InvalidRequest, NoData
+from .errors import InvalidInput, NoData
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]
 
@@ -629,12 +630,7 @@ class WebPusher:
         plaintext = payload_bytes(data)
         if not plaintext:
             raise NoData("there is no data to encode", field="data")
-        if content_encoding not in CONTENT_ENCODINGS:
-            raise InvalidRequest(
-                f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
-                f"got {content_encoding!r}",
-                field="content_encoding",
-            )
+        check_content_encoding(content_encoding)
         sub = self.subscription
         ua_public_key = sub.require_keys()
         # The key's point as the subscription holds it, not serialized again per message.

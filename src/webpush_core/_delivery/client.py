@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._request import (
-    CONTENT_ENCODINGS,
     MessagePlan,
     PushRequest,
     VapidKeyLike,
+    check_content_encoding,
     check_options,
     load_vapid_key,
     prepare_message,
@@ -145,12 +145,7 @@ class PushClient:
     ) -> None:
         # None: the proxy environment variables, read per origin; False: none.
         self.proxy = check_proxy_arg(proxy)
-        if content_encoding not in CONTENT_ENCODINGS:
-            raise InvalidRequest(
-                f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
-                f"got {content_encoding!r}",
-                field="content_encoding",
-            )
+        check_content_encoding(content_encoding)
         for name, value, low in (("max_retries", max_retries, 0), ("concurrency", concurrency, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidRequest(
