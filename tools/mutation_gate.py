@@ -66,7 +66,18 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_vapid_node.py",
         ],
     ),
-    "resolver": (["src/webpush_core/_wire/resolver.py"], ["tests/test_resolver.py"]),
+    "resolver": (
+        ["src/webpush_core/_wire/resolver.py"],
+        [
+            "tests/test_resolver.py",
+            # PushClient with a resolver (the policy on its addresses, the loop never
+            # blocked): the sending engine's tests, seconds each; the unit tests cover it.
+            "--deselect=tests/test_resolver.py::test_connects_to_the_checked_address_not_a_second_lookup",
+            "--deselect=tests/test_resolver.py::test_the_policy_refuses_a_private_address_from_the_lookup",
+            "--deselect=tests/test_resolver.py::test_send_async_never_blocks_the_callers_loop_on_a_lookup",
+            "--deselect=tests/test_resolver.py::test_a_lookup_slower_than_the_timeout_is_a_timeout_within_it",
+        ],
+    ),
     "proxy": (["src/webpush_core/_wire/proxy.py"], ["tests/test_proxy.py"]),
 }
 
@@ -76,6 +87,9 @@ COMMON = {
     "source_paths": ["src/webpush_core"],
     "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "--hypothesis-profile=mutation"],
     "use_git_change_detection": False,
+    # A mutant that loops is stopped after (its tests' time + 1 s) x 3 x 2 of CPU
+    # (mutmut's default 15 spends a minute on each).
+    "timeout_multiplier": 3.0,
 }
 
 
