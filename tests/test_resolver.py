@@ -317,6 +317,41 @@ def test_anything_else_is_looked_up(host: str) -> None:
     assert dns.calls == [host.lower()]
 
 
+def test_a_changed_pid_drops_the_lookups_under_way_and_keeps_the_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the resolver sees in a forked child (the real fork is the next test), here
+    # in this process: the pid changed, so the pool and the lookups under way are the
+    # parent's. Finished answers are kept; a name under way is looked up again, once.
+    parents_lookup = threading.Event()
+    calls: list[str] = []
+
+    def getaddrinfo(host: str, port: int, **kw: Any) -> list[Any]:
+        calls.append(host)
+        if calls == ["cached.example.com", "held.example.com"]:
+            parents_lookup.wait(30)  # the parent's thread: never returns in the child
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.4.4", port))]
+
+    resolver = Resolver(getaddrinfo)
+    resolver.resolve("cached.example.com", 443).result(5)
+    parents_pool = resolver._pool
+    in_parent = resolver.resolve("held.example.com", 443)
+    assert _wait_for(lambda: len(calls) == 2)
+    child_pid = os.getpid() + 1
+    monkeypatch.setattr(resolver_module.os, "getpid", lambda: child_pid)
+    try:
+        assert resolver.resolve("cached.example.com", 443).done()  # kept, not asked again
+        again = [resolver.resolve("held.example.com", 443) for _ in range(2)]
+        assert again[0] is again[1] and again[0] is not in_parent
+        assert again[0].result(5) == [(socket.AF_INET, "8.8.4.4")]  # its own lookup ...
+        assert calls.count("held.example.com") == 2  # ... one for both callers
+        assert resolver._pool is not None and resolver._pool is not parents_pool
+        assert _wait_for(lambda: not resolver._pending) and not resolver._running
+        assert resolver.resolve("other.example.com", 443).result(5)  # and it goes on working
+    finally:
+        parents_lookup.set()
+
+
 def test_in_a_forked_child_the_parents_lookups_under_way_are_not_waited_for() -> None:
     # A lookup under way in the parent has a pool thread that the child does not have:
     # the child must look the name up itself, and keep the parent's finished answers.
