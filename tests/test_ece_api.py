@@ -302,11 +302,48 @@ def test_aes128gcm_decrypt_failures(body: bytes, kwargs: dict[str, Any], rule: s
 
 def test_keyid_not_a_point() -> None:
     body = ece.encrypt(b"x", key=KEY, keyid=b"\x04" + bytes(64))
-    with pytest.raises(ECEError, match=r"keyid.*curve"):
+    with pytest.raises(ECEError, match=r"^keyid: the point is not on the P-256 curve$"):
         webpush_decrypt(body)
     body = ece.encrypt(b"x", key=KEY, keyid=b"a1")
-    with pytest.raises(ECEError, match=r"keyid.*65"):
+    with pytest.raises(ECEError) as caught:
         webpush_decrypt(body)
+    assert str(caught.value) == (
+        "keyid: expected a 65-byte uncompressed P-256 point (0x04||X||Y), got 2 bytes"
+    )
+
+
+def test_decrypt_takes_at_most_max_decrypt_octets() -> None:
+    # One record of rs = 1 MiB: a body of exactly MAX_DECRYPT octets decrypts ...
+    limit = 1 << 20
+    content = os.urandom(limit - 21 - 1 - 16)
+    body = ece.encrypt(content, key=KEY, rs=limit)
+    assert len(body) == limit
+    assert ece.decrypt(body, key=KEY) == content
+    assert ece.decrypt(memoryview(body), key=KEY) == content
+    # ... one octet more is refused before anything else is looked at.
+    with pytest.raises(ECEError) as caught:
+        ece.decrypt(body + b"\x00", key=KEY)
+    assert (
+        str(caught.value) == f"content: {limit + 1} octets, more than the {limit} decrypt accepts"
+    )
+
+
+@pytest.mark.parametrize("version", ["aes128gcm", "aesgcm"])
+def test_default_record_size_is_4096_both_ways(version: str) -> None:
+    content = os.urandom(10_000)  # three records of the default size
+    salt = os.urandom(16)
+    body = ece.encrypt(content, salt=salt, key=KEY, version=version)
+    assert body == ece.encrypt(content, salt=salt, key=KEY, version=version, rs=4096)
+    assert ece.decrypt(body, salt=salt, key=KEY, version=version) == content
+
+
+def test_ecdh_with_a_key_off_the_curve_is_an_ece_error() -> None:
+    from webpush_core.ece._keys import ecdh
+
+    assert ecdh(UA, SENDER.public_key()) == SENDER.exchange(ec.ECDH(), UA.public_key())
+    with pytest.raises(ECEError) as caught:
+        ecdh(UA, P384)
+    assert str(caught.value) == "dh: ECDH with this public key failed"
 
 
 def _aesgcm(plaintext: bytes, rs: int = 4096) -> bytes:
@@ -476,6 +513,9 @@ def test_encrypt_content_must_be_bytes() -> None:
         ),
         ({}, "missing key: give key, or private_key (with dh)"),
         ({"version": "nope", "key": KEY}, "unknown version 'nope': use 'aes128gcm' or 'aesgcm'"),
+        ({"version": "aesgcm", "key": KEY, "salt": bytes(15)}, "salt: must be 16 octets, got 15"),
+        ({"private_key": UA, "auth_secret": AUTH[:8]}, "auth_secret: must be 16 octets, got 8"),
+        ({"key": KEY, "dh": UA_PUBLIC}, "private_key: dh needs our private key"),
     ],
 )
 def test_decrypt_argument_failures(kwargs: dict[str, Any], rule: str) -> None:

@@ -253,5 +253,7 @@ def test_hkdf_matches_cryptography(length: int) -> None:
 
 
 def test_hkdf_expand_refuses_impossible_length() -> None:
-    with pytest.raises(ValueError):
-        hkdf_expand(bytes(32), b"", 255 * 32 + 1)
+    # RFC 5869 §2.3: L <= 255 * HashLen.
+    for length in (255 * 32 + 1, -1):
+        with pytest.raises(ValueError, match=r"^HKDF-Expand length must be 0\.\.8160 octets$"):
+            hkdf_expand(bytes(32), b"", length)

@@ -23,6 +23,9 @@ from webpush_core._wire.resolver import _MAX_ENTRIES, STALE_FOR, ZONE_LOOKUPS, R
 from webpush_core.errors import EndpointNotAllowed, TransportError
 from webpush_core.testing import LocalPushService
 
+# The fake name servers answer at once: a lookup that takes this long has hung.
+WAIT = 2.0
+
 
 class FakeDNS:
     def __init__(self, table: dict[str, list[str]]) -> None:
@@ -56,7 +59,7 @@ def test_resolve_returns_at_once_and_shares_a_lookup_under_way() -> None:
     assert time.monotonic() - start < 1.0
     assert not any(f.done() for f in futures)
     dns.hold.set()
-    results = {tuple(f.result(timeout=5)) for f in futures}
+    results = {tuple(f.result(timeout=WAIT)) for f in futures}
     assert results == {((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860::1"))}
     assert dns.calls == ["push.example.com"]
 
@@ -66,20 +69,22 @@ def test_answers_cached_for_the_ttl_failures_for_less() -> None:
     dns = FakeDNS({"good.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, negative_ttl=10.0, clock=lambda: now[0])
     for _ in range(3):
-        assert resolver.resolve("good.example.com", 443).result(5) == [(socket.AF_INET, "8.8.8.8")]
+        assert resolver.resolve("good.example.com", 443).result(WAIT) == [
+            (socket.AF_INET, "8.8.8.8")
+        ]
         with pytest.raises(socket.gaierror):
-            resolver.resolve("bad.example.com", 443).result(5)
+            resolver.resolve("bad.example.com", 443).result(WAIT)
     assert dns.calls == ["good.example.com", "bad.example.com"]
     now[0] += 10.5  # the failure expired, the answer not
-    resolver.resolve("good.example.com", 443).result(5)
+    resolver.resolve("good.example.com", 443).result(WAIT)
     with pytest.raises(socket.gaierror):
-        resolver.resolve("bad.example.com", 443).result(5)
+        resolver.resolve("bad.example.com", 443).result(WAIT)
     assert dns.calls.count("bad.example.com") == 2 and dns.calls.count("good.example.com") == 1
-    resolver.resolve("good.example.com", 8443).result(5)  # per (host, port)
+    resolver.resolve("good.example.com", 8443).result(WAIT)  # per (host, port)
     assert dns.calls.count("good.example.com") == 2
 
 
-def _wait_for(predicate: Any, seconds: float = 5.0) -> bool:
+def _wait_for(predicate: Any, seconds: float = WAIT) -> bool:
     deadline = time.monotonic() + seconds
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -90,7 +95,7 @@ def test_an_expired_answer_is_used_while_a_fresh_one_is_looked_up() -> None:
     now = [100.0]
     dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
-    resolver.resolve("push.example.com", 443).result(5)
+    resolver.resolve("push.example.com", 443).result(WAIT)
     dns.hold.clear()  # from now on its name server does not answer
     now[0] += 61.0
     stale = resolver.resolve("push.example.com", 443)
@@ -105,7 +110,7 @@ def test_an_expired_answer_is_used_while_a_fresh_one_is_looked_up() -> None:
     assert not resolver._running  # each failed refresh gave its zone's turn back
     now[0] += 600.0  # until STALE_FOR has passed too
     with pytest.raises(socket.gaierror, match="no addresses"):
-        resolver.resolve("push.example.com", 443).result(5)
+        resolver.resolve("push.example.com", 443).result(WAIT)
 
 
 def test_a_zone_of_slow_names_cannot_take_every_thread() -> None:
@@ -124,13 +129,13 @@ def test_a_zone_of_slow_names_cannot_take_every_thread() -> None:
         names += [f"s{i}.d{i}.slow.example" for i in range(20)]
         waiting = [resolver.resolve(name, 443) for name in names]
         honest = resolver.resolve("push.example.com", 443)
-        assert honest.result(5) == [(socket.AF_INET, "8.8.8.8")]
+        assert honest.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
         assert len(resolver._running) == 1 and resolver._running["slow.example"] == 2
     finally:
         slow.set()
     for future in waiting:  # every queued name gets its turn, and its answer
         with pytest.raises(socket.gaierror):
-            future.result(10)
+            future.result(WAIT)
     assert not resolver._running and not resolver._queued
 
 
@@ -147,12 +152,12 @@ def test_a_broken_resolver_fails_the_lookup_not_the_thread() -> None:
         raise RuntimeError("bug")
 
     with pytest.raises(OSError, match=r"^lookup failed: RuntimeError$"):
-        Resolver(broken).resolve("x.example.com", 443).result(5)
+        Resolver(broken).resolve("x.example.com", 443).result(WAIT)
 
 
 def test_a_lookup_asks_for_the_port_and_stream_sockets_on_a_named_thread() -> None:
     dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
-    Resolver(dns).resolve("push.example.com", 8443).result(5)
+    Resolver(dns).resolve("push.example.com", 8443).result(WAIT)
     [(host, port, kw, thread)] = dns.arguments
     assert (host, port, kw) == ("push.example.com", 8443, {"type": socket.SOCK_STREAM})
     assert thread.startswith("webpush_core-dns")  # what a thread dump of the process shows
@@ -169,7 +174,7 @@ def test_at_most_workers_lookups_run_at_once() -> None:
         assert len(dns.calls) == 2
     finally:
         dns.hold.set()
-    assert [f.result(5) for f in futures] == [[(socket.AF_INET, "8.8.8.8")]] * 3
+    assert [f.result(WAIT) for f in futures] == [[(socket.AF_INET, "8.8.8.8")]] * 3
 
 
 def test_the_zone_limit_holds_whatever_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,15 +190,15 @@ def test_the_zone_limit_holds_whatever_its_value(monkeypatch: pytest.MonkeyPatch
         assert dns.calls == ["a.one.example"]  # the zone's one turn is taken
     finally:
         dns.hold.set()
-    assert first.result(5) == [(socket.AF_INET, "8.8.8.8")]
-    assert second.result(5) == [(socket.AF_INET, "8.8.4.4")]
+    assert first.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+    assert second.result(WAIT) == [(socket.AF_INET, "8.8.4.4")]
     assert not resolver._running and not resolver._queued
 
 
 def test_an_empty_answer_is_a_noname_error() -> None:
     dns = FakeDNS({"empty.example.com": []})
     with pytest.raises(socket.gaierror) as caught:
-        Resolver(dns).resolve("empty.example.com", 443).result(5)
+        Resolver(dns).resolve("empty.example.com", 443).result(WAIT)
     assert (caught.value.errno, caught.value.strerror) == (socket.EAI_NONAME, "no addresses")
 
 
@@ -201,7 +206,7 @@ def test_a_pool_that_is_shut_down_fails_the_lookup_not_the_caller() -> None:
     # At interpreter exit the pool refuses new work: the future fails, nothing is left waiting.
     dns = FakeDNS({"a.example.com": ["8.8.8.8"], "b.example.com": ["8.8.4.4"]})
     resolver = Resolver(dns)
-    resolver.resolve("a.example.com", 443).result(5)
+    resolver.resolve("a.example.com", 443).result(WAIT)
     assert resolver._pool is not None
     resolver._pool.shutdown()
     future = resolver.resolve("b.example.com", 443)
@@ -216,23 +221,23 @@ def test_answers_and_failures_expire_at_their_ttl_exactly() -> None:
     now = [100.0]
     dns = FakeDNS({"good.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, negative_ttl=10.0, clock=lambda: now[0])
-    resolver.resolve("good.example.com", 443).result(5)
+    resolver.resolve("good.example.com", 443).result(WAIT)
     with pytest.raises(socket.gaierror):
-        resolver.resolve("bad.example.com", 443).result(5)
+        resolver.resolve("bad.example.com", 443).result(WAIT)
     now[0] = 109.5  # both still cached
-    resolver.resolve("good.example.com", 443).result(5)
+    resolver.resolve("good.example.com", 443).result(WAIT)
     with pytest.raises(socket.gaierror):
-        resolver.resolve("bad.example.com", 443).result(5)
+        resolver.resolve("bad.example.com", 443).result(WAIT)
     assert dns.calls == ["good.example.com", "bad.example.com"]
     now[0] = 110.0  # the failure's negative TTL is over: asked again
     with pytest.raises(socket.gaierror):
-        resolver.resolve("bad.example.com", 443).result(5)
+        resolver.resolve("bad.example.com", 443).result(WAIT)
     assert dns.calls.count("bad.example.com") == 2
     now[0] = 159.5
-    resolver.resolve("good.example.com", 443).result(5)
+    resolver.resolve("good.example.com", 443).result(WAIT)
     assert dns.calls.count("good.example.com") == 1
     now[0] = 160.0  # the answer's TTL is over: refreshed (the old answer served meanwhile)
-    resolver.resolve("good.example.com", 443).result(5)
+    resolver.resolve("good.example.com", 443).result(WAIT)
     assert _wait_for(lambda: dns.calls.count("good.example.com") == 2)
 
 
@@ -243,7 +248,7 @@ def test_an_expired_answer_is_served_for_stale_for_and_no_longer(
     now = [100.0]
     dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
-    resolver.resolve("push.example.com", 443).result(5)
+    resolver.resolve("push.example.com", 443).result(WAIT)
     dns.hold.clear()
     now[0] = 160.0 + late
     try:
@@ -251,7 +256,7 @@ def test_an_expired_answer_is_served_for_stale_for_and_no_longer(
         assert future.done() is served_stale  # past STALE_FOR the caller waits for the lookup
     finally:
         dns.hold.set()
-    assert future.result(5) == [(socket.AF_INET, "8.8.8.8")]
+    assert future.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
 
 
 def test_every_caller_during_a_refresh_gets_the_stale_answer_at_once() -> None:
@@ -259,7 +264,7 @@ def test_every_caller_during_a_refresh_gets_the_stale_answer_at_once() -> None:
     dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
     first_answer = resolver.resolve("push.example.com", 443)
-    first_answer.result(5)
+    first_answer.result(WAIT)
     dns.hold.clear()
     now[0] = 161.0
     try:
@@ -280,14 +285,14 @@ def test_the_cache_keeps_max_entries_names_dropping_the_least_recently_used() ->
     dns = FakeDNS({f"n{i}.example.com": ["8.8.8.8"] for i in range(_MAX_ENTRIES + 1)})
     resolver = Resolver(dns)
     for i in range(_MAX_ENTRIES):
-        resolver.resolve(f"n{i}.example.com", 443).result(5)
-    resolver.resolve("n0.example.com", 443).result(5)  # now the most recently used
+        resolver.resolve(f"n{i}.example.com", 443).result(WAIT)
+    resolver.resolve("n0.example.com", 443).result(WAIT)  # now the most recently used
     assert len(dns.calls) == _MAX_ENTRIES  # all of them were kept
-    resolver.resolve(f"n{_MAX_ENTRIES}.example.com", 443).result(5)  # one past the cap
+    resolver.resolve(f"n{_MAX_ENTRIES}.example.com", 443).result(WAIT)  # one past the cap
     for name in ("n0.example.com", f"n{_MAX_ENTRIES}.example.com", "n2.example.com"):
-        resolver.resolve(name, 443).result(5)
+        resolver.resolve(name, 443).result(WAIT)
     assert len(dns.calls) == _MAX_ENTRIES + 1  # none of those was dropped ...
-    resolver.resolve("n1.example.com", 443).result(5)
+    resolver.resolve("n1.example.com", 443).result(WAIT)
     assert dns.calls[-1] == "n1.example.com"  # ... the least recently used one was
 
 
@@ -313,7 +318,7 @@ def test_ip_literals_are_answered_as_they_are(host: str, expected: tuple[int, st
 @pytest.mark.parametrize("host", ["192.0.2.1 x", "X192.0.2.1X", "192.0.2", "push.example.com"])
 def test_anything_else_is_looked_up(host: str) -> None:
     dns = FakeDNS({host.lower(): ["8.8.8.8"]})
-    assert Resolver(dns).resolve(host, 443).result(5) == [(socket.AF_INET, "8.8.8.8")]
+    assert Resolver(dns).resolve(host, 443).result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
     assert dns.calls == [host.lower()]
 
 
@@ -333,7 +338,7 @@ def test_a_changed_pid_drops_the_lookups_under_way_and_keeps_the_answers(
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.4.4", port))]
 
     resolver = Resolver(getaddrinfo)
-    resolver.resolve("cached.example.com", 443).result(5)
+    resolver.resolve("cached.example.com", 443).result(WAIT)
     parents_pool = resolver._pool
     in_parent = resolver.resolve("held.example.com", 443)
     assert _wait_for(lambda: len(calls) == 2)
@@ -343,11 +348,11 @@ def test_a_changed_pid_drops_the_lookups_under_way_and_keeps_the_answers(
         assert resolver.resolve("cached.example.com", 443).done()  # kept, not asked again
         again = [resolver.resolve("held.example.com", 443) for _ in range(2)]
         assert again[0] is again[1] and again[0] is not in_parent
-        assert again[0].result(5) == [(socket.AF_INET, "8.8.4.4")]  # its own lookup ...
+        assert again[0].result(WAIT) == [(socket.AF_INET, "8.8.4.4")]  # its own lookup ...
         assert calls.count("held.example.com") == 2  # ... one for both callers
         assert resolver._pool is not None and resolver._pool is not parents_pool
         assert _wait_for(lambda: not resolver._pending) and not resolver._running
-        assert resolver.resolve("other.example.com", 443).result(5)  # and it goes on working
+        assert resolver.resolve("other.example.com", 443).result(WAIT)  # and it goes on working
     finally:
         parents_lookup.set()
 
@@ -364,7 +369,7 @@ def test_in_a_forked_child_the_parents_lookups_under_way_are_not_waited_for() ->
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))]
 
     resolver = Resolver(getaddrinfo)
-    resolver.resolve("cached.example.com", 443).result(5)
+    resolver.resolve("cached.example.com", 443).result(WAIT)
     in_parent = resolver.resolve("held.example.com", 443)
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -373,7 +378,7 @@ def test_in_a_forked_child_the_parents_lookups_under_way_are_not_waited_for() ->
             cached = resolver.resolve("cached.example.com", 443)
             outcome = [cached.done()]
             futures = [resolver.resolve("held.example.com", 443) for _ in range(2)]
-            answer = futures[0].result(5)
+            answer = futures[0].result(WAIT)
             outcome += [futures[0] is futures[1], answer == [(socket.AF_INET, "8.8.8.8")]]
             outcome += [not resolver._pending, not resolver._running, resolver._pool is not None]
             os.write(write_end, repr(outcome).encode())
@@ -389,7 +394,7 @@ def test_in_a_forked_child_the_parents_lookups_under_way_are_not_waited_for() ->
         os.waitpid(pid, 0)
     # cached at once; one shared lookup of its own, answered; nothing left behind.
     assert report == repr([True, True, True, True, True, True])
-    assert in_parent.result(5) == [(socket.AF_INET, "8.8.8.8")]
+    assert in_parent.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
 
 
 # --------------------------------------------------------------------------
