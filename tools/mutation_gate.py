@@ -146,7 +146,8 @@ def run(module: str, children: int, resume: bool) -> float:
     code = mutmut(workdir, "run", f"--max-children={children}", log=log)
     if code == 0 and resume:
         # Verdicts are kept across runs; tests may have changed since: try the survivors again.
-        survivors = [r.name for r in mutation_report.results(module) if r.status == "survived"]
+        results = mutation_report.results(module)
+        survivors = [r.name for r in results if r.status not in mutation_report.KILLED]
         if survivors:
             code = mutmut(workdir, "run", f"--max-children={children}", *survivors, log=log)
     elapsed = time.monotonic() - start
