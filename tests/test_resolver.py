@@ -155,6 +155,36 @@ def test_a_broken_resolver_fails_the_lookup_not_the_thread() -> None:
         Resolver(broken).resolve("x.example.com", 443).result(WAIT)
 
 
+def test_two_first_callers_at_once_share_one_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interleaving that would break "once": the second caller checks the pid (the
+    # after-fork check) while the first one's lookup is already under way.
+    dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
+    dns.hold.clear()
+    resolver = Resolver(dns)
+    real_getpid = os.getpid
+
+    def getpid() -> int:
+        if threading.current_thread().name == "second-caller":
+            _wait_for(lambda: bool(resolver._pending))
+        return real_getpid()
+
+    monkeypatch.setattr(resolver_module.os, "getpid", getpid)
+    second: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: second.append(resolver.resolve("push.example.com", 443)),
+        name="second-caller",
+    )
+    caller.start()
+    try:
+        first = resolver.resolve("push.example.com", 443)
+        caller.join(WAIT)
+        assert second == [first]
+    finally:
+        dns.hold.set()
+    assert first.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+    assert dns.calls == ["push.example.com"]
+
+
 def test_a_lookup_asks_for_the_port_and_stream_sockets_on_a_named_thread() -> None:
     dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
     Resolver(dns).resolve("push.example.com", 8443).result(WAIT)
