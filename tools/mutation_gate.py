@@ -78,7 +78,32 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
             "--deselect=tests/test_resolver.py::test_a_lookup_slower_than_the_timeout_is_a_timeout_within_it",
         ],
     ),
-    "proxy": (["src/webpush_core/_wire/proxy.py"], ["tests/test_proxy.py"]),
+    "proxy": (
+        ["src/webpush_core/_wire/proxy.py"],
+        [
+            "tests/test_proxy.py",
+            # Through a real tinyproxy and push services on loopback: the transports'
+            # tests (seconds each, a process per fixture); the unit tests cover proxy.py.
+            *(
+                f"--deselect=tests/test_proxy.py::test_{name}"
+                for name in (
+                    "http_endpoint_through_the_proxy",
+                    "environment_proxy_and_no_proxy_bypass",
+                    "connect_tunnel_to_https_verified_end_to_end",
+                    "every_urllib3_path_goes_through_the_proxy",
+                    "407_names_the_proxy_without_its_password",
+                    "proxy_that_cannot_reach_the_endpoint",
+                    "502_and_unreachable_proxy",
+                    "policy_still_checks_the_endpoint",
+                    "curl_and_requests_session",
+                    "proxy_log_has_no_password",
+                    "push_client_own_transport",  # (a prefix: both of them)
+                    "hostile_connect_answers_are_capped",
+                    "a_proxy_that_never_answers_connect_times_out",
+                )
+            ),
+        ],
+    ),
 }
 
 # Every module's settings besides its scope. The hypothesis profile (tests/conftest.py)
