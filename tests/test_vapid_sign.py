@@ -432,3 +432,123 @@ def test_decode_verified_takes_a_string_token() -> None:
 def test_parse_authorization_only_raises_vapid_error(auth: str, crypto_key: Any) -> None:
     with pytest.raises(VapidError):
         parse_authorization(auth, crypto_key)
+
+
+# --------------------------------------------------------------------------
+# The claims a push service checks, at their limits (RFC 8292 §2)
+
+
+@pytest.mark.parametrize(
+    ("exp", "words"),
+    [
+        (1_000_000, "the VAPID token has expired"),  # exp == now
+        (1_000_000 + 0.5, None),  # a float NumericDate is a number too
+        (1_000_000 + 86_400 + 60, None),  # 24 h ahead plus the 60 s of clock skew allowed
+        (
+            1_000_000 + 86_400 + 61,
+            "the VAPID token's exp is more than 24 hours ahead (RFC 8292 §2)",
+        ),
+        (10**400, "the VAPID token's exp is more than 24 hours ahead (RFC 8292 §2)"),
+        (float("nan"), "the VAPID token's exp is not a number (NaN)"),
+        (True, "the VAPID token has no numeric exp claim"),
+        ("1000060", "the VAPID token has no numeric exp claim"),
+        (None, "the VAPID token has no numeric exp claim"),
+    ],
+)
+def test_token_exp_at_its_limits(exp: Any, words: Any) -> None:
+    from webpush_core.vapid._token import check_token_claims
+
+    claims = {"aud": AUD, "exp": exp}
+    if words is None:
+        check_token_claims(claims, AUD, 1_000_000.0)
+        return
+    with pytest.raises(VapidError) as info:
+        check_token_claims(claims, None, 1_000_000.0)
+    assert (str(info.value), info.value.field) == (words, "authorization")
+
+
+def test_token_audience_is_compared_when_given() -> None:
+    from webpush_core.vapid._token import check_token_claims
+
+    check_token_claims({"exp": 1_000_060}, None, 1_000_000.0)  # no audience asked: no check
+    for claims, shown in (
+        ({"exp": 1_000_060, "aud": AUD}, repr(AUD)),
+        ({"exp": 1_000_060}, "None"),
+    ):
+        with pytest.raises(VapidError) as info:
+            check_token_claims(claims, "https://other.example", 1_000_000.0)
+        assert str(info.value) == f"the VAPID token's aud {shown} is not 'https://other.example'"
+
+
+def test_vapid_parameters_as_rfc_7235_writes_them(vapid: Vapid) -> None:
+    # Empty list items are skipped, names are case-insensitive, values may be quoted,
+    # and base64url padding inside a value is part of the value.
+    token, k = split_vapid(vapid.sign(CLAIMS))
+    for header in (
+        f"vapid t={token},, k={k}",
+        f'Vapid T="{token}", K="{k}"',
+        f"vapid  t={token} ,k={k}=",
+        f"vapid k={k}, t={token}",
+    ):
+        assert vapid.verify(header)["sub"] == SUB, header
+    both = "the vapid Authorization needs both t=<JWT> and k=<key> (RFC 8292 §3)"
+    params = "the vapid Authorization parameters must be t=<JWT>, k=<key> (RFC 8292 §3)"
+    for header, words in (
+        (f'vapid t="", k={k}', both),  # an empty quoted value
+        (f"vapid t=, k={k}", params),
+        (f"vapid ={token}, t={token}, k={k}", params),  # no name
+        (f"vapid t={token}, k={k}, T={token}", "the Authorization header repeats t="),
+        ("WebPush  ", "the WebPush Authorization must be 'WebPush <JWT>'"),
+    ):
+        with pytest.raises(VapidError) as info:
+            vapid.verify(header, f"p256ecdsa={k}")
+        assert (str(info.value), info.value.field) == (words, "authorization"), header
+
+
+def test_only_quotes_are_taken_off_a_crypto_key_value(vapid: Vapid) -> None:
+    k = vapid.application_server_key
+    headers = vapid.sign_headers(CLAIMS, scheme="webpush")
+    for crypto_key in (f"p256ecdsa={k}", f'p256ecdsa="{k}"', f"p256ecdsa = {k} "):
+        assert vapid.verify(headers["Authorization"], crypto_key)["aud"] == AUD
+    with pytest.raises(VapidError) as info:  # anything else stays and is part of the key
+        vapid.verify(headers["Authorization"], f"p256ecdsa=X{k}X")
+    assert str(info.value) == "the VAPID public key is not base64url"
+
+
+# --------------------------------------------------------------------------
+# Claims that are not plain str and int: signed the slow way, same result
+
+
+class Contact(str):
+    """A str subclass, as an enum of contacts or a settings object may give."""
+
+
+@pytest.mark.parametrize("cls", [Vapid, Vapid01])
+def test_claims_of_str_subclasses_are_signed_like_plain_ones(cls: type[Vapid]) -> None:
+    now = float(int(time.time()))
+    signer = cls(clock=lambda: now)
+    headers = signer.sign({"sub": Contact(SUB), "aud": Contact(AUD)})
+    assert isinstance(headers, dict)
+    plain = signer.sign(CLAIMS)
+    assert set(headers) == set(plain)
+    assert headers["Authorization"].split()[0] == plain["Authorization"].split()[0]
+    crypto_key = headers.get("Crypto-Key")
+    claims = signer.verify(headers["Authorization"], crypto_key)
+    assert claims == {"sub": SUB, "aud": AUD, "exp": int(now) + 12 * 3600}
+
+
+def test_non_ascii_claims_are_escaped_and_unserializable_ones_refused(vapid: Vapid) -> None:
+    headers = vapid.sign({**CLAIMS, "name": "Zoë"})
+    token, _ = split_vapid(headers)
+    assert unb64u(token.split(".")[1]).isascii()
+    assert vapid.verify(headers["Authorization"])["name"] == "Zoë"
+    for extra, why in (
+        ({"x"}, "Object of type set is not JSON serializable"),
+        (float("inf"), "Out of range float values are not JSON compliant"),
+    ):
+        with pytest.raises(VapidError) as info:
+            vapid.sign({**CLAIMS, "extra": extra})
+        assert (str(info.value), info.value.field) == (
+            f"vapid_claims must be JSON-serializable: {why}",
+            "vapid_claims",
+        )
