@@ -14,9 +14,12 @@ Parts, each used by every benchmark:
 * ``floor``: the crypto floor, straight on ``cryptography``;
 * ``measure``: CPU of process trees (the client and its children), throughput
   windows, interleaved rounds and medians, per-call CPU, memory;
-* ``report``: the fan-out benchmark's markdown report.
+* ``report``: the fan-out benchmark's markdown report;
+* ``baseline``: ``webpush_core`` at a git revision, imported beside this tree's,
+  for before/after comparisons in one process.
 
 The command-line entry points: ``benchmarks`` (``__main__``: the fan-out
 benchmark, run by ``make bench``; ``fanout`` holds its steps), ``benchmarks.transports``,
-``benchmarks.celery_bench``, ``benchmarks.dict_subscription``, ``benchmarks.vapid_sign``.
+``benchmarks.celery_bench``, ``benchmarks.dict_subscription``, ``benchmarks.vapid_sign``,
+``benchmarks.parser``, ``benchmarks.calls``.
 """

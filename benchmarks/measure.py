@@ -204,18 +204,20 @@ PerCall = Callable[[int], object]  # call i works on the i-th subscription (modu
 
 
 def per_call_runs(
-    rows: Sequence[tuple[str, PerCall]], iterations: int, repeats: int
+    rows: Sequence[tuple[str, PerCall]], iterations: int, repeats: int, *, alternate: bool = False
 ) -> dict[str, list[float]]:
     """µs of thread CPU per call, one entry per repeat, the rows interleaved.
 
     Thread CPU (not wall) so that other processes on the cores do not count.
+    With ``alternate`` every other repeat runs the rows in reverse order, so
+    that a drift of the machine's speed during a repeat favours no row.
     """
     for _, fn in rows:
         for i in range(min(50, iterations)):  # warm caches and lazy imports
             fn(i)
     runs: dict[str, list[float]] = {name: [] for name, _ in rows}
-    for _ in range(repeats):
-        for name, fn in rows:
+    for repeat in range(repeats):
+        for name, fn in rows if not (alternate and repeat % 2) else rows[::-1]:
             gc.collect()
             t0 = time.thread_time()
             for i in range(iterations):

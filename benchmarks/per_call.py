@@ -3,20 +3,23 @@
 Each factory returns a function whose i-th call works on the i-th subscription
 (modulo), and returns the body where there is one, so that a caller can check
 with http_ece that it decrypts before timing it (``checked``): a broken
-contender shows up as an error, never as a flattering number.
+contender shows up as an error, never as a flattering number. Ours take the
+package as ``lib`` (default: this tree's ``webpush_core``), so that the same
+row can run on a copy at another revision (``baseline.load``).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, Union
 
 import py_vapid
 import pywebpush
 
 import webpush_core
-from webpush_core import EndpointPolicy, Subscription, Vapid, build_request
-from webpush_core._request import prepare_message
+from webpush_core import EndpointPolicy, Vapid
 from webpush_core.ece import encrypt_message
 
 from .keys import VAPID_SUB, Sub, UserAgent, decrypts_to
@@ -43,14 +46,20 @@ def ours_encrypt(uas: list[UserAgent], data: bytes) -> PerCall:
 
 
 def ours_build_request(
-    subs: list[Sub], data: bytes, vapid: VapidKey, ttl: int, policy: EndpointPolicy
+    subs: list[Sub],
+    data: bytes,
+    vapid: VapidKey,
+    ttl: int,
+    policy: EndpointPolicy,
+    lib: ModuleType = webpush_core,
 ) -> PerCall:
     """One-call ``build_request``: the whole request, every argument checked per call."""
     n = len(subs)
     claims = {"sub": VAPID_SUB}
+    build = lib.build_request
 
     def one_call(i: int) -> bytes:
-        request = build_request(
+        request = build(
             subs[i % n],
             data,
             vapid_private_key=vapid,
@@ -63,24 +72,39 @@ def ours_build_request(
     return one_call
 
 
-def ours_encode(subs: list[Sub], data: bytes) -> PerCall:
+def ours_webpush(
+    subs: list[Sub], data: bytes, vapid: VapidKey, ttl: int, lib: ModuleType
+) -> PerCall:
+    """One-call ``webpush()``, all of it but the socket: ``lib``'s ``MockPushService``
+    must be active (the caller starts it) and answers 201. Returns the response;
+    the body that went out is the mock's last captured request."""
+    n = len(subs)
+    claims = {"sub": VAPID_SUB}
+    send = lib.webpush
+    return lambda i: send(subs[i % n], data, vapid, claims, ttl=ttl)
+
+
+def ours_encode(subs: list[Sub], data: bytes, lib: ModuleType = webpush_core) -> PerCall:
     """``WebPusher(sub).encode(data)`` (pywebpush's class, ours)."""
     n = len(subs)
-    return lambda i: bytes(webpush_core.WebPusher(subs[i % n]).encode(data)["body"])
+    web_pusher = lib.WebPusher
+    return lambda i: bytes(web_pusher(subs[i % n]).encode(data)["body"])
 
 
 def ours_in_send_many(
-    subs: list[Sub], data: bytes, vapid: VapidKey, ttl: int
+    subs: list[Sub], data: bytes, vapid: VapidKey, ttl: int, lib: ModuleType = webpush_core
 ) -> tuple[PerCall, PerCall]:
     """Per message inside ``send_many``: the message is checked once
     (``prepare_message``), then each subscription parsed and its request built.
     (dict subscription, ``Subscription`` parsed beforehand and kept)."""
-    plan = prepare_message(data, vapid, {"sub": VAPID_SUB}, "aes128gcm", ttl)
-    parsed = [Subscription.from_info(sub) for sub in subs]
+    prepare = importlib.import_module(f"{lib.__name__}._request").prepare_message
+    parse = lib.Subscription.from_info
+    plan = prepare(data, vapid, {"sub": VAPID_SUB}, "aes128gcm", ttl)
+    parsed = [parse(sub) for sub in subs]
     n = len(subs)
 
     def from_dict(i: int) -> bytes:
-        return bytes(plan.build(Subscription.from_info(subs[i % n])).body)
+        return bytes(plan.build(parse(subs[i % n])).body)
 
     def kept(i: int) -> bytes:
         return bytes(plan.build(parsed[i % n]).body)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import pathlib
+from typing import Any
 
 import redis
 from celery import Celery
 
-from webpush_core import EndpointPolicy
+from webpush_core import EndpointPolicy, PushClient
 from webpush_core.celery import WebPushTasks
 
 REDIS_URL = os.environ["WEBPUSH_TEST_REDIS"]
+# The reports' Redis, when a test wants it elsewhere than the broker (unreachable).
+REPORT_REDIS_URL = os.environ.get("WEBPUSH_TEST_REPORT_REDIS") or REDIS_URL
 KEY_FILE = pathlib.Path(os.environ["WEBPUSH_TEST_VAPID_KEY_FILE"])
 # The worker-side on_expired callback writes here, so the test can read it.
 EXPIRED_KEY = "test:expired-endpoints"
@@ -34,6 +37,8 @@ app.conf.update(
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     },
+    # Celery's saferepr depth for arguments without an argsrepr (default 3).
+    task_repr_maxlevels=int(os.environ.get("WEBPUSH_TEST_REPR_LEVELS", "3")),
 )
 
 
@@ -45,7 +50,8 @@ push = WebPushTasks(
     app,
     vapid_private_key=KEY_FILE.read_text,
     vapid_claims={"sub": "mailto:ops@example.com"},
-    redis_url=REDIS_URL,
+    redis_url=REPORT_REDIS_URL,
+    batch_key=os.environ.get("WEBPUSH_TEST_BATCH_KEY") or None,
     retries=int(os.environ.get("WEBPUSH_TEST_RETRIES", "2")),
     retry_backoff=0.2,
     retry_backoff_max=5.0,
@@ -55,3 +61,16 @@ push = WebPushTasks(
     concurrency=int(os.environ.get("WEBPUSH_TEST_CONCURRENCY", "8")),
     timeout=10.0,
 )
+
+
+if os.environ.get("WEBPUSH_TEST_BUG"):
+    # A bug inside the worker's send, raised with a subscription's endpoint and
+    # keys in its message: what the worker logs and reports must hold none of them.
+    def _broken_send_many(self: Any, subscriptions: Any, *_: Any, **__: Any) -> Any:
+        sub = subscriptions[0]
+        raise RuntimeError(
+            f"simulated bug for {sub['endpoint']} with {sub['keys']['auth']} "
+            f"and {sub['keys']['p256dh']}"
+        )
+
+    PushClient.send_many = _broken_send_many  # type: ignore[method-assign]

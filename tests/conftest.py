@@ -2,6 +2,15 @@
 
 The local push service fixtures (``push_service``) come from webpush_core's own
 pytest plugin (registered through the ``pytest11`` entry point).
+
+This directory is on sys.path, so helpers import as top-level modules:
+
+``unit/``         the sans-IO modules, one test file per module (no servers)
+``adversarial/``  hostile peers and hostile input, one file per behaviour
+                  defended, named after it
+``servers/``      the loopback servers every network test shares
+``peers.py``      the independent peers (node web-push, web-push-testing)
+the rest          each a public piece end to end over loopback sockets
 """
 
 from __future__ import annotations

@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+
+from servers.loopback import free_port
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE_MODULES = NODE_DIR / "node_modules"
@@ -69,12 +70,6 @@ def require_node() -> str:
             "run `make node`"
         )
     return node
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _post(url: str, payload: Optional[dict[str, Any]] = None, timeout: float = 5.0) -> Any:
@@ -109,7 +104,7 @@ def run_webpush_testing() -> Iterator[str]:
     node = require_node()
     with tempfile.TemporaryFile() as output:
         for _attempt in range(3):  # the free port may be taken before node binds it
-            port = _free_port()
+            port = free_port()
             proc = subprocess.Popen(
                 [node, str(SERVER_SCRIPT), str(port)],
                 cwd=NODE_DIR,

@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Optional
@@ -156,6 +158,114 @@ def test_outcome_of_a_result_without_reason_and_action() -> None:
         assert outcome(result) == expected, result.error
 
 
+_ENDPOINT = "https://fcm.googleapis.com/fcm/send/cKx9-SECRETPATH:APA91b"
+_P256DH = "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"
+_AUTH = "tBHItJI5svbpez7KI4CCXg"
+_ITEMS = [[7, _ENDPOINT, _P256DH, _AUTH]]
+_PEM_TEXT = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n"
+
+# (text, what clean_detail makes of it with _ITEMS)
+CLEAN_CASES = [
+    ("endpoint refused: host '127.0.0.1' is an IP address literal",
+     "endpoint refused: host '127.0.0.1' is an IP address literal"),
+    (f"failed for {_ENDPOINT} today", "failed for https://fcm.googleapis.com/... today"),
+    (f"auth={_AUTH} p256dh={_P256DH}", "auth=[key] p256dh=[key]"),
+    (f"bad key {_PEM_TEXT} here", "bad key [key] here"),
+    (f"cut {_PEM_TEXT[:40]}", "cut [key]"),
+    ("raw yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw.", "raw [key]."),
+    ("A1b" * 13, "A1b" * 13),  # 39: shorter than any key
+    ("A1b" * 13 + "c", "[key]"),  # 40
+    ("No such file: '/srv/deploy/secrets/vapid_private_key_production.pem'",
+     "No such file: '/srv/deploy/secrets/vapid_private_key_production.pem'"),
+    # Controls break words (a space), format characters such as U+202E vanish.
+    ("a\x1b[31mb\r\nc\u202ed\x00e", "a [31mb cd e"),
+    ("token eyJhbGciOiJFUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln end", "token [token] end"),
+    ("x" * 300, "x" * 300),  # MAX_DETAIL
+    ("x" * 301, "x" * 297 + "..."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), CLEAN_CASES)
+def test_clean_detail(text: str, expected: str) -> None:
+    from webpush_core._fanout_report import clean_detail
+
+    assert clean_detail(text, _ITEMS) == expected
+
+
+def test_describe_a_failed_result() -> None:
+    from webpush_core import EndpointNotAllowed, RateLimited, SendResult
+    from webpush_core._fanout_report import describe
+
+    refused = SendResult(None, ok=False, error=EndpointNotAllowed("endpoint refused: http"))
+    assert describe(refused) == "endpoint refused: http"
+    # The reason the client decided (the TTL ran out): the last attempt's error follows.
+    late = SendResult(
+        None, ok=False, error=RateLimited("Push failed: 429"), reason="ttl-expired", action=None
+    )
+    assert describe(late) == "last attempt: Push failed: 429"
+    assert describe(SendResult(None, ok=False, detail="its words", reason="unknown")) == (
+        "its words"
+    )
+
+
+def test_a_worker_that_cannot_load_its_key_says_so_once(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At start (celeryd_after_setup, in the worker's main process) and then per
+    batch: one log record for as long as the reason stays the same."""
+    from celery import Celery
+
+    from webpush_core import VapidError
+
+    wpc = _celery()
+    app = Celery("nokey", broker="redis://127.0.0.1:1/0")  # never reached
+    missing = tmp_path / "vapid.pem"
+    push = wpc.WebPushTasks(
+        app,
+        vapid_private_key=missing.read_text,
+        vapid_claims={"sub": "mailto:ops@example.com"},
+        name="nokey",
+    )
+    caplog.set_level("INFO", logger="webpush_core.celery")
+
+    class OtherWorker:  # a worker of another app: not ours to check
+        app = Celery("other", broker="redis://127.0.0.1:1/0")
+
+    push._check_at_start(instance=OtherWorker())
+    assert caplog.records == []
+
+    class Worker:
+        pass
+
+    Worker.app = app  # type: ignore[attr-defined]
+    push._check_at_start(instance=Worker())
+    reasons = []
+    for _ in range(3):  # three batches
+        with pytest.raises(VapidError) as info:
+            push._client()
+        reasons.append(push._cannot_send(info.value))
+    [record] = caplog.records
+    assert record.levelname == "ERROR" and record.name == "webpush_core.celery"
+    message = record.getMessage()
+    assert "cannot send: vapid_private_key: calling it in this worker process raised " in message
+    assert f"FileNotFoundError: [Errno 2] No such file or directory: '{missing}'" in message
+    assert message.endswith("every batch it takes fails with reason invalid-vapid")
+    assert {reason for reason, _ in reasons} == {"invalid-vapid"}
+    assert message.startswith(reasons[0][1])  # the report's detail is the log's words
+    # Another reason is said again; a key that is no key is not echoed.
+    missing.write_text("MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgBROKEN")
+    with pytest.raises(VapidError) as info:
+        push._client()
+    reason, text = push._cannot_send(info.value)
+    assert len(caplog.records) == 2 and reason == "invalid-vapid"
+    assert "BROKEN" not in caplog.text and "MIGHAgEA" not in caplog.text and "BROKEN" not in text
+    # Once the key loads, the client is made and the next failure would be said again.
+    Vapid().save_key(missing)
+    assert push._client() is push._client()
+    assert push._said is None
+    push._shutdown()
+
+
 # --------------------------------------------------------------------------
 # Real services
 
@@ -217,6 +327,102 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.wait(10)
 
 
+class ScriptedClient:
+    """Stands for a worker's PushClient: each subscription gets the answer scripted
+    for its endpoint, as the result the client would report."""
+
+    def __init__(self, answers: dict[str, tuple[int, dict[str, str]]]) -> None:
+        self.answers = answers
+
+    def send_many(self, subscriptions: Any, data: bytes, **options: Any) -> Iterator[Any]:
+        from webpush_core import PushResponse, SendResult
+        from webpush_core._classify import error_for_response
+
+        for sub in subscriptions:
+            status, headers = self.answers[sub["endpoint"]]
+            response = PushResponse(status, "", headers, b"", sub["endpoint"])
+            error = error_for_response(response, sub["endpoint"])
+            yield SendResult(
+                sub,
+                ok=error is None,
+                status_code=status,
+                retry_after=response.retry_after,
+                attempts=1,
+                error=error,
+                response=response,
+            )
+
+
+def test_batches_are_retried_as_the_retry_policy_decides(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fleet's retries follow the client's RetryPolicy: backoff from
+    retry_backoff (half of it drawn), Retry-After as a floor capped at
+    retry_backoff_max, retries bounded, the TTL's end, the throttle's pause."""
+    import redis
+    from celery import Celery
+
+    from webpush_core._delivery import retry
+
+    wpc = _celery()
+    app = Celery("policy", broker="redis://127.0.0.1:1/0")  # never reached: enqueues captured
+    push = wpc.WebPushTasks(
+        app, redis_url=redis_url, name="policy", retries=2, retry_backoff=2, retry_backoff_max=10
+    )
+    assert push._retry == retry.RetryPolicy(
+        max_retries=2, backoff_base=2.0, backoff_cap=10.0, retry_after_cap=10.0, jitter=0.5
+    )
+    r = redis.Redis.from_url(redis_url)
+    enqueued: list[tuple[dict[str, Any], float]] = []
+
+    def enqueue(fan_out_id: str, batch: dict[str, Any], countdown: float = 0.0) -> None:
+        enqueued.append((batch, countdown))
+
+    monkeypatch.setattr(push, "_enqueue", enqueue)
+    draws = iter([0.0, 0.999, 0.0, 0.0])
+    monkeypatch.setattr(retry.random, "random", lambda: next(draws))
+
+    def run(answers: dict[str, tuple[int, dict[str, str]]], attempt: int, **extra: Any) -> str:
+        """Run a batch of one endpoint per answer ("/500": at this run's own origin,
+        as fan_out() groups them), in a report of that many; returns its fan-out id."""
+        origin = f"https://policy-{len(enqueued)}-{attempt}.example"
+        scripted = {origin + path: answer for path, answer in answers.items()}
+        monkeypatch.setattr(push, "_client", lambda: ScriptedClient(scripted))
+        items = [[i, endpoint, "p", "a"] for i, endpoint in enumerate(scripted)]
+        batch = {"o": origin, "a": attempt, "s": items, "d": "", "ttl": None, **extra}
+        batch.update(urgency=None, topic=None)
+        fan_out_id = uuid.uuid4().hex
+        r.hset(wpc.Keys(fan_out_id).counts, "total", len(items))  # as fan_out() announces
+        push._run_batch(fan_out_id, batch)
+        return fan_out_id
+
+    def entries(fan_out_id: str) -> dict[bytes, bytes]:
+        return r.hgetall(wpc.Keys(fan_out_id).counts)  # type: ignore[no-any-return]
+
+    # First retry: the backoff is 2 s, its later half drawn (draw 0: 1 s; 0.999: ~2 s).
+    run({"/500": (500, {}), "/410": (410, {})}, attempt=0)
+    batch, countdown = enqueued[-1]
+    assert countdown == 1.0 and batch["a"] == 1
+    assert [i[1] for i in batch["s"]] == [f"{batch['o']}/500"]
+    run({"/500": (500, {})}, attempt=1)
+    assert enqueued[-1][1] == pytest.approx(4.0 * (0.5 + 0.5 * 0.999))  # doubled
+    # Retry-After is a floor, capped at retry_backoff_max (10 s), and a 503 with one
+    # pauses the origin for every worker.
+    run({"/503": (503, {"Retry-After": "3600"})}, attempt=0)
+    batch, countdown = enqueued[-1]
+    assert countdown == 10.0
+    assert 9000 < r.pttl(f"{wpc.PREFIX}:throttle:{batch['o']}") <= 10000
+    # Retries bounded: after retries=2 the failure is final, with its own reason.
+    before = len(enqueued)
+    final = run({"/500": (500, {})}, attempt=2)
+    assert len(enqueued) == before
+    assert entries(final)[b"r:service-error"] == b"1"
+    # A retry that would start after the TTL's end is not made.
+    late = run({"/429": (429, {"Retry-After": "5"})}, attempt=0, x=time.time() + 4)
+    assert len(enqueued) == before
+    assert entries(late)[b"r:ttl-expired"] == b"1"
+
+
 class Worker:
     """One ``celery worker --pool=prefork`` (a main process and its pool children)."""
 
@@ -227,6 +433,7 @@ class Worker:
         queue: str,
         log: pathlib.Path,
         app: str = "celery_worker_app",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.log = log
         self.process = subprocess.Popen(
@@ -248,6 +455,7 @@ class Worker:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel=INFO",
+                *extra,
             ],
             cwd=env.get("PYTHONPATH", str(TESTS)).split(os.pathsep)[0],
             env=env,
@@ -431,6 +639,17 @@ def test_fan_out_delivers_once_and_reports_one_entry_each(
     assert report.total == 52
     assert (report.ok, report.failed) == (47, 5)
     assert report.failures == {"unsubscribed": 3, "invalid-input": 2}
+    # One sample detail per reason: the push service's words, or why it was refused
+    # (by the dispatcher: no keys; or by the worker: a p256dh that is no P-256 point).
+    assert set(report.details) == set(report.failures)
+    assert report.details["unsubscribed"].startswith("Push failed: 410 Gone")
+    assert report.details["invalid-input"] in (
+        "subscription #50: keys is not a mapping",
+        "keys.p256dh must decode to a 65-byte uncompressed P-256 point, got 3 bytes",
+    ), report.details["invalid-input"]
+    for detail in report.details.values():  # no endpoint path, no key
+        for sub in subs:
+            assert sub_id(sub) not in detail and sub["keys"]["auth"] not in detail
     assert sorted(report.to_delete) == sorted(s["endpoint"] for s in gone)
     # Dispatcher-side callback: every endpoint once, in batches.
     assert sorted(e for batch in found for e in batch) == sorted(report.to_delete)
@@ -646,61 +865,262 @@ def test_a_batch_delivered_twice_is_sent_twice_and_reported_once(
         push.send_batch.apply_async(args=args, queue="webpush-tests")
 
     report = handle.wait(timeout=60)
-
     assert (report.total, report.ok, report.failed) == (12, 12, 0)
+    # The report is complete once the first copy of each batch is in; the
+    # second copies may still be on their way. Wait (bounded) until every
+    # duplicate has been sent and counted, then check nothing was reported twice.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        report = handle.progress()
+        if report.sent >= 24 and all(len(plain.messages(s)) >= 2 for s in subs):
+            break
+        time.sleep(0.05)
+
     assert [len(plain.messages(s)) for s in subs] == [2] * 12  # at least once: here twice
     assert report.sent == 24
+    assert (report.total, report.ok, report.failed) == (12, 12, 0)  # reported once
 
 
-def _readme_blocks(section: str) -> list[str]:
-    text = (TESTS.parent / "README.md").read_text()
-    start = text.index(f"\n## {section}\n")
-    end = text.find("\n## ", start + 1)
-    body = text[start : end if end != -1 else len(text)]
-    blocks = body.split("```python\n")[1:]
-    return [block.split("\n```", 1)[0] for block in blocks]
+README = TESTS.parent / "README.md"
 
 
-def test_readme_scaling_out_example_runs(
-    env: dict[str, str], push_service: LocalPushService, tmp_path: pathlib.Path
-) -> None:
-    """README "Scaling out", verbatim: its tasks.py in a real worker, its sending code here.
+def _readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n### {title}\n")
+    return text[start : text.index("\n### ", start + 1)]
 
-    The example keeps the default endpoint policy, which refuses loopback push
-    services (SSRF protection): every subscription ends with that reason, on the
-    workers, and nothing reaches the local service.
-    """
-    tasks_py, send_py = _readme_blocks("Scaling out")
-    (tmp_path / "tasks.py").write_text(tasks_py)
-    key_file = os.environ["WEBPUSH_TEST_VAPID_KEY_FILE"]
-    worker_env = dict(env, BROKER_URL=os.environ["WEBPUSH_TEST_REDIS"], VAPID_KEY_FILE=key_file)
-    worker_env["PYTHONPATH"] = str(tmp_path)
-    subs = [push_service.subscribe() for _ in range(5)]
-    deleted: list[str] = []
-    old_broker = os.environ.get("BROKER_URL")
-    os.environ["BROKER_URL"] = worker_env["BROKER_URL"]
-    sys.path.insert(0, str(tmp_path))
-    w = Worker(worker_env, "readme", "celery", tmp_path / "worker.log", app="tasks")
-    try:
-        namespace: dict[str, Any] = {
-            "subscriptions_from_db": lambda: iter(subs),
-            "delete_subscription": deleted.append,
+
+def _fenced(section: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", section, re.M | re.S)
+
+
+class Shell:
+    """A README command block run by bash in ``folder``, Redis on ``port`` instead of 6379."""
+
+    def __init__(self, folder: pathlib.Path, port: int) -> None:
+        self.folder = folder
+        self.port = port
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("BROKER_URL", "VAPID_KEY_FILE", "WEBPUSH_LOCAL_TEST")
+            and not k.startswith("WEBPUSH_TEST_")
         }
-        exec(compile(send_py, "README.md", "exec"), namespace)  # noqa: S102 - our README's example
-        report = namespace["report"]
-        assert (report.total, report.ok, report.failed) == (5, 0, 5), w.tail()
-        assert report.failures == {"invalid-input": 5}  # EndpointNotAllowed
-        assert report.sent == 0
-        assert deleted == []
-        assert push_service.requests == []
+        # webpush-core, celery and python: this project's environment, as after pip install.
+        self.env["PATH"] = os.pathsep.join(
+            [str(pathlib.Path(sys.executable).parent), os.environ["PATH"]]
+        )
+        self.env.pop("PYTHONPATH", None)
+
+    def script(self, block: str) -> str:
+        return "set -e\n" + block.replace("6379", str(self.port))
+
+    def run(self, block: str) -> str:
+        done = subprocess.run(
+            ["bash", "-c", self.script(block)],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def start(self, block: str, log: pathlib.Path) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            ["bash", "-c", self.script(block)],
+            cwd=self.folder,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while b" ready." not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.stop(process)
+                raise RuntimeError(f"the README's worker did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        return process
+
+    @staticmethod
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # warm shutdown, as Ctrl+C
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def _pieces_in_order(quoted: str, text: str) -> None:
+    """Each "..."-separated piece of a README quote appears in ``text``, in order."""
+    at = 0
+    for piece in (p.strip() for p in quoted.split("...")):
+        found = text.find(piece, at)
+        assert found >= 0, f"{piece!r} not in:\n{text}"
+        at = found + len(piece)
+
+
+def test_readme_walk_through_runs_as_written(tmp_path: pathlib.Path) -> None:
+    """README "A walk-through on one machine": its files and commands, run as written.
+
+    Redis is started by the README's own command (on a free port instead of
+    6379), the worker by its command, the dispatcher by ``python send.py``;
+    what it prints is the README's. Then the two workers "started wrong" the
+    README describes: their reports and logs say what it says they say.
+    """
+    if shutil.which("redis-server") is None:
+        _unavailable("redis-server is not installed (make test installs it when run as root)")
+    _celery()
+    import redis
+
+    section = _readme_section("A walk-through on one machine")
+    setup, worker_block, dispatch = _fenced(section, "sh")
+    files = {block.split("\n", 1)[0].lstrip("# "): block for block in _fenced(section, "python")}
+    assert sorted(files) == ["send.py", "tasks.py"]
+    (expected,) = _fenced(section, "text")
+    for name, code in files.items():
+        (tmp_path / name).write_text(code)
+    shell = Shell(tmp_path, _free_port())
+    # The first line is the install, run in a fresh venv by tests/test_packaging.py.
+    install, rest = setup.split("\n", 1)
+    assert install == "pip install '.[celery]'"
+    shell.run(rest)  # redis-server --daemonize, webpush-core keygen
+    client = redis.Redis.from_url(f"redis://127.0.0.1:{shell.port}/0")
+    try:
+        client.ping()
+        assert (tmp_path / "vapid.pem").read_text().startswith("-----BEGIN PRIVATE KEY-----")
+
+        worker = shell.start(worker_block, tmp_path / "worker.log")
+        try:
+            out = shell.run(dispatch)
+        finally:
+            shell.stop(worker)
+        assert out == expected, (tmp_path / "worker.log").read_text()[-3000:]
+        log = (tmp_path / "worker.log").read_text()
+        assert "1 of 200 subscriptions to http://127.0.0.1:" in log  # -l info: the failure
+        assert " failed: unsubscribed: 1 (e.g. Push failed: 410 Gone" in log
+
+        # Started wrong, as the README lists: its quotes are what the report says.
+        quotes = re.findall(r"`([^`]*\.\.\.[^`]*)`", section)
+        policy_quote = next(q for q in quotes if q.startswith("invalid-input:"))
+        key_quote = next(q for q in quotes if q.startswith("ERROR/MainProcess]"))
+
+        no_policy = worker_block.replace("WEBPUSH_LOCAL_TEST=1 ", "")
+        assert no_policy != worker_block
+        worker = shell.start(no_policy, tmp_path / "worker-no-policy.log")
+        try:
+            out = shell.run(dispatch)
+        finally:
+            shell.stop(worker)
+        lines = out.splitlines()
+        assert lines[0] == "0 delivered, 1000 failed" and lines[-1] == "1000 subscriptions kept"
+        assert len(lines) == 3
+        _pieces_in_order(policy_quote, lines[1])
+        log = (tmp_path / "worker-no-policy.log").read_text()
+        warned = [
+            line
+            for line in log.splitlines()
+            if "WARNING/ForkPoolWorker" in line
+            and "200 of 200 subscriptions to http://127.0.0.1:" in line
+            and " failed: invalid-input: 200 (e.g. endpoint refused by EndpointPolicy" in line
+        ]
+        assert len(warned) == 5, log  # one per batch of 200
+        assert all("EndpointPolicy.for_testing()" in line for line in warned)
+
+        no_key = worker_block.replace(" VAPID_KEY_FILE=$PWD/vapid.pem", "")
+        assert no_key != worker_block
+        worker = shell.start(no_key, tmp_path / "worker-no-key.log")
+        try:
+            out = shell.run(dispatch)
+        finally:
+            shell.stop(worker)
+        lines = out.splitlines()
+        assert lines[0] == "0 delivered, 1000 failed" and len(lines) == 3
+        assert lines[1].startswith("  invalid-vapid: 1000, e.g. the worker on ")
+        assert "vapid_private_key" in lines[1] and "KeyError: 'VAPID_KEY_FILE'" in lines[1]
+        log = (tmp_path / "worker-no-key.log").read_text()
+        said = [line for line in log.splitlines() if "cannot send" in line]
+        assert len(said) == 1, log  # once, for the worker and both pool processes
+        assert "ERROR/MainProcess]" in said[0] and "reason invalid-vapid" in said[0]
+        _pieces_in_order(key_quote.replace("<host>", socket.gethostname()), said[0])
+        assert log.index("cannot send") < log.index(" ready.")  # said as it started
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            client.shutdown(nosave=True)
+
+
+def test_an_unexpected_error_is_logged_and_reported_without_secrets(
+    env: dict[str, str], app_module: ModuleType, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    """A bug in the worker (here: send_many raises, quoting a subscription):
+    logged with its type, message and place, sent again, then final as ``unknown``."""
+    plain, _ = stand_ins
+    queue = "webpush-bug"
+    log = _STATE["folder"] / "worker-bug.log"
+    w = Worker(dict(env, WEBPUSH_TEST_BUG="1"), "bug", queue, log)
+    try:
+        subs = [plain.sub(_STATE["vapid"]) for _ in range(5)]
+        handle = app_module.push.fan_out(subs, "never sent", batch_size=3, queue=queue)
+        report = handle.wait(timeout=60)
     finally:
         w.stop()
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("tasks", None)
-        if old_broker is None:
-            os.environ.pop("BROKER_URL", None)
-        else:
-            os.environ["BROKER_URL"] = old_broker
+    assert (report.total, report.ok, report.failed, report.sent) == (5, 0, 5, 0)
+    assert report.failures == {"unknown": 5}
+    origin = plain.url
+    detail = report.details["unknown"]
+    assert re.fullmatch(
+        rf"worker error: RuntimeError: simulated bug for {re.escape(origin)}/\.\.\. "
+        r"with \[key\] and \[key\]",
+        detail,
+    ), detail
+    text = log.read_text()
+    errors = [line for line in text.splitlines() if "failed in the worker" in line]
+    retries = app_module.push.retries
+    assert len(errors) == 2 * (retries + 1)  # two batches, each attempt
+    for line in errors:
+        assert "ERROR/ForkPoolWorker" in line
+        assert "RuntimeError: simulated bug for" in line
+        assert "(at celery_worker_app.py:" in line and "in _broken_send_many)" in line
+    assert sum("go back to the queue" in line for line in errors) == 2 * retries
+    assert sum("their entries are final (unknown)" in line for line in errors) == 2
+    for sub in subs:  # nowhere in the worker's log: the endpoints' paths, the keys
+        for secret in (sub_id(sub), sub["keys"]["auth"], sub["keys"]["p256dh"]):
+            assert secret not in text
+    assert all(plain.messages(s) == [] for s in subs)
+
+
+def test_a_reasons_sample_detail_is_the_first_counted(redis_url: str) -> None:
+    """record(): a detail is kept for a reason only when that call counted an entry
+    of it (not for a redelivered index), and the first one stays."""
+    import redis
+
+    from webpush_core._fanout_report import FanOutHandle, Keys, record
+
+    client = redis.Redis.from_url(redis_url)
+    keys = Keys("sample-test")
+    client.delete(*keys.all)
+    handle = FanOutHandle(lambda: client, "sample-test")
+    client.hset(keys.counts, "total", 5)  # fan_out() announces the indexes a report takes
+    record(client, keys, ["0", "rejected", "", "1", "ok", ""], 2, 60, {"rejected": "first"})
+    # Index 0 again (a redelivered batch) with another detail: not counted, not kept.
+    record(client, keys, ["0", "timeout", ""], 1, 60, {"timeout": "again"})
+    # A new entry of a reason already described: counted, the first detail stays.
+    record(client, keys, ["2", "rejected", ""], 1, 60, {"rejected": "second"})
+    # A detail for a reason with no entry in the call: ignored.
+    record(client, keys, ["3", "ok", ""], 1, 60, {"unknown": "no entry"})
+    # A reason recorded without a detail has none.
+    record(client, keys, ["4", "unsubscribed", "https://push.example/x"], 1, 60)
+    report = handle.progress()
+    assert report.failures == {"rejected": 2, "unsubscribed": 1}
+    assert report.details == {"rejected": "first"}
+    assert (report.ok, report.failed, report.sent) == (2, 3, 6)
+    assert report.to_delete == ("https://push.example/x",)
+    assert all(0 < client.ttl(k) <= 60 for k in keys.all)
 
 
 def test_batches_queued_or_retried_past_their_ttl_are_not_sent(
@@ -726,12 +1146,14 @@ def test_batches_queued_or_retried_past_their_ttl_are_not_sent(
     assert (report.total, report.ok, report.failed) == (4, 0, 4)
     assert report.failures == {"ttl-expired": 4} and report.sent == 0
     assert all(plain.messages(s) == [] for s in late)
-    # A retry that would start after the TTL ends is not made.
+    # A retry that would start after the TTL ends is not made. The TTL is long
+    # enough for a loaded machine to deliver the other two within it; the
+    # Retry-After ends well after it.
     busy = StandIn().start()
     try:
         subs = [busy.sub(vapid) for _ in range(3)]
-        busy.script[sub_id(subs[0])] = [(429, {"Retry-After": "4"})]
-        report = push.fan_out(subs, "x", ttl=2).wait(timeout=30)
+        busy.script[sub_id(subs[0])] = [(429, {"Retry-After": "40"})]
+        report = push.fan_out(subs, "x", ttl=10).wait(timeout=30)
         assert (report.ok, report.failed) == (2, 1)
         assert report.failures == {"ttl-expired": 1}
         assert busy.messages(subs[0]) == []

@@ -12,8 +12,8 @@ import io
 import json
 import os
 import pathlib
+import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from servers.loopback import free_port
+from unit.test_ece_explain import AES128GCM_NAMES, AESGCM_NAMES
 from webpush_core import __version__
 from webpush_core._cli import main
 from webpush_core.testing import LocalPushService
@@ -177,10 +179,7 @@ def test_expired_subscription_exits_1_with_the_services_answer(
 
 
 def test_unreachable_exits_1(files: Files, capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
-    sub = dict(files.sub, endpoint=f"http://127.0.0.1:{port}/push/x")
+    sub = dict(files.sub, endpoint=f"http://127.0.0.1:{free_port()}/push/x")  # nothing listens
     files.info = files.write("dead.json", sub)
     status, _ = run(files.send_args("--message", "x", "--timeout", "2"))
     assert status == 1
@@ -324,34 +323,20 @@ def test_generated_key_sends(tmp_path: pathlib.Path, push_service: LocalPushServ
 
 # -- explain -------------------------------------------------------------------------------
 
-AES128GCM_STEPS = [
-    "ecdh_secret", "PRK_key", "key_info", "IKM", "PRK",
-    "cek_info", "CEK", "nonce_info", "NONCE", "header", "ciphertext",
-]  # fmt: skip
-AESGCM_STEPS = [
-    "ecdh_secret", "auth_info", "PRK_combine", "IKM", "context",
-    "PRK", "cek_info", "CEK", "nonce_info", "NONCE", "ciphertext",
-]  # fmt: skip
 
-
-def _section(out: str, title: str) -> dict[str, str]:
-    lines = out.splitlines()
-    start = lines.index(title) + 1
+def _values(out: str) -> dict[str, str]:
+    """Every ``  name : value`` line of explain's output (the values, in base64url)."""
     found = {}
-    for line in lines[start:]:
+    for line in out.splitlines():
         name, sep, value = line.partition(" : ")
-        if not sep:
-            break
-        found[name.strip()] = value.strip()
+        if sep and line.startswith("  ") and not line.startswith("   "):
+            assert name.strip() not in found, name
+            found[name.strip()] = value.strip()
     return found
 
 
-def _steps(out: str) -> dict[str, str]:
-    return _section(out, "steps:")
-
-
 @pytest.mark.parametrize(
-    ("coding", "names"), [("aes128gcm", AES128GCM_STEPS), ("aesgcm", AESGCM_STEPS)]
+    ("coding", "names"), [("aes128gcm", AES128GCM_NAMES), ("aesgcm", AESGCM_NAMES)]
 )
 def test_explain_prints_every_step(files: Files, coding: str, names: list[str]) -> None:
     status, out = run(
@@ -359,9 +344,12 @@ def test_explain_prints_every_step(files: Files, coding: str, names: list[str]) 
     )
     assert status == 0
     assert out.splitlines()[0] == f"{coding} encryption for {files.sub['endpoint']}"
-    steps = _steps(out)
+    steps = _values(out)
     assert list(steps) == names
+    headings = [line for line in out.splitlines()[2:] if not line.startswith(" ")]
+    assert headings == ["inputs:", "key schedule:", "header:", "records:", "body:"]
     ua_public = unb64url(files.sub["keys"]["p256dh"])
+    assert unb64url(steps["ua_public"]) == ua_public
     if coding == "aes128gcm":
         # RFC 8291 §3.4: key_info = "WebPush: info" || 0x00 || ua_public || as_public.
         key_info = unb64url(steps["key_info"])
@@ -370,9 +358,14 @@ def test_explain_prints_every_step(files: Files, coding: str, names: list[str]) 
         assert unb64url(steps["nonce_info"]) == b"Content-Encoding: nonce\x00"
         assert len(unb64url(steps["CEK"])) == 16 and len(unb64url(steps["NONCE"])) == 12
         # The record: "audit me" + 0x02 delimiter + 16-byte tag.
+        assert unb64url(steps["record[0].plaintext"]) == b"audit me\x02"
         assert len(unb64url(steps["ciphertext"])) == len(b"audit me") + 1 + 16
+        assert unb64url(steps["body"]) == unb64url(steps["header"]) + unb64url(steps["ciphertext"])
     else:
         assert unb64url(steps["auth_info"]) == b"Content-Encoding: auth\x00"
+        assert steps["Encryption"] == f"salt={steps['salt']}"
+        assert steps["Crypto-Key"] == f"dh={steps['as_public']}"
+        assert unb64url(steps["record[0].plaintext"]) == b"\x00\x00audit me"
     assert files.service.requests == []  # explain sends nothing
 
 
@@ -382,7 +375,7 @@ def test_explain_from_a_data_file_and_bad_info(
     data = files.write("m.txt", b"from a file")
     status, out = run(["explain", "-i", files.info, "-d", data])
     assert status == 0
-    assert len(unb64url(_steps(out)["ciphertext"])) == len(b"from a file") + 1 + 16
+    assert len(unb64url(_values(out)["ciphertext"])) == len(b"from a file") + 1 + 16
     bad = files.write("bad.json", {"endpoint": files.sub["endpoint"], "keys": {}})
     assert run(["explain", "-i", bad, "-m", "x"])[0] == 2
     assert "keys.p256dh" in capsys.readouterr().err
@@ -420,7 +413,7 @@ def test_errors_speak_in_flag_names(files: Files, capsys: pytest.CaptureFixture[
     assert "--key" in err and "--claims" in err and "vapid_" not in err
 
 
-@pytest.mark.parametrize("command", ["send", "keygen", "explain"])
+@pytest.mark.parametrize("command", ["send", "keygen", "pubkey", "explain"])
 def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"], out=io.StringIO())
@@ -434,7 +427,7 @@ def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[s
         if command == "explain" and action.dest in ("data", "message"):
             continue  # one of the two is required
         assert "default" in (action.help or ""), f"{command} {action.option_strings}"
-    assert "(default: aes128gcm)" in text or command == "keygen"
+    assert "(default: aes128gcm)" in text or command in ("keygen", "pubkey")
 
 
 @pytest.mark.parametrize("fmt", ["pem", "der", "raw"])
@@ -454,6 +447,112 @@ def test_keygen_formats_and_pubkey(tmp_path: pathlib.Path, fmt: str) -> None:
     assert Vapid.from_file(path).application_server_key == printed
     status, out = run(["pubkey", str(path)])
     assert status == 0 and out.strip() == printed
+
+
+@pytest.mark.parametrize("fmt", ["pem", "raw"])
+def test_keygen_out_dash_writes_the_key_to_stdout(
+    fmt: str,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out = run(["keygen", "--out", "-", "--format", fmt])
+    assert status == 0
+    assert list(tmp_path.iterdir()) == []  # no file named "-", nor any other
+    key = Vapid.from_string(out)  # stdout is the key alone
+    assert out.endswith("\n") and out.count("\n") == (5 if fmt == "pem" else 1)
+    err = capsys.readouterr().err  # what a person reads goes to stderr
+    assert err.splitlines() == [
+        f"private key written to stdout ({fmt})",
+        "applicationServerKey (for pushManager.subscribe):",
+        key.application_server_key,
+    ]
+
+
+def test_keygen_out_dash_der_is_binary_on_stdout(tmp_path: pathlib.Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "webpush_core", "keygen", "--out", "-", "--format", "der"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    key = Vapid(load_der_private_key(done.stdout, None))  # type: ignore[arg-type]
+    assert done.stderr.decode().splitlines()[-1] == key.application_server_key
+    assert list(tmp_path.iterdir()) == []
+    # Where stdout takes text only, the binary key is refused, not mangled.
+    assert run(["keygen", "--out", "-", "--format", "der"])[0] == 2
+
+
+@pytest.mark.parametrize("fmt", ["pem", "der", "raw"])
+def test_pubkey_as_pem(tmp_path: pathlib.Path, fmt: str) -> None:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    path = tmp_path / f"key.{fmt}"
+    _, out = run(["keygen", "--out", str(path), "--format", fmt])
+    printed = out.strip().splitlines()[-1]
+    status, pem = run(["pubkey", str(path), "--format", "pem"])
+    assert status == 0
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----\n") and pem.endswith(
+        "-----END PUBLIC KEY-----\n"
+    )
+    point = load_pem_public_key(pem.encode()).public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
+    )
+    assert point == unb64url(printed)
+    assert run(["pubkey", str(path), "--format", "raw"])[1] == printed + "\n"
+
+
+def test_every_text_output_ends_with_a_newline(files: Files, tmp_path: pathlib.Path) -> None:
+    """Each command, run as a program: its stdout and stderr end with a newline (or are
+    empty), and so does each text file it writes."""
+    bad_info = files.write("bad.json", {"endpoint": files.sub["endpoint"]})
+    gone = files.service.subscribe(files.vapid.application_server_key)
+    files.service.expire(gone)
+    gone_info = files.write("gone.json", gone)
+    key = str(files.key)
+    commands: list[list[str]] = [
+        ["--version"],
+        files.send_args("--message", "hi"),
+        files.send_args("--message", "hi", "--curl"),
+        [*files.send_args("--message", "x"), "--info", gone_info],  # 1: refused (410)
+        [*files.send_args("--message", "x"), "--info", bad_info],  # 2: bad input
+        ["keygen", "--out", str(tmp_path / "k.pem")],
+        ["keygen", "--out", str(tmp_path / "k.raw"), "--format", "raw"],
+        ["keygen", "--out", str(tmp_path / "k.der"), "--format", "der"],
+        ["keygen", "--out", "-"],
+        ["keygen", "--out", "-", "--format", "raw"],
+        ["pubkey", key],
+        ["pubkey", key, "--format", "pem"],
+        ["pubkey", str(tmp_path / "missing.pem")],  # 2
+        ["explain", "--info", files.info, "--message", "m"],
+        ["explain", "--info", files.info, "--message", "m", "--encoding", "aesgcm"],
+        ["demo"],
+    ]
+    statuses = []
+    for argv in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "webpush_core", *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        statuses.append(done.returncode)
+        for stream in (done.stdout, done.stderr):
+            assert stream == b"" or stream.endswith(b"\n"), (argv, stream[-80:])
+        assert done.stdout or done.stderr, argv
+    assert statuses == [0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]
+    for name in ("k.pem", "k.raw"):
+        assert (tmp_path / name).read_bytes().endswith(b"\n"), name
 
 
 def test_pubkey_of_a_missing_file_exits_2(
@@ -478,19 +577,53 @@ def test_explain_reproduces_rfc8291_appendix_a_byte_for_byte() -> None:
         ]
     )  # fmt: skip
     assert status == 0
-    inputs = _section(out, "inputs:")
-    assert inputs == {
-        "salt": vectors["salt"],
-        "sender_public (as_public)": vectors["as_public"],
-        "receiver_public (ua_public)": vectors["ua_public"],
-        "auth_secret": vectors["auth_secret"],
-    }
-    steps = _steps(out)
+    steps = _values(out)
+    for name in ("salt", "as_public", "ua_public", "auth_secret", "as_private"):
+        assert steps[name] == vectors[name], name
     for name, value in vectors["intermediate"].items():
         assert steps[name] == value, name
-    assert steps["header"] + steps["ciphertext"] != ""
-    body = unb64url(steps["header"]) + unb64url(steps["ciphertext"])
-    assert body == unb64url(vectors["body"])
+    assert steps["body"] == vectors["body"]  # the final body, whole, on one line
+    assert steps["header.keyid"] == vectors["as_public"]
+    # Each value with its formula and section, the header split, the delimiter shown:
+    # what an auditor checks without the RFC open.
+    lines = [line.strip() for line in out.splitlines()]
+    for expected in (
+        "ecdh_secret = ECDH(as_private, ua_public) (RFC 8291 §3.1; 32 octets)",
+        "PRK_key = HMAC-SHA-256(auth_secret, ecdh_secret) (RFC 8291 §3.3-3.4; 32 octets)",
+        'key_info = "WebPush: info" || 0x00 || ua_public || as_public '
+        "(RFC 8291 §3.3-3.4; 144 octets)",
+        "IKM = HMAC-SHA-256(PRK_key, key_info || 0x01) (RFC 8291 §3.3-3.4; 32 octets)",
+        "PRK = HMAC-SHA-256(salt, IKM) (RFC 8188 §2.2; 32 octets)",
+        "CEK = first 16 octets of HMAC-SHA-256(PRK, cek_info || 0x01) (RFC 8188 §2.2; 16 octets)",
+        "NONCE = first 12 octets of HMAC-SHA-256(PRK, nonce_info || 0x01) "
+        "(RFC 8188 §2.3; 12 octets)",
+        "header = salt || rs || idlen || keyid (RFC 8188 §2.1; 86 octets)",
+        "header.rs = octets 16-19: uint32 rs = 4096 (RFC 8188 §2.1; 4 octets)",
+        "header.idlen = octet 20: uint8 idlen = 65 (RFC 8188 §2.1; 1 octet)",
+        "header.keyid = octets 21-85: keyid = as_public (RFC 8291 §4; 65 octets)",
+        "record[0].nonce = NONCE XOR 0 (96-bit big-endian) (RFC 8188 §2.3; 12 octets)",
+        "record[0].plaintext = data (41 octets) || 0x02 || 0x00 * 0 (RFC 8188 §2; 42 octets)",
+        "body = header || ciphertext (RFC 8188 §2, RFC 8291 §4; 144 octets)",
+    ):
+        assert expected in lines, expected
+
+
+def test_make_demo_explains_each_value_in_one_line() -> None:
+    from webpush_core._demo import run as demo
+
+    out = io.StringIO()
+    assert demo(out) == 0
+    lines = out.getvalue().splitlines()
+    shown = [i for i, line in enumerate(lines) if re.match(r"^  \S+ +: ", line)]
+    assert len(shown) == 29  # 1 key, 3 subscription, 17 encryption, 6 on the wire, 2 received
+    for i in shown:  # each value, then one line (more indented) on what it is
+        explanation = lines[i + 1]
+        assert explanation.startswith(" " * 10) and explanation.strip(), lines[i]
+        assert i + 2 == len(lines) or not lines[i + 2].startswith(" " * 10), lines[i]
+    names = [lines[i].split(" : ")[0].strip() for i in shown]
+    for name in ("PRK_key", "IKM", "CEK", "NONCE", "header.rs", "record[0].plaintext"):
+        assert name in names
+    assert lines[-1] == "Delivered and decrypted."
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """PushClient's fan-out: results, laziness, concurrency, retries, asyncio, lifecycle,
 the helper process and the event-loop transport.
 
-``ScriptedService`` is a plain-HTTP push-service stand-in on 127.0.0.1 (an
+``PushService`` is a plain-HTTP push-service stand-in on 127.0.0.1 (an
 asyncio server in a thread): each request's answer comes from a per-path
 script (status, headers, delay, or a close without answer), and it records
 how many requests were in flight at once and how many connections it saw.
@@ -19,17 +19,19 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import pytest
 import trustme
 
+from manual_time import use_manual_time
+from servers.loopback import free_port, server_context
+from servers.push_service import Answer, PushService
 from webpush_core._b64 import b64url_encode
-from webpush_core._delivery import client as _client
 from webpush_core._delivery import fanout as _fanout
 from webpush_core._delivery import sealer as _sealer
 from webpush_core._delivery.client import PushClient, SendResult
+from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._subscription import Subscription
@@ -63,126 +65,10 @@ _y = (int.from_bytes(_point[33:], "big") + 1) % 2**256
 OFF_CURVE = b64url_encode(_point[:33] + _y.to_bytes(32, "big"))
 
 
-# --------------------------------------------------------------------------
-# A scripted push-service stand-in
-
-
-@dataclass
-class Answer:
-    status: int = 201
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    delay: float = 0.0
-    close: bool = False  # read the request, close without answering
-
-
-class ScriptedService:
-    """Answers per path from a script (the last answer repeats); records concurrency."""
-
-    def __init__(self, default: Optional[Answer] = None) -> None:
-        self.default = default or Answer()
-        self.scripts: dict[str, list[Answer]] = {}
-        self.seen: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.connections = 0
-        self.open_connections = 0
-        self.requests = 0
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        ready.wait(5)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=256)
-            self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self._loop.run_until_complete(main())
-        self._loop.run_forever()
-
-    def script(self, name: str, *answers: Answer) -> dict[str, Any]:
-        self.scripts[f"/push/{name}"] = list(answers)
-        return self.sub(name)
-
-    def sub(self, name: str) -> dict[str, Any]:
-        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
-
-    def _answer(self, path: str) -> Answer:
-        with self.lock:
-            n = self.seen.get(path, 0)
-            self.seen[path] = n + 1
-            self.requests += 1
-            script = self.scripts.get(path)
-        if not script:
-            return self.default
-        return script[min(n, len(script) - 1)]
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with self.lock:
-            self.connections += 1
-            self.open_connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                length = 0
-                for line in lines[1:]:
-                    if line.lower().startswith("content-length:"):
-                        length = int(line.split(":", 1)[1])
-                await reader.readexactly(length)
-                answer = self._answer(path)
-                with self.lock:
-                    self.in_flight += 1
-                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                try:
-                    if answer.delay:
-                        await asyncio.sleep(answer.delay)
-                finally:
-                    with self.lock:
-                        self.in_flight -= 1
-                if answer.close:
-                    break
-                extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
-                writer.write(
-                    f"HTTP/1.1 {answer.status} X\r\n{extra}Content-Length: {len(answer.body)}"
-                    "\r\n\r\n".encode("latin-1")
-                    + answer.body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            with self.lock:
-                self.open_connections -= 1
-            writer.close()
-
-    def stop(self) -> None:
-        async def close() -> None:
-            self._server.close()
-            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in handlers:
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-
 @pytest.fixture
-def service() -> Iterator[ScriptedService]:
-    svc = ScriptedService()
-    yield svc
-    svc.stop()
+def service() -> Iterator[PushService]:
+    with PushService(keys=KEYS) as svc:
+        yield svc
 
 
 @pytest.fixture
@@ -282,11 +168,11 @@ def test_one_result_per_subscription_carrying_the_original(
         assert [m.plaintext for m in messages] == [b"hello, all"]  # decrypted by the service
 
 
-def test_empty_input_and_empty_data(service: ScriptedService) -> None:
+def test_empty_input_and_empty_data(service: PushService) -> None:
     with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:
         assert list(client.send_many([], b"x")) == []
         results = list(client.send_many([service.sub("a"), service.sub("b")], None))
-    assert [r.ok for r in results] == [True, True] and service.requests == 2
+    assert [r.ok for r in results] == [True, True] and len(service.requests) == 2
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +182,7 @@ def test_empty_input_and_empty_data(service: ScriptedService) -> None:
 class Source:
     """A generator over n subscriptions that records how far it was consumed."""
 
-    def __init__(self, service: ScriptedService, n: int) -> None:
+    def __init__(self, service: PushService, n: int) -> None:
         self.service = service
         self.n = n
         self.consumed = 0
@@ -309,7 +195,7 @@ class Source:
 
 @pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
 def test_input_is_read_lazily_within_the_window(
-    service: ScriptedService, helper: bool, monkeypatch: pytest.MonkeyPatch
+    service: PushService, helper: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if helper:
         if _sealer.cores() < 2:
@@ -334,7 +220,7 @@ def test_input_is_read_lazily_within_the_window(
     assert yielded == 50
 
 
-def test_bad_shared_arguments_raise_before_reading(service: ScriptedService) -> None:
+def test_bad_shared_arguments_raise_before_reading(service: PushService) -> None:
     source = Source(service, 10)
     with PushClient(endpoint_policy=LOCAL) as client:
         with pytest.raises(InvalidRequest) as info:
@@ -346,14 +232,14 @@ def test_bad_shared_arguments_raise_before_reading(service: ScriptedService) -> 
         with pytest.raises(InvalidRequest) as info:
             client.send_many(source, b"x", topic="not a topic!")
         assert info.value.field == "topic"
-    assert source.consumed == 0 and service.requests == 0
+    assert source.consumed == 0 and len(service.requests) == 0
 
 
 # --------------------------------------------------------------------------
 # Bad subscriptions: the error from_info (or the policy) raises, nothing sent
 
 
-def _bad_subscriptions(service: ScriptedService) -> list[tuple[Any, str]]:
+def _bad_subscriptions(service: PushService) -> list[tuple[Any, str]]:
     good = service.sub("fine")
     return [
         ({"endpoint": good["endpoint"]}, "keys"),
@@ -369,7 +255,7 @@ def _bad_subscriptions(service: ScriptedService) -> list[tuple[Any, str]]:
 
 @pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
 def test_bad_subscriptions_get_the_parse_error_and_nothing_is_sent(
-    service: ScriptedService, helper: bool, monkeypatch: pytest.MonkeyPatch, sealed: list[int]
+    service: PushService, helper: bool, monkeypatch: pytest.MonkeyPatch, sealed: list[int]
 ) -> None:
     if helper:
         if _sealer.cores() < 2:
@@ -392,15 +278,17 @@ def test_bad_subscriptions_get_the_parse_error_and_nothing_is_sent(
         assert result.error.field == field_name
         assert result.attempts == 0 and result.status_code is None
         with pytest.raises(InvalidSubscription) as info:
-            Subscription.from_info(sub)
+            # A parse, and for the one without keys (it parses: pushes without
+            # data need none) the refusal of encrypting data for it.
+            Subscription.from_info(sub).require_keys()
         assert info.value.message == result.error.message  # exactly what a parse says
     assert all(results[id(s)].ok for s in good)
-    assert service.requests == 8  # only the good ones went out
+    assert len(service.requests) == 8  # only the good ones went out
 
 
 @pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
 def test_endpoint_policy_refusals_are_results(
-    service: ScriptedService, helper: bool, monkeypatch: pytest.MonkeyPatch
+    service: PushService, helper: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if helper:
         if _sealer.cores() < 2:
@@ -417,7 +305,7 @@ def test_endpoint_policy_refusals_are_results(
 # concurrency: requests in flight
 
 
-def test_concurrency_caps_requests_in_flight(service: ScriptedService) -> None:
+def test_concurrency_caps_requests_in_flight(service: PushService) -> None:
     service.default = Answer(delay=0.1)
     subs = [service.sub(f"c{i}") for i in range(24)]
     with PushClient(concurrency=3, endpoint_policy=LOCAL) as client:
@@ -427,7 +315,7 @@ def test_concurrency_caps_requests_in_flight(service: ScriptedService) -> None:
     assert service.connections <= 2 * 3
 
 
-def test_slow_service_answers_overlap(service: ScriptedService) -> None:
+def test_slow_service_answers_overlap(service: PushService) -> None:
     # 16 answers of 0.3 s each: one at a time would take 4.8 s.
     service.default = Answer(delay=0.3)
     subs = [service.sub(f"o{i}") for i in range(16)]
@@ -439,19 +327,19 @@ def test_slow_service_answers_overlap(service: ScriptedService) -> None:
     assert elapsed < 2.4, elapsed  # they overlapped (a correctness bound, not a benchmark)
 
 
-def test_keep_alive_connections_are_reused(service: ScriptedService) -> None:
+def test_keep_alive_connections_are_reused(service: PushService) -> None:
     subs = [service.sub(f"k{i}") for i in range(60)]
     with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:
         assert all(r.ok for r in client.send_many(subs, b"x"))
         assert all(r.ok for r in client.send_many(subs, b"y"))
-    assert service.requests == 120 and service.connections <= 2 * 2
+    assert len(service.requests) == 120 and service.connections <= 2 * 2
 
 
 # --------------------------------------------------------------------------
 # Retries
 
 
-def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedService) -> None:
+def test_retries_honour_retry_after_with_a_manual_clock(service: PushService) -> None:
     subs = [
         service.script(
             "ra", Answer(503, {"Retry-After": "7"}), Answer(429, {"Retry-After": "9"}), Answer(201)
@@ -463,10 +351,10 @@ def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedServ
         service.script("always", Answer(500)),
         service.script("redirect", Answer(307, {"Location": "https://elsewhere.example/"})),
     ]
-    waits: list[float] = []
     with PushClient(max_retries=2, concurrency=1, endpoint_policy=LOCAL) as client:
-        client._sleep = waits.append
+        manual = use_manual_time(client)
         results = {endpoint_name(r): r for r in client.send_many(subs, b"x")}
+    waits = manual.retries()
     assert results["ra"].ok and results["ra"].attempts == 3
     assert results["capped"].ok and results["capped"].attempts == 2
     gone, nf = results["gone"], results["nf"]
@@ -477,19 +365,17 @@ def test_retries_honour_retry_after_with_an_injected_sleep(service: ScriptedServ
     always = results["always"]
     assert isinstance(always.error, ServerError) and always.attempts == 3
     # 7 and 9 as asked, 3600 capped at 60; the 500s wait jitter (<= 0.5, <= 1.0 s).
-    assert sorted(w for w in waits if w >= 2) == [7.0, 9.0, _client._RETRY_AFTER_CAP]
+    assert sorted(w for w in waits if w >= 2) == [7.0, 9.0, RetryPolicy().retry_after_cap]
     jitter = sorted(w for w in waits if w < 2)
     assert len(jitter) == 2 and jitter[0] <= 1.0 and jitter[1] <= 1.0
     assert service.seen["/push/always"] == 3 and service.seen["/push/gone"] == 1
 
 
-def test_retries_wait_on_the_event_loop(
-    service: ScriptedService, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_retries_wait_on_the_event_loop(service: PushService) -> None:
     # No hook: the backoff is a timer on the loop; a 429's Retry-After: 1 is honoured.
-    monkeypatch.setattr(_client, "_BACKOFF_BASE", 0.01)
     sub = service.script("r", Answer(500), Answer(429, {"Retry-After": "1"}), Answer(201))
-    with PushClient(max_retries=3, endpoint_policy=LOCAL) as client:
+    with PushClient(endpoint_policy=LOCAL) as client:
+        client._engine.retry = RetryPolicy(max_retries=3, backoff_base=0.01)
         start = time.monotonic()
         result = client.send(sub, b"x")
         elapsed = time.monotonic() - start
@@ -497,7 +383,7 @@ def test_retries_wait_on_the_event_loop(
     assert 1.0 <= elapsed < 5.0, elapsed
 
 
-def test_a_closed_connection_is_resent_once_within_the_attempt(service: ScriptedService) -> None:
+def test_a_closed_connection_is_resent_once_within_the_attempt(service: PushService) -> None:
     sub = service.script("drop", Answer(close=True), Answer(201))
     twice = service.script("drop2", Answer(close=True), Answer(close=True), Answer(201))
     with PushClient(max_retries=0, endpoint_policy=LOCAL) as client:
@@ -508,10 +394,10 @@ def test_a_closed_connection_is_resent_once_within_the_attempt(service: Scripted
     assert service.seen["/push/drop"] == 2 and service.seen["/push/drop2"] == 2
 
 
-def test_timeout_is_a_push_timeout(service: ScriptedService) -> None:
+def test_timeout_is_a_push_timeout(service: PushService) -> None:
     sub = service.script("slow", Answer(delay=3.0))
     with PushClient(timeout=0.3, max_retries=1, endpoint_policy=LOCAL) as client:
-        client._sleep = lambda seconds: None
+        use_manual_time(client)
         start = time.monotonic()
         result = client.send(sub, b"x")
         elapsed = time.monotonic() - start
@@ -521,31 +407,22 @@ def test_timeout_is_a_push_timeout(service: ScriptedService) -> None:
 
 def test_unreachable_host_is_a_transport_error() -> None:
     with PushClient(max_retries=0, timeout=2, endpoint_policy=LOCAL) as client:
-        port = _free_port()
+        port = free_port()
         result = client.send({"endpoint": f"http://127.0.0.1:{port}/push/x", "keys": KEYS}, b"x")
     assert isinstance(result.error, TransportError)
     assert result.error.message.startswith(f"cannot connect to http://127.0.0.1:{port}")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_the_pool_manager_path_sends_and_retries(service: ScriptedService) -> None:
+def test_the_pool_manager_path_sends_and_retries(service: PushService) -> None:
     subs = [service.script("p1", Answer(503), Answer(201)), service.sub("p2")]
-    waits: list[float] = []
     pool = make_pool_manager(maxsize=2)
     client = PushClient(max_retries=1, concurrency=2, endpoint_policy=LOCAL, pool_manager=pool)
     with client:
-        client._sleep = waits.append
+        manual = use_manual_time(client)
         results = {endpoint_name(r): r for r in client.send_many(subs, b"x")}
         assert client.send(service.sub("p3"), b"x").ok
     assert results["p1"].ok and results["p1"].attempts == 2 and results["p2"].ok
-    assert len(waits) == 1
+    assert len(manual.waits) == 1
     pool.clear()
 
 
@@ -572,7 +449,7 @@ def test_send_async_and_send_many_async(push_service: LocalPushService) -> None:
     assert [m.plaintext for m in push_service.messages(subs[0])] == [b"one", b"many"]
 
 
-def test_send_async_does_not_block_the_event_loop(service: ScriptedService) -> None:
+def test_send_async_does_not_block_the_event_loop(service: PushService) -> None:
     service.default = Answer(delay=0.3)
 
     async def main() -> int:
@@ -603,7 +480,7 @@ def _io_thread(client: PushClient) -> Optional[threading.Thread]:
 
 
 def test_context_manager_closes_connections_threads_and_helper(
-    service: ScriptedService, helper_soon: None
+    service: PushService, helper_soon: None
 ) -> None:
     with PushClient(concurrency=4, endpoint_policy=LOCAL) as client:
         assert all(r.ok for r in client.send_many([service.sub(f"x{i}") for i in range(40)], b"x"))
@@ -616,7 +493,7 @@ def test_context_manager_closes_connections_threads_and_helper(
     assert wait_until(lambda: service.open_connections == 0)
 
 
-def test_client_is_usable_after_close(service: ScriptedService) -> None:
+def test_client_is_usable_after_close(service: PushService) -> None:
     client = PushClient(endpoint_policy=LOCAL)
     assert client.send(service.sub("a"), b"x").ok
     client.close()
@@ -626,18 +503,18 @@ def test_client_is_usable_after_close(service: ScriptedService) -> None:
     client.close()  # twice is fine
 
 
-def test_close_waits_for_deliveries_under_way(service: ScriptedService) -> None:
+def test_close_waits_for_deliveries_under_way(service: PushService) -> None:
     service.default = Answer(delay=0.3)
     client = PushClient(concurrency=8, endpoint_policy=LOCAL)
     results = client.send_many([service.sub(f"w{i}") for i in range(8)], b"x")
     first = next(results)  # the other 7 are in flight
     client.close()
-    assert first.ok and service.requests == 8
+    assert first.ok and len(service.requests) == 8
     rest = list(results)
     assert len(rest) == 7 and all(r.ok for r in rest)
 
 
-def test_a_dropped_client_stops_its_threads(service: ScriptedService) -> None:
+def test_a_dropped_client_stops_its_threads(service: PushService) -> None:
     client = PushClient(endpoint_policy=LOCAL)
     assert client.send(service.sub("a"), b"x").ok
     thread = _io_thread(client)
@@ -653,7 +530,7 @@ def test_a_dropped_client_stops_its_threads(service: ScriptedService) -> None:
 
 
 def test_the_helper_process_is_not_used_when_switched_off(
-    service: ScriptedService, helper_soon: None
+    service: PushService, helper_soon: None
 ) -> None:
     with PushClient(endpoint_policy=LOCAL, helper_process=False) as client:
         assert all(r.ok for r in client.send_many([service.sub(f"n{i}") for i in range(20)], b"x"))
@@ -695,7 +572,7 @@ def test_fan_out_goes_on_when_the_helper_dies(
 
 
 def test_a_stuck_helper_is_given_up(
-    service: ScriptedService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
+    service: PushService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_fanout, "_HELPER_STALL", 0.5)
     client = PushClient(concurrency=4, endpoint_policy=LOCAL)
@@ -718,7 +595,7 @@ def test_a_stuck_helper_is_given_up(
 
 
 def test_a_helper_that_cannot_start_is_not_needed(
-    service: ScriptedService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
+    service: PushService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_sealer.sys, "executable", "/usr/bin/uwsgi")  # not a Python
     with PushClient(endpoint_policy=LOCAL) as client:
@@ -737,49 +614,46 @@ def tls_ca() -> trustme.CA:
 
 
 def test_tls_verified_and_reused(tls_ca: trustme.CA, tmp_path: Any) -> None:
-    import ssl
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca.issue_cert("127.0.0.1").configure_cert(context)
     ca_path = tmp_path / "ca.pem"
     tls_ca.cert_pem.write_to_path(str(ca_path))
-    handshakes = 0
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal handshakes
-        handshakes += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0, ssl=context))
-    port = server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{port}/push/t"
-        subs = [{"endpoint": f"{url}{i}", "keys": KEYS} for i in range(30)]
+    with PushService(keys=KEYS, tls=server_context(tls_ca, "127.0.0.1")) as server:
+        subs = [server.sub(f"t{i}") for i in range(30)]
         with PushClient(concurrency=2, endpoint_policy=LOCAL, max_retries=0) as client:
             untrusted = client.send(subs[0], b"x")
         assert isinstance(untrusted.error, TransportError)
         assert "certificate verify failed" in untrusted.error.message
         with PushClient(concurrency=2, endpoint_policy=LOCAL, ca_certs=str(ca_path)) as client:
             assert all(r.ok for r in client.send_many(subs, b"x"))
+        handshakes = sum(version is not None for version in server.tls_versions)
         assert handshakes <= 1 + 2 * 2  # the refused one, then a few kept-alive ones
-    finally:
-        loop.call_soon_threadsafe(server.close)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
-def test_errors_are_library_errors(service: ScriptedService) -> None:
+def test_sni_is_the_endpoint_host_name(tls_ca: trustme.CA, tmp_path: Any) -> None:
+    import socket
+
+    try:
+        socket.getaddrinfo("localhost", 443, socket.AF_INET)
+    except OSError:
+        pytest.skip("no localhost")
+    ca_path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_path))
+    context = server_context(tls_ca, "localhost")
+    sni: list[Optional[str]] = []
+
+    def on_sni(sock: Any, name: Optional[str], ctx: Any) -> None:
+        sni.append(name)
+
+    context.sni_callback = on_sni
+    with (
+        PushService(keys=KEYS, tls=context, url_host="localhost") as server,
+        PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=str(ca_path)) as client,
+    ):
+        result = client.send(server.sub("ok"), b"x")
+    assert result.ok, result.error
+    assert sni and set(sni) == {"localhost"}
+
+
+def test_errors_are_library_errors(service: PushService) -> None:
     subs = [
         service.script("e1", Answer(500)),
         service.script("e2", Answer(close=True)),
@@ -792,7 +666,7 @@ def test_errors_are_library_errors(service: ScriptedService) -> None:
             assert isinstance(result.error, (ServerError, TransportError, RateLimited))
 
 
-def test_dns_failures_before_any_request(service: ScriptedService) -> None:
+def test_dns_failures_before_any_request(service: PushService) -> None:
     import socket
 
     from webpush_core._wire.resolver import Resolver
@@ -808,12 +682,12 @@ def test_dns_failures_before_any_request(service: ScriptedService) -> None:
         {"endpoint": f"http://nowhere-{i}.test:{port}/push/d{i}", "keys": dict(KEYS)}
         for i in range(2)
     ]
-    waits: list[float] = []
     with PushClient(max_retries=2, endpoint_policy=LOCAL) as client:
         client._res.connections.resolver = Resolver(getaddrinfo)
-        client._sleep = waits.append
+        manual = use_manual_time(client)
         results = list(client.send_many(subs, b"x"))
-    assert len(results) == 2 and service.requests == 0
+    waits = manual.retries()
+    assert len(results) == 2 and len(service.requests) == 0
     for result in results:
         assert isinstance(result.error, TransportError) and "cannot resolve" in result.error.message
         assert result.error.endpoint == result.endpoint  # type: ignore[attr-defined]
@@ -824,7 +698,7 @@ def test_dns_failures_before_any_request(service: ScriptedService) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
-def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None:
+def test_a_forked_child_starts_its_own_threads(service: PushService) -> None:
     import warnings
 
     with PushClient(endpoint_policy=LOCAL) as client:
@@ -852,13 +726,54 @@ def test_a_forked_child_starts_its_own_threads(service: ScriptedService) -> None
         assert _io_thread(client) is parent_thread
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads: on purpose
+def test_close_in_a_forked_child_leaves_the_parents_loop_alone(
+    tls_ca: trustme.CA, tmp_path: Any
+) -> None:
+    # close() in a child stopped the parent's resources: it waited 10 s for
+    # a loop thread that does not exist in the child (and for ever when a
+    # send was under way in the parent at the fork).
+    ca_path = str(tmp_path / "ca.pem")
+    tls_ca.cert_pem.write_to_path(ca_path)
+    with PushService(keys=KEYS, tls=server_context(tls_ca, "127.0.0.1")) as tls:
+        other = PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path)
+        assert other.send(tls.sub("ok3"), b"x").ok
+        with PushClient(max_retries=0, endpoint_policy=LOCAL, ca_certs=ca_path) as client:
+            assert client.send(tls.sub("ok0"), b"x").ok
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(30)  # a hang ends the child: the parent then reads no status
+                code = 1
+                try:
+                    start = time.monotonic()
+                    other._finalizer()  # what the child's exit runs for a client it never closed
+                    client.close()
+                    code = 0 if time.monotonic() - start < 3.0 else 2
+                    if code == 0:
+                        code = 0 if client.send(tls.sub("ok1"), b"x").ok else 3
+                        client.close()
+                finally:
+                    os.write(write_end, bytes((code,)))
+                    os._exit(0)
+            os.close(write_end)
+            status = os.read(read_end, 1)
+            os.close(read_end)
+            os.waitpid(pid, 0)
+            assert status == b"\x00"
+            assert client.send(tls.sub("ok2"), b"x").ok  # the parent's still works
+        assert other.send(tls.sub("ok4"), b"x").ok
+        other.close()
+
+
 def test_idle_connections_are_kept_for_the_origins_used_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from webpush_core._wire import connections as _connections
+    from webpush_core._wire import pool as _pool
 
-    monkeypatch.setattr(_connections, "MAX_ORIGINS", 2)
-    services = [ScriptedService() for _ in range(3)]
+    monkeypatch.setattr(_pool, "MAX_ORIGINS", 2)
+    services = [PushService(keys=KEYS) for _ in range(3)]
     try:
         with PushClient(concurrency=2, endpoint_policy=LOCAL) as client:
             for svc in services:

@@ -4,9 +4,9 @@
   in one namespace (a later block may use what an earlier one defined), in a
   temporary working directory holding a fresh ``private_key.pem`` (what
   ``webpush-core keygen`` writes). After each block, every new function
-  named ``test_*`` is called like a pytest test: parameters named
-  ``push_service`` get a running :class:`LocalPushService`, ``tmp_path`` a
-  temporary directory.
+  named ``test_*`` (or redefined by the block) is called like a pytest test: parameters named
+  ``push_service`` get a running :class:`LocalPushService`, ``push_mock`` an
+  active :class:`MockPushService`, ``tmp_path`` a temporary directory.
 * The convention for a block that cannot run as written (it talks to a real
   push service, or shows a piece of a larger program): put the HTML comment
   ``<!-- fragment -->`` on the line just before its opening fence. It is
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 import webpush_core
-from webpush_core.testing import LocalPushService
+from webpush_core.testing import LocalPushService, MockPushService
 from webpush_core.vapid import Vapid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,11 +82,13 @@ def test_markdown_python_blocks_run(
         compiled = compile(code, where, "exec")
         if fragment:
             continue
-        before = set(namespace)
+        before = dict(namespace)
         exec(compiled, namespace)  # noqa: S102 - our own documentation
-        for name in sorted(set(namespace) - before):
+        # New test functions, and those a block redefines (a "before" and an
+        # "after" version of one test share its name).
+        for name in sorted(n for n in namespace if namespace[n] is not before.get(n)):
             if name.startswith("test_") and callable(namespace[name]):
-                run_test(namespace[name], tmp_path / name, where)
+                run_test(namespace[name], tmp_path / f"{name}-{line}", where)
 
 
 def run_test(function: Any, tmp: Path, where: str) -> None:
@@ -94,9 +96,9 @@ def run_test(function: Any, tmp: Path, where: str) -> None:
     kwargs: dict[str, Any] = {}
     services = []
     for parameter in inspect.signature(function).parameters:
-        if parameter == "push_service":
-            service = LocalPushService().start()
-            services.append(service)
+        if parameter in ("push_service", "push_mock"):
+            service: Any = (LocalPushService if parameter == "push_service" else MockPushService)()
+            services.append(service.start())
             kwargs[parameter] = service
         elif parameter == "tmp_path":
             kwargs[parameter] = tmp
@@ -153,3 +155,58 @@ def test_docs_speak_of_the_project_only() -> None:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\bissue\s*#?\d+", text, re.I), path.name
         assert "not built yet" not in text.lower(), path.name
+
+
+def _architecture_rows() -> dict[str, str]:
+    """The README's architecture table: each row's module cell, by layer."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("layer", "---"):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_architecture_section_names_every_module_where_it_lives() -> None:
+    src = ROOT / "src" / "webpush_core"
+    rows = _architecture_rows()
+    assert len(rows) == 5
+    text = " ".join(rows.values())
+    skip = {"__init__.py", "__main__.py", "_version.py"}
+    unnamed = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src)
+        if path.name in skip:
+            continue
+        if len(rel.parts) == 1:
+            named = f"`{path.name}`" in text
+        else:
+            # A sub-package's file is named in the row that names its package, or the
+            # package is named as a whole (ece/, vapid/, testing/).
+            package = f"`{rel.parts[0]}/`"
+            named = any(
+                package in cell
+                and (
+                    f"`{path.name}`" in cell
+                    or f"{package} (" in cell
+                    or f"{package}," in cell
+                    or cell.endswith(package)
+                )
+                for cell in rows.values()
+            )
+        if not named:
+            unnamed.append(str(rel))
+    assert unnamed == []
+
+
+def test_architecture_section_names_no_module_that_is_gone() -> None:
+    src = ROOT / "src" / "webpush_core"
+    existing = {p.name for p in src.rglob("*.py")} | {
+        p.name + "/" for p in src.iterdir() if p.is_dir() and p.name != "__pycache__"
+    }
+    named = re.findall(
+        r"`([A-Za-z0-9_]+\.py|[A-Za-z0-9_]+/)`", " ".join(_architecture_rows().values())
+    )
+    assert named and sorted(set(named) - existing) == []

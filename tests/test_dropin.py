@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from servers.loopback import Request
+from servers.push_service import Answer, PushService
 from webpush_core import (
     EndpointPolicy,
     ExpiredSubscription,
@@ -46,27 +46,12 @@ def canned() -> Iterator[tuple[str, list[tuple[int, str, bytes]]]]:
     """A loopback push service answering each POST with the next (status, type, body)."""
     answers: list[tuple[int, str, bytes]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            status, ctype, body = answers.pop(0)
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def next_answer(request: Request) -> Answer:
+        status, ctype, body = answers.pop(0)
+        return Answer(status, {"Content-Type": ctype}, body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", answers
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with PushService(responder=next_answer) as server:
+        yield server.url, answers
 
 
 def test_pywebpush_error_idiom_is_safe_for_every_body(

@@ -28,10 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webpush_core import _request, build_request, ece
 from webpush_core._b64 import b64url_decode, b64url_encode
 from webpush_core._delivery import sealer as _sealer
+from webpush_core._origin import origin_of
 from webpush_core._p256 import generate_private_key, private_key_from_scalar, uncompressed_point
 from webpush_core._request import prepare_message
 from webpush_core._subscription import Subscription
-from webpush_core._wire.connections import _split
+from webpush_core._wire.exchange import split_url
 from webpush_core.ece._message import seal_aes128gcm_message
 from webpush_core.errors import ECEError, InvalidSubscription, WebPushException
 from webpush_core.vapid import Vapid
@@ -119,7 +120,6 @@ OFF_CURVE = b64url_encode(POINT[:33] + _y.to_bytes(32, "big"))
 BAD_INFOS: list[Any] = [
     "text",
     {"keys": INFO["keys"]},
-    {"endpoint": ENDPOINT},
     {"endpoint": ENDPOINT + " x", "keys": INFO["keys"]},
     {"endpoint": "https://:443/x", "keys": INFO["keys"]},
     {"endpoint": "https://h:99999/x", "keys": INFO["keys"]},
@@ -138,6 +138,19 @@ def test_fields_refuse_what_from_info_refuses(info: Any) -> None:
     with pytest.raises(InvalidSubscription) as light:
         Subscription.fields(info)
     assert (light.value.field, light.value.message) == (full.value.field, full.value.message)
+
+
+def test_fields_refuse_a_subscription_without_keys_as_its_encryption_would() -> None:
+    """from_info accepts it (pushes without data); fields is for encrypting, so it refuses
+    it with the error a build with data gives."""
+    info = {"endpoint": ENDPOINT}
+    sub = Subscription.from_info(info)
+    with pytest.raises(InvalidSubscription) as full:
+        sub.require_keys()
+    for given in (info, sub):
+        with pytest.raises(InvalidSubscription) as light:
+            Subscription.fields(given)
+        assert (light.value.field, light.value.message) == (full.value.field, full.value.message)
 
 
 def test_fields_leave_the_curve_check_to_the_load() -> None:
@@ -311,8 +324,15 @@ def test_helper_process_encrypts_and_marks_bad_points() -> None:
 def test_split_agrees_with_urlsplit(url: str) -> None:
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    assert _split(url) == (parts.scheme, parts.netloc, target)
+    origin, got = split_url(url)
+    assert got == target
+    assert origin == origin_of(url)
+    assert (origin.scheme, origin.host, origin.port) == (
+        parts.scheme,
+        parts.hostname,
+        parts.port or {"http": 80, "https": 443}[parts.scheme],
+    )
 
 
 def test_split_percent_encodes_non_ascii() -> None:
-    assert _split("https://h/päth?q=ü")[2] == "/p%C3%A4th?q=%C3%BC"
+    assert split_url("https://h/päth?q=ü")[1] == "/p%C3%A4th?q=%C3%BC"

@@ -1,7 +1,7 @@
 """Fan-out under faults: nothing lost, nothing misreported, time bounded by the retry policy.
 
-``FaultService`` is a push-service stand-in on 127.0.0.1 (stdlib
-``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Each subscription gets a
+``FaultService`` is a push-service stand-in on 127.0.0.1 (the shared
+``PushService``, HTTP/1.1 keep-alive). Each subscription gets a
 seeded random *plan*: the answers its successive requests receive (201, 429
 with Retry-After, 500, 503, a dropped connection, a stall past the client's
 timeout), or 410/404 for a fixed set. Independently of the plans, the
@@ -21,26 +21,24 @@ backoff caps), not performance measurements.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import random
-import socket
-import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
 import pytest
-import trustme
 
+from manual_time import use_manual_time
+from servers.loopback import Request
+from servers.push_service import Answer, PushService
 from webpush_core._b64 import b64url_encode
-from webpush_core._delivery import client as _client
 from webpush_core._delivery.client import PushClient, SendResult
+from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core.errors import (
@@ -56,6 +54,7 @@ from webpush_core.vapid import Vapid
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 VAPID = Vapid()
 CLAIMS = {"sub": "mailto:ops@example.com"}
+DEFAULT_POLICY = RetryPolicy()  # what a PushClient retries with unless told otherwise
 KEYS = {
     "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
     "auth": b64url_encode(bytes(range(16))),
@@ -101,32 +100,27 @@ class _Sub:
 
 
 class FaultService:
+    """A PushService (tests/servers) whose every answer comes from the plans."""
+
     def __init__(self, *, stale_rate: float = 0.0, stall_for: float = 3.0, seed: int = 0) -> None:
         self.stale_rate = stale_rate
         self.stall_for = stall_for
         self.seed = seed
         self.subs: dict[str, _Sub] = {}
         self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self.connections = 0
-        server = _Server(("127.0.0.1", 0), _FaultHandler)
-        server.service = self  # type: ignore[attr-defined]
-        self.server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.server = PushService(responder=self.respond, keys=KEYS)
+        self.url = self.server.url
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
 
     def add(self, name: str, plan: list[Step]) -> dict[str, Any]:
         self.subs[name] = _Sub(plan)
-        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
+        return self.server.sub(name)
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
     def decide(self, name: str, reused: bool) -> Step:
         """What to do with this request: a stale close, or the plan's next step."""
@@ -152,55 +146,20 @@ class FaultService:
                 Event(step.kind, step.retry_after, arrived, time.monotonic())
             )
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # The default backlog of 5 drops SYNs when 16 workers connect at once;
-    # the client would then time out on a request the record never shows.
-    request_queue_size = 256
-
-
-class _FaultHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
-    timeout = 15  # an idle kept-alive connection's thread ends by itself
-    server: Any
-
-    def setup(self) -> None:
-        super().setup()
-        self.served = 0
-        with self.server.service.lock:
-            self.server.service.connections += 1
-
-    def do_POST(self) -> None:
-        arrived = time.monotonic()
-        service: FaultService = self.server.service
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        name = self.path.rsplit("/", 1)[-1]
-        step = service.decide(name, reused=self.served > 0)
-        self.served += 1
+    def respond(self, request: Request) -> Answer:
+        """The answer to one request; recorded before it goes out (the record is never late)."""
+        step = self.decide(request.name, reused=request.index > 0)
+        self.record(request.name, step, request.arrived)
         if step.kind in (STALE, DROP):
-            service.record(name, step, arrived)
-            self.close_connection = True  # read, never answered
-            return
+            return Answer(close=True)  # read, never answered
         if step.kind == STALL:
-            service.record(name, step, arrived)
-            service.stop_event.wait(service.stall_for)  # far past the client's timeout
-            self.close_connection = True
-            return
+            return Answer(delay=self.stall_for, close=True)  # far past the client's timeout
         status = ANSWERED[step.kind]
         body = json.dumps({"code": status, "errno": 999, "message": f"fault {step.kind}"}).encode()
-        service.record(name, step, arrived)  # before the answer: the record is never late
-        self.send_response(status)
+        headers = {"Content-Type": "application/json"}
         if step.retry_after is not None:
-            self.send_header("Retry-After", step.retry_after)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+            headers["Retry-After"] = step.retry_after
+        return Answer(status, headers, body)
 
 
 @pytest.fixture
@@ -305,7 +264,12 @@ def check_results(
 
 
 def per_subscription_bound(
-    timeout: float, max_retries: int, retry_after_max: float, *, real_sleep: bool
+    timeout: float,
+    max_retries: int,
+    retry_after_max: float,
+    *,
+    real_sleep: bool,
+    policy: RetryPolicy = DEFAULT_POLICY,
 ) -> float:
     """The retry policy's worst case for one subscription, from its constants.
 
@@ -316,8 +280,8 @@ def per_subscription_bound(
     bound = (max_retries + 1) * timeout
     if real_sleep:
         for attempt in range(1, max_retries + 1):
-            jitter = min(_client._BACKOFF_CAP, _client._BACKOFF_BASE * 2 ** (attempt - 1))
-            bound += max(jitter, min(retry_after_max, _client._RETRY_AFTER_CAP))
+            jitter = min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
+            bound += max(jitter, min(retry_after_max, policy.retry_after_cap))
     return bound
 
 
@@ -355,9 +319,9 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
     rng = random.Random(20261127)
     # Retry-After values far above any jitter (<= base * 2**(retries-1)), each
     # sub its own: the waits the client asks for then match them one to one.
-    jitter_max = _client._BACKOFF_BASE * 2 ** (MAX_RETRIES - 1)
+    jitter_max = DEFAULT_POLICY.backoff_base * 2 ** (MAX_RETRIES - 1)
     ra_floor = int(jitter_max) + 8
-    cap = _client._RETRY_AFTER_CAP
+    cap = DEFAULT_POLICY.retry_after_cap
     weights = {OK: 0.45, RATE: 0.12, E500: 0.1, E503: 0.1, DROP: 0.19, STALL: 0.04}
     length = 2 * (MAX_RETRIES + 1)  # enough for a resend in every attempt
     subscriptions = []
@@ -378,13 +342,6 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
             plan = make_plans(rng, length, weights, lambda: str(rng.randint(ra_floor, int(cap))))
         subscriptions.append(service.add(f"s{i}", plan))
 
-    waits: list[float] = []
-    waits_lock = threading.Lock()
-
-    def record_sleep(seconds: float) -> None:
-        with waits_lock:
-            waits.append(seconds)
-
     with PushClient(
         VAPID,
         CLAIMS,
@@ -394,11 +351,11 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
         endpoint_policy=LOCAL,
         breaker_threshold=None,  # the per-subscription policy alone (breaker: test_origins)
     ) as client:
-        assert callable(client._sleep)  # the hook this test relies on
-        client._sleep = record_sleep
+        manual = use_manual_time(client)  # waits pass at once, and are recorded
         results, wall = run_send_many(client, subscriptions)
 
     expected = check_results(service, results, MAX_RETRIES)
+    waits = manual.retries()  # each subscription's own backoffs
 
     # Retry-After honoured: each wait after a 429 is its (capped) Retry-After;
     # every other wait is jitter, far below the smallest Retry-After used.
@@ -442,10 +399,7 @@ def test_send_many_under_faults(fault_service: Callable[..., FaultService]) -> N
 
 
 @pytest.mark.slow
-def test_send_many_under_faults_real_time(
-    fault_service: Callable[..., FaultService], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_client, "_BACKOFF_BASE", 0.05)
+def test_send_many_under_faults_real_time(fault_service: Callable[..., FaultService]) -> None:
     service = fault_service(stale_rate=0.2, seed=2)
     rng = random.Random(7)
     n, retries, concurrency = 48, 2, 16
@@ -469,6 +423,7 @@ def test_send_many_under_faults_real_time(
         endpoint_policy=LOCAL,
         breaker_threshold=None,  # the per-subscription policy alone (breaker: test_origins)
     ) as client:
+        client._engine.retry = policy = RetryPolicy(max_retries=retries, backoff_base=0.05)
         results, wall = run_send_many(client, subscriptions)
 
     check_results(service, results, retries)
@@ -483,7 +438,8 @@ def test_send_many_under_faults_real_time(
     # Every attempt may also wait out a pause of the origin (RFC 8030 §8.4: a
     # 429 with Retry-After pauses every request to it) caused by another
     # subscription's 429: at most the largest Retry-After (1 s) each.
-    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True) + (retries + 1) * 1.0
+    per_sub = per_subscription_bound(TIMEOUT, retries, 1.0, real_sleep=True, policy=policy)
+    per_sub += (retries + 1) * 1.0
     first_request = {name: sub.events[0].arrived for name, sub in service.subs.items()}
     for result, done in results:
         name = result.endpoint.rsplit("/", 1)[-1]  # type: ignore[union-attr]
@@ -504,169 +460,6 @@ def test_stale_connections_only_never_fail(fault_service: Callable[..., FaultSer
     stale = sum(e.kind == STALE for s in service.subs.values() for e in s.events)
     assert stale >= 10
     assert service.connections > 4  # closed connections were replaced
-
-
-# --------------------------------------------------------------------------
-# Slow drip: a server sending one byte at a time cannot hold a worker
-
-
-class DripServer:
-    """Raw loopback server: reads a request, then answers per ``mode``.
-
-    ``headers``: the status line and headers one byte per 50 ms (a 1 KB
-    header: ~50 s); ``body``: headers at once, then a 100 KB body one byte
-    at a time; ``second``: a prompt 201 first, then on the same kept-alive
-    connection a header drip.
-    """
-
-    def __init__(self, mode: str, tls: Optional[ssl.SSLContext] = None) -> None:
-        self.mode = mode
-        self.tls = tls
-        self.stop_event = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.requests = 0
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}/push/drip"
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-
-    def _read_request(self, f: Any) -> bool:
-        length = 0
-        line = f.readline()
-        if not line:
-            return False
-        while True:
-            header = f.readline()
-            if header in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = header.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        f.read(length)
-        self.requests += 1
-        return True
-
-    def _drip(self, sock: socket.socket, data: bytes) -> None:
-        for i in range(len(data)):
-            if self.stop_event.wait(0.05):
-                return
-            sock.sendall(data[i : i + 1])
-
-    def _serve(self, sock: socket.socket) -> None:
-        header = (
-            b"HTTP/1.1 201 Created\r\nX-Padding: " + b"p" * 1000 + b"\r\nContent-Length: 0\r\n\r\n"
-        )
-        try:
-            sock.settimeout(30)
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_side=True)
-            f = sock.makefile("rb")
-            if not self._read_request(f):
-                return
-            if self.mode == "second":
-                sock.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                if not self._read_request(f):
-                    return
-            if self.mode == "body":
-                sock.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n")
-                self._drip(sock, b"x" * 100000)
-            else:
-                self._drip(sock, header)
-        except (OSError, ValueError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(2)
-        self.listener.close()
-
-
-@pytest.fixture
-def drip_server() -> Iterator[Callable[..., DripServer]]:
-    servers: list[DripServer] = []
-
-    def start(mode: str, tls: Optional[ssl.SSLContext] = None) -> DripServer:
-        servers.append(DripServer(mode, tls))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.mark.parametrize("mode", ["headers", "body"])
-def test_slow_drip_cannot_hold_a_worker(drip_server: Callable[..., DripServer], mode: str) -> None:
-    server = drip_server(mode)
-    timeout, retries = 0.5, 1
-    with PushClient(
-        timeout=timeout, max_retries=retries, endpoint_policy=LOCAL, breaker_threshold=None
-    ) as client:
-        client._sleep = lambda seconds: None
-        start = time.monotonic()
-        result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
-        elapsed = time.monotonic() - start
-    assert not result.ok and isinstance(result.error, PushTimeout)
-    assert result.attempts == retries + 1 and server.requests == retries + 1
-    # Per attempt at most ~timeout; before the header phase was watched, a
-    # header drip held this send for ~50 s per attempt.
-    assert elapsed <= (retries + 1) * timeout + 0.5, elapsed
-
-
-def test_slow_drip_on_a_reused_connection(drip_server: Callable[..., DripServer]) -> None:
-    server = drip_server("second")
-    sub = {"endpoint": server.url, "keys": KEYS}
-    with PushClient(
-        timeout=0.5, max_retries=0, endpoint_policy=LOCAL, breaker_threshold=None
-    ) as client:
-        assert client.send(sub, b"first").ok
-        start = time.monotonic()
-        result = client.send(sub, b"second")  # same kept-alive connection: the drip
-        elapsed = time.monotonic() - start
-    assert isinstance(result.error, PushTimeout) and server.requests == 2
-    assert elapsed <= 1.0, elapsed
-
-
-def test_slow_drip_over_tls(drip_server: Callable[..., DripServer], tmp_path: Any) -> None:
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca_path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    server = drip_server("headers", tls=context)
-    with PushClient(
-        timeout=0.5, max_retries=0, endpoint_policy=LOCAL, ca_certs=str(ca_path)
-    ) as client:
-        start = time.monotonic()
-        result = client.send({"endpoint": server.url, "keys": KEYS}, b"x")
-        elapsed = time.monotonic() - start
-    assert isinstance(result.error, PushTimeout), result.error
-    assert server.requests == 1 and elapsed <= 1.0, elapsed
-
-
-def test_many_drips_do_not_starve_the_fan_out(drip_server: Callable[..., DripServer]) -> None:
-    # 12 dripping subscriptions and 2 workers: each worker is freed per
-    # attempt, so the run ends in about 12 / 2 * timeout.
-    server = drip_server("headers")
-    subs = [{"endpoint": f"{server.url}{i}", "keys": KEYS} for i in range(12)]
-    with PushClient(
-        timeout=0.3, max_retries=0, concurrency=2, endpoint_policy=LOCAL, breaker_threshold=None
-    ) as client:
-        results, wall = run_send_many(client, subs)
-    assert len(results) == 12
-    assert all(isinstance(r.error, PushTimeout) for r, _ in results)
-    assert wall <= math.ceil(12 / 2) * 0.3 + 1.5, wall
 
 
 def test_result_errors_are_library_errors(fault_service: Callable[..., FaultService]) -> None:

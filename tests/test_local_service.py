@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from webpush_core import testing
 from webpush_core.errors import VapidError
-from webpush_core.testing import LocalPushService, ReceivedMessage, RecordedRequest, _server
+from webpush_core.testing import LocalPushService, ReceivedMessage, RecordedRequest, _core
 
 # -- oracle-built pushes ------------------------------------------------------
 
@@ -427,7 +427,7 @@ def test_wait_for_message_hands_out_each_once(
 def test_message_store_is_bounded(
     push_service: LocalPushService, sender: Sender, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_server, "MAX_MESSAGES", 3)
+    monkeypatch.setattr(_core, "MAX_MESSAGES", 3)
     sub = push_service.subscribe()
     for i in range(5):
         assert post(sub["endpoint"], *sender.push(sub, b"%d" % i, vapid=False))[0] == 201
@@ -539,7 +539,13 @@ def test_context_manager_and_session_fixture(push_service_session: LocalPushServ
     assert "stopped" in repr(svc)
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/status", timeout=2)
-    assert testing.__all__ == ["LocalPushService", "ReceivedMessage", "RecordedRequest"]
+    assert testing.__all__ == [
+        "CapturedRequest",
+        "LocalPushService",
+        "MockPushService",
+        "ReceivedMessage",
+        "RecordedRequest",
+    ]
 
 
 # -- node web-push as the sender ----------------------------------------------

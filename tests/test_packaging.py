@@ -7,7 +7,10 @@
   loads none of requests, aiohttp, http_ece, py_vapid, jwt, pywebpush, even
   where they are installed (the project venv has them all, as test oracles).
 * ``src/webpush_core`` copied into another project's folder imports and
-  sends from there, and knows its ``__version__``.
+  sends from there, and knows its ``__version__``; the README's
+  ``pytest_plugins`` line gives its tests the fixtures.
+* The README's install commands run as written from the repository's folder
+  (``pip install .``, ``pip install '.[celery]'``, the vendoring ``cp``).
 * With urllib3 1.26 the same sends work, timeouts included.
 
 The venv tests (marked slow, still part of ``make test``) share one venv per
@@ -35,9 +38,17 @@ from packaging.requirements import Requirement
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SOURCE = REPO / "src" / "webpush_core"
 NOT_OURS = {
-    "requests", "aiohttp", "http_ece", "py_vapid", "jwt", "pywebpush",
+    "requests",
+    "aiohttp",
+    "http_ece",
+    "py_vapid",
+    "jwt",
+    "pywebpush",
     # The celery extra: only webpush_core.celery imports them.
-    "celery", "kombu", "billiard", "redis",
+    "celery",
+    "kombu",
+    "billiard",
+    "redis",
 }
 PIP_TIMEOUT = 600
 
@@ -191,6 +202,84 @@ def test_vendored_copy_imports_and_sends(tmp_path: pathlib.Path) -> None:
     assert result["version"] == _version_in_source()
 
 
+def _readme_install_blocks() -> tuple[list[str], list[str], str]:
+    """The README's install commands: (pip lines, vendoring lines, conftest line)."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("\n## Install\n")
+    section = text[start : text.index("\n## ", start + 1)]
+    sh = re.findall(r"^```sh\n(.*?)^```$", section, re.M | re.S)
+    (conftest,) = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
+    pip, vendor = ([line for line in block.splitlines() if line.strip()] for block in sh)
+    return pip, vendor, conftest
+
+
+def _bash(line: str, cwd: pathlib.Path, bin_dir: pathlib.Path) -> None:
+    """One README command, as written, with ``bin_dir``'s pip and python first on PATH."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(bin_dir), os.environ["PATH"]]))
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    _run(["bash", "-c", f"set -e\n{line}"], cwd=cwd, env=env)
+
+
+_FIXTURE_TEST = textwrap.dedent(
+    """
+    import webpush_core
+
+
+    def test_the_fixture_is_the_vendored_copys(push_service):
+        assert webpush_core.__file__.startswith(VENDOR)
+        sub = push_service.subscribe()
+        assert sub["endpoint"].startswith("http://127.0.0.1:")
+    """
+)
+
+
+def _pytest(project: pathlib.Path, *, autoload: bool) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(project))
+    if not autoload:  # as where webpush_core is not installed: no pytest11 entry point
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    else:
+        env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_push.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT,
+        check=False,
+    )
+
+
+def test_readme_vendoring_and_its_pytest_plugins_line(tmp_path: pathlib.Path) -> None:
+    """README "Install": the cp line as written, then the conftest line gives the fixture."""
+    _, vendor_lines, conftest = _readme_install_blocks()
+    copy, deps = vendor_lines
+    assert deps.split() == ["pip", "install", "cryptography", "urllib3"]  # this venv has both
+    project = tmp_path / "project"
+    project.mkdir()
+    # In the repository's folder (cp only reads there).
+    _bash(
+        copy.replace("/path/to/your/project/", f"{project}/"),
+        REPO,
+        pathlib.Path(sys.executable).parent,
+    )
+    assert (project / "webpush_core" / "pytest_plugin.py").is_file()
+    (project / "test_push.py").write_text(
+        f"VENDOR = {str(project / 'webpush_core')!r}\n" + _FIXTURE_TEST
+    )
+    # Without the line, a vendored copy's tests have no fixture: the line is what gives it.
+    done = _pytest(project, autoload=False)
+    assert done.returncode == 1 and "fixture 'push_service' not found" in done.stdout, done.stdout
+    (project / "conftest.py").write_text(conftest)
+    done = _pytest(project, autoload=False)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+    # Where webpush_core is installed too (its pytest11 entry point loads), the line
+    # does nothing: no "Plugin already registered" error.
+    done = _pytest(project, autoload=True)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+
+
 def test_version_in_source_is_the_packages() -> None:
     from importlib.metadata import version
 
@@ -251,10 +340,12 @@ def source_copy(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 def clean_venv(
     tmp_path_factory: pytest.TempPathFactory, source_copy: pathlib.Path
 ) -> Iterator[tuple[pathlib.Path, dict[str, list[str]]]]:
-    """A new venv with only ``pip install <repo>``; also what it held before."""
+    """A new venv with only the README's ``pip install .``; also what it held before."""
     python = _venv(tmp_path_factory.mktemp("clean") / "venv")
     before = _distributions(python)
-    _pip(python, str(source_copy))
+    pip, _, _ = _readme_install_blocks()
+    assert pip[0].split("#")[0].split() == ["pip", "install", "."]
+    _bash(pip[0], source_copy, python.parent)  # as written, in the repository's folder
     yield python, before
 
 
@@ -332,6 +423,24 @@ def test_clean_install_imports_sends_and_registers(
         "print(json.dumps([e.value for e in entry_points(group='pytest11')]))",
     )
     assert entry_points == ["webpush_core.pytest_plugin"]
+
+
+@pytest.mark.slow
+def test_readme_celery_extra_installs_as_written(
+    tmp_path: pathlib.Path, source_copy: pathlib.Path
+) -> None:
+    """``pip install '.[celery]'`` from the README, as written, in a new venv."""
+    pip, _, _ = _readme_install_blocks()
+    assert pip[1].split("#")[0].split() == ["pip", "install", "'.[celery]'"]
+    python = _venv(tmp_path / "venv")
+    _bash(pip[1], source_copy, python.parent)
+    loaded = _run_json(
+        str(python),
+        "import json, celery, redis, webpush_core.celery as c; "
+        "print(json.dumps([c.WebPushTasks.__name__, celery.__version__, redis.__version__]))",
+        cwd=tmp_path,
+    )
+    assert loaded[0] == "WebPushTasks"
 
 
 @pytest.mark.slow

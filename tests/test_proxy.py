@@ -1,7 +1,7 @@
 """Forward proxies: the environment as requests reads it, explicit proxy=, CONNECT.
 
 The end-to-end tests go through a real tinyproxy process on loopback
-(tests/proxies.py): a CONNECT tunnel to an https stand-in (TLS still verified
+(tests/servers/proxy.py): a CONNECT tunnel to an https stand-in (TLS still verified
 against the push service's name), plain http in absolute form, NO_PROXY
 bypass, and refusals (407 from tinyproxy's Basic authentication, 500 when it
 cannot reach the endpoint, 502 from a stand-in) as a typed ProxyError naming
@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import trustme
 
-from proxies import ForwardProxy, refusing_proxy, tinyproxy, tls_push_service
+from servers.loopback import server_context, silent_listener
+from servers.proxy import ForwardProxy, refusing_proxy, tinyproxy
+from servers.push_service import PushService
 from webpush_core import (
     EndpointNotAllowed,
     EndpointPolicy,
@@ -252,7 +254,7 @@ def test_connect_reason_clipped() -> None:
         ("a.test, *", "https://a.example/x", True),
         (":443", "https://a.example/x", False),
         ("push.example:443:443", "https://push.example/x", False),
-        ("xxxx", "https:///p", False),  # no host: nothing to match
+        ("xxxx", "https:///p", True),  # no host: no proxy (the endpoint policy refuses it)
         ("PUSH.Example", "https://push.example/x", True),
     ],
 )
@@ -356,7 +358,7 @@ def test_basic_credentials_encodings() -> None:
     # Not latin-1: UTF-8 (what requests does for such a str pair).
     utf8 = base64.b64encode("юзер:pw".encode()).decode()
     assert basic(Proxy("p", 1, "юзер", "pw")) == f"Basic {utf8}"
-    assert parse_proxy("http://user@p:1").masked == "http://user:***@p:1"
+    assert parse_proxy("http://user@p:1").masked == "http://***@p:1"  # the name is the key
     assert repr(parse_proxy("http://user:pw@p:1")) == "Proxy('http://user:***@p:1')"
     assert Proxy("::1", 8).url == "http://[::1]:8"
 
@@ -405,7 +407,7 @@ def test_admit_through_a_proxy_checks_the_endpoint_and_what_it_resolves_to(
     unresolved = RecordingPolicy(TransportError("cannot resolve the host"))
     admit(unresolved, url, Proxy("p", 1))  # type: ignore[arg-type]
     # ... one that resolves to a refused address is refused.
-    refused = RecordingPolicy(EndpointNotAllowed("a private address", endpoint=url))
+    refused = RecordingPolicy(EndpointNotAllowed("a private address", field="endpoint"))
     with pytest.raises(EndpointNotAllowed):
         admit(refused, url, Proxy("p", 1))  # type: ignore[arg-type]
 
@@ -442,7 +444,7 @@ def test_connect_fields_at_their_cap_and_one_past() -> None:
 def test_the_tunnel_starts_after_the_first_empty_line() -> None:
     answer = b"HTTP/1.1 200 OK\r\n\r\n"
     assert parse_connect_head(answer + b"GET / HTTP/1.1\r\n\r\n") == (200, "OK", len(answer))
-    assert parse_connect_head(b"HTTP/1.1 200\r\n\r\n") == (200, "", 18)
+    assert parse_connect_head(b"HTTP/1.1 200\r\n\r\n") == (200, "", 16)
 
 
 @pytest.mark.parametrize(
@@ -527,7 +529,7 @@ def test_clip_at_its_cap_and_one_past() -> None:
             "not HTTP/1.x",
             True,
             "the proxy http://u:***@p:3128 gave an invalid answer to CONNECT for "
-            "https://push.example:0: not HTTP/1.x",
+            "the endpoint: not HTTP/1.x",
         ),
         (
             "https://push.example/p",
@@ -592,6 +594,11 @@ def service() -> Iterator[LocalPushService]:
         yield running
 
 
+def tls_push_service(ca: trustme.CA, name: str = "localhost") -> PushService:
+    """An https stand-in at https://localhost:PORT, its certificate for ``name``; 201 to all."""
+    return PushService(tls=server_context(ca, name), url_host="localhost")
+
+
 def keys_only(service: LocalPushService, endpoint: str) -> dict[str, Any]:
     return {**service.subscribe(), "endpoint": endpoint}
 
@@ -639,7 +646,7 @@ def test_connect_tunnel_to_https_verified_end_to_end(
         sub = keys_only(service, tls.url + "/push/abc")
         response = webpush(sub, "secret", endpoint_policy=LOCAL, pool_manager=pool)
         assert response.status_code == 201
-        assert len(tls.received) == 1 and tls.received[0]["path"] == "/push/abc"
+        assert len(tls.requests) == 1 and tls.requests[0].path == "/push/abc"
         # The proxy saw a CONNECT only, never the request (TLS inside the tunnel).
         authority = tls.url.removeprefix("https://")
         assert seen(proxy, f"CONNECT {authority}") == 1
@@ -652,7 +659,7 @@ def test_connect_tunnel_to_https_verified_end_to_end(
         with pytest.raises(TransportError, match=r"TLS|certificate") as caught:
             webpush(sub, "x", endpoint_policy=LOCAL, pool_manager=pool)
         assert not isinstance(caught.value, ProxyError)
-        assert wrong.received == []
+        assert wrong.requests == []
 
 
 def test_every_urllib3_path_goes_through_the_proxy(
@@ -694,7 +701,7 @@ def test_407_names_the_proxy_without_its_password(
                     assert SECRET not in text
             # With the right credentials it goes through.
             webpush(target, "ok", endpoint_policy=LOCAL, pool_manager=pool, proxy=auth_proxy.url)
-        assert len(tls.received) == 1
+        assert len(tls.requests) == 1
     assert service.wait_for_message(sub).text == "ok"
 
 
@@ -778,7 +785,7 @@ def test_push_client_own_transport_through_the_proxy(
             connects = seen(proxy, f"CONNECT {authority}")
             assert client.send(https_subs[0], "again").ok
             assert seen(proxy, f"CONNECT {authority}") == connects
-        assert sorted(r["path"] for r in tls.received) == [
+        assert sorted(r.path for r in tls.requests) == [
             "/push/0",
             "/push/0",
             "/push/1",
@@ -826,7 +833,7 @@ def test_push_client_own_transport_refusals(
         with PushClient(endpoint_policy=LOCAL, ca_certs=ca_file, proxy=auth_proxy.url) as client:
             assert client.send(tls_sub, "ok").ok and client.send(http_sub, "ok").ok
             assert SECRET not in repr(client) and SECRET not in repr(client.proxy)
-        assert len(tls.received) == 1
+        assert len(tls.requests) == 1
     sub = keys_only(service, "https://push.example:8443/push/x")
     with (
         refusing_proxy(b"HTTP/1.1 502 Bad Gateway\r\n\r\n") as url,
@@ -867,19 +874,13 @@ def test_hostile_connect_answers_are_capped(
 
 
 def test_a_proxy_that_never_answers_connect_times_out(service: LocalPushService) -> None:
-    import socket
     import time
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)  # accepts (the kernel does) and never answers
-    try:
+    with silent_listener(4) as address:  # accepts (the kernel does) and never answers
         sub = keys_only(service, "https://push.example/push/x")
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        url = f"http://{address}"
         with PushClient(endpoint_policy=LOCAL, proxy=url, max_retries=0, timeout=1) as client:
             started = time.monotonic()
             result = client.send(sub, "x")
             assert time.monotonic() - started < 5
-    finally:
-        listener.close()
     assert "timed out after 1 s" in str(result.error)

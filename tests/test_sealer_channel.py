@@ -6,22 +6,24 @@
 * a batch is answered exactly once, even when the helper's answer and the
   failure path (a stall, a dead helper) race for it;
 * the helper imports the standard library before anything that sits next to
-  webpush_core (site-packages, or an application's vendor directory), and
-  webpush_core from that very directory.
+  webpush_core (site-packages, or an application's vendor directory) or in
+  the working directory, and webpush_core from that very directory;
+* the helper ends with its parent, even when a forked child holds its pipe.
 
-The fan-out runs against a plain-HTTP push-service stand-in on 127.0.0.1
+The fan-out runs against the shared plain-HTTP push-service stand-in on 127.0.0.1
 that keeps every body; the test decrypts them all. Times are generous bounds
 that catch a hang, never performance claims.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from typing import Any, Callable
 
 import pytest
 
+from servers.push_service import PushService
 from webpush_core import ece
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import fanout as _fanout
@@ -61,72 +64,18 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
     return predicate()
 
 
-class Collector:
-    """A push service stand-in: 201 to every POST, every body kept by path."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[bytes]] = collections.defaultdict(list)
-        self.lock = threading.Lock()
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        assert ready.wait(10)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
-            self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self._loop.run_until_complete(main())
-        self._loop.run_forever()
-
-    def sub(self, name: str) -> dict[str, Any]:
-        return {"endpoint": f"{self.url}/push/{name}", "keys": dict(KEYS)}
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                length = 0
-                for line in lines[1:]:
-                    if line.lower().startswith("content-length:"):
-                        length = int(line.split(":", 1)[1])
-                body = await reader.readexactly(length)
-                with self.lock:
-                    self.bodies[path].append(body)
-                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # the client closed, or stop(): ends without an error to log
-        finally:
-            writer.close()
-
-    def stop(self) -> None:
-        async def close() -> None:
-            self._server.close()
-            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in handlers:
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-
 @pytest.fixture
-def collector() -> Iterator[Collector]:
-    svc = Collector()
-    yield svc
-    svc.stop()
+def collector() -> Iterator[PushService]:
+    """A push service stand-in: 201 to every POST, every request (and body) kept."""
+    with PushService(keys=KEYS) as service:
+        yield service
+
+
+def bodies_by_path(service: PushService) -> dict[str, list[bytes]]:
+    bodies: dict[str, list[bytes]] = collections.defaultdict(list)
+    for request in service.requests:
+        bodies[request.path].append(request.body)
+    return bodies
 
 
 # --------------------------------------------------------------------------
@@ -135,7 +84,7 @@ def collector() -> Iterator[Collector]:
 
 @needs_helper
 def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
-    collector: Collector, monkeypatch: pytest.MonkeyPatch
+    collector: PushService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Batches were written to the helper's stdin with a blocking write while
     # holding the sealer's lock. At concurrency 256 the window holds 576
@@ -206,8 +155,9 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
     ][:3]
     # Every subscription got exactly one body, and every body decrypts:
     # those sealed before the stop by the helper, the rest here.
-    assert sorted(collector.bodies) == sorted(f"/push/s{i}" for i in range(count))
-    for bodies in collector.bodies.values():
+    received = bodies_by_path(collector)
+    assert sorted(received) == sorted(f"/push/s{i}" for i in range(count))
+    for bodies in received.values():
         assert len(bodies) == 1
         assert ece.decrypt(bodies[0], private_key=UA_KEY, auth_secret=AUTH) == data
 
@@ -379,3 +329,83 @@ def test_the_helper_imports_the_standard_library_first_and_webpush_core_from_its
     assert answers, "the helper did not start or did not answer"
     assert answers[0] is not None and len(answers[0]) == 1 and answers[0][0] is not None
     assert ece.decrypt(answers[0][0], private_key=UA_KEY, auth_secret=AUTH) == b"hi"
+
+
+def test_the_helper_imports_our_copy_not_one_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m` puts the working directory first on sys.path: a
+    # webpush_core (or any module it imports) there ran in the helper, which
+    # is handed every plaintext and auth secret.
+    marker = tmp_path / "hijacked"
+    fake = tmp_path / "webpush_core"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "_delivery").mkdir()
+    (fake / "_delivery" / "__init__.py").write_text("")
+    (fake / "_delivery" / "sealer.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "struct.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    sealer = Sealer()
+    try:
+        sealer.start()
+        assert wait_until(lambda: sealer.ready or sealer.failed or marker.exists())
+        answers: list[Bodies] = []
+        point = uncompressed_point(generate_private_key().public_key())
+        assert sealer.submit(b"hi", 0, [(point, b"a" * 16)], answers.append)
+        assert wait_until(lambda: bool(answers))
+    finally:
+        sealer.close()
+    assert not marker.exists()
+    assert answers[0] is not None and len(answers[0]) == 1 and answers[0][0] is not None
+
+
+# --------------------------------------------------------------------------
+# The helper does not outlive its parent
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (PID 1 here may not reap orphans)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not os.path.exists("/proc/self/stat"), reason="fork and /proc"
+)
+def test_the_helper_ends_when_its_parent_dies_even_after_a_fork() -> None:
+    # The helper ended on its stdin's EOF only: a child forked from the
+    # parent (multiprocessing, a pre-forking server) holds that pipe open, so
+    # the helper outlived the parent for as long as such a child lived.
+    script = (
+        "import os, sys, time, warnings\n"
+        "from webpush_core._delivery.sealer import Sealer\n"
+        "s = Sealer(); s.start()\n"
+        "end = time.monotonic() + 10\n"
+        "while not s.ready and time.monotonic() < end: time.sleep(0.01)\n"
+        "warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(s.pid if s.ready else 0, pid, flush=True)\n"
+        "os._exit(0)\n"  # dies without closing anything
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # not to the EOF: the forked child holds stdout
+        assert proc.wait(timeout=30) == 0
+    helper, child = (int(v) for v in line.split())
+    try:
+        assert helper and _running(child)
+        assert wait_until(lambda: not _running(helper), 10.0), "the helper outlived its parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)

@@ -6,7 +6,9 @@
   traceback, log line (captured at DEBUG, urllib3 included), CLI output or repr;
 * key files written 0600;
 * redirects from a push service never followed (an SSRF bypass of the
-  EndpointPolicy), whichever way the message is sent.
+  EndpointPolicy), whichever way the message is sent;
+* a printed curl command sends one request to the endpoint as written:
+  nothing in the endpoint or a header is expanded, globbed or ends it.
 
 Every server here listens on 127.0.0.1 only.
 """
@@ -14,18 +16,17 @@ Every server here listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import os
+import shlex
+import shutil
 import socket
-import ssl
 import stat
-import threading
+import subprocess
 import time
 import traceback
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
 import pytest
@@ -33,6 +34,10 @@ import requests
 import trustme
 from cryptography.hazmat.primitives import serialization
 
+from manual_time import use_manual_time
+from servers.loopback import free_port, server_context, silent_listener
+from servers.push_service import Answer, PushService
+from test_send_wire import Browser
 from webpush_core import (
     EndpointPolicy,
     ExpiredSubscription,
@@ -51,9 +56,10 @@ from webpush_core import (
     webpush,
 )
 from webpush_core._b64 import b64url_decode, b64url_encode
+from webpush_core._curl import header_arg
 from webpush_core._p256 import generate_private_key
 from webpush_core._wire.urllib3_transport import make_pool_manager
-from webpush_core.errors import InvalidInput, InvalidSubscription
+from webpush_core.errors import InvalidInput, InvalidRequest, InvalidSubscription
 from webpush_core.testing import LocalPushService
 from webpush_core.vapid import Vapid, Vapid01
 
@@ -131,64 +137,15 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-class TLSServer:
-    """Answers 201 over TLS with a certificate from ``ca`` for ``name``."""
-
-    def __init__(self, ca: trustme.CA, name: str = "127.0.0.1") -> None:
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert(name).configure_cert(self.context)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.requests = 0
-        self.handshakes_failed = 0
-        self.stop_event = threading.Event()
-        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}/push/tls"
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw: socket.socket) -> None:
-        raw.settimeout(5)
-        try:
-            sock = self.context.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            self.handshakes_failed += 1
-            raw.close()
-            return
-        with sock:
-            f = sock.makefile("rb")
-            with contextlib.suppress(OSError, ValueError):
-                while True:
-                    line = f.readline()
-                    if not line:
-                        return
-                    length = 0
-                    while (header := f.readline()) not in (b"\r\n", b""):
-                        name, _, value = header.partition(b":")
-                        if name.lower() == b"content-length":
-                            length = int(value)
-                    f.read(length)
-                    self.requests += 1
-                    sock.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(2)
-        self.listener.close()
+def tls_push_service(ca: trustme.CA, name: str = "127.0.0.1") -> PushService:
+    """201 to every request, over TLS with a certificate from ``ca`` for ``name``."""
+    return PushService(tls=server_context(ca, name))
 
 
 @pytest.fixture
-def tls_server(ca: trustme.CA) -> Iterator[TLSServer]:
-    server = TLSServer(ca)
-    yield server
-    server.stop()
+def tls_server(ca: trustme.CA) -> Iterator[PushService]:
+    with tls_push_service(ca) as server:
+        yield server
 
 
 def _sub_at(url: str) -> dict[str, Any]:
@@ -197,8 +154,8 @@ def _sub_at(url: str) -> dict[str, Any]:
     return {**sub, "endpoint": url}
 
 
-def test_tls_verified_by_default(tls_server: TLSServer, ca: trustme.CA, tmp_path: Any) -> None:
-    sub = _sub_at(tls_server.url)
+def test_tls_verified_by_default(tls_server: PushService, ca: trustme.CA, tmp_path: Any) -> None:
+    sub = _sub_at(f"{tls_server.url}/push/tls")
     # webpush() with the module's default pool, a PushClient, a fresh pool:
     # none of them trusts a certificate the system store does not.
     with pytest.raises(TransportError) as info:
@@ -214,28 +171,25 @@ def test_tls_verified_by_default(tls_server: TLSServer, ca: trustme.CA, tmp_path
     deadline = time.monotonic() + 5
     while tls_server.handshakes_failed < 3 and time.monotonic() < deadline:
         time.sleep(0.01)  # the server notices a refused handshake a moment later
-    assert tls_server.requests == 0 and tls_server.handshakes_failed >= 3
+    assert tls_server.requests == [] and tls_server.handshakes_failed >= 3
 
     # Control: the same server is fine once its CA is trusted.
     ca_path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
     with PushClient(endpoint_policy=LOCAL, ca_certs=str(ca_path)) as client:
         assert client.send(sub, "x").ok
-    assert tls_server.requests == 1
+    assert len(tls_server.requests) == 1
 
 
 def test_tls_hostname_checked(ca: trustme.CA, tmp_path: Any) -> None:
-    server = TLSServer(ca, name="push.example.org")  # trusted CA, wrong name
-    try:
+    with tls_push_service(ca, name="push.example.org") as server:  # trusted CA, wrong name
         ca_path = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_path))
         with PushClient(endpoint_policy=LOCAL, ca_certs=str(ca_path), max_retries=0) as client:
-            result = client.send(_sub_at(server.url), "x")
+            result = client.send(_sub_at(f"{server.url}/push/tls"), "x")
         assert isinstance(result.error, TransportError)
         assert "TLS failure" in result.error.message
-        assert server.requests == 0
-    finally:
-        server.stop()
+        assert server.requests == []
 
 
 # --------------------------------------------------------------------------
@@ -332,53 +286,18 @@ class SecretScanner:
         return found
 
 
-class AnswerServer:
-    """Answers every POST with one fixed status (and optional extra headers)."""
-
-    def __init__(self, status: int, headers: Optional[dict[str, str]] = None) -> None:
-        self.status = status
-        self.extra = headers or {}
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                outer.received.append((self.path, dict(self.headers), body))
-                answer = json.dumps({"code": outer.status, "message": "fixed answer"}).encode()
-                self.send_response(outer.status)
-                for name, value in outer.extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_PUT = do_POST
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+def answer_with(status: int, headers: Optional[dict[str, str]] = None) -> Answer:
+    """One fixed status (and optional extra headers) with a JSON body, to every request."""
+    body = json.dumps({"code": status, "message": "fixed answer"}).encode()
+    return Answer(status, {**(headers or {}), "Content-Type": "application/json"}, body)
 
 
 @pytest.fixture
-def answer_server() -> Iterator[Callable[..., AnswerServer]]:
-    servers: list[AnswerServer] = []
+def answer_server() -> Iterator[Callable[..., PushService]]:
+    servers: list[PushService] = []
 
-    def start(status: int, headers: Optional[dict[str, str]] = None) -> AnswerServer:
-        servers.append(AnswerServer(status, headers))
+    def start(status: int, headers: Optional[dict[str, str]] = None) -> PushService:
+        servers.append(PushService(answer_with(status, headers)))
         return servers[-1]
 
     yield start
@@ -433,7 +352,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 def test_no_secret_in_errors_logs_or_reprs(
     logs: pytest.LogCaptureFixture,
-    answer_server: Callable[..., AnswerServer],
+    answer_server: Callable[..., PushService],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Any,
@@ -544,7 +463,7 @@ def test_no_secret_in_errors_logs_or_reprs(
         expect_error("500", ServerError, webpush, at_500, "x", vapid, CLAIMS, endpoint_policy=LOCAL)
         limited = answer_server(429, {"Retry-After": "1"})
         with PushClient(vapid, CLAIMS, endpoint_policy=LOCAL, max_retries=1) as client:
-            client._sleep = lambda seconds: None
+            use_manual_time(client)
             for target in (other, gone, at_500, {**sub, "endpoint": f"{limited.url}/push/y"}):
                 result = client.send(target, "x")
                 assert not result.ok and result.error is not None
@@ -553,16 +472,12 @@ def test_no_secret_in_errors_logs_or_reprs(
                 scanner.add_object("client refusal response", result.response)
 
         # Transport failures: refused, timed out, TLS refused, name not resolved.
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))
-        refused = {**sub, "endpoint": f"http://127.0.0.1:{closed.getsockname()[1]}/push/z"}
-        closed.close()
+        refused = {**sub, "endpoint": f"http://127.0.0.1:{free_port()}/push/z"}
         expect_error(
             "refused", TransportError, webpush, refused, "x", vapid, CLAIMS, endpoint_policy=LOCAL
         )
-        silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
-        try:
-            stalled = {**sub, "endpoint": f"http://127.0.0.1:{silent.getsockname()[1]}/push/s"}
+        with silent_listener() as silent:  # accepts, never answers
+            stalled = {**sub, "endpoint": f"http://{silent}/push/s"}
             expect_error(
                 "timeout",
                 PushTimeout,
@@ -574,16 +489,11 @@ def test_no_secret_in_errors_logs_or_reprs(
                 timeout=0.3,
                 endpoint_policy=LOCAL,
             )
-        finally:
-            silent.close()
-        tls = TLSServer(ca)
-        try:
-            untrusted = {**sub, "endpoint": tls.url}
+        with tls_push_service(ca) as tls:
+            untrusted = {**sub, "endpoint": f"{tls.url}/push/tls"}
             expect_error(
                 "tls", TransportError, webpush, untrusted, "x", vapid, CLAIMS, endpoint_policy=LOCAL
             )
-        finally:
-            tls.stop()
 
         def no_dns(*args: Any, **kwargs: Any) -> Any:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -710,7 +620,7 @@ REDIRECTS = [301, 302, 303, 307, 308]
 
 
 @pytest.mark.parametrize("status", REDIRECTS)
-def test_redirect_never_followed(answer_server: Callable[..., AnswerServer], status: int) -> None:
+def test_redirect_never_followed(answer_server: Callable[..., PushService], status: int) -> None:
     target = answer_server(201)
     redirector = answer_server(status, {"Location": f"{target.url}/internal/admin"})
     sub = _sub_at(f"{redirector.url}/push/r")
@@ -732,12 +642,12 @@ def test_redirect_never_followed(answer_server: Callable[..., AnswerServer], sta
     with requests.Session() as session, pytest.raises(PushRejected):
         webpush(sub, "x", requests_session=session, endpoint_policy=LOCAL)
 
-    assert len(redirector.received) == 4
-    assert target.received == []  # the other host never heard a thing
+    assert len(redirector.requests) == 4
+    assert target.requests == []  # the other host never heard a thing
 
 
 def test_session_that_follows_redirects_anyway_is_not_reported_delivered(
-    answer_server: Callable[..., AnswerServer],
+    answer_server: Callable[..., PushService],
 ) -> None:
     # A duck-typed session we cannot tell not to follow: if its reply shows
     # it did, the send is an error, not a success.
@@ -757,7 +667,7 @@ def test_session_that_follows_redirects_anyway_is_not_reported_delivered(
 
 
 def test_redirect_to_a_policy_refused_host_is_not_reached(
-    answer_server: Callable[..., AnswerServer],
+    answer_server: Callable[..., PushService],
 ) -> None:
     # The endpoint passes an allow-list; the redirect points at a loopback
     # admin port the policy would refuse. Nothing reaches it.
@@ -766,7 +676,7 @@ def test_redirect_to_a_policy_refused_host_is_not_reached(
     policy = EndpointPolicy(allow_http=True, allow_private=True, allowed_hosts=["127.0.0.1"])
     with pytest.raises(PushRejected):
         webpush(_sub_at(f"{redirector.url}/push/a"), "x", endpoint_policy=policy)
-    assert target.received == [] and len(redirector.received) == 1
+    assert target.requests == [] and len(redirector.requests) == 1
 
 
 def test_invalid_subscription_error_names_field_not_value() -> None:
@@ -778,3 +688,170 @@ def test_invalid_subscription_error_names_field_not_value() -> None:
     assert info.value.field == "keys.auth"
     assert auth not in str(info.value) and auth not in repr(info.value)
     assert "16 bytes" in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# A printed curl command is one request to the endpoint as written: nothing in
+# the endpoint (the subscriber's choice) or a header is expanded by the shell,
+# globbed by curl, or ends the command.
+
+HOSTILE_PATHS = [
+    "/push/$(touch${IFS}pwned)",
+    "/push/`touch${IFS}pwned`",
+    "/push/x;touch${IFS}pwned",
+    "/push/x|touch${IFS}pwned",
+    "/push/x&&touch${IFS}pwned",
+    "/push/x>pwned",
+    "/push/x[1-50]",
+    "/push/{a,b,c}",
+    "/push/[0-9]{x,y}",
+    "/push/it's\"quoted\"",
+    "/push/!!x!$",
+    "/push/~root/*?q=$HOME",
+    "/push/a\\b",
+    "/push/-o/pwned",
+]
+# How a pasted command is run: by a script's shell, by POSIX sh, and typed into an
+# interactive bash (history expansion on: a "!!" in double quotes would expand).
+SHELLS = {
+    "bash -c": lambda command: (["bash", "-c", command], None),
+    "sh -c": lambda command: (["sh", "-c", command], None),
+    "interactive bash": lambda command: (
+        ["bash", "--norc", "--noprofile", "-i"],
+        f"echo history-entry\n{command}\nexit\n",
+    ),
+}
+needs_shells = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("curl", "bash", "sh", "base64")),
+    reason="curl, bash, sh and base64 are needed to run the printed commands",
+)
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[Any]:
+    with PushService() as server:
+        yield server
+
+
+def _run_pasted(shell: str, command: str, cwd: Any) -> None:
+    argv, stdin = SHELLS[shell](command)
+    done = subprocess.run(
+        argv, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@needs_shells
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_curl_command_sends_one_request_to_the_endpoint_as_written(
+    recorder: Any, tmp_path: Any, path: str, shell: str
+) -> None:
+    browser = Browser.new(recorder.url + path)
+    command = webpush(browser.info(), "hello", curl=True, endpoint_policy=LOCAL)
+    assert command.split(" | ")[-1].startswith(f"curl -vX POST {shlex.quote(browser.endpoint)} ")
+    assert " --globoff " in command
+    before = len(recorder.requests)
+    _run_pasted(shell, command, tmp_path)
+    [seen] = recorder.requests[before:]
+    assert seen.path == path  # one request, to the literal path
+    assert browser.decrypt(seen) == b"hello"
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was written
+
+
+# (header value, expected quoting): every character the shell still reads inside
+# double quotes sends the line into single quotes; the others are inert there.
+DOUBLE_QUOTE_UNSAFE = '$`"\\!'
+
+
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x20, 0x7F)] + ["\t"])
+def test_header_quoting_for_every_printable_character(char: str) -> None:
+    line = f"x-a: a{char}b"
+    word = header_arg(line)
+    if char in DOUBLE_QUOTE_UNSAFE:
+        assert word == shlex.quote(line) and word.startswith("'")
+    else:
+        assert word == f'"{line}"'
+    assert shlex.split(word) == [line]  # one word, the line itself
+
+
+HOSTILE_VALUES = [
+    "$(touch pwned)",
+    "`touch pwned`",
+    'say "hi"',
+    "back\\slash",
+    "bang!!",
+    "it's; touch pwned & | > pwned",
+    "~/* [x] {a,b} #not-a-comment",
+    "tab\there",
+]
+
+
+@needs_shells
+@pytest.mark.parametrize("shell", SHELLS)
+def test_webpusher_as_curl_headers_arrive_as_given(
+    recorder: Any, tmp_path: Any, shell: str
+) -> None:
+    browser = Browser.new(recorder.url + "/push/headers")
+    pusher = WebPusher(browser.info())
+    body = pusher.encode("hi")["body"]
+    values = HOSTILE_VALUES
+    if shell == "interactive bash":
+        # Typed into readline (no bracketed paste), a tab is taken for completion.
+        values = [v for v in values if "\t" not in v]
+    headers = {f"X-H{i}": value for i, value in enumerate(values)}
+    command = pusher.as_curl(browser.endpoint, body, {**headers, "Content-Encoding": "aes128gcm"})
+    assert f'-H "content-length: {len(body)}"' in command
+    before = len(recorder.requests)
+    _run_pasted(shell, command, tmp_path)
+    [seen] = recorder.requests[before:]
+    for name, value in headers.items():
+        assert seen.headers[name.lower()] == value
+    assert browser.decrypt(seen) == b"hi"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://push.example.com/a\nb",
+        "https://push.example.com/a\rb",
+        "https://push.example.com/a b",
+        "https://push.example.com/a\x00b",
+        "-o/tmp/pwned",
+        "--config=/etc/passwd",
+        "file:///etc/passwd",
+        "ftp://push.example.com/x",
+        "",
+    ],
+)
+def test_as_curl_refuses_an_endpoint_that_is_not_one_http_url(endpoint: str) -> None:
+    with LocalPushService() as service:
+        sub = service.subscribe()
+    pusher = WebPusher(sub)
+    with pytest.raises(InvalidSubscription) as caught:
+        pusher.as_curl(endpoint, b"", {"TTL": "0"})
+    assert caught.value.field == "endpoint"
+    with pytest.raises(InvalidSubscription):
+        webpush({**sub, "endpoint": endpoint}, "x", curl=True, endpoint_policy=LOCAL)
+
+
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({"X-A": "a\nb"}, "injection"),
+        ({"X-A": "a\r\nX-B: c"}, "injection"),
+        ({"X-A\nB": "c"}, "token"),
+        ({"X-A": "héllo"}, "ASCII"),
+        ({"Content-Length": "999"}, "Content-Length"),
+    ],
+)
+def test_as_curl_refuses_a_header_it_could_not_send(headers: dict[str, str], words: str) -> None:
+    with LocalPushService() as service:
+        sub = service.subscribe()
+    with pytest.raises(InvalidRequest) as caught:
+        WebPusher(sub).as_curl(sub["endpoint"], b"body", headers)
+    assert caught.value.field == "headers" and words in caught.value.message
+    # The body's own length is accepted (pywebpush's callers may pass it).
+    command = WebPusher(sub).as_curl(sub["endpoint"], b"body", {"Content-Length": "4"})
+    assert command.count("content-length") == 1

@@ -7,6 +7,7 @@
   largest payloads, asyncio, and an expired subscription (410).
 * our LocalPushService: the decrypted plaintext, TTL/Urgency/Topic and the
   VAPID claims it verified.
+* PushClient.send_many to web-push-testing, with the helper process sealing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from peers import (
 from webpush_core import (
     EndpointPolicy,
     ExpiredSubscription,
+    PushClient,
     PushRejected,
     PushResponse,
     Subscription,
@@ -45,6 +47,8 @@ from webpush_core import (
     webpush_async,
 )
 from webpush_core._b64 import b64url_encode
+from webpush_core._delivery import fanout as _fanout
+from webpush_core._delivery import sealer as _sealer
 from webpush_core.testing import LocalPushService
 from webpush_core.vapid import Vapid, Vapid01
 
@@ -344,3 +348,35 @@ def test_public_point_matches_application_server_key() -> None:
     signer = _as_py_vapid(py_vapid.Vapid02)(key, pathlib.Path("."))
     point = signer.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     assert b64url_encode(point) == key.application_server_key
+
+
+# --------------------------------------------------------------------------
+# PushClient's fan-out to web-push-testing
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
+def test_send_many_reaches_every_peer_subscription(
+    webpush_testing_server: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    coding: str,
+) -> None:
+    # A fan-out this long encrypts aes128gcm in the helper process too.
+    monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
+    key = Vapid.generate()
+    peer_subs = [subscribe(webpush_testing_server, key.application_server_key) for _ in range(20)]
+    by_endpoint = {s["endpoint"]: s["clientHash"] for s in peer_subs}
+    message = f"fan-out über {coding}"
+    claims = {"sub": "mailto:ops@example.com"}
+    with PushClient(
+        key, claims, content_encoding=coding, ttl=60, concurrency=4, endpoint_policy=LOCAL
+    ) as client:
+        results = list(client.send_many([subscription_info(s) for s in peer_subs], message))
+        helper_started = client._res.sealer.pid is not None
+    assert len(results) == 20
+    assert all(r.ok and r.status_code == 201 and r.attempts == 1 for r in results), results
+    assert sorted(str(r.endpoint) for r in results) == sorted(by_endpoint)
+    for client_hash in by_endpoint.values():
+        assert get_notifications(webpush_testing_server, client_hash) == [message]
+    if coding == "aes128gcm" and _sealer.cores() > 1:
+        assert helper_started

@@ -1,12 +1,13 @@
 """What ``webpush`` puts on the wire, seen by a capture server (RFC 8030 §5, RFC 8291, RFC 8292).
 
-The capture server (stdlib ``http.server`` on 127.0.0.1) records each
+The capture server (the shared PushService on 127.0.0.1) records each
 request's method, path, headers and body and answers 201. The bodies are
 decrypted with http_ece and the VAPID tokens verified with PyJWT: both are
 independent implementations, used here as oracles.
 
-Also: the caller's dicts (claims, headers, subscription) are never mutated,
-and a claims dict shared by two push services gives each its own ``aud``.
+Also: the caller's headers and subscription are never mutated, its claims
+dict only gets the ``exp`` pywebpush writes into it (never an ``aud``), and a
+claims dict shared by two push services gives each its own ``aud``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import base64
 import copy
 import json
 import os
-import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 
 import http_ece
 import jwt
@@ -28,6 +28,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from servers.loopback import Request
+from servers.push_service import Answer, PushService
 from webpush_core import EndpointNotAllowed, EndpointPolicy, WebPusher, build_request, webpush
 from webpush_core._request import load_vapid_key
 from webpush_core.vapid import Vapid
@@ -38,71 +40,11 @@ CLAIMS = {"sub": "mailto:ops@example.com"}
 TRANSPORT_HEADERS = {"host", "accept-encoding", "user-agent", "content-length"}
 
 
-# -- the capture server ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Captured:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    client: tuple[str, int] = ("", 0)  # the sender's address and port: same port, same connection
-
-
-class CaptureServer:
-    """Records every request and answers ``status`` (201 by default), empty body."""
-
-    def __init__(self, status: int = 201, answer_headers: Optional[dict[str, str]] = None):
-        self.status = status
-        self.answer_headers = dict(answer_headers or {})
-        self.requests: list[Captured] = []
-        self._lock = threading.Lock()
-        capture = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with capture._lock:
-                    capture.requests.append(
-                        Captured(self.command, self.path, headers, body, self.client_address[:2])
-                    )
-                self.send_response(capture.status)
-                for name, value in capture.answer_headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_POST = do_GET = do_PUT = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self) -> CaptureServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-
-
 @pytest.fixture
-def capture() -> Any:
-    with CaptureServer() as server:
+def capture() -> Iterator[PushService]:
+    """The capture server: records every request (``Request``: method, path, lower-case
+    headers, body, the client's address) and answers 201 with an empty body."""
+    with PushService() as server:
         yield server
 
 
@@ -142,7 +84,7 @@ class Browser:
             "keys": {"p256dh": b64url(self.point), "auth": b64url(self.auth)},
         }
 
-    def decrypt(self, captured: Captured) -> bytes:
+    def decrypt(self, captured: Request) -> bytes:
         """Decrypt with http_ece (the oracle), from the wire headers only."""
         coding = captured.headers["content-encoding"]
         if coding == "aes128gcm":
@@ -170,7 +112,7 @@ def origin_of(url: str) -> str:
     return "/".join(url.split("/")[:3])
 
 
-def verify_vapid(captured: Captured, scheme: str) -> tuple[dict[str, Any], str]:
+def verify_vapid(captured: Request, scheme: str) -> tuple[dict[str, Any], str]:
     """Verify the token with PyJWT; return (claims, base64url public key)."""
     authorization = captured.headers["authorization"]
     if scheme == "vapid":
@@ -194,14 +136,14 @@ def verify_vapid(captured: Captured, scheme: str) -> tuple[dict[str, Any], str]:
     return claims, key
 
 
-def captured_url(captured: Captured) -> str:
+def captured_url(captured: Request) -> str:
     return "http://" + captured.headers["host"] + captured.path
 
 
 # -- aes128gcm ------------------------------------------------------------------
 
 
-def test_aes128gcm_exact_headers_and_body(capture: CaptureServer) -> None:
+def test_aes128gcm_exact_headers_and_body(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/push/abc?x=1")
     vapid = Vapid.generate()
     message = "héllo wire".encode()
@@ -232,7 +174,7 @@ def test_aes128gcm_exact_headers_and_body(capture: CaptureServer) -> None:
     assert time.time() < claims["exp"] <= time.time() + 24 * 3600
 
 
-def test_aesgcm_exact_headers_and_body(capture: CaptureServer) -> None:
+def test_aesgcm_exact_headers_and_body(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/push/legacy")
     vapid = Vapid.generate()
     message = b"legacy coding"
@@ -265,7 +207,7 @@ def test_aesgcm_exact_headers_and_body(capture: CaptureServer) -> None:
     assert claims["aud"] == capture.url
 
 
-def test_aesgcm_without_vapid_has_only_dh(capture: CaptureServer) -> None:
+def test_aesgcm_without_vapid_has_only_dh(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/p")
     webpush(browser.info(), b"x", content_encoding="aesgcm", endpoint_policy=LOCAL)
     [seen] = capture.requests
@@ -275,7 +217,7 @@ def test_aesgcm_without_vapid_has_only_dh(capture: CaptureServer) -> None:
 
 
 @pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
-def test_urgency_and_topic_on_the_wire(capture: CaptureServer, coding: str) -> None:
+def test_urgency_and_topic_on_the_wire(capture: PushService, coding: str) -> None:
     browser = Browser.new(f"{capture.url}/p")
     webpush(
         browser.info(),
@@ -293,7 +235,7 @@ def test_urgency_and_topic_on_the_wire(capture: CaptureServer, coding: str) -> N
     assert "urgency" not in second.headers and "topic" not in second.headers
 
 
-def test_options_given_as_headers_pywebpush_style(capture: CaptureServer) -> None:
+def test_options_given_as_headers_pywebpush_style(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/p")
     webpush(
         browser.info(),
@@ -309,7 +251,7 @@ def test_options_given_as_headers_pywebpush_style(capture: CaptureServer) -> Non
 
 
 @pytest.mark.parametrize("coding", ["aes128gcm", "aesgcm"])
-def test_no_data_means_no_body_and_no_content_encoding(capture: CaptureServer, coding: str) -> None:
+def test_no_data_means_no_body_and_no_content_encoding(capture: PushService, coding: str) -> None:
     browser = Browser.new(f"{capture.url}/tickle")
     vapid = Vapid.generate()
     webpush(browser.info(), None, vapid, CLAIMS, coding, endpoint_policy=LOCAL)
@@ -328,7 +270,7 @@ def test_no_data_means_no_body_and_no_content_encoding(capture: CaptureServer, c
     )
 
 
-def test_each_message_fresh_salt_and_key(capture: CaptureServer) -> None:
+def test_each_message_fresh_salt_and_key(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/p")
     for _ in range(2):
         webpush(browser.info(), b"same", endpoint_policy=LOCAL)
@@ -338,7 +280,7 @@ def test_each_message_fresh_salt_and_key(capture: CaptureServer) -> None:
     assert browser.decrypt(a) == browser.decrypt(b) == b"same"
 
 
-def test_pad_to_hides_the_length(capture: CaptureServer) -> None:
+def test_pad_to_hides_the_length(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/p")
     webpush(browser.info(), b"a", pad_to=100, endpoint_policy=LOCAL)
     webpush(browser.info(), b"a" * 90, pad_to=100, endpoint_policy=LOCAL)
@@ -348,7 +290,7 @@ def test_pad_to_hides_the_length(capture: CaptureServer) -> None:
     assert browser.decrypt(longer) == b"a" * 90
 
 
-def test_standard_base64_padded_keys_accepted(capture: CaptureServer) -> None:
+def test_standard_base64_padded_keys_accepted(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/p")
     info = browser.info()
     info["keys"] = {
@@ -359,7 +301,7 @@ def test_standard_base64_padded_keys_accepted(capture: CaptureServer) -> None:
     assert browser.decrypt(capture.requests[0]) == b"std b64"
 
 
-def test_build_request_matches_what_is_sent(capture: CaptureServer) -> None:
+def test_build_request_matches_what_is_sent(capture: PushService) -> None:
     """The sans-IO value and the wire agree: the transport adds nothing of ours."""
     browser = Browser.new(f"{capture.url}/p")
     vapid = Vapid.generate()
@@ -392,22 +334,29 @@ def test_build_request_matches_what_is_sent(capture: CaptureServer) -> None:
 # -- the caller's dicts ------------------------------------------------------------
 
 
-def test_callers_dicts_are_never_mutated() -> None:
+def test_callers_dicts_get_only_the_exp_pywebpush_writes() -> None:
     vapid = Vapid.generate()
-    with CaptureServer() as one, CaptureServer() as two:
+    with PushService() as one, PushService() as two:
         claims = {"sub": "mailto:ops@example.com", "extra": {"nested": [1, 2]}}
         headers = {"X-Trace": "abc", "TTL": "30"}
         browsers = [Browser.new(f"{one.url}/a"), Browser.new(f"{two.url}/b")]
         subs = [b.info() for b in browsers]
         before = copy.deepcopy((claims, headers, subs))
+        built = build_request(subs[0], "m", vapid, claims, endpoint_policy=LOCAL)
+        assert claims == before[0]  # build_request (and PushClient) never write into it
+        assert built.headers["Authorization"].startswith("vapid ")
         for coding in ("aes128gcm", "aesgcm"):
             for sub in subs:
                 webpush(sub, "m", vapid, claims, coding, headers=headers, endpoint_policy=LOCAL)
                 WebPusher(sub).send(
                     "m", headers=headers, content_encoding=coding, endpoint_policy=LOCAL
                 )
-        assert (claims, headers, subs) == before
-        assert "aud" not in claims and "exp" not in claims
+        assert (headers, subs) == before[1:]
+        # webpush() wrote the missing exp (now + 12 h) into the claims, as pywebpush
+        # does, and nothing else: an aud would leak into the other push service's token.
+        exp = claims.pop("exp")
+        assert claims == before[0]
+        assert isinstance(exp, int) and abs(exp - (time.time() + 43200)) < 60
 
         # Each push service got a token for its own origin from the one claims dict.
         vapid_requests = [r for r in one.requests + two.requests if "authorization" in r.headers]
@@ -417,23 +366,68 @@ def test_callers_dicts_are_never_mutated() -> None:
             scheme = "vapid" if seen.headers["content-encoding"] == "aes128gcm" else "webpush"
             token_claims, _ = verify_vapid(seen, scheme)  # checks aud == this request's origin
             assert token_claims["extra"] == {"nested": [1, 2]}
+            assert token_claims["exp"] == exp  # the one written, reused
             auds.append(token_claims["aud"])
         assert sorted(auds) == sorted([one.url, one.url, two.url, two.url])
 
 
-def test_py_vapid_signer_gets_a_copy(capture: CaptureServer) -> None:
-    signer = py_vapid.Vapid02()
-    signer.generate_keys()
-    claims = {"sub": "mailto:ops@example.com"}
-    before = copy.deepcopy(claims)
+class RecordingSigner(py_vapid.Vapid02):  # type: ignore[misc]
+    """A py_vapid key that remembers the claims objects sign() was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generate_keys()
+        self.given: list[Any] = []
+
+    def sign(self, claims: Any, crypto_key: Any = None) -> Any:
+        self.given.append(claims)
+        return super().sign(claims, crypto_key)
+
+
+def test_py_vapid_signer_gets_the_callers_dict_or_a_copy_with_aud(
+    capture: PushService,
+) -> None:
+    signer = RecordingSigner()
     browser = Browser.new(f"{capture.url}/p")
+    # With the endpoint's aud: pywebpush's call, sign(vapid_claims), exp written in first.
+    claims = {"sub": "mailto:ops@example.com", "aud": capture.url}
     webpush(browser.info(), "m", signer, claims, endpoint_policy=LOCAL)
-    assert claims == before
+    assert signer.given[0] is claims and set(claims) == {"sub", "aud", "exp"}
+    # Without: a copy with the aud (pywebpush wrote it into the dict), exp still written.
+    claims = {"sub": "mailto:ops@example.com"}
+    webpush(browser.info(), "m", signer, claims, endpoint_policy=LOCAL)
+    given = signer.given[1]
+    assert given is not claims and given == {**claims, "aud": capture.url}
+    assert set(claims) == {"sub", "exp"}
+    for seen in capture.requests:
+        token_claims, _ = verify_vapid(seen, "vapid")
+        assert token_claims["aud"] == capture.url
+
+
+@pytest.mark.parametrize(
+    ("ahead", "renewed"),
+    # 100 s either side of the hour: the call may start a while after exp is computed.
+    [(-60, True), (0, True), (600, True), (3500, True), (3700, False), (7200, False)],
+)
+def test_webpush_renews_an_exp_under_an_hour_ahead(
+    capture: PushService, ahead: int, renewed: bool
+) -> None:
+    """A claims dict reused for hours carries the exp webpush() wrote: near its end it is
+    renewed (now + 12 h), so no token leaves with less than an hour to live (the token
+    cache's margin); one further ahead is the caller's and kept."""
+    browser = Browser.new(f"{capture.url}/p")
+    exp = int(time.time()) + ahead
+    claims = {"sub": "mailto:ops@example.com", "exp": exp}
+    webpush(browser.info(), "m", Vapid.generate(), claims, endpoint_policy=LOCAL)
     token_claims, _ = verify_vapid(capture.requests[0], "vapid")
-    assert token_claims["aud"] == capture.url
+    if renewed:
+        assert abs(token_claims["exp"] - (time.time() + 43200)) < 60
+    else:
+        assert token_claims["exp"] == exp
+    assert claims == {"sub": "mailto:ops@example.com", "exp": token_claims["exp"]}
 
 
-def test_explicit_matching_aud_is_accepted(capture: CaptureServer) -> None:
+def test_explicit_matching_aud_is_accepted(capture: PushService) -> None:
     browser = Browser.new(f"{capture.url}/p")
     claims = {"sub": "https://example.com/contact", "aud": capture.url + "/"}
     webpush(browser.info(), "m", Vapid.generate(), claims, endpoint_policy=LOCAL)
@@ -441,7 +435,7 @@ def test_explicit_matching_aud_is_accepted(capture: CaptureServer) -> None:
     assert claims["aud"] == capture.url + "/"
 
 
-def test_vapid_token_reused_for_the_same_origin(capture: CaptureServer) -> None:
+def test_vapid_token_reused_for_the_same_origin(capture: PushService) -> None:
     """A key string passed on every call is parsed once and its token cached."""
     key_pem = Vapid.generate().private_pem().decode()
     for path in ("a", "b"):
@@ -453,7 +447,7 @@ def test_vapid_token_reused_for_the_same_origin(capture: CaptureServer) -> None:
     assert load_vapid_key(key_pem) is load_vapid_key(key_pem)
 
 
-def test_one_pooled_keep_alive_connection_by_default(capture: CaptureServer) -> None:
+def test_one_pooled_keep_alive_connection_by_default(capture: PushService) -> None:
     """Without a requests_session, sends reuse the module's PoolManager connections."""
     browser = Browser.new(f"{capture.url}/p")
     for _ in range(3):
@@ -463,7 +457,7 @@ def test_one_pooled_keep_alive_connection_by_default(capture: CaptureServer) -> 
 
 
 def test_response_object_reflects_the_answer() -> None:
-    with CaptureServer(status=202, answer_headers={"Location": "/m/1", "X-Y": "z"}) as server:
+    with PushService(Answer(202, {"Location": "/m/1", "X-Y": "z"})) as server:
         response = webpush(Browser.new(f"{server.url}/p").info(), "m", endpoint_policy=LOCAL)
     assert response.status_code == 202
     assert response.headers["location"] == "/m/1"
@@ -472,7 +466,7 @@ def test_response_object_reflects_the_answer() -> None:
     assert bool(response) is True
 
 
-def test_json_claims_from_a_file_shape(capture: CaptureServer) -> None:
+def test_json_claims_from_a_file_shape(capture: PushService) -> None:
     """Claims loaded from JSON (str values, int exp) work as they are."""
     claims = json.loads(
         json.dumps({"sub": "mailto:ops@example.com", "exp": int(time.time()) + 600})

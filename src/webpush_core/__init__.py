@@ -10,6 +10,7 @@ are not.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -35,6 +36,11 @@ from .errors import (
     VapidError,
     WebPushException,
 )
+
+# A library prints nothing unless the application configured logging: without a
+# handler of ours, Python's last-resort handler would write our warnings (a
+# throttled push service, an open breaker) to stderr.
+logging.getLogger("webpush_core").addHandler(logging.NullHandler())
 
 # The sending layer (and urllib3 behind it) loads on first use, so that
 # ``import webpush_core.ece`` or ``webpush_core.vapid`` stays sans-IO: an

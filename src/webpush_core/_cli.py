@@ -22,19 +22,32 @@ from cryptography.hazmat.primitives import serialization
 
 from . import ece
 from ._b64 import b64url_decode, b64url_encode
-from ._demo import print_trace
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade import webpush
-from ._p256 import generate_private_key, uncompressed_point
+from ._p256 import generate_private_key
+from ._reasons import MAX_DETAIL
 from ._subscription import Subscription
+from ._text import clean
 from ._version import __version__
 from ._wire.proxy import ProxyArg
+from .ece._explain import render
 from .errors import InvalidInput, VapidError, WebPushException
 from .vapid import Vapid
 from .vapid._keys import load_raw, write_file
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# Characters of one printed line that holds another party's text (an error
+# message with a push service's words or an endpoint, a verbose log line).
+_MAX_LINE = 2000
+
+
+class _CleanFormatter(logging.Formatter):
+    """--verbose log lines: another party's text (reasons, endpoints) reaches the
+    terminal as it does an error message, cleaned (:func:`._text.clean`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), _MAX_LINE)
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -117,7 +130,8 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument(
         "--out",
         default="private_key.pem",
-        help="where to write the private key, mode 0600 (default: private_key.pem)",
+        help="where to write the private key, mode 0600; '-' writes it to stdout and "
+        "the applicationServerKey to stderr (default: private_key.pem)",
     )
     keygen.add_argument(
         "--format",
@@ -134,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
         "pubkey", help="print the applicationServerKey of an existing VAPID private key"
     )
     pubkey.add_argument("keyfile", help="the private key file (PEM, DER or raw base64url)")
+    pubkey.add_argument(
+        "--format",
+        default="raw",
+        choices=["raw", "pem"],
+        help="raw (the base64url uncompressed point: the applicationServerKey) or pem "
+        "(SubjectPublicKeyInfo, what openssl and JWT libraries read) (default: raw)",
+    )
 
     explain = sub.add_parser("explain", help="print each RFC 8291 encryption step (the audit view)")
     explain.add_argument(
@@ -207,7 +228,9 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
     if args.proxy is not None:
         proxy = False if args.proxy.strip().lower() == "none" else args.proxy
     if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(_CleanFormatter("%(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     result = webpush(
         info,
         _message(args),
@@ -225,42 +248,67 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
         proxy=proxy,
     )
     if isinstance(result, str):
-        print(result, file=out)
+        print(result, file=out)  # the curl command: our text, the endpoint shell-quoted
     else:
-        print(f"{result.status_code} {result.reason}", file=out)
-        if result.text:
-            print(result.text, file=out)
+        # The push service's words: to a terminal only as error details go anywhere
+        # (no escape sequences, no invisible or bidi characters, clipped).
+        print(clean(f"{result.status_code} {result.reason}", MAX_DETAIL), file=out)
+        text = clean(result.text, MAX_DETAIL)
+        if text:
+            print(text, file=out)
     return EXIT_OK
 
 
 def _keygen(args: argparse.Namespace, out: TextIO) -> int:
 
-    if os.path.exists(args.out) and not args.force:
+    to_stdout = args.out == "-"
+    if not to_stdout and os.path.exists(args.out) and not args.force:
         raise InvalidInput(f"{args.out!r} exists; pass --force to replace it", field="out")
     private = generate_private_key()
     key = Vapid(private)
     if args.format == "pem":
-        key.save_key(args.out)
+        data = key.private_pem()  # PKCS#8, ends with a newline
+    elif args.format == "der":
+        data = private.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     else:
+        scalar = private.private_numbers().private_value.to_bytes(32, "big")
+        data = (b64url_encode(scalar) + "\n").encode("ascii")
+    if to_stdout:
+        # The key alone on stdout (for a pipe or a secret store); the rest on stderr.
         if args.format == "der":
-            data = private.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+            binary = getattr(out, "buffer", None)
+            if binary is None or out.isatty():
+                raise InvalidInput(
+                    "--format der is binary: write it to a file (--out FILE) or a pipe",
+                    field="out",
+                )
+            out.flush()
+            binary.write(data)
+            binary.flush()
         else:
-            scalar = private.private_numbers().private_value.to_bytes(32, "big")
-            data = (b64url_encode(scalar) + "\n").encode("ascii")
+            out.write(data.decode("ascii"))
+        info = sys.stderr
+        print(f"private key written to stdout ({args.format})", file=info)
+    else:
         write_file(args.out, data, 0o600)
-    print(f"private key written to {args.out} ({args.format}, mode 0600)", file=out)
-    print("applicationServerKey (for pushManager.subscribe):", file=out)
-    print(key.application_server_key, file=out)
+        info = out
+        print(f"private key written to {args.out} ({args.format}, mode 0600)", file=info)
+    print("applicationServerKey (for pushManager.subscribe):", file=info)
+    print(key.application_server_key, file=info)
     return EXIT_OK
 
 
 def _pubkey(args: argparse.Namespace, out: TextIO) -> int:
 
-    print(Vapid.from_file(args.keyfile).application_server_key, file=out)
+    key = Vapid.from_file(args.keyfile)
+    if args.format == "pem":
+        out.write(key.public_pem().decode("ascii"))  # ends with a newline
+    else:
+        print(key.application_server_key, file=out)
     return EXIT_OK
 
 
@@ -284,6 +332,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                 "pass --info, or --subscription and --auth, not both", field="--info"
             )
         sub = Subscription.from_info(_read_json(args.info, "info"))
+        sub.require_keys()  # explain shows the encryption: it needs the keys
         endpoint, p256dh, auth = sub.endpoint, sub.p256dh, sub.auth
     elif args.subscription is not None and args.auth is not None:
         endpoint = "(no endpoint: --subscription and --auth given)"
@@ -304,7 +353,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
             ) from None
     else:
         sender = generate_private_key()
-    steps = ece.trace(
+    steps = ece.explain(
         _message(args) or b"",
         salt=salt,
         private_key=sender,
@@ -313,18 +362,12 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         version=args.encoding,
     )
     print(f"{args.encoding} encryption for {endpoint}", file=out)
-    print("inputs:", file=out)
-    print_trace(
-        [
-            ("salt", salt),
-            ("sender_public (as_public)", uncompressed_point(sender.public_key())),
-            ("receiver_public (ua_public)", p256dh),
-            ("auth_secret", auth),
-        ],
-        out=out,
+    print(
+        "Each value in base64url; under it, how it is computed, where it is defined, "
+        "and what it is for.",
+        file=out,
     )
-    print("steps:", file=out)
-    print_trace(steps, out=out)
+    out.write(render(steps))
     return EXIT_OK
 
 
@@ -364,8 +407,8 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
             return _explain(args, out)
         return run_demo()
     except InvalidInput as e:
-        print(f"webpush-core: {_in_flags(e.message)}", file=sys.stderr)
+        print(f"webpush-core: {clean(_in_flags(e.message), _MAX_LINE)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except WebPushException as e:
-        print(f"webpush-core: {_in_flags(str(e))}", file=sys.stderr)
+        print(f"webpush-core: {clean(_in_flags(str(e)), _MAX_LINE)}", file=sys.stderr)
         return EXIT_FAILED

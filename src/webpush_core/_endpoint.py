@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 from urllib.parse import urlsplit
 
+from ._origin import DEFAULT_PORTS, OriginError, origin_of
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
-__all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
+__all__ = ["DEFAULT_POLICY", "REFUSED_RANGES", "EndpointPolicy"]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -51,8 +52,8 @@ _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 # notation (127.1, 0x7f.1, 2130706433, 0177.0.0.1) - treat it as an IP literal.
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 
-# Control characters, space and DEL (they would end up in the request line).
-_UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
+# Anything but visible ASCII: a URL is ASCII (RFC 3986 §2); the rest would reach logs.
+_UNSAFE_CHAR = re.compile(r"[^\x21-\x7e]")
 
 _RESOLVED_TTL = 60.0
 _RESOLVED_MAX = 1024
@@ -83,8 +84,58 @@ def _is_internal_name(host: str) -> bool:
     return any(host == suffix or host.endswith("." + suffix) for suffix in _INTERNAL_SUFFIXES)
 
 
+# Every address range an endpoint's host may not resolve to, and what it is:
+# IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and the
+# RFCs named), and for IPv6 everything outside global unicast 2000::/3
+# (RFC 4291 §2.4). The first entry that holds an address names it, so the more
+# specific come first. IPv4 embedded in IPv6 (mapped, 6to4, Teredo, NAT64) is
+# judged by its IPv4 address before this table (see _unsafe_reason). SECURITY.md
+# lists the same table; tests run over it.
+REFUSED_RANGES: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/32", "unspecified"),  # RFC 1122 §3.2.1.3
+    ("0.0.0.0/8", '"this network"'),  # RFC 791 §3.2
+    ("10.0.0.0/8", "private"),  # RFC 1918
+    ("100.64.0.0/10", "carrier-grade NAT (shared, non-global)"),  # RFC 6598
+    ("127.0.0.0/8", "loopback"),  # RFC 1122 §3.2.1.3
+    ("169.254.0.0/16", "link-local"),  # RFC 3927 (cloud metadata services live here)
+    ("172.16.0.0/12", "private"),  # RFC 1918
+    ("192.0.0.0/24", "IETF protocol assignment"),  # RFC 6890 §2.1
+    ("192.0.2.0/24", "documentation"),  # RFC 5737 (TEST-NET-1)
+    ("192.88.99.0/24", "6to4 relay anycast (deprecated)"),  # RFC 7526
+    ("192.168.0.0/16", "private"),  # RFC 1918
+    ("198.18.0.0/15", "benchmarking"),  # RFC 2544
+    ("198.51.100.0/24", "documentation"),  # RFC 5737 (TEST-NET-2)
+    ("203.0.113.0/24", "documentation"),  # RFC 5737 (TEST-NET-3)
+    ("224.0.0.0/4", "multicast"),  # RFC 5771
+    ("255.255.255.255/32", "limited broadcast"),  # RFC 919
+    ("240.0.0.0/4", "reserved"),  # RFC 1112 §4
+    ("::/128", "unspecified"),  # RFC 4291 §2.5.2
+    ("::1/128", "loopback"),  # RFC 4291 §2.5.3
+    ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),  # RFC 8215
+    ("100::/64", "discard-only"),  # RFC 6666
+    ("2001::/23", "IETF protocol assignment"),  # RFC 2928 (Teredo, 2001::/32, is embedded)
+    ("2001:db8::/32", "documentation"),  # RFC 3849
+    ("3fff::/20", "documentation"),  # RFC 9637
+    ("5f00::/16", "segment-routing (SRv6 SID)"),  # RFC 9602
+    ("fc00::/7", "private (unique local)"),  # RFC 4193
+    ("fe80::/10", "link-local"),  # RFC 4291 §2.5.6
+    ("fec0::/10", "site-local (deprecated)"),  # RFC 3879
+    ("ff00::/8", "multicast"),  # RFC 4291 §2.7
+    ("::/3", "non-global-unicast"),  # RFC 4291 §2.4: outside 2000::/3
+    ("4000::/2", "non-global-unicast"),
+    ("8000::/1", "non-global-unicast"),
+)
+_REFUSED_V4 = tuple(
+    (ipaddress.IPv4Network(net), kind) for net, kind in REFUSED_RANGES if ":" not in net
+)
+_REFUSED_V6 = tuple(
+    (ipaddress.IPv6Network(net), kind) for net, kind in REFUSED_RANGES if ":" in net
+)
+
+
 def _unsafe_reason(ip: IPAddress) -> Optional[str]:
     """Why this address must not be a push endpoint, or None if it is public."""
+    table: tuple[tuple[Union[ipaddress.IPv4Network, ipaddress.IPv6Network], str], ...]
     if isinstance(ip, ipaddress.IPv6Address):
         # Addresses that embed an IPv4 address are judged by it:
         # ::ffff:127.0.0.1 reaches 127.0.0.1.
@@ -96,6 +147,14 @@ def _unsafe_reason(ip: IPAddress) -> Optional[str]:
         if embedded is not None:
             reason = _unsafe_reason(embedded)
             return f"{reason} (embedded in {ip})" if reason else None
+        table = _REFUSED_V6
+    else:
+        table = _REFUSED_V4
+    for network, kind in table:
+        if ip in network:
+            article = "an" if kind[0] in "aeiouIE" else "a"
+            return f"{article} {kind} address ({network})"
+    # A second net: whatever this Python's ipaddress knows to be not global.
     checks = (
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),
@@ -103,7 +162,7 @@ def _unsafe_reason(ip: IPAddress) -> Optional[str]:
         ("multicast", ip.is_multicast),
         ("private", ip.is_private),
         ("reserved", ip.is_reserved),
-        ("non-global", not ip.is_global),  # e.g. 100.64.0.0/10 (carrier-grade NAT)
+        ("non-global", not ip.is_global),
     )
     for name, hit in checks:
         if hit:
@@ -191,6 +250,10 @@ def _host_matches(host: str, pattern: str) -> bool:
 class EndpointPolicy:
     """Rules an endpoint must pass before anything is sent to it.
 
+    * the host and port are judged as the connection will use them
+      (``webpush_core._origin``): lower case, one trailing dot dropped, the
+      scheme's default port when none is given; a host that ends in more
+      than one dot (``push.example..``) is refused, as is port 0;
     * https only (``allow_http=True`` also accepts http, for local tests);
     * no userinfo (``https://user:pw@host``), ever;
     * the port (explicit or the scheme's default) must be in
@@ -203,8 +266,9 @@ class EndpointPolicy:
     * with ``allowed_hosts``, the host must equal an entry or, for an entry
       ``*.example.com``, be a subdomain of ``example.com``;
     * :meth:`check_resolved`: every address the host resolves to must be
-      public (not loopback, private, link-local, reserved, multicast,
-      unspecified, also when embedded in IPv6), unless ``allow_private``.
+      public (in none of :data:`REFUSED_RANGES`: loopback, private,
+      link-local, site-local, reserved, multicast, unspecified, ..., also when
+      embedded in IPv6), unless ``allow_private``.
 
     Tests and :mod:`webpush_core.testing` use
     ``EndpointPolicy(allow_http=True, allow_private=True)``.
@@ -278,14 +342,22 @@ class EndpointPolicy:
         if not isinstance(url, str):
             raise self._refuse(f"the endpoint must be a string URL, got {type(url).__name__}")
         if _UNSAFE_CHAR.search(url) is not None:
-            raise self._refuse("the URL contains spaces or control characters")
+            raise self._refuse("the URL must be visible ASCII (no spaces, controls, non-ASCII)")
         try:
             parts = urlsplit(url)
-            port = parts.port
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError as exc:
             raise self._refuse(f"the URL does not parse ({exc})") from None
         scheme = parts.scheme.lower()
-        host = (parts.hostname or "").rstrip(".")
+        host, port = "", 0
+        if scheme in DEFAULT_PORTS and parts.hostname:
+            # The one identity every per-origin decision uses (_origin): the
+            # rules below judge the host and port as they will be connected to.
+            try:
+                origin = origin_of(url)
+            except OriginError as exc:
+                raise self._refuse(str(exc)) from None
+            host, port = origin.host, origin.port
         literal = bool(host) and _is_ip_literal(host)
         if (
             scheme in ("http", "https")
@@ -306,7 +378,6 @@ class EndpointPolicy:
             problems = [f"host {host!r} is {kind}"]
             if scheme == "http" and not self.allow_http:
                 problems.append("the scheme is http, not https")
-            port = port or (443 if scheme == "https" else 80)
             if port not in self.allowed_ports and not (scheme == "http" and port == 80):
                 problems.append(f"port {port} is not in allowed_ports")
             raise self._refuse(
@@ -322,8 +393,6 @@ class EndpointPolicy:
             raise self._refuse("the URL must not contain userinfo (user:password@)")
         if not host:
             raise self._refuse("the URL has no host")
-        if port is None:
-            port = 443 if scheme == "https" else 80
         if not self.allow_private:
             ports = set(self.allowed_ports)
             if scheme == "http":
@@ -391,10 +460,9 @@ class EndpointPolicy:
         """Everything a sender checks before connecting: :meth:`check` on the
         URL, then :meth:`check_resolved` on its host and port."""
         self.check(url)
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        origin = origin_of(url)
         try:
-            self.check_resolved(parts.hostname or "", port)
+            self.check_resolved(origin.host, origin.port)
         except TransportError as exc:
             raise TransportError(exc.message, endpoint=url) from None
 

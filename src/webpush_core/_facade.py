@@ -1,78 +1,64 @@
 """The pywebpush-compatible facade: ``webpush``, ``webpush_async``, ``WebPusher``.
 
 Thin on purpose: checks and encryption live in the sans-IO builder
-(``_request``), the wire in ``_transport``. What differs from pywebpush is
-listed in the README's "Migrating from pywebpush".
+(``_request``), the wire in ``_wire``. As in pywebpush, ``webpush()`` checks
+and signs, then sends with ``WebPusher(...).send(...)`` (``webpush_async``
+with ``send_async``), so a test that replaces ``WebPusher.send`` stubs the
+network for both. What differs from pywebpush is listed in the README's
+"Migrating from pywebpush".
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
 import os
-import shlex
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Literal,
+    Optional,
+    TypeVar,
+    Union,
+    overload,
+)
 
 if TYPE_CHECKING:
     import urllib3
 
 from . import ece
 from ._b64 import b64url_encode
+from ._classify import error_for_response
+from ._curl import as_curl
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
+from ._facade_vapid import vapid_headers
 from ._request import (
     CONTENT_ENCODINGS,
     PushRequest,
     VapidKeyLike,
     build_request,
+    check_header,
     payload_bytes,
+    prepare_message,
 )
-from ._response import CaseInsensitiveDict, PushResponse, error_for_response
+from ._response import CaseInsensitiveDict, PushResponse
+from ._sessions import adopt_response, check_aiohttp_session, post_aiohttp, post_requests
 from ._subscription import Subscription
-from ._wire.proxy import Proxy, ProxyArg, check_proxy_arg
+from ._wire.proxy import ProxyArg, check_proxy_arg
 from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
-from .errors import InvalidInput, InvalidRequest, NoData, TransportError
+from .errors import InvalidInput, InvalidRequest, NoData
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]
 
 log = logging.getLogger("webpush_core")
 
-
-def as_curl(
-    request: PushRequest, *, timeout: Optional[float] = None, proxy: ProxyArg = None
-) -> str:
-    """A shell command that sends ``request`` with curl: paste it and it runs.
-
-    The body travels inside the command as base64 (no side file is written).
-    Note that it carries the VAPID token: treat it as a credential.
-    An explicit ``proxy`` URL appears as ``--proxy`` with its password masked
-    (``***``: put it back by hand); ``proxy=False`` gives ``--noproxy '*'``;
-    with None curl reads the same proxy environment variables itself.
-    """
-    parts = ["curl", "--silent", "--show-error", "--include", "-X", "POST"]
-    if timeout is not None:
-        parts += ["--max-time", f"{timeout:g}"]
-    if proxy is False:
-        parts += ["--noproxy", "*"]
-    elif isinstance(proxy, Proxy):
-        parts += ["--proxy", proxy.masked]
-    for name, value in request.headers.items():
-        parts += ["-H", f"{name}: {value}"]
-    if request.body:
-        parts += ["--data-binary", "@-"]
-    else:
-        parts += ["-H", "Content-Length: 0"]
-    parts.append(request.url)
-    command = " ".join(shlex.quote(p) for p in parts)
-    if not request.body:
-        return command
-    encoded = base64.b64encode(request.body).decode("ascii")
-    # `base64 -d` reads it back on both GNU coreutils and macOS.
-    return f"printf %s {shlex.quote(encoded)} | base64 -d | {command}"
+_T = TypeVar("_T")
 
 
 def _post(
@@ -100,36 +86,7 @@ def _post(
             field="proxy",
         )
     # pywebpush's hook: any object with .post(url, data=, headers=, timeout=).
-    # The policy still applies: the session would otherwise reach anything.
-    (endpoint_policy or DEFAULT_POLICY).admit(request.url)
-    options: dict[str, Any] = {}
-    if hasattr(requests_session, "resolve_redirects"):
-        # A requests.Session follows redirects by default: a 307 would re-POST
-        # the message to a host the policy never checked (an SSRF bypass).
-        options["allow_redirects"] = False
-    reply = requests_session.post(
-        request.url, data=request.body, headers=request.headers, timeout=timeout, **options
-    )
-    if getattr(reply, "history", None):
-        raise TransportError(
-            f"the requests_session followed a redirect from {request.url}; redirects from "
-            "a push service must not be followed (pass a session that does not follow them)",
-            endpoint=request.url,
-        )
-    return _adopt_response(reply, request.url)
-
-
-def _adopt_response(reply: Any, url: str) -> PushResponse:
-    """Wrap a session's response (requests, or alike) as an always-truthy PushResponse."""
-    headers = getattr(reply, "headers", None) or {}
-    content = getattr(reply, "content", b"")
-    return PushResponse(
-        int(getattr(reply, "status_code", getattr(reply, "status", 0))),
-        str(getattr(reply, "reason", "") or ""),
-        [(str(k), str(v)) for k, v in headers.items()],
-        content if isinstance(content, bytes) else str(content).encode("utf-8"),
-        url,
-    )
+    return post_requests(request, requests_session, timeout=timeout, policy=endpoint_policy)
 
 
 @overload
@@ -257,6 +214,11 @@ def webpush(
     sending), on a transport failure, and on any status above 202 (with
     ``.response``, ``.status_code`` and ``.retry_after`` set).
 
+    As pywebpush's, it checks every argument, signs (a ``vapid_claims``
+    dict gets its missing or stale ``exp`` written into it; see the README),
+    then sends with ``WebPusher(...).send(...)``. ``data`` needs the
+    subscription's ``keys``; without data (RFC 8030 §5) they may be absent.
+
     ``timeout`` defaults to 10 seconds. ``endpoint_policy`` defaults to
     refusing non-public endpoints (see :class:`EndpointPolicy`). ``proxy``:
     None (default) follows ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` as
@@ -264,8 +226,71 @@ def webpush(
     proxy, False connects directly.
     """
     proxy = check_proxy_arg(proxy)
-    request = build_request(
+    sub, send_headers = _prepare(
         subscription_info,
+        data,
+        vapid_private_key,
+        vapid_claims,
+        content_encoding,
+        ttl,
+        urgency,
+        topic,
+        headers,
+        pad_to,
+        max_payload,
+        endpoint_policy,
+    )
+    # pywebpush's call, word for word, and ours only when given: a test that
+    # replaced WebPusher.send sees what it saw with pywebpush.
+    pusher = WebPusher(
+        sub, requests_session=requests_session, verbose=verbose, **_given(pool_manager=pool_manager)
+    )
+    response = pusher.send(
+        data,
+        send_headers,
+        ttl=ttl,
+        content_encoding=content_encoding,
+        curl=curl,
+        timeout=timeout,
+        **_given(
+            urgency=urgency,
+            topic=topic,
+            endpoint_policy=endpoint_policy,
+            proxy=proxy,
+            pad_to=pad_to,
+            max_payload=max_payload,
+        ),
+    )
+    if curl or isinstance(response, str):
+        return response
+    accepted: PushResponse = _accepted(response, sub.endpoint, verbose)
+    return accepted
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are not None."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _prepare(
+    subscription_info: Union[Mapping[str, Any], Subscription],
+    data: Union[bytes, str, None],
+    vapid_private_key: Optional[VapidKeyLike],
+    vapid_claims: Optional[Mapping[str, Any]],
+    content_encoding: str,
+    ttl: int,
+    urgency: Optional[str],
+    topic: Optional[str],
+    headers: Optional[Mapping[str, Any]],
+    pad_to: Optional[int],
+    max_payload: Optional[int],
+    endpoint_policy: Optional[EndpointPolicy],
+) -> tuple[Subscription, dict[str, Any]]:
+    """``webpush``'s part before ``WebPusher.send``: every check, in
+    :func:`build_request`'s order, then the VAPID headers joined to the caller's."""
+    sub = Subscription.from_info(subscription_info)
+    (DEFAULT_POLICY if endpoint_policy is None else endpoint_policy).check(sub.endpoint)
+    plan = prepare_message(
         data,
         vapid_private_key,
         vapid_claims,
@@ -276,31 +301,25 @@ def webpush(
         headers,
         pad_to=pad_to,
         max_payload=max_payload,
-        endpoint_policy=endpoint_policy,
     )
-    if curl:
-        return as_curl(request, timeout=timeout, proxy=proxy)
+    if plan.needs_keys:
+        sub.require_keys()
+    return sub, vapid_headers(sub.origin, plan.signer, vapid_claims, content_encoding, headers)
+
+
+def _accepted(response: Any, endpoint: str, verbose: bool) -> Any:
+    """``response`` when the push service accepted the message (200-202), else
+    raise the error it means. ``response`` is ours, or what a ``send`` a test
+    put in place returned (a ``Mock`` with a ``status_code`` or ``status``):
+    read leniently, and kept as the error's ``response``, as pywebpush does."""
+    ours = response if isinstance(response, PushResponse) else adopt_response(response, endpoint)
     if verbose:
-        log.info(
-            "webpush: POST %s (%d bytes, TTL %s)",
-            request.url,
-            len(request.body),
-            request.headers["TTL"],
-        )
-    response = _post(
-        request,
-        timeout=timeout,
-        endpoint_policy=endpoint_policy,
-        requests_session=requests_session,
-        pool_manager=pool_manager,
-        proxy=proxy,
-    )
-    if verbose:
-        log.info("webpush: %s answered %d %s", request.url, response.status_code, response.reason)
-    error = error_for_response(response, request.url)
-    if error is not None:
-        raise error
-    return response
+        log.info("webpush: %s answered %d %s", endpoint, ours.status_code, ours.reason)
+    error = error_for_response(ours, endpoint)
+    if error is None:
+        return response
+    error.response = response
+    raise error
 
 
 _executor: Optional[ThreadPoolExecutor] = None
@@ -318,6 +337,20 @@ def _async_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+async def _in_pool(call: Callable[[], _T]) -> _T:
+    """``call()`` on the bounded thread pool: blocking work never runs on the loop."""
+    return await asyncio.get_running_loop().run_in_executor(_async_executor(), call)
+
+
+def _no_proxy_with(session: str, proxy: ProxyArg) -> None:
+    if proxy is not None:
+        raise InvalidInput(
+            f"proxy= does not apply to an {session}, which sends with its own proxy "
+            "settings: configure the session instead",
+            field="proxy",
+        )
+
+
 @overload
 async def webpush_async(
     subscription_info: Union[Mapping[str, Any], Subscription],
@@ -330,8 +363,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -339,7 +373,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> PushResponse: ...
 
 
@@ -355,8 +388,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -364,7 +398,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> str: ...
 
 
@@ -381,6 +414,7 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
+    aiohttp_session: Any = None,
     requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
@@ -389,7 +423,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> str: ...
 
 
@@ -405,8 +438,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -414,7 +448,6 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> Union[PushResponse, str]: ...
 
 
@@ -429,8 +462,9 @@ async def webpush_async(
     ttl: int = 0,
     verbose: bool = False,
     headers: Optional[Mapping[str, Any]] = None,
-    requests_session: Any = None,
+    aiohttp_session: Any = None,
     *,
+    requests_session: Any = None,
     urgency: Optional[str] = None,
     topic: Optional[str] = None,
     endpoint_policy: Optional[EndpointPolicy] = None,
@@ -438,54 +472,84 @@ async def webpush_async(
     pad_to: Optional[int] = None,
     max_payload: Optional[int] = None,
     proxy: ProxyArg = None,
-    aiohttp_session: None = None,
 ) -> Union[PushResponse, str]:
-    """``webpush`` for asyncio: same arguments, awaitable.
+    """``webpush`` for asyncio, with pywebpush 2.x's parameters: awaitable.
 
-    urllib3 blocks, so the send runs in a bounded thread pool; the event
-    loop is never blocked. pywebpush 2.x's ``aiohttp_session`` is refused
-    with a message (there is no aiohttp here); for many messages use
-    :meth:`PushClient.send_many_async`.
+    Without ``aiohttp_session`` the message is sent with our own transport on
+    a bounded thread pool (urllib3 blocks; the event loop never does). With
+    one (any object whose awaitable ``post(url, data=, headers=, timeout=)``
+    answers like ``aiohttp.ClientSession``'s), it is sent through it, as
+    pywebpush 2.x does; the endpoint policy, the redirect refusal and
+    ``timeout`` still apply. Raises as ``webpush`` does; returns a
+    :class:`PushResponse` (``.status_code``, ``.status``, ``.text``), not the
+    session's response. For many messages use :meth:`PushClient.send_many_async`.
     """
+    check_aiohttp_session(aiohttp_session)
+    proxy = check_proxy_arg(proxy)
     if aiohttp_session is not None:
-        raise InvalidInput(
-            "webpush_async() takes no aiohttp_session (pywebpush 2.x's keyword): it sends "
-            "with urllib3 on a thread pool and needs no session; drop the argument (for "
-            "many messages, PushClient.send_many_async keeps connections open)",
-            field="aiohttp_session",
-        )
-    call = functools.partial(
-        webpush,
+        if requests_session is not None:
+            raise InvalidInput(
+                "pass aiohttp_session or requests_session, not both", field="requests_session"
+            )
+        _no_proxy_with("aiohttp_session", proxy)
+    prepare = functools.partial(
+        _prepare,
         subscription_info,
         data,
         vapid_private_key,
         vapid_claims,
         content_encoding,
-        curl,
-        timeout,
         ttl,
-        verbose,
+        urgency,
+        topic,
         headers,
-        requests_session,
-        urgency=urgency,
-        topic=topic,
-        endpoint_policy=endpoint_policy,
-        pool_manager=pool_manager,
-        pad_to=pad_to,
-        max_payload=max_payload,
-        proxy=proxy,
+        pad_to,
+        max_payload,
+        endpoint_policy,
     )
-    result: Union[PushResponse, str] = await asyncio.get_running_loop().run_in_executor(
-        _async_executor(), call
+    sub, send_headers = await _in_pool(prepare)  # key files, signing: off the loop
+    # pywebpush 2.x's call, and ours only when given (see webpush).
+    pusher = WebPusher(
+        sub,
+        aiohttp_session=aiohttp_session,
+        verbose=verbose,
+        **_given(requests_session=requests_session, pool_manager=pool_manager),
     )
-    return result
+    response = await pusher.send_async(
+        data,
+        send_headers,
+        ttl=ttl,
+        content_encoding=content_encoding,
+        curl=curl,
+        timeout=timeout,
+        **_given(
+            urgency=urgency,
+            topic=topic,
+            endpoint_policy=endpoint_policy,
+            proxy=proxy,
+            pad_to=pad_to,
+            max_payload=max_payload,
+        ),
+    )
+    if curl or isinstance(response, str):
+        return response
+    accepted: PushResponse = _accepted(response, sub.endpoint, verbose)
+    return accepted
 
 
 class WebPusher:
     """pywebpush's ``WebPusher``: one subscription, encode and send to it.
 
-    As in pywebpush, ``send`` returns the response whatever its status
-    (``webpush()`` is the call that raises on status > 202).
+    As in pywebpush, ``send`` and ``send_async`` return the response whatever
+    its status (``webpush()`` is the call that raises on status > 202).
+    The parameters are pywebpush 2.x's: ``requests_session`` is used by
+    ``send``, ``aiohttp_session`` by ``send_async``; without them both send
+    with our own transport (``pool_manager``: a urllib3 pool of yours).
+
+    A subscription without ``keys`` is accepted for pushes without data
+    (RFC 8030 §5): ``receiver_key`` and ``auth_key`` are then None, as in
+    pywebpush, and ``encode`` or a ``send`` with data raise
+    :class:`InvalidSubscription` naming ``keys`` and the fix.
     """
 
     valid_encodings: ClassVar[list[str]] = list(CONTENT_ENCODINGS)
@@ -494,26 +558,37 @@ class WebPusher:
         self,
         subscription_info: Union[Mapping[str, Any], Subscription],
         requests_session: Any = None,
+        aiohttp_session: Any = None,
         verbose: bool = False,
         *,
         pool_manager: Optional[urllib3.PoolManager] = None,
     ) -> None:
+        check_aiohttp_session(aiohttp_session)
         self.subscription = Subscription.from_info(subscription_info)
         self.subscription_info: dict[str, Any] = self.subscription.to_info()
-        self.receiver_key: bytes = self.subscription.p256dh
-        self.auth_key: bytes = self.subscription.auth
+        keys = self.subscription.has_keys
+        self.receiver_key: Optional[bytes] = self.subscription.p256dh if keys else None
+        self.auth_key: Optional[bytes] = self.subscription.auth if keys else None
         self.requests_session = requests_session
+        self.aiohttp_session = aiohttp_session
         self.pool_manager = pool_manager
         self.verbose = verbose
 
     def __repr__(self) -> str:
         return f"WebPusher(endpoint={self.subscription.endpoint!r})"
 
+    @staticmethod
+    def _repad(data: bytes) -> bytes:
+        """``data`` with its base64 padding put back (pywebpush's helper, which code
+        written against it, its own tests included, calls to decode keys)."""
+        return data + b"=" * (-len(data) % 4)
+
     def encode(
         self, data: Union[bytes, str], content_encoding: str = "aes128gcm"
     ) -> CaseInsensitiveDict[bytes]:
         """Encrypt ``data``: ``{"body": ...}``, plus ``crypto_key`` and ``salt``
-        (base64url bytes) for ``aesgcm``. Raises ``NoData`` on empty data."""
+        (base64url bytes) for ``aesgcm``. Raises ``NoData`` on empty data,
+        ``InvalidSubscription`` for a subscription without keys."""
         # bytes(5) would be five zero octets, bytes([1, 2]) two: only bytes and str.
         plaintext = payload_bytes(data)
         if not plaintext:
@@ -524,8 +599,11 @@ class WebPusher:
                 f"got {content_encoding!r}",
                 field="content_encoding",
             )
+        sub = self.subscription
+        ua_public_key = sub.require_keys()
+        # The key's point as the subscription holds it, not serialized again per message.
         msg = ece.encrypt_message(
-            plaintext, self.subscription.ua_public_key, self.auth_key, version=content_encoding
+            plaintext, ua_public_key, sub.auth, version=content_encoding, ua_point=sub.p256dh
         )
         reply: CaseInsensitiveDict[bytes] = CaseInsensitiveDict({"body": msg.body})
         if content_encoding == "aesgcm":
@@ -534,11 +612,37 @@ class WebPusher:
         return reply
 
     def as_curl(self, endpoint: str, encoded_data: bytes, headers: Mapping[str, Any]) -> str:
-        """A curl command posting ``encoded_data`` to ``endpoint`` (pastes and runs)."""
-        request = PushRequest(
-            url=endpoint, headers={str(k): str(v) for k, v in headers.items()}, body=encoded_data
+        """A curl command posting ``encoded_data`` to ``endpoint`` (pastes and runs;
+        ``content-length`` is added). Raises for a header that could not be sent."""
+        checked = dict(check_header(name, value) for name, value in headers.items())
+        return as_curl(PushRequest(url=endpoint, headers=checked, body=bytes(encoded_data or b"")))
+
+    def _build(
+        self,
+        data: Union[bytes, str, None],
+        headers: Optional[Mapping[str, Any]],
+        ttl: int,
+        content_encoding: str,
+        urgency: Optional[str],
+        topic: Optional[str],
+        endpoint_policy: Optional[EndpointPolicy],
+        pad_to: Optional[int],
+        max_payload: Optional[int],
+    ) -> PushRequest:
+        return build_request(
+            self.subscription,
+            data,
+            None,
+            None,
+            content_encoding,
+            ttl,
+            urgency,
+            topic,
+            headers,
+            pad_to=pad_to,
+            max_payload=max_payload,
+            endpoint_policy=endpoint_policy,
         )
-        return as_curl(request)
 
     def send(
         self,
@@ -552,23 +656,26 @@ class WebPusher:
         topic: Optional[str] = None,
         endpoint_policy: Optional[EndpointPolicy] = None,
         proxy: ProxyArg = None,
+        *,
+        pad_to: Optional[int] = None,
+        max_payload: Optional[int] = None,
     ) -> Union[PushResponse, str]:
         """Encrypt and send ``data``; ``headers`` may carry pre-signed VAPID headers.
 
-        ``proxy`` as for :func:`webpush` (None: the proxy environment variables).
+        ``proxy`` as for :func:`webpush` (None: the proxy environment variables);
+        ``pad_to`` and ``max_payload`` as for :func:`build_request`.
         """
         proxy = check_proxy_arg(proxy)
-        request = build_request(
-            self.subscription,
+        request = self._build(
             data,
-            None,
-            None,
-            content_encoding,
+            headers,
             ttl,
+            content_encoding,
             urgency,
             topic,
-            headers,
-            endpoint_policy=endpoint_policy,
+            endpoint_policy,
+            pad_to,
+            max_payload,
         )
         if curl:
             return as_curl(request, timeout=timeout, proxy=proxy)
@@ -581,4 +688,72 @@ class WebPusher:
             requests_session=self.requests_session,
             pool_manager=self.pool_manager,
             proxy=proxy,
+        )
+
+    async def send_async(
+        self,
+        data: Union[bytes, str, None] = None,
+        headers: Optional[Mapping[str, Any]] = None,
+        ttl: int = 0,
+        content_encoding: str = "aes128gcm",
+        curl: bool = False,
+        timeout: Optional[float] = None,
+        urgency: Optional[str] = None,
+        topic: Optional[str] = None,
+        endpoint_policy: Optional[EndpointPolicy] = None,
+        proxy: ProxyArg = None,
+        *,
+        pad_to: Optional[int] = None,
+        max_payload: Optional[int] = None,
+    ) -> Union[PushResponse, str]:
+        """:meth:`send` for asyncio (pywebpush 2.x): the same arguments, awaitable;
+        the response whatever its status, or with ``curl=True`` the command.
+
+        Through the ``aiohttp_session`` given to the constructor, if any (the
+        endpoint policy, the redirect refusal and ``timeout`` still apply);
+        otherwise as :meth:`send` does, on a bounded thread pool, so the event
+        loop is never blocked.
+        """
+        if self.aiohttp_session is None:
+            call = functools.partial(
+                self.send,
+                data,
+                headers,
+                ttl,
+                content_encoding,
+                curl,
+                timeout,
+                urgency,
+                topic,
+                endpoint_policy,
+                proxy,
+                pad_to=pad_to,
+                max_payload=max_payload,
+            )
+            sent: Union[PushResponse, str] = await _in_pool(call)
+            return sent
+        _no_proxy_with("aiohttp_session", check_proxy_arg(proxy))
+        build = functools.partial(
+            self._build,
+            data,
+            headers,
+            ttl,
+            content_encoding,
+            urgency,
+            topic,
+            endpoint_policy,
+            pad_to,
+            max_payload,
+        )
+        request = await _in_pool(build)
+        if curl:
+            return as_curl(request, timeout=timeout)
+        if self.verbose:
+            log.info("WebPusher: POST %s (%d bytes) via aiohttp", request.url, len(request.body))
+        return await post_aiohttp(
+            request,
+            self.aiohttp_session,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            policy=endpoint_policy,
+            executor=_async_executor(),
         )

@@ -3,20 +3,27 @@
 Every subscription of a fan-out has an index; its final entry (delivered, or
 failed for a reason) is recorded once, whichever worker records it first and
 however often its batch was redelivered or retried: one bit per index says it
-is in, and the same Lua script counts it. The keys of one fan-out share the
+is in, and the same Lua script counts it. The script records only an index
+``0 <= index < total`` (``total``: the subscriptions read so far, which the
+dispatcher raises before it publishes or records any of them), so a forged
+batch can neither complete a report nor grow its bitmap. Each reason keeps
+one sample detail (the first recorded), cleaned by :func:`clean_detail`: why
+those subscriptions failed, in words. The keys of one fan-out share the
 ``{id}`` hash tag, so they live in one slot of a Redis Cluster.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import redis
 
 from ._delivery.client import SendResult
+from ._reasons import MAX_DETAIL, MAX_PARSE, clip
 from .errors import (
     ExpiredSubscription,
     InvalidInput,
@@ -30,38 +37,139 @@ from .errors import (
     WebPushException,
 )
 
-__all__ = ["PREFIX", "FanOutHandle", "FanOutReport", "Keys", "outcome", "record"]
+__all__ = [
+    "PREFIX",
+    "FanOutHandle",
+    "FanOutReport",
+    "Keys",
+    "clean_detail",
+    "count_refused",
+    "describe",
+    "outcome",
+    "record",
+]
 
 PREFIX = "webpush_core"
 
 # Final entries, atomically: an index already recorded (a redelivered
-# or duplicated batch) is neither recorded nor counted again.
-# KEYS: done bitmap, counts hash, delete list. ARGV: ttl, requests sent, then
-# (index, outcome, endpoint to delete or "") triples; outcome "ok" or a reason.
+# or duplicated batch) is neither recorded nor counted again; one that is not
+# an integer in [0, total) is ignored (a forged batch: SETBIT at 2^32 - 1 would
+# make a 512 MB bitmap), and so is everything for a report that does not exist.
+# KEYS: done bitmap, counts hash, delete list, details hash. ARGV: ttl,
+# requests sent, n, then n (reason, sample detail) pairs, then (index,
+# outcome, endpoint to delete or "") triples; outcome "ok" or a reason. A
+# reason's sample is kept only if this call counted an entry for it, and
+# only the first one (HSETNX): the report's details match its counts.
 _RECORD = """
+local total = tonumber(redis.call('HGET', KEYS[2], 'total'))
+if not total then
+  return 0
+end
+local first = 4 + 2 * tonumber(ARGV[3])
 local new = 0
-for i = 3, #ARGV, 3 do
-  if redis.call('SETBIT', KEYS[1], ARGV[i], 1) == 0 then
+local counted = {}
+for i = first, #ARGV, 3 do
+  local index = tonumber(ARGV[i])
+  if index and index >= 0 and index < total and index % 1 == 0
+     and redis.call('SETBIT', KEYS[1], index, 1) == 0 then
     new = new + 1
     if ARGV[i + 1] == 'ok' then
       redis.call('HINCRBY', KEYS[2], 'ok', 1)
     else
       redis.call('HINCRBY', KEYS[2], 'failed', 1)
       redis.call('HINCRBY', KEYS[2], 'r:' .. ARGV[i + 1], 1)
+      counted[ARGV[i + 1]] = true
     end
     if ARGV[i + 2] ~= '' then
       redis.call('RPUSH', KEYS[3], ARGV[i + 2])
     end
   end
 end
+for j = 4, first - 1, 2 do
+  if counted[ARGV[j]] then
+    redis.call('HSETNX', KEYS[4], ARGV[j], ARGV[j + 1])
+  end
+end
 if tonumber(ARGV[2]) > 0 then
   redis.call('HINCRBY', KEYS[2], 'sent', ARGV[2])
 end
-for k = 1, 3 do
+for k = 1, 4 do
   redis.call('EXPIRE', KEYS[k], ARGV[1])
 end
 return new
 """
+
+# A batch a worker refused (see webpush_core._batch_auth): counted in its
+# fan-out's report if that report exists; nothing is created for another id.
+_COUNT_REFUSED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'refused', 1)
+end
+return 0
+"""
+
+# Key material that may sit in an exception's text: a PEM block (whole or
+# cut), and base64/base64url runs about as long as a P-256 scalar (43) or
+# more. A file path is such a run too when its words are long: a run is
+# taken for key material only where a stretch of 20 without "/" mixes
+# upper case, lower case and digits, as random base64 does and paths rarely do.
+_PEM = re.compile(r"-----BEGIN[^-]{0,40}-----.*?(?:-----END[^-]{0,40}-----|$)", re.S)
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_=-]{40,}")
+
+
+def _hide_key_material(run: re.Match[str]) -> str:
+    for part in run.group().split("/"):
+        if (
+            len(part) >= 20
+            and re.search("[A-Z]", part)
+            and re.search("[a-z]", part)
+            and re.search("[0-9]", part)
+        ):
+            return "[key]"
+    return run.group()
+
+
+def clean_detail(text: str, items: Iterable[Sequence[Any]] = ()) -> str:
+    """``text`` fit for a report and a log line, whatever produced it.
+
+    ``items`` are the batch's subscriptions as ``[index, endpoint, p256dh,
+    auth]``: an endpoint in the text is replaced by its origin (a push
+    resource's path is a capability), its keys by ``[key]``. PEM blocks and
+    long base64 runs (key material) become ``[key]``; then :func:`clip`:
+    control characters removed, JWTs replaced, at most ``MAX_DETAIL``
+    characters.
+    """
+    text = text[:MAX_PARSE]  # bound the work: every step below is linear
+    for item in items:
+        _, endpoint, p256dh, auth = item[:4]
+        for secret in (auth, p256dh):
+            if secret and secret in text:
+                text = text.replace(secret, "[key]")
+        if endpoint and endpoint in text:
+            text = text.replace(endpoint, _origin_only(endpoint))
+    text = _B64_RUN.sub(_hide_key_material, _PEM.sub("[key]", text))
+    return clip(text, MAX_DETAIL)
+
+
+def _origin_only(endpoint: str) -> str:
+    scheme, sep, rest = endpoint.partition("://")
+    return f"{scheme}{sep}{rest.split('/', 1)[0]}/..." if sep else "[endpoint]"
+
+
+def describe(result: SendResult) -> str:
+    """One line on why ``result`` failed: its error's message (which holds the
+    push service's status and words), or its ``detail``; when the client
+    decided the reason itself (``ttl-expired``, ``deadline-exceeded``), the
+    last attempt's error follows ``last attempt:``. Not yet cleaned."""
+    error = result.error
+    if error is None:
+        return str(getattr(result, "detail", "") or "")
+    message = str(getattr(error, "message", "") or error)
+    own = getattr(error, "reason", None)
+    reason = getattr(result, "reason", None)
+    if reason is not None and own is not None and reason != own:
+        return f"last attempt: {message}"
+    return message
 
 
 def outcome(result: SendResult) -> tuple[Optional[str], Optional[str]]:
@@ -121,8 +229,16 @@ class FanOutReport:
     ``total`` subscriptions were read from the input (so far, until
     ``dispatched``); ``ok`` + ``failed`` of them have their final entry;
     ``sent`` counts push requests made, retries and redeliveries included.
-    ``to_delete`` lists the endpoints whose push service said they are gone
-    (``action == "delete"``); ``failures`` counts the failed ones by reason.
+    ``to_delete`` lists the endpoint URLs (strings, not subscriptions) whose
+    push service said they are gone (``action == "delete"``): delete the
+    stored subscriptions with those endpoints. ``failures`` counts the failed
+    ones by reason; ``details`` holds, per reason, one sample detail (the
+    first recorded: the push service's words or the error's message, clipped,
+    without control characters, endpoints' paths or keys).
+    ``refused_batches`` counts batch messages for this fan-out that a worker
+    refused (not authenticated with its ``batch_key``, or not a batch
+    ``fan_out`` makes): their subscriptions stay pending, and the worker's log
+    says why.
     """
 
     fan_out_id: str
@@ -133,6 +249,8 @@ class FanOutReport:
     dispatched: bool
     to_delete: tuple[str, ...] = field(repr=False)
     failures: Mapping[str, int]
+    details: Mapping[str, str] = field(default_factory=dict)
+    refused_batches: int = 0
 
     @property
     def pending(self) -> int:
@@ -153,10 +271,11 @@ class Keys:
         self.done = f"{base}:done"  # bit i: subscription i has its final entry
         self.counts = f"{base}:counts"  # total, dispatched, ok, failed, sent, r:<reason>
         self.delete = f"{base}:delete"  # endpoints to delete, in the order found
+        self.details = f"{base}:details"  # reason -> one sample detail
 
     @property
     def all(self) -> list[str]:
-        return [self.done, self.counts, self.delete]
+        return [self.done, self.counts, self.delete, self.details]
 
 
 class FanOutHandle:
@@ -186,7 +305,8 @@ class FanOutHandle:
         with client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self._keys.counts)
             pipe.lrange(self._keys.delete, len(self._to_delete), -1)  # the list only grows
-            counts_raw, delete_raw = pipe.execute()
+            pipe.hgetall(self._keys.details)
+            counts_raw, delete_raw, details_raw = pipe.execute()
         counts = {k.decode(): int(v) for k, v in counts_raw.items()}
         self._to_delete += (e.decode() for e in delete_raw)
         if self._on_expired is not None:
@@ -204,6 +324,10 @@ class FanOutHandle:
             dispatched=bool(counts.get("dispatched", 0)),
             to_delete=tuple(self._to_delete),
             failures={k[2:]: v for k, v in sorted(counts.items()) if k.startswith("r:")},
+            details={
+                k.decode(): v.decode("utf-8", "replace") for k, v in sorted(details_raw.items())
+            },
+            refused_batches=counts.get("refused", 0),
         )
 
     def wait(self, timeout: Optional[float] = None, *, interval: float = 0.2) -> FanOutReport:
@@ -218,13 +342,32 @@ class FanOutHandle:
             if report.complete:
                 return report
             if deadline is not None and time.monotonic() >= deadline:
+                refused = report.refused_batches
                 raise TimeoutError(
                     f"fan-out {self.id}: {report.ok + report.failed} of {report.total} "
                     f"subscriptions finished after {timeout} s"
+                    + (f"; {refused} batches refused by workers (batch_key)" if refused else "")
                 )
             time.sleep(interval)
 
 
-def record(client: redis.Redis, keys: Keys, entries: Sequence[str], sent: int, ttl: int) -> int:
-    """Record (index, outcome, endpoint to delete or "") triples; returns how many were new."""
-    return int(client.eval(_RECORD, 3, *keys.all, ttl, sent, *entries))
+def record(
+    client: redis.Redis,
+    keys: Keys,
+    entries: Sequence[str],
+    sent: int,
+    ttl: int,
+    details: Optional[Mapping[str, str]] = None,
+) -> int:
+    """Record (index, outcome, endpoint to delete or "") triples; returns how many were new.
+
+    ``details`` maps a reason to a sample detail, already cleaned
+    (:func:`clean_detail`); it is kept if the report has none for that reason.
+    """
+    pairs = [part for reason, text in (details or {}).items() for part in (reason, text)]
+    return int(client.eval(_RECORD, 4, *keys.all, ttl, sent, len(pairs) // 2, *pairs, *entries))
+
+
+def count_refused(client: redis.Redis, keys: Keys) -> int:
+    """Count one refused batch in the report (if it exists); returns the count, 0 if none."""
+    return int(client.eval(_COUNT_REFUSED, 1, keys.counts))

@@ -11,7 +11,8 @@ module reads those dialects into three things an operator can act on:
   token: every send with it fails), ``"fix-request"`` (this message: size,
   TTL, topic, headers) or None (a success);
 * ``detail``: the service's own words, clipped to :data:`MAX_DETAIL`
-  characters, control characters removed, JWT-shaped tokens replaced.
+  characters, control, format and separator characters removed, JWT-shaped
+  tokens replaced (:func:`._text.clean`).
 
 An unknown body falls back on the status code (RFC 8030 §5, §7.2, §8.4;
 RFC 8292 §4.2). ``"delete"`` is given only for 404 and 410, the statuses
@@ -30,6 +31,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from ._text import clean
 
 __all__ = [
     "ACTIONS",
@@ -53,6 +56,7 @@ REASONS: dict[str, Optional[str]] = {
     "unsubscribed": DELETE,
     "vapid-key-mismatch": FIX_CREDENTIALS,
     "bad-jwt": FIX_CREDENTIALS,
+    "vapid-header-invalid": FIX_CREDENTIALS,  # the Authorization header's shape (FCM)
     "jwt-expired": FIX_CREDENTIALS,
     "unauthorized": FIX_CREDENTIALS,
     "payload-too-large": FIX_REQUEST,
@@ -89,22 +93,10 @@ class Classification:
     throttle: bool = False  # a throttle whatever its status (WNS 406): retried, paces the origin
 
 
-# C0 and C1 controls, DEL, and the Unicode line separators and bidirectional
-# controls that can rewrite how a log line reads.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-# A JWT (RFC 7519 §3: base64url header starting '{"' = "eyJ", dot, payload, dot,
-# signature): a VAPID token echoed back is still a bearer token for a day.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{0,2000}\.[A-Za-z0-9_-]{0,4000}\.?[A-Za-z0-9_-]{0,200}")
-
-
 def clip(text: str, limit: int = MAX_DETAIL) -> str:
-    """``text`` safe to log: control characters (C0, C1, line separators, bidi) become
-    spaces, runs of whitespace one space, JWT-shaped tokens ``[token]``, and
-    at most ``limit`` characters remain (ending in ``...`` when cut)."""
-    text = text[: 4 * limit]  # bound the work before any regex runs
-    text = _JWT.sub("[token]", _CONTROL.sub(" ", text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """``text`` safe to log (:func:`._text.clean`): no control, format or separator
+    characters, JWT-shaped tokens ``[token]``, at most ``limit`` characters."""
+    return clean(text, limit)
 
 
 # --------------------------------------------------------------------------
@@ -183,6 +175,9 @@ def _apple(body: Mapping[str, Any]) -> Optional[tuple[Optional[str], str]]:
 
 _FCM_TEXT: tuple[tuple[str, str], ...] = (
     # Most specific first: several sentences mention "authorization header".
+    # FCM's answer to a header it cannot split into t= and k= (e.g. the WebPush
+    # scheme, or a key of the wrong form): the header, not the token, is wrong.
+    ("authorization header had invalid format", "vapid-header-invalid"),
     ("vapid credentials in the authorization header do not correspond", "vapid-key-mismatch"),
     ("does not correspond to the sender id", "vapid-key-mismatch"),
     ("exp claim must not be more than 24 hours", "jwt-expired"),

@@ -1,4 +1,4 @@
-"""What a push service answered, and which error that answer means.
+"""What a push service answered (which error it means: :mod:`._classify`).
 
 RFC 8030 §5: a push service accepts a message with ``201 Created`` (some
 answer 200 or 202). §7.2, §8.4 and RFC 8292 §4.2 give the failure statuses
@@ -14,18 +14,10 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, Optional, TypeVar, Union
 
-from ._reasons import MAX_DETAIL, classify, clip, decode_body
-from .errors import (
-    ExpiredSubscription,
-    PushRejected,
-    PushServiceError,
-    RateLimited,
-    ServerError,
-    TooLarge,
-    Unauthorized,
-)
+from ._classify import error_for_response
+from ._reasons import MAX_DETAIL, clip, decode_body
 
-__all__ = ["CaseInsensitiveDict", "PushResponse", "error_for_response", "parse_retry_after"]
+__all__ = ["CaseInsensitiveDict", "PushResponse", "parse_retry_after"]
 
 _MAX_REASON = 100
 _MAX_DELTA = 2**31
@@ -176,12 +168,9 @@ class PushResponse:
         url: str = "",
     ) -> None:
         self.status_code = int(status_code)
-        # The server's words: they reach logs through errors, so clipped and
-        # without control characters, whichever transport read them.
-        reason = reason or ""
-        if len(reason) > _MAX_REASON or not (reason.isascii() and reason.isprintable()):
-            reason = _clip(reason, _MAX_REASON)
-        self.reason = reason
+        # The server's words: they reach logs through errors, so cleaned and
+        # clipped, whichever transport read them.
+        self.reason = _clip(reason or "", _MAX_REASON)
         self.headers = CaseInsensitiveDict(headers)
         self.content = bytes(content)
         self.url = url
@@ -207,6 +196,12 @@ class PushResponse:
             return json.loads(self.content)
         except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError are ValueErrors
             return None
+
+    @property
+    def status(self) -> int:
+        """``status_code`` under aiohttp's name (pywebpush 2.x's async calls returned
+        an ``aiohttp.ClientResponse``)."""
+        return self.status_code
 
     @property
     def ok(self) -> bool:
@@ -238,58 +233,3 @@ class PushResponse:
 
 def _clip(text: str, limit: int = MAX_DETAIL) -> str:
     return clip(text, limit)
-
-
-_STATUS_ERRORS: dict[int, tuple[type[PushServiceError], str]] = {
-    404: (ExpiredSubscription, "the subscription is gone; delete it"),
-    410: (ExpiredSubscription, "the subscription is gone; delete it"),
-    401: (Unauthorized, "the VAPID authorization was refused"),
-    403: (Unauthorized, "the VAPID authorization was refused"),
-    413: (TooLarge, "the payload is too large for this push service"),
-    429: (RateLimited, "rate limited"),
-}
-
-
-def error_for_response(response: PushResponse, endpoint: str) -> Optional[PushServiceError]:
-    """The typed error a response means, or None for 200-202.
-
-    404/410 :class:`ExpiredSubscription`, 401/403 :class:`Unauthorized`,
-    413 :class:`TooLarge`, 429 :class:`RateLimited`, 5xx :class:`ServerError`,
-    anything else (other 4xx, 3xx: redirects are never followed, 1xx, 203+)
-    :class:`PushRejected`; WNS's 406 throttle is :class:`RateLimited`. The
-    message holds the status, reason and the service's error text, never the
-    request's headers (they carry the VAPID token). The error's ``reason``,
-    ``action`` and ``detail`` come from the service's dialect (:mod:`._reasons`).
-    """
-    status = response.status_code
-    if 200 <= status <= 202:
-        return None
-    said = classify(status, response.headers, response.content)
-    cls: type[PushServiceError]
-    if said.throttle:  # WNS's 406: a throttle, retried like a 429
-        cls, hint = RateLimited, "rate limited (throttled)"
-    elif status in _STATUS_ERRORS:
-        cls, hint = _STATUS_ERRORS[status]
-    elif 500 <= status <= 599:
-        cls, hint = ServerError, "push service error; retry later"
-    elif 300 <= status <= 399:
-        cls, hint = PushRejected, "redirects are not followed"
-        if response.location:
-            hint += f"; Location: {_clip(response.location)}"
-    else:
-        cls, hint = PushRejected, "the push service refused the request"
-    message = f"Push failed: {status} {response.reason}".rstrip()
-    retry_after = response.retry_after
-    if retry_after is not None:
-        hint += f"; retry after {retry_after:g} s"
-    message += f" ({hint})"
-    if said.detail:
-        message += f": {said.detail}"
-    return cls(
-        message,
-        response,
-        endpoint=endpoint,
-        reason=said.reason,
-        action=said.action,
-        detail=said.detail,
-    )

@@ -22,18 +22,31 @@ What it guarantees:
 * the VAPID private key never travels: it is read (a callable is called) in
   each worker process, the first time it sends; task messages carry the
   subscriptions, the options and the message, once per batch;
+* every message that carries a batch (enqueued by :meth:`WebPushTasks.fan_out`,
+  sent again after a retryable failure or a pause, or republished by Celery's
+  own retry when the report's Redis cannot be reached) has a summary as its
+  ``argsrepr`` and ``kwargsrepr`` (what task events, Flower and log records
+  show), never the message or a subscription's keys;
+* with a ``batch_key``, workers refuse batches that are not authenticated
+  with it (HMAC-SHA256, :mod:`._batch_auth`): see :class:`WebPushTasks`;
 * at-least-once delivery per subscription: batches are acknowledged after
   they are sent (``acks_late``), so a batch whose worker dies is sent again
   (and a subscription in it may get the message twice);
 * exactly one final entry per subscription in the report, whatever was
   redelivered or retried: entries are recorded once per index (a Redis bitmap,
-  set in the same script that counts them);
+  set in the same script that counts them), and only for an index below the
+  number of subscriptions read so far (a forged index changes nothing);
 * retryable failures (429, 5xx, no answer) are sent again as a new batch after
   their ``Retry-After`` or a backoff, ``retries`` times at most;
-* a 429 or 503 with ``Retry-After`` from one origin pauses that origin for
-  every worker until then (a Redis key with that expiry);
+* a 429 (or WNS's 406 throttle) or a 503 with ``Retry-After`` from one
+  origin pauses that origin for every worker until then (a Redis key with
+  that expiry);
 * with a ``ttl``, nothing is sent after it has run out, counted from
-  :meth:`WebPushTasks.fan_out`.
+  :meth:`WebPushTasks.fan_out`;
+* every failure in the report has its reason, and each reason one sample
+  detail (clipped, no control characters, no endpoint path, no key); a
+  worker that cannot load its VAPID key says so once (logger
+  ``webpush_core.celery``) and fails its batches with that detail.
 
 Importing :mod:`webpush_core` never imports this module, Celery or Redis.
 """
@@ -42,27 +55,46 @@ from __future__ import annotations
 
 import base64
 import inspect
+import logging
 import os
-import random
+import re
+import socket
 import threading
 import time
+import traceback
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 import redis
-from celery import Celery
-from celery.signals import worker_process_shutdown
+from celery import Celery, Task
+from celery.signals import celeryd_after_setup, worker_process_shutdown
 
+from ._batch_auth import BatchKeyArg, check_key, refusal, sign
+from ._classify import throttles
 from ._delivery.client import DEFAULT_TTL, PushClient
-from ._fanout_report import PREFIX, FanOutHandle, FanOutReport, Keys, outcome, record
-from ._request import VapidKeyLike, prepare_message
+from ._delivery.retry import GIVE_UP, RETRIES_EXHAUSTED, TTL_EXPIRED, Attempted, RetryPolicy
+from ._fanout_report import (
+    PREFIX,
+    FanOutHandle,
+    FanOutReport,
+    Keys,
+    clean_detail,
+    count_refused,
+    describe,
+    outcome,
+    record,
+)
+from ._request import VapidKeyLike, load_vapid_key, prepare_message
 from ._subscription import Subscription, _check_endpoint
-from .errors import InvalidInput, InvalidSubscription
+from ._text import clean
+from .errors import InvalidInput, InvalidSubscription, VapidError, WebPushException
 
 __all__ = ["FanOutHandle", "FanOutReport", "WebPushTasks", "outcome"]
 
-_THROTTLE_STATUSES = (429, 503)  # RFC 8030 §8.4 / RFC 9110 §15.6.4: Retry-After is honoured
+log = logging.getLogger("webpush_core.celery")
+
 _BUFFERED_BATCHES = 8  # the dispatcher holds at most this many batches' worth, all origins together
 
 # Pause an origin for ARGV[1] ms, never shortening a pause already set.
@@ -81,6 +113,37 @@ _CLIENT_OPTIONS = frozenset(inspect.signature(PushClient).parameters) - {
 
 # A subscription on its way: [index, endpoint, p256dh, auth].
 _Item = list[Any]
+_FAN_OUT_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex: what fan_out() makes
+
+
+def _summary(args: Any) -> str:
+    """What logs and monitors show of a batch message: never its contents."""
+    try:
+        fan_out_id, batch = args
+        return (
+            f"({clean(str(fan_out_id), 64)!r}, <{len(batch['s'])} subscriptions at "
+            f"{clean(str(batch['o']), 200)}, attempt {int(batch['a']) + 1}>)"
+        )
+    except Exception:  # not the shape fan_out() gives: say so, show nothing of it
+        return f"(<{len(args) if isinstance(args, (list, tuple)) else '?'} arguments>)"
+
+
+class _BatchTask(Task):  # type: ignore[misc]  # Celery ships no types
+    """send_batch's class: every message it publishes carries the summary.
+
+    Celery's ``Task.retry`` (and so ``autoretry_for``) republishes a task
+    through the task's own ``apply_async``, without the ``argsrepr`` the first
+    message had; left alone Celery would compute ``saferepr(args)``: the
+    base64 message and, with ``task_repr_maxlevels`` raised, the auth secrets.
+    """
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        options["argsrepr"] = _summary(args)
+        options["kwargsrepr"] = "{}" if not kwargs else f"{{<{len(kwargs)} keyword arguments>}}"
+        return super().apply_async(args, kwargs, *rest, **options)
+
+
+_FIX = ("fix-request", "fix-credentials")  # actions that ask for a change before sending again
 
 
 class WebPushTasks:
@@ -89,12 +152,17 @@ class WebPushTasks:
     Create it in the module the workers import (``celery -A``). On the
     workers, ``vapid_private_key`` (a key, a key file's path, or a callable
     returning either, e.g. ``lambda: os.environ["VAPID_PRIVATE_KEY"]``) is read
-    by each worker process when it first sends, and stays there.
+    by each worker process when it first sends, and stays there. A worker
+    that cannot load it (the callable raises, the key is invalid) says so
+    once, as it starts, and fails each batch it takes at once with reason
+    ``invalid-vapid`` and a detail naming the setting.
     ``client_options`` go to that process's :class:`~webpush_core.PushClient`
     (``concurrency``, ``timeout``, ``endpoint_policy``, ``ca_certs``, ...);
     its own retries default to none, since failed subscriptions are retried
     across the fleet, ``retries`` times, after ``Retry-After`` or an exponential
-    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``).
+    backoff from ``retry_backoff`` seconds (capped at ``retry_backoff_max``;
+    the later half of each backoff is drawn at random), as the client's
+    retry policy decides.
 
     ``redis_url`` is where the reports and throttles live (default: the
     app's broker, if it is Redis). Reports expire ``report_ttl`` seconds after
@@ -103,6 +171,15 @@ class WebPushTasks:
     ``batch_size`` is :meth:`fan_out`'s default; ``queue`` the Celery queue the
     batches go to (default: the app's); the task is named ``<name>.send_batch``
     (two instances on one app need two names).
+
+    ``batch_key`` (off by default; bytes or str of at least 16 bytes, or a
+    callable returning one, e.g. ``lambda: os.environ["WEBPUSH_BATCH_KEY"]``)
+    authenticates batches: the dispatcher signs each one (HMAC-SHA256) and a
+    worker with a key refuses, unsent and unrecorded, a batch whose
+    authentication is missing or wrong, logging why (a warning on the
+    ``webpush_core.celery`` logger) and counting it in the report
+    (:attr:`FanOutReport.refused_batches`). Give the same key to every
+    dispatcher and worker; where the broker is shared with others, set it.
     """
 
     def __init__(
@@ -120,6 +197,7 @@ class WebPushTasks:
         queue: Optional[str] = None,
         name: str = "webpush_core",
         on_expired: Optional[Callable[[list[str]], object]] = None,
+        batch_key: BatchKeyArg = None,
         **client_options: Any,
     ) -> None:
         for label, value, low in (
@@ -141,9 +219,22 @@ class WebPushTasks:
         self.retries = retries
         self.retry_backoff = float(retry_backoff)
         self.retry_backoff_max = float(retry_backoff_max)
+        # The client's retry policy, for batches: a Retry-After is capped like a backoff,
+        # and at least half of each backoff is waited (a batch is many requests).
+        self._retry = RetryPolicy(
+            max_retries=retries,
+            backoff_base=self.retry_backoff,
+            backoff_cap=self.retry_backoff_max,
+            retry_after_cap=self.retry_backoff_max,
+            jitter=0.5,
+        )
         self.report_ttl = report_ttl
         self.queue = queue
         self._key = vapid_private_key  # read on first send, in the worker process
+        if batch_key is not None and not callable(batch_key):
+            check_key(batch_key)  # a wrong key fails here, not in every worker
+        self._batch_key = batch_key  # a callable is called once per process
+        self._batch_key_bytes: Optional[bytes] = None
         self._claims = dict(vapid_claims) if vapid_claims else None
         self._on_expired = on_expired
         unknown = sorted(set(client_options) - _CLIENT_OPTIONS)
@@ -163,6 +254,7 @@ class WebPushTasks:
         self._push: Optional[PushClient] = None
         self._redis_pid = 0
         self._redis_client: Optional[redis.Redis] = None
+        self._said: Optional[str] = None  # why this process cannot send, as last logged
 
         tasks = self
 
@@ -173,6 +265,7 @@ class WebPushTasks:
         # recorded; a worker process that dies (SIGKILL, OOM) leaves it to another.
         # Redis unreachable (nothing can be recorded): the batch is tried again later.
         self.send_batch = app.task(
+            base=_BatchTask,
             name=f"{name}.send_batch",
             acks_late=True,
             reject_on_worker_lost=True,
@@ -184,6 +277,7 @@ class WebPushTasks:
             max_retries=30,
         )(send_batch)
         worker_process_shutdown.connect(self._shutdown, weak=False)
+        celeryd_after_setup.connect(self._check_at_start, weak=False)
 
     def __repr__(self) -> str:
         return (
@@ -198,10 +292,53 @@ class WebPushTasks:
         pid = os.getpid()
         with self._lock:
             if self._push is None or self._pid != pid:
-                key = self._key() if callable(self._key) else self._key
-                self._push = PushClient(key, self._claims, **self._client_options)
+                self._push = PushClient(self._vapid_key(), self._claims, **self._client_options)
                 self._pid = pid
+                self._said = None
             return self._push
+
+    def _vapid_key(self) -> Any:
+        """The key as given, or what the callable returns (VapidError if it raises)."""
+        if not callable(self._key):
+            return self._key
+        try:
+            return self._key()
+        except Exception as exc:
+            raise VapidError(
+                "vapid_private_key: calling it in this worker process raised "
+                f"{type(exc).__name__}: {exc} (the worker needs what it reads: an "
+                "environment variable, a key file)",
+                field="vapid_private_key",
+            ) from None
+
+    def _cannot_send(self, exc: Exception) -> tuple[str, str]:
+        """Reason and detail when this process cannot make its client; logged once.
+
+        The worker's own settings (its VAPID key, client options) are wrong:
+        every batch it takes fails the same way, so the log says it once per
+        process (a prefork child inherits what its parent said at start).
+        """
+        if isinstance(exc, WebPushException):
+            reason, message = exc.reason or "unknown", exc.message
+        else:
+            reason, message = "unknown", f"{type(exc).__name__}: {exc}"
+        text = clean_detail(f"the worker on {socket.gethostname()} cannot send: {message}")
+        with self._lock:
+            said, self._said = self._said, text
+        if said != text:
+            log.error("%s; every batch it takes fails with reason %s", text, reason)
+        return reason, text
+
+    def _check_at_start(self, instance: Any = None, **_: Any) -> None:
+        """celeryd_after_setup (the worker's main process, logging set up, before
+        the pool forks): load the VAPID key once, so a worker that cannot says
+        so when it starts, not once per pool process and batch."""
+        if getattr(instance, "app", None) is not self.app or self._key is None:
+            return
+        try:
+            load_vapid_key(self._vapid_key())
+        except Exception as exc:  # what the first batch would meet: say it now
+            self._cannot_send(exc)
 
     def _redis(self) -> redis.Redis:
         pid = os.getpid()
@@ -217,6 +354,15 @@ class WebPushTasks:
                 self._redis_client = redis.Redis.from_url(str(url))
                 self._redis_pid = pid
             return self._redis_client
+
+    def _mac_key(self) -> Optional[bytes]:
+        """The batch key as bytes (read once per process), None when batches are not signed."""
+        if self._batch_key is None:
+            return None
+        if self._batch_key_bytes is None:
+            key = self._batch_key() if callable(self._batch_key) else self._batch_key
+            self._batch_key_bytes = check_key(key)
+        return self._batch_key_bytes
 
     def _shutdown(self, **_: Any) -> None:
         """worker_process_shutdown: close this process's client (its connections)."""
@@ -294,14 +440,27 @@ class WebPushTasks:
         buckets: dict[str, list[_Item]] = {}
         held = 0
         invalid: list[str] = []  # [index, reason, ""] triples for record()
+        invalid_detail: dict[str, str] = {}
         index = 0
+        announced = 0  # "total" in Redis: the report records no index at or above it
+
+        def announce(upto: int) -> None:
+            nonlocal announced
+            if upto > announced:
+                client.hset(keys.counts, "total", upto)
+                announced = upto
+
         for subscription in subscriptions:
             try:
                 origin, item = _compact(index, subscription)
-            except InvalidSubscription:
+            except InvalidSubscription as exc:
                 invalid += [str(index), "invalid-input", ""]
+                invalid_detail.setdefault(
+                    "invalid-input", clean_detail(f"subscription #{index}: {exc.message}")
+                )
                 if len(invalid) >= 3 * size:
-                    self._record(keys, invalid, 0)
+                    announce(index + 1)
+                    self._record(keys, invalid, 0, invalid_detail)
                     invalid = []
             else:
                 bucket = buckets.setdefault(origin, [])
@@ -309,19 +468,22 @@ class WebPushTasks:
                 held += 1
                 if len(bucket) >= size:
                     held -= len(bucket)
+                    announce(index + 1)
                     self._enqueue(fan_out_id, dict(message, o=origin, s=buckets.pop(origin), a=0))
                 elif held >= _BUFFERED_BATCHES * size:
                     # Many origins, none full: send the largest on, keep memory bounded.
                     origin = max(buckets, key=lambda o: len(buckets[o]))
                     held -= len(buckets[origin])
+                    announce(index + 1)
                     self._enqueue(fan_out_id, dict(message, o=origin, s=buckets.pop(origin), a=0))
             index += 1
             if index % size == 0:
-                client.hset(keys.counts, "total", index)
+                announce(index)
+        announce(index)
         for origin, bucket in buckets.items():
             self._enqueue(fan_out_id, dict(message, o=origin, s=bucket, a=0))
         if invalid:
-            self._record(keys, invalid, 0)
+            self._record(keys, invalid, 0, invalid_detail)
         client.hset(keys.counts, mapping={"total": index, "dispatched": 1})
         client.expire(keys.counts, self.report_ttl)
         return FanOutHandle(self._redis, fan_out_id, on_expired, self.batch_size)
@@ -331,24 +493,51 @@ class WebPushTasks:
         return FanOutHandle(self._redis, fan_out_id, None, self.batch_size)
 
     def _enqueue(self, fan_out_id: str, batch: dict[str, Any], countdown: float = 0.0) -> None:
-        # argsrepr: what logs and monitors show instead of the subscriptions' secrets.
+        # (argsrepr, what logs and monitors show: _BatchTask sets it on every publish.)
+        key = self._mac_key()
+        if key is not None:
+            batch = dict(batch, mac=sign(key, fan_out_id, batch))
         self.send_batch.apply_async(
-            args=(fan_out_id, batch),
-            countdown=countdown or None,
-            queue=batch.get("q"),
-            argsrepr=(
-                f"({fan_out_id!r}, <{len(batch['s'])} subscriptions at {batch['o']}, "
-                f"attempt {batch['a'] + 1}>)"
-            ),
+            args=(fan_out_id, batch), countdown=countdown or None, queue=batch.get("q")
         )
 
-    def _record(self, keys: Keys, entries: Sequence[str], sent: int) -> int:
-        return record(self._redis(), keys, entries, sent, self.report_ttl)
+    def _record(
+        self,
+        keys: Keys,
+        entries: Sequence[str],
+        sent: int,
+        details: Optional[Mapping[str, str]] = None,
+    ) -> int:
+        return record(self._redis(), keys, entries, sent, self.report_ttl, details)
 
     # -- the worker's side ----------------------------------------------------
 
+    def _refused(self, fan_out_id: Any, batch: Any) -> bool:
+        """Refuse (log, count, acknowledge) a batch this worker must not act on."""
+        if not isinstance(fan_out_id, str) or not _FAN_OUT_ID.fullmatch(fan_out_id):
+            log.warning("refused a batch: its fan-out id is not one fan_out() makes")
+            return True
+        if not isinstance(batch, dict):
+            why: Optional[str] = "it is not a batch (a JSON object)"
+        elif not _at_its_origin(batch):
+            # Its "o" names the origin a 429 pauses for every worker: it must be theirs.
+            why = "its subscriptions are not all at the push service it names"
+        else:
+            key = self._mac_key()
+            why = None if key is None else refusal(key, fan_out_id, batch)
+        if why is None:
+            return False
+        log.warning("refused a batch of fan-out %s: %s", fan_out_id, why)
+        try:  # counted in that fan-out's report, if there is one
+            count_refused(self._redis(), Keys(fan_out_id))
+        except redis.RedisError:
+            log.warning("could not count the refused batch in the report of %s", fan_out_id)
+        return True
+
     def _run_batch(self, fan_out_id: str, batch: dict[str, Any]) -> None:
         """Send one batch; record final entries, re-enqueue the retryable rest."""
+        if self._refused(fan_out_id, batch):
+            return
         client = self._redis()
         origin: str = batch["o"]
         attempt: int = batch["a"]
@@ -365,18 +554,33 @@ class WebPushTasks:
             remaining = expires - time.time()
             ttl = int(remaining)
             if remaining <= 0:  # queued past its TTL: the push service would drop it anyway
-                self._record(Keys(fan_out_id), _final(items, "ttl-expired"), 0)
+                queued = "not sent: the message's TTL ran out while its batch was queued"
+                self._record(
+                    Keys(fan_out_id), _final(items, "ttl-expired"), 0, {"ttl-expired": queued}
+                )
                 return
+        try:
+            push = self._client()
+        except Exception as exc:  # the worker's own settings: any batch here fails alike
+            why, text = self._cannot_send(exc)
+            self._record(Keys(fan_out_id), _final(items, why), 0, {why: text})
+            return
         subscriptions = [{"endpoint": e, "keys": {"p256dh": p, "auth": a}} for _, e, p, a in items]
         by_id = {id(s): item for s, item in zip(subscriptions, items)}
         entries: list[str] = []
-        again: list[_Item] = []
+        details: dict[str, str] = {}  # reason -> the first detail met in this batch
+        failed: Counter[str] = Counter()
+        to_fix = False
+        # Retryable: (item, its reason, its detail); retried together if the policy says so.
+        again: list[tuple[_Item, str, str]] = []
         expired: list[str] = []
         sent = 0
-        wait = 0.0
+        retry_after: Optional[float] = None  # the longest asked for by a retryable one
         throttle = 0.0
+        cap = self._retry.retry_after_cap
+        crash: Optional[tuple[Exception, int]] = None  # a bug, and how many it left
         try:
-            results = self._client().send_many(
+            results = push.send_many(
                 subscriptions,
                 base64.b64decode(batch["d"]),
                 ttl=ttl,
@@ -391,34 +595,79 @@ class WebPushTasks:
                     entries += [str(item[0]), "ok", ""]
                     continue
                 reason, action = outcome(result)
-                retry_after = min(result.retry_after or 0.0, self.retry_backoff_max)
-                if result.status_code in _THROTTLE_STATUSES and retry_after > 0:
-                    throttle = max(throttle, retry_after)
-                if action == "retry" and attempt < self.retries:
-                    again.append(item)
-                    wait = max(wait, retry_after)
+                asked = result.retry_after
+                if asked and throttles(result.status_code, asked, result.error):
+                    throttle = max(throttle, min(asked, cap))
+                if action == "retry":
+                    again.append((item, str(reason), clean_detail(describe(result), items)))
+                    if asked is not None:
+                        retry_after = max(retry_after or 0.0, asked)
                     continue
                 gone = action == "delete"
                 entries += [str(item[0]), str(reason), item[1] if gone else ""]
                 if gone:
                     expired.append(item[1])
-        except Exception:  # a bug must not lose the batch's entries
-            recorded = {int(i) for i in entries[::3]}
+                failed[str(reason)] += 1
+                to_fix = to_fix or action in _FIX
+                if str(reason) not in details:
+                    details[str(reason)] = clean_detail(describe(result), items)
+        except Exception as exc:  # a bug must not lose the batch's entries
+            recorded = {int(i) for i in entries[::3]} | {item[0] for item, _, _ in again}
             rest = [item for item in items if item[0] not in recorded]
-            if attempt < self.retries:
-                again = rest
+            error = f"worker error: {clean_detail(f'{type(exc).__name__}: {exc}', items)}"
+            again += [(item, "unknown", error) for item in rest]
+            crash = (exc, len(again))
+        decision = None
+        if again:
+            ttl_left = None if expires is None else expires - time.time()
+            decision = self._retry.decide(
+                Attempted(attempt + 1, retryable=True, retry_after=retry_after, ttl_left=ttl_left)
+            )
+            if decision.action == GIVE_UP:  # final: each its own reason, or all the TTL's end
+                late = decision.reason != RETRIES_EXHAUSTED
+                for item, reason, detail in again:
+                    why = TTL_EXPIRED if late else reason
+                    entries += [str(item[0]), why, ""]
+                    failed[why] += 1
+                    details.setdefault(why, _late(decision.wait) if late else detail)
+        if crash is not None:
+            bug, left = crash
+            if decision is None or decision.action != GIVE_UP:
+                fate = f"they go back to the queue (attempt {attempt + 2} of {self.retries + 1})"
+            elif decision.reason == RETRIES_EXHAUSTED:
+                fate = "their entries are final (unknown)"
             else:
-                entries += _final(rest, "unknown")
+                fate = "their entries are final (ttl-expired)"
+            log.error(
+                "fan-out %s: a batch of %d subscriptions to %s failed in the worker: %s "
+                "(at %s); %d of them not recorded yet: %s",
+                fan_out_id,
+                len(items),
+                origin,
+                clean_detail(f"{type(bug).__name__}: {bug}", items),
+                _where(bug),
+                left,
+                fate,
+            )
+        if failed:
+            log.log(
+                logging.WARNING if to_fix else logging.INFO,
+                "fan-out %s: %d of %d subscriptions to %s failed: %s",
+                fan_out_id,
+                sum(failed.values()),
+                len(items),
+                origin,
+                "; ".join(f"{r}: {n} (e.g. {details[r]})" for r, n in sorted(failed.items())),
+            )
         if throttle:
             client.eval(_PAUSE, 1, pause, int(throttle * 1000))
         if expired and self._on_expired is not None:
             self._on_expired(expired)  # before recording: a crash here calls it again
-        if again:
-            backoff = min(self.retry_backoff_max, self.retry_backoff * 2**attempt)
-            countdown = max(wait, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
-            entries += self._again(fan_out_id, batch, again, attempt + 1, countdown, record=False)
+        if decision is not None and decision.action != GIVE_UP:
+            retry = dict(batch, s=[item for item, _, _ in again], a=attempt + 1)
+            self._enqueue(fan_out_id, retry, countdown=decision.wait)
         if entries or sent:
-            self._record(Keys(fan_out_id), entries, sent)
+            self._record(Keys(fan_out_id), entries, sent, details)
 
     def _again(
         self,
@@ -427,24 +676,51 @@ class WebPushTasks:
         items: list[_Item],
         attempt: int,
         countdown: float,
-        *,
-        record: bool = True,
-    ) -> list[str]:
-        """Enqueue ``items`` again after ``countdown`` s, unless the TTL ends first:
-        then they are final (``ttl-expired``), recorded now or returned to record."""
+    ) -> None:
+        """Enqueue ``items`` again after ``countdown`` s, unless the TTL ends first
+        (the retry policy's rule): then their entries are final (``ttl-expired``)."""
         expires = batch.get("x")
-        if expires is not None and time.time() + countdown >= expires:
-            entries = _final(items, "ttl-expired")
-            if record:
-                self._record(Keys(fan_out_id), entries, 0)
-            return [] if record else entries
+        ttl_left = None if expires is None else expires - time.time()
+        if not self._retry.hold(countdown, ttl_left=ttl_left).retries:
+            entries = _final(items, TTL_EXPIRED)
+            self._record(Keys(fan_out_id), entries, 0, {TTL_EXPIRED: _late(countdown)})
+            return
         self._enqueue(fan_out_id, dict(batch, s=items, a=attempt), countdown=countdown)
-        return []
+
+
+def _late(countdown: float) -> str:
+    return f"not sent again: the message's TTL runs out before the retry due in {countdown:.1f} s"
+
+
+def _where(exc: BaseException) -> str:
+    """Where ``exc`` was raised: file, line and function (never a value)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown place"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"
 
 
 def _final(items: list[_Item], reason: str) -> list[str]:
     """The same final entry for each of ``items``, as ``record()`` takes them."""
     return [field for item in items for field in (str(item[0]), reason, "")]
+
+
+def _at_its_origin(batch: Mapping[str, Any]) -> bool:
+    """Every item of ``batch`` is [index, endpoint, p256dh, auth] with its endpoint at
+    the origin ``batch["o"]`` names, as :func:`_compact` made them."""
+    origin, items = batch.get("o"), batch.get("s")
+    if not isinstance(origin, str) or not isinstance(items, list):
+        return False
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 4 and type(item[0]) is int):
+            return False
+        try:
+            if _check_endpoint(item[1]) != origin:
+                return False
+        except InvalidSubscription:
+            return False
+    return True
 
 
 def _compact(index: int, subscription: Any) -> tuple[str, _Item]:
@@ -462,7 +738,22 @@ def _compact(index: int, subscription: Any) -> tuple[str, _Item]:
     keys = subscription.get("keys")
     if not isinstance(keys, Mapping):
         raise InvalidSubscription("keys is not a mapping", field="keys")
-    p256dh, auth = keys.get("p256dh"), keys.get("auth")
-    if not isinstance(p256dh, str) or not isinstance(auth, str):
-        raise InvalidSubscription("keys.p256dh and keys.auth must be strings", field="keys")
+    p256dh, auth = _key_text(keys, "p256dh"), _key_text(keys, "auth")
     return origin, [index, endpoint, p256dh, auth]
+
+
+def _key_text(keys: Mapping[str, Any], name: str) -> str:
+    """A key as the text a task message carries: a str, or ASCII bytes decoded
+    (base64.urlsafe_b64encode's result, which the senders accept too)."""
+    value = keys.get(name)
+    if isinstance(value, (bytes, bytearray)):
+        if not value.isascii():
+            raise InvalidSubscription(
+                f"keys.{name} is not base64url: non-ASCII bytes", field=f"keys.{name}"
+            )
+        return value.decode("ascii")
+    if not isinstance(value, str):
+        raise InvalidSubscription(
+            f"keys.{name} must be a base64url string (or its ASCII bytes)", field=f"keys.{name}"
+        )
+    return value

@@ -28,7 +28,11 @@ Rules beyond the JSON types, each checked here because a browser would
 silently drop the message (the parser returns failure) or the notification
 (the Notifications API throws):
 
-* ``navigate`` (and every URL member) is an absolute ``https`` URL;
+* ``navigate`` (and every URL member) is an absolute ``https`` URL, without
+  backslashes, userinfo or a percent-encoded host (where Python's
+  ``urlsplit`` and a browser's URL parser read a different host:
+  ``https://evil.example\\@good.example/`` is evil.example to a browser);
+* every string is text that UTF-8 can carry (no lone surrogate);
 * ``renotify`` needs a non-empty ``tag``; ``silent`` excludes ``vibrate``
   (Notifications API, "create a notification");
 * every action has ``action``, ``title`` and ``navigate`` (no service
@@ -37,12 +41,17 @@ silently drop the message (the parser returns failure) or the notification
   (``EpochTimestamp``), each ``vibrate`` entry a 32-bit one;
 * the encoded message fits the content coding's limit (aes128gcm: 3993
   octets, RFC 8291 §4).
+
+:func:`parse` reads UTF-8 only (RFC 8259 §8.1; a leading byte order mark is
+ignored, as a browser's UTF-8 decode does) and at most :data:`MAX_DOCUMENT`
+octets; an error echoes at most a short, escaped excerpt of what it refused.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -51,6 +60,7 @@ from urllib.parse import urlsplit
 from .errors import InvalidInput, PayloadTooLarge
 
 __all__ = [
+    "MAX_DOCUMENT",
     "WEB_PUSH",
     "Action",
     "DeclarativeMessage",
@@ -67,6 +77,15 @@ _DIRS = ("auto", "ltr", "rtl")
 # BCP 47 in outline (RFC 5646 §2.1): alphanumeric subtags of 1-8, the first alphabetic.
 _LANG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
 _LIMITS = {"aes128gcm": 3993, "aesgcm": 4078}  # RFC 8291 §4; the aesgcm draft's one record
+# What parse() reads: a message is at most 4078 octets compact; this leaves room
+# for indentation, and bounds the work (and the error) whatever arrives.
+MAX_DOCUMENT = 16384
+# What an error echoes of the value it refused: an excerpt, escaped (repr).
+_ECHO = reprlib.Repr()
+_ECHO.maxstring = _ECHO.maxother = 60
+_ECHO.maxlist = _ECHO.maxtuple = _ECHO.maxdict = _ECHO.maxset = 4
+_ECHO.maxlevel = 2
+_MAX_ECHO = 120
 
 JSONValue = Any
 
@@ -155,15 +174,25 @@ _OPTIONAL = (
 
 
 def _fail(name: str, rule: str, got: Any = None, *, show: bool = True) -> InvalidInput:
-    shown = f", got {got!r}" if show else ""
-    if show and isinstance(got, str) and len(got) > 60:
-        shown = f", got {got[:57]!r}..."
+    shown = ""
+    if show:  # an excerpt: a refused value may be megabytes, or anyone's text
+        excerpt = _ECHO.repr(got)
+        if len(excerpt) > _MAX_ECHO:
+            excerpt = excerpt[: _MAX_ECHO - 3] + "..."
+        shown = f", got {excerpt}"
     return InvalidInput(f"{name} must be {rule}{shown}", field=name)
 
 
 def _string(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise _fail(name, "a string", type(value).__name__)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _fail(
+                name, "text without lone surrogates (U+D800-U+DFFF have no UTF-8 form)", value
+            ) from None
     return value
 
 
@@ -184,6 +213,10 @@ def _url(name: str, value: Any) -> str:
     rule = "an absolute https URL (e.g. https://app.example/inbox)"
     if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in text):
         raise _fail(name, rule + " without spaces or control characters", text)
+    if "\\" in text:
+        # A browser reads "\\" as "/" in an https URL, urlsplit does not: the
+        # two would disagree on the host (https://evil.example\\@good.example/).
+        raise _fail(name, rule + " without backslashes", text)
     try:
         parts = urlsplit(text)
         port_ok = parts.port is None or parts.port > 0
@@ -191,15 +224,21 @@ def _url(name: str, value: Any) -> str:
         raise _fail(name, rule, text) from None
     if parts.scheme.lower() != "https" or not parts.hostname or not port_ok:
         raise _fail(name, rule, text)
+    if "@" in parts.netloc:
+        raise _fail(name, rule + " without userinfo (user@)", text)
+    if "%" in parts.netloc:  # a browser decodes it, urlsplit does not
+        raise _fail(name, rule + " without a percent-encoded host", text)
     return text
 
 
 def _json_data(name: str, value: Any) -> JSONValue:
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(name, "JSON text without lone surrogates (U+D800-U+DFFF)", show=False) from None
     except (TypeError, ValueError, RecursionError) as e:
         raise _fail(
-            name, f"JSON-serializable (finite numbers, str keys): {e}", show=False
+            name, f"JSON-serializable (finite numbers, str keys): {str(e)[:_MAX_ECHO]}", show=False
         ) from None
     return value
 
@@ -402,13 +441,44 @@ def parse(payload: Union[bytes, str]) -> DeclarativeMessage:
     """Read a declarative push message back, with every rule :func:`message` checks.
 
     Raises :class:`~webpush_core.InvalidInput` naming the member at fault
-    (``web_push`` when the document is not a declarative message at all).
-    Unknown members are refused (a typo would be silently ignored by a
-    browser), except inside ``data``.
+    (``web_push`` when the document is not a declarative message at all: not
+    UTF-8, over :data:`MAX_DOCUMENT` octets, not a JSON object). Unknown
+    members are refused (a typo would be silently ignored by a browser),
+    except inside ``data``.
     """
-    raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+    if isinstance(payload, str):
+        try:  # a character is at least one octet: the cut keeps the size check exact
+            raw = payload[: MAX_DOCUMENT + 1].encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                "a declarative push message is text without lone surrogates "
+                "(U+D800-U+DFFF have no UTF-8 form)",
+                field="web_push",
+            ) from None
+    else:
+        raw = bytes(payload[: MAX_DOCUMENT + 1])
+    if len(raw) > MAX_DOCUMENT:
+        raise InvalidInput(
+            f"a declarative push message is at most {MAX_DOCUMENT} octets "
+            f"(at most {_LIMITS['aesgcm']} once compact); this one is longer",
+            field="web_push",
+        )
     try:
-        document = json.loads(raw)
+        text = raw.decode("utf-8-sig")  # a byte order mark is ignored, as browsers do
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "a declarative push message is UTF-8 (RFC 8259 §8.1); this one is not "
+            "(UTF-16 or UTF-32 are not read)",
+            field="web_push",
+        ) from None
+    if "\x00" in text:
+        raise InvalidInput(
+            "a declarative push message is UTF-8 JSON; this one holds NUL characters "
+            "(UTF-16 or UTF-32 are not read)",
+            field="web_push",
+        )
+    try:
+        document = json.loads(text)
     except (ValueError, RecursionError):
         raise InvalidInput(
             "a declarative push message is a JSON object", field="web_push"

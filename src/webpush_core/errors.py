@@ -22,6 +22,7 @@ service's answer reads them from the answer (see :mod:`._reasons`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 __all__ = [
@@ -93,8 +94,34 @@ class WebPushException(Exception):
 
     @property
     def retry_after(self) -> Optional[float]:
-        """Seconds the push service asked us to wait (``Retry-After``), if any."""
-        return getattr(self.response, "retry_after", None)
+        """Seconds the push service asked us to wait (``Retry-After``), if any.
+
+        Read from any response object with ``headers`` (ours, a
+        ``requests.Response``, an ``aiohttp.ClientResponse``): delta-seconds
+        or an HTTP-date, turned into seconds (RFC 9110 §10.2.3).
+        """
+        response = self.response
+        if response is None:
+            return None
+        # Here, not at the top: errors is imported by everything, _response imports it.
+        from ._response import PushResponse, parse_retry_after  # noqa: PLC0415
+
+        if isinstance(response, PushResponse):
+            return response.retry_after
+        return parse_retry_after(_header(getattr(response, "headers", None), "Retry-After"))
+
+
+def _header(headers: Any, name: str) -> Optional[str]:
+    """``name``'s value in a header mapping of any kind (case-insensitive or not)."""
+    if not isinstance(headers, Mapping):
+        return None  # e.g. a test's Mock: nothing to read
+    value = headers.get(name)
+    if value is None:
+        lower = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == lower), None)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # a stub's {"Retry-After": 120}
+    return value if isinstance(value, str) else None
 
 
 # --------------------------------------------------------------------------

@@ -10,8 +10,9 @@ Pythons and platforms only, so it is the ``fuzz`` extra, not a test one)::
 Targets: ``decrypt``, ``subscription``, ``vapid_key``, ``vapid_verify``,
 ``retry_after``, ``response``. Each fails on any exception other than the
 library's documented error for that input (and on a mutated valid body
-that decrypts to something else). ``tests/test_fuzz.py`` runs the same
-properties with hypothesis on every ``make test``.
+that decrypts to something else).
+``tests/adversarial/test_untrusted_input_raises_only_library_errors.py`` runs
+the same properties with hypothesis on every ``make test``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import atheris
 
 with atheris.instrument_imports():
     from webpush_core import ece, vapid
+    from webpush_core._classify import error_for_response
     from webpush_core._p256 import generate_private_key, uncompressed_point
-    from webpush_core._response import PushResponse, error_for_response, parse_retry_after
+    from webpush_core._response import PushResponse, parse_retry_after
     from webpush_core._subscription import Subscription
     from webpush_core.errors import ECEError, InvalidSubscription, VapidError
     from webpush_core.vapid import Vapid

@@ -1,8 +1,11 @@
 """Delivery policy and fan-out: what to send when, and what became of it.
 
 ``client`` (PushClient), ``fanout`` (one send_many), ``attempt`` (one
-subscription's attempts), ``origins`` (per-origin pause and breaker state),
-``result`` (SendResult and a call's deadline bookkeeping), ``sealer`` (the
-encryption helper process). Depends on ``_wire`` and the message layer; nothing
+subscription's attempts: the retry loop), ``retry`` (the retry policy, a
+value), ``engine`` (what the deliveries share: slots, parking, the origins,
+time), ``origins`` (per-origin pause and breaker state), ``result``
+(SendResult and a call's deadline bookkeeping), ``sealer`` (the encryption
+helper process). The origin identity they key on is ``webpush_core._origin``.
+Depends on ``_wire`` and the message layer; nothing
 below depends on it.
 """

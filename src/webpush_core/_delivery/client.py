@@ -12,26 +12,24 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   each subscription in the thread that iterates the results;
 * the encryption runs there too, or, once a fan-out passes
   ``_HELPER_AFTER`` messages, in a helper process on another core
-  (:mod:`._sealer`): in one process the I/O keeps taking the GIL from it
-  (:mod:`._fanout` runs one ``send_many``);
-* the I/O runs on one event loop thread (:mod:`._connections`) that keeps
+  (:mod:`.sealer`): in one process the I/O keeps taking the GIL from it
+  (:mod:`.fanout` runs one ``send_many``);
+* the I/O runs on one event loop thread (:mod:`.._wire.pool`) that keeps
   ``concurrency`` requests in flight however slow the push service is, and
-  schedules the retries (:mod:`._delivery`). A client given a urllib3
-  ``pool_manager`` sends with :mod:`._transport` from ``concurrency`` worker
-  threads instead. What each subscription gets back: :mod:`._result`.
+  schedules the retries (:mod:`.attempt`, as :mod:`.retry` decides). A
+  client given a urllib3 ``pool_manager`` sends with
+  :mod:`.._wire.urllib3_transport` from ``concurrency`` worker threads
+  instead. What each subscription gets back: :mod:`.result`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import os
 import queue
-import random
 import threading
-import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -50,42 +48,33 @@ from .._request import (
     load_vapid_key,
     prepare_message,
 )
-from .._response import PushResponse, error_for_response
+from .._response import PushResponse
 from .._subscription import Subscription
-from .._wire.connections import Connections
+from .._wire.exchange import Outcome
+from .._wire.pool import Connections
 from .._wire.proxy import ProxyArg, check_proxy_arg
 from .._wire.urllib3_transport import send_request
-from ..errors import (
-    InvalidInput,
-    InvalidRequest,
-    OriginUnavailable,
-    RateLimited,
-    TransportError,
-    WebPushException,
-)
-from .attempt import _Delivery, _work
+from ..errors import InvalidInput, InvalidRequest, WebPushException
+from .attempt import _Delivery, _work, send_blocking
+from .engine import Engine
 from .fanout import _FanOut, _Sealing
-from .origins import OPEN, Origins, OriginStats
+from .origins import Origins, OriginStats
 from .result import (
     SendResult,
     _Blocking,
     _Call,
     _check_deadline,
     _Done,
-    _failed,
     _Pending,
-    _retryable,
     _set_result,
     _unexpected,
 )
+from .retry import RetryPolicy
 from .sealer import Sealer, cores
 
 __all__ = ["PushClient", "SendResult"]
 
 DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
-_BACKOFF_BASE = 0.5  # seconds before the first retry (then doubled)
-_BACKOFF_CAP = 30.0  # no single wait longer than this
-_RETRY_AFTER_CAP = 60.0  # a Retry-After above this is capped (and reported)
 
 
 class _Resources:
@@ -129,7 +118,10 @@ class PushClient:
     close its connections. ``concurrency`` is how many requests are in
     flight at once (and the number of connections kept per push service).
     ``helper_process=False`` keeps the encryption of long fan-outs in this
-    process (see the module docstring).
+    process (see the module docstring). ``breaker_threshold`` connection
+    failures or timeouts in a row (requests in flight together count once)
+    open an origin's breaker for a cool-down of 1 s, doubled while it stays
+    down, at most ``breaker_cooldown`` seconds (:mod:`.origins`).
     """
 
     def __init__(
@@ -197,7 +189,8 @@ class PushClient:
         self.urgency = urgency
         self.content_encoding = content_encoding
         self.timeout = float(timeout)
-        self.max_retries = max_retries
+        # When a failed attempt is made again (max_retries, backoff, Retry-After cap).
+        retry = RetryPolicy(max_retries=max_retries)
         self.concurrency = concurrency
         self.endpoint_policy = endpoint_policy or DEFAULT_POLICY
         # A urllib3 pool manager of the caller's: sent with from worker threads.
@@ -210,26 +203,44 @@ class PushClient:
         # Deliveries started and not finished: close() waits for them.
         self._busy = 0
         self._idle = threading.Condition()
-        # Requests in flight on the event loop (see _in_flight), per origin,
-        # and the attempts waiting for one of them to end.
-        self._flying = 0
-        self._holding: dict[str, int] = {}
-        self._waiting: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
-        self._slots = threading.Lock()
-        self._starting = threading.local()  # .queue: attempts this thread is starting
-        self._sleep = time.sleep  # tests replace it to observe backoff
-        # Per push-service origin: pauses (429, Retry-After) and the breaker.
-        self._origins = Origins(
-            threshold=breaker_threshold,
-            cooldown=float(breaker_cooldown),
-            pause_cap=_RETRY_AFTER_CAP,
+        # Slots, parked deliveries, per-origin pauses (429, Retry-After) and the
+        # breaker, the retry policy, the timer: what the deliveries share (engine.py).
+        self._breaker = (breaker_threshold, float(breaker_cooldown))
+        self._engine = self._new_engine(retry)
+
+    def _new_engine(self, retry: RetryPolicy) -> Engine:
+        threshold, cooldown = self._breaker
+        origins = Origins(
+            threshold=threshold,
+            cooldown=cooldown,
+            # A probe not heard of by then is replaced: its own deadline plus
+            # a second for the loop to report it.
+            probe_timeout=self.timeout + 1.0,
+            pause_cap=retry.retry_after_cap,
         )
-        self._parked = 0  # deliveries waiting out their origin's pause (under _slots)
+        res = self._res  # not the client: the engine must not keep it alive
+
+        def later(delay: float, fn: Callable[[], object]) -> None:
+            res.connections.call_later(delay, fn)
+
+        def submit(request: PushRequest, done: Callable[[Outcome], object], **kw: Any) -> None:
+            res.connections.submit(request, done, **kw)
+
+        return Engine(self.concurrency, origins, retry, later=later, submit=submit)
+
+    @property
+    def max_retries(self) -> int:
+        """Attempts after the first for a retryable failure (429, 5xx, no answer)."""
+        return self._engine.retry.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        self._engine.retry = replace(self._engine.retry, max_retries=value)
 
     def origin_stats(self) -> list[OriginStats]:
         """Each push-service origin's pause and breaker state, and how often it
         paused or tripped (origins only: never a subscription's path)."""
-        return self._origins.stats()
+        return self._engine.origins.stats()
 
     def __repr__(self) -> str:
         return (
@@ -258,71 +269,6 @@ class PushClient:
         self._res.stop()
         # A pool manager the caller passed is the caller's to close.
 
-    def _may_fly(self, origin: str) -> bool:
-        """(Under _slots.) Whether an attempt to ``origin`` may take a slot now.
-
-        ``concurrency`` requests in flight; beyond that, up to
-        ``concurrency // 8`` (at least 1) more, each for an origin that has
-        none in flight: a push service that stops answering holds at most
-        ``concurrency`` slots, never every other origin's turn.
-        """
-        if self._flying < self.concurrency:
-            return True
-        spare = max(1, self.concurrency // 8)
-        return self._flying < self.concurrency + spare and not self._holding.get(origin)
-
-    def _take_slot(self, origin: str) -> None:
-        self._flying += 1
-        self._holding[origin] = self._holding.get(origin, 0) + 1
-
-    def _in_flight(self, start: Callable[[], None], origin: str) -> None:
-        """Run ``start`` (one attempt's request to ``origin``) now, or when a slot frees."""
-        with self._slots:
-            if not self._may_fly(origin):
-                self._waiting.append((origin, start))
-                return
-            self._take_slot(origin)
-        self._start(start)
-
-    def _landed(self, origin: str) -> None:
-        """A request in flight to ``origin`` ended: its slot goes to the first waiting
-        attempt that may fly (the first one, unless only a spare slot is free)."""
-        with self._slots:
-            self._flying -= 1
-            held = self._holding[origin] - 1
-            if held:
-                self._holding[origin] = held
-            else:
-                del self._holding[origin]
-            waiting = self._waiting
-            if not waiting:
-                return
-            if self._flying < self.concurrency:
-                next_origin, start = waiting.popleft()
-            else:  # only a spare slot: for the first origin with none in flight
-                at = next((i for i, (o, _) in enumerate(waiting) if self._may_fly(o)), None)
-                if at is None:
-                    return
-                next_origin, start = waiting[at]
-                del waiting[at]
-            self._take_slot(next_origin)
-        self._start(start)
-
-    def _start(self, start: Callable[[], None]) -> None:
-        """Run ``start``; one started from inside another's failure runs after it, so
-        a chain of attempts that fail at once never nests (no recursion limit)."""
-        local = self._starting
-        pending: Optional[collections.deque[Callable[[], None]]] = getattr(local, "queue", None)
-        if pending is not None:
-            pending.append(start)
-            return
-        local.queue = pending = collections.deque((start,))
-        try:
-            while pending:
-                pending.popleft()()
-        finally:
-            local.queue = None
-
     def _fresh_after_fork(self) -> None:
         """In a child forked from the process that started the client's threads and
         helper: start afresh (those belong to the parent, which goes on using them)."""
@@ -332,17 +278,8 @@ class PushClient:
         self._res = _Resources(self.concurrency, self._res.ca_certs)
         self._finalizer = weakref.finalize(self, self._res.stop)
         self._idle = threading.Condition()
-        self._busy = self._flying = 0
-        self._holding = {}
-        self._waiting.clear()
-        self._slots = threading.Lock()
-        self._starting = threading.local()
-        self._parked = 0
-        self._origins = Origins(
-            threshold=self._origins.threshold,
-            cooldown=self._origins.cooldown,
-            pause_cap=_RETRY_AFTER_CAP,
-        )
+        self._busy = 0
+        self._engine = self._new_engine(self._engine.retry)
 
     def _started(self) -> None:
         with self._idle:
@@ -380,7 +317,7 @@ class PushClient:
             return request
         if self._pool is not None:
             job = _Blocking(subscription, request, lambda result: None, call)
-            self._send_blocking(job, in_worker=False)
+            send_blocking(self._engine, job, self._send_one, self.timeout)
             return job.result or _unexpected(subscription, RuntimeError("no result"))
         finished = threading.Event()
         box: list[SendResult] = []
@@ -457,7 +394,7 @@ class PushClient:
 
         delivery: _Pending
         if self._pool is None:
-            delivery = _Delivery(self, subscription, request, finished, call)
+            delivery = _Delivery(self, self._engine, subscription, request, finished, call)
         else:
             delivery = _Blocking(subscription, request, finished, call)
         if call is not None and call.left() <= 0:
@@ -467,134 +404,22 @@ class PushClient:
         else:
             self._submit_job(delivery)
 
-    def _throttled(
-        self, origin: str, response: PushResponse, error: Optional[WebPushException]
-    ) -> None:
-        """Tell the origin's state what it answered: a throttle pauses it (RFC 8030 §8.4)."""
-        retry_after = response.retry_after
-        throttle = isinstance(error, RateLimited) or (
-            response.status_code == 503 and retry_after is not None
-        )
-        self._origins.answered(origin, throttle=throttle, retry_after=retry_after)
-
-    def _open_result(self, pending: _Pending) -> SendResult:
-        error = OriginUnavailable(
-            f"not sent: the breaker for {pending.origin} is open after "
-            f"{self._origins.threshold} consecutive connection failures or timeouts "
-            f"(probed again after {self._origins.cooldown:g} s)",
-            endpoint=pending.request.url,
-        )
-        return SendResult(pending.subscription, ok=False, attempts=pending.attempts, error=error)
-
-    def _may_wait(self, pending: _Pending, wait: float, last: Optional[SendResult]) -> bool:
-        """Whether a wait of ``wait`` s before the next attempt still makes sense; if
-        not, ``pending`` is finished now (its TTL or the call's deadline would pass)."""
-        now = time.monotonic()
-        if pending.ttl_ends is not None and now + wait > pending.ttl_ends:
-            if last is None:
-                last = SendResult(pending.subscription, ok=False, attempts=pending.attempts)
-            pending.finish(
-                replace(last, reason="ttl-expired", action=None, attempts=pending.attempts)
-            )
-            return False
-        call = pending.call
-        if call is not None and call.expires is not None and now + wait >= call.expires:
-            pending.finish(pending.deadline_result(last))
-            return False
-        return True
-
-    def _result(
-        self,
-        subscription: Any,
-        attempts: int,
-        response: Optional[PushResponse],
-        error: Optional[WebPushException],
-    ) -> Optional[SendResult]:
-        """The final result of this attempt, or None when it is to be retried."""
-        status = response.status_code if response is not None else None
-        if error is None:
-            return SendResult(
-                subscription, ok=True, status_code=status, attempts=attempts, response=response
-            )
-        if attempts > self.max_retries or not _retryable(error):
-            return _failed(subscription, attempts, response, error)
-        return None
-
-    @staticmethod
-    def _backoff(attempt: int, retry_after: Optional[float]) -> float:
-        """Exponential backoff with full jitter; a Retry-After is a floor (capped)."""
-        wait_for = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311
-        if retry_after is not None:
-            wait_for = max(wait_for, min(retry_after, _RETRY_AFTER_CAP))
-        return wait_for
-
     # -- the urllib3 path: blocking sends from worker threads --------------
 
-    def _send_blocking(self, job: _Blocking, *, in_worker: bool) -> None:
-        """Send ``job`` with the caller's urllib3 pool manager, retrying; finish it.
+    def _send_one(self, request: PushRequest, timeout: float) -> PushResponse:
+        """One attempt with the caller's urllib3 pool manager (raises for no answer)."""
+        return send_request(
+            request,
+            pool_manager=self._pool,
+            timeout=timeout,
+            policy=self.endpoint_policy,
+            proxy=self.proxy,
+        )
 
-        In a worker thread a paused origin does not hold the thread: the job is
-        put back on the queue when the pause ends.
-        """
-        try:
-            origins, request = self._origins, job.request
-            simulated = self._sleep is not time.sleep  # a test's hook stands for the waits
-            while not job.fired:
-                gate = origins.gate(job.origin)
-                if gate == OPEN:
-                    job.finish(self._open_result(job))
-                    return
-                if gate > 0 and not simulated:
-                    if not self._may_wait(job, gate, job.last):
-                        return
-                    job.held += gate
-                    if in_worker:
-                        self._res.connections.call_later(
-                            gate, functools.partial(self._res.jobs.put, job)
-                        )
-                        return
-                    time.sleep(gate)
-                    continue
-                timeout = min(self.timeout, job.call.left()) if job.call else self.timeout
-                if timeout <= 0:
-                    job.finish(job.deadline_result(job.last))
-                    return
-                job.attempts += 1
-                response: Optional[PushResponse] = None
-                error: Optional[WebPushException]
-                try:
-                    response = send_request(
-                        request,
-                        pool_manager=self._pool,
-                        timeout=timeout,
-                        policy=self.endpoint_policy,
-                        proxy=self.proxy,
-                    )
-                    error = error_for_response(response, request.url)
-                    self._throttled(job.origin, response, error)
-                except TransportError as e:
-                    error = e
-                    origins.failed(job.origin)
-                except WebPushException as e:
-                    error = e
-                result = self._result(job.subscription, job.attempts, response, error)
-                if result is not None:
-                    job.finish(result)
-                    return
-                if error is not None:
-                    job.last = _failed(job.subscription, job.attempts, response, error)
-                wait = self._backoff(job.attempts, response.retry_after if response else None)
-                if not self._may_wait(job, wait, job.last):
-                    return
-                if in_worker and not simulated:
-                    # A worker is not held by one subscription's backoff either.
-                    self._res.connections.call_later(
-                        wait, functools.partial(self._res.jobs.put, job)
-                    )
-                    return
-                self._sleep(wait)
-        except Exception as e:  # a bug must not cost the other subscriptions their results
-            job.finish(_unexpected(job.subscription, e))
+    def _send_job(self, job: _Blocking) -> None:
+        """A worker thread's turn at ``job`` (see :func:`.attempt._work`)."""
+        requeue = functools.partial(self._res.jobs.put, job)
+        send_blocking(self._engine, job, self._send_one, self.timeout, requeue)
 
     def _submit_job(self, job: _Blocking) -> None:
         res = self._res
@@ -603,7 +428,7 @@ class PushClient:
                 while len(res.threads) < self.concurrency:
                     thread = threading.Thread(
                         target=_work,
-                        args=(res.jobs, weakref.ref(self)),
+                        args=(res.jobs, weakref.WeakMethod(self._send_job)),
                         name=f"webpush_core-send-{len(res.threads)}",
                         daemon=True,
                     )
@@ -645,7 +470,17 @@ class PushClient:
         call = _Call(_check_deadline(deadline))
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
-        return _FanOut(self, plan, call).run(subscriptions)
+        fan_out = _FanOut(
+            plan,
+            call,
+            engine=self._engine,
+            arm=self._arm,
+            sealer=self._res.sealer if self._helper_process else None,
+            build=self._build,
+            outline=self._outline,
+            dispatch=self._dispatch,
+        )
+        return fan_out.run(subscriptions)
 
     # -- asyncio -----------------------------------------------------------
 

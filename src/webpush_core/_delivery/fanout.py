@@ -1,29 +1,36 @@
 """One ``send_many``: read the input, encrypt (here or in the helper process),
-hand requests over and yield their results (:class:`_FanOut`)."""
+hand requests over and yield their results (:class:`_FanOut`).
+
+The fan-out is given what it uses (the client's engine, its helper
+process, how to build and dispatch one subscription's request): it reads
+no other object's private state."""
 
 from __future__ import annotations
 
 import operator
 import queue
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .._request import MessagePlan, PushRequest
-from .result import SendResult, _Call, _deadline_result
+from .engine import Engine
+from .result import SendResult, _Call, _deadline_result, _Done
 from .sealer import BATCH, Bodies, Sealer
-
-if TYPE_CHECKING:
-    from .client import PushClient
-
 
 _HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
 _HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
-_PARKED_PER_SLOT = 16  # a paused origin's messages kept waiting, per unit of concurrency
+_ROOM = object()  # an event: a delivery was parked, the read window grew
 
 
 # A subscription on its way through the helper process:
 # (subscription, endpoint, headers, Crypto-Key parts, p256dh, auth).
 _Sealing = tuple[Any, str, dict[str, str], list[str], bytes, bytes]
+# build(subscription, plan): its request, or the result that says why there is none.
+Build = Callable[[Any, MessagePlan], Union[SendResult, PushRequest]]
+# outline(subscription, plan): as build, all but the encryption (for the helper).
+Outline = Callable[[Any, MessagePlan], Union[SendResult, PushRequest, _Sealing]]
+# dispatch(subscription, request, done, call): send it; done(result) once.
+Dispatch = Callable[[Any, PushRequest, _Done, _Call], None]
 
 
 class _FanOut:
@@ -34,42 +41,66 @@ class _FanOut:
     finished SendResult, a batch back from the helper) arrive on one queue.
     """
 
-    def __init__(self, client: PushClient, plan: MessagePlan, call: _Call) -> None:
-        self.client = client
+    def __init__(
+        self,
+        plan: MessagePlan,
+        call: _Call,
+        *,
+        engine: Engine,
+        arm: Callable[[_Call], None],
+        sealer: Optional[Sealer],
+        build: Build,
+        outline: Outline,
+        dispatch: Dispatch,
+    ) -> None:
+        self.engine = engine
+        self.arm = arm  # arm(call): the call's deadline timer
         self.plan = plan
         self.call = call
+        self.build, self.outline, self.dispatch = build, outline, dispatch
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         sealable = plan.sealable
         self.sealable = sealable
-        self.sealer: Optional[Sealer] = (
-            client._res.sealer if sealable is not None and client._helper_process else None
-        )
-        self.window = 2 * client.concurrency + (2 * BATCH if self.sealer is not None else 0)
+        # The helper process (given only where allowed) for an aes128gcm body.
+        self.sealer: Optional[Sealer] = sealer if sealable is not None else None
+        self.window = 2 * engine.concurrency + (2 * BATCH if self.sealer is not None else 0)
         self.outstanding = 0  # read, result not yet yielded
         self.sealing = 0  # batches in the helper process
         self.batch: list[_Sealing] = []
+        self.room_due = False  # a _ROOM marker is on its way
+
+    def _room(self) -> None:
+        """(Any thread.) A delivery was parked: the window grew, read on."""
+        if not self.room_due:
+            self.room_due = True
+            self.events.put(_ROOM)
 
     def run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
-        client, sealer, events = self.client, self.sealer, self.events
+        self.engine.listen(self._room)
+        try:
+            yield from self._run(subscriptions)
+        finally:
+            self.engine.unlisten(self._room)
+
+    def _run(self, subscriptions: Iterable[Any]) -> Iterator[SendResult]:
+        engine, sealer, events = self.engine, self.sealer, self.events
         if sealer is not None and operator.length_hint(subscriptions, 0) >= _HELPER_AFTER:
             sealer.start()  # a list known to be long: no need to count first
         source = iter(subscriptions)
         exhausted = False
         read = 0
         call = self.call
-        client._arm(call)
-        # A paused origin's messages wait without a slot; up to this many of them
-        # do not count against the window, so other origins keep being read.
-        parked_allowance = _PARKED_PER_SLOT * client.concurrency
+        self.arm(call)
         while True:
             if call.left() <= 0 and not exhausted:
                 # The deadline: the input not yet read is reported, never sent.
                 for subscription in source:
                     yield _deadline_result(subscription, call)
                 exhausted = True
-            while not exhausted and self.outstanding < self.window + min(
-                client._parked, parked_allowance
-            ):
+            # A paused origin's messages wait without a slot; some of them do not
+            # count against the window (engine.exempt), so other origins keep
+            # being read, and past its share a paused origin's excess ends at once.
+            while not exhausted and self.outstanding < self.window + engine.exempt:
                 try:
                     subscription = next(source)
                 except StopIteration:
@@ -80,12 +111,12 @@ class _FanOut:
                 if sealer is not None and read == _HELPER_AFTER:
                     sealer.start()  # a long fan-out: worth a process (~60 ms to start)
                 if sealer is not None and sealer.ready:
-                    yield from self._admit(subscription, client._outline(subscription, self.plan))
+                    yield from self._admit(subscription, self.outline(subscription, self.plan))
                     if self.batch and (len(self.batch) >= BATCH or self.sealing == 0):
                         yield from self._seal()
                 else:
                     # Parse and encrypt here, while the loop sends the ones before.
-                    yield from self._admit(subscription, client._build(subscription, self.plan))
+                    yield from self._admit(subscription, self.build(subscription, self.plan))
                 # Hand over what is done, without waiting.
                 while True:
                     try:
@@ -110,13 +141,11 @@ class _FanOut:
                 try:
                     event = events.get(timeout=self._poll())
                 except queue.Empty:
-                    continue  # a pause ended, or the deadline: read on
+                    continue  # the deadline: read on
             yield from self._handle(event)
 
     def _poll(self) -> float:
-        """How long to wait for an event before looking at the window and the deadline again."""
-        if self.client._parked:
-            return 0.05  # a parked delivery leaving frees room in the window
+        """How long to wait for an event before looking at the deadline again."""
         left = self.call.left()
         return _HELPER_STALL if left == float("inf") else max(0.0, left) + 0.01
 
@@ -128,7 +157,7 @@ class _FanOut:
             self.outstanding -= 1
             yield item  # nothing to send: refused before any I/O
         elif isinstance(item, PushRequest):
-            self.client._dispatch(subscription, item, self.events.put, self.call)
+            self.dispatch(subscription, item, self.events.put, self.call)
         else:
             self.batch.append(item)
 
@@ -148,13 +177,13 @@ class _FanOut:
             yield from self._sealed(batch, None)
 
     def _sealed(self, batch: list[_Sealing], bodies: Bodies) -> Iterator[SendResult]:
-        plan, client = self.plan, self.client
+        plan = self.plan
         for i, (subscription, endpoint, headers, crypto_key, _, _) in enumerate(batch):
             body = bodies[i] if bodies is not None else None
             if body is None:
                 # The helper is gone, or the point did not load: the full
                 # path here encrypts, or reports the error from_info raises.
-                request: Union[SendResult, PushRequest] = client._build(subscription, plan)
+                request: Union[SendResult, PushRequest] = self.build(subscription, plan)
             else:
                 request = plan.finish(endpoint, headers, crypto_key, body)
             yield from self._admit(subscription, request)
@@ -163,6 +192,8 @@ class _FanOut:
         if isinstance(event, SendResult):
             self.outstanding -= 1
             yield event
+        elif event is _ROOM:
+            self.room_due = False  # the loop reads on from the top
         else:
             self.sealing -= 1
             yield from self._sealed(*event)

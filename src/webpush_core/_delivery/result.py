@@ -8,20 +8,22 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .._origin import origin_of
 from .._request import PushRequest
 from .._response import PushResponse
 from ..errors import (
     ExpiredSubscription,
     InvalidRequest,
+    OriginUnavailable,
     PushTimeout,
     RateLimited,
-    ServerError,
-    TransportError,
     WebPushException,
 )
-from .origins import origin_of
+
+if TYPE_CHECKING:
+    from .origins import Origins
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,6 @@ class SendResult:
             value = sub.get("endpoint")
             return value if isinstance(value, str) else None
         return getattr(sub, "endpoint", None)
-
-
-def _retryable(error: WebPushException) -> bool:
-    # 429, 5xx and no-answer failures may succeed later; any other 4xx won't,
-    # nor a proxy's 407 (its credentials are wrong for every send).
-    if error.action == "fix-request":
-        return False
-    return isinstance(error, (RateLimited, ServerError, TransportError))
 
 
 def _failed(
@@ -155,6 +149,7 @@ class _Pending:
         "request",
         "result",
         "subscription",
+        "ticket",
         "ttl_ends",
     )
 
@@ -170,7 +165,8 @@ class _Pending:
         self.held = 0.0  # seconds waited for the origin's pause
         self.last: Optional[SendResult] = None  # the last failed attempt's result
         self.result: Optional[SendResult] = None
-        self.origin = origin_of(request.url)
+        self.origin = origin_of(request.url)  # the one origin identity (_origin)
+        self.ticket = 0  # the breaker's ticket of the attempt under way (Origins.begin)
         # A retry that would start after the message's TTL is moot (RFC 8030 §5.2).
         ttl = request.headers.get("TTL")
         self.ttl_ends = time.monotonic() + int(ttl) if ttl is not None and ttl.isdigit() else None
@@ -196,8 +192,12 @@ class _Pending:
         with contextlib.suppress(Exception):
             self.done(result)
 
-    def deadline_result(self, last: Optional[SendResult] = None) -> SendResult:
-        return _deadline_result(self.subscription, self.call, self.attempts, last, self.request.url)
+    def deadline_result(
+        self, last: Optional[SendResult] = None, *, paused_for: float = 0.0
+    ) -> SendResult:
+        return _deadline_result(
+            self.subscription, self.call, self.attempts, last, self.request.url, paused_for
+        )
 
 
 def _deadline_result(
@@ -206,20 +206,26 @@ def _deadline_result(
     attempts: int = 0,
     last: Optional[SendResult] = None,
     endpoint: Optional[str] = None,
+    paused_for: float = 0.0,
 ) -> SendResult:
     """``subscription``'s result when the call's deadline came first (the last
-    attempt's status and Retry-After kept)."""
+    attempt's status and Retry-After kept). ``paused_for``: what is left of its
+    origin's pause, when that is what it waited for; ``retry_after`` is then
+    at least that (the earliest a retry could go)."""
     deadline = call.deadline if call is not None and call.deadline is not None else 0.0
     error = PushTimeout(
         f"the call's deadline ({deadline:g} s) came before this subscription finished",
         endpoint=endpoint,
     )
     error.reason = "deadline-exceeded"
+    retry_after = last.retry_after if last is not None else None
+    if paused_for > 0:
+        retry_after = max(retry_after or 0.0, paused_for)
     return SendResult(
         subscription,
         ok=False,
         status_code=last.status_code if last is not None else None,
-        retry_after=last.retry_after if last is not None else None,
+        retry_after=retry_after,
         attempts=attempts,
         error=error,
         response=last.response if last is not None else None,
@@ -230,6 +236,42 @@ class _Blocking(_Pending):
     """A subscription sent from a urllib3 worker thread (or the caller's)."""
 
     __slots__ = ()
+
+
+def _open_result(pending: _Pending, origins: Origins) -> SendResult:
+    """Not sent: the breaker of the subscription's origin is open."""
+    error = OriginUnavailable(
+        f"not sent: the breaker for {pending.origin} is open after "
+        f"{origins.threshold} connection failures or timeouts in a row "
+        f"(requests in flight together count once); it is probed again after a "
+        f"cool-down of {origins.first_cooldown:g} s, doubled while it stays down "
+        f"(at most {origins.cooldown:g} s)",
+        endpoint=pending.request.url,
+    )
+    return SendResult(pending.subscription, ok=False, attempts=pending.attempts, error=error)
+
+
+def _crowded_result(pending: _Pending, paused_for: float) -> SendResult:
+    """Not sent (again): the origin is paused and enough of its deliveries wait
+    already. A subscription that had an attempt keeps its last answer; either
+    way ``retry_after`` is at least the pause left."""
+    last = pending.last
+    if last is not None:
+        retry_after = max(last.retry_after or 0.0, paused_for)
+        return replace(last, retry_after=round(retry_after, 3), attempts=pending.attempts)
+    error = RateLimited(
+        f"not sent: {pending.origin} asked this client to slow down (paused "
+        f"{paused_for:.1f} s more) and as many of its deliveries as are kept are "
+        "waiting already; send it again after the pause",
+        endpoint=pending.request.url,
+    )
+    return SendResult(
+        pending.subscription,
+        ok=False,
+        retry_after=round(paused_for, 3),
+        attempts=pending.attempts,
+        error=error,
+    )
 
 
 def _unexpected(subscription: Any, e: Exception) -> SendResult:

@@ -5,7 +5,7 @@ Content-Length body per request, and a response framed by Content-Length,
 the chunked transfer coding or the end of the connection (RFC 9112 §6.3).
 :class:`ResponseParser` is fed whatever the socket returned and says when
 the response is complete and whether the connection can carry the next
-request. It never reads, writes or waits: :mod:`._connections` does.
+request. It never reads, writes or waits: :mod:`.exchange` does.
 
 The peer may be hostile (a subscription's endpoint is anyone's server), so:
 
@@ -14,7 +14,8 @@ The peer may be hostile (a subscription's endpoint is anyone's server), so:
   that resumes where the last one stopped (nothing is searched or copied
   twice, however the socket cuts the stream);
 * everything has a cap: the heads of a response (interim ones included)
-  ``max_head`` octets and ``max_fields`` fields each (the trailers too), at most
+  ``max_head`` octets and ``max_fields`` field lines each (obs-fold
+  continuations included; the trailers too), at most
   ``max_interim`` interim 1xx responses, a chunk-size line
   :data:`MAX_CHUNK_LINE` octets and all chunk extensions together
   ``max_head``, at most ``max_chunks`` chunks, the trailer section
@@ -26,6 +27,20 @@ The peer may be hostile (a subscription's endpoint is anyone's server), so:
   end (§2.2), obs-fold replaced by a space (§5.2), a reason phrase left
   out with its space, and a list of identical Content-Length values
   (§6.3).
+
+Nearly every answer to a push message is the same shape: a final ``2xx``
+head (``201 Created``, a few fields, ``Content-Length: 0``) alone in the
+first read. :meth:`ResponseParser.feed` recognises that shape with one
+regular expression (:data:`_PLAIN_HEAD`: HTTP/1.1, CRLF line ends, a
+status line and ``token: value`` fields in RFC 9112's octets, nothing
+else) and three substring tests (one ``Content-Length: 0``, no
+``Transfer-Encoding``, no ``close`` anywhere), and splits the fields.
+Anything else (a head cut over reads, bytes after it, a bare LF, obs-fold,
+a control octet, a 1xx, another status or framing, a head over a limit) is
+left to the full parser, which reads it as if the shortcut did not exist:
+the shortcut only ever gives the result the full parser gives
+(tests/adversarial/test_parser_fast_path_never_accepts_what_the_full_parser_refuses.py
+feeds every input to both).
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ __all__ = [
 ]
 
 MAX_HEAD = 65536  # octets: every head of one response together; the trailers; the chunk exts
-MAX_HEADERS = 100  # fields in one head (as http.client)
+MAX_HEADERS = 100  # field lines in one head (as http.client), continuations included
 MAX_INTERIM = 10  # 1xx responses before the final one
 MAX_CHUNK_LINE = 4096  # one chunk-size line, extensions included
 # Chunks in one body. A push service's answer is a few hundred octets; a peer
@@ -74,6 +89,19 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 # One way to match each octet (no backtracking over a long line): BWS after the
 # size, then everything from ";" on is the extensions (BWS inside them included).
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[\t ]*(;[\t\x20-\x7e\x80-\xff]*)?")
+# The fast path's whole input: one final 2xx head of HTTP/1.1 and nothing after
+# it, every line ended by CRLF. The status line as _STATUS_LINE reads it (for
+# version 1.1 and a 2xx status only); each
+# field a token, ":", then the octets a value may hold (no CR, LF or other
+# control but HTAB); then the empty line. A value's class has no CR and a
+# name's no ":", so each octet can be matched one way only: linear, however
+# the match fails. Inside such a head every LF follows a CR and is followed by
+# a token octet or by the final CRLF, so the empty line the full parser looks
+# for (_END_OF_HEAD) is the last two line ends, at the end of the input.
+_PLAIN_HEAD = re.compile(
+    rb"HTTP/1\.1 (2[0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
+)
 
 
 class HTTPProtocolError(Exception):
@@ -188,6 +216,12 @@ class ResponseParser:
         if self._state == _DONE:
             self.keep_alive = False  # octets after the response: nobody asked for them
             return
+        if (
+            self.received == len(data)
+            and data.endswith(b"\r\n\r\n")  # (the cheapest of _plain_head's tests first)
+            and self._plain_head(data)
+        ):
+            return  # the first read was one plain 2xx head (the module's docstring)
         buf = self._buf
         if self._pos >= _COMPACT and self._pos * 2 >= len(buf):
             # Amortised: each octet is moved at most once per doubling.
@@ -208,6 +242,54 @@ class ResponseParser:
             raise HTTPProtocolError(f"the connection closed {where}")
 
     # -- internals ---------------------------------------------------------
+
+    def _plain_head(self, data: bytes) -> bool:
+        """The fast path: the connection's first read ``data`` taken as the whole
+        response if it is one plain final 2xx head (:data:`_PLAIN_HEAD`) framed by
+        ``Content-Length: 0`` alone and within the limits; False, with nothing
+        changed, for anything else (the full parser then reads it).
+
+        The result is what the full parser makes of such a head: the fields as
+        :meth:`_parse_head` splits them, and :meth:`_frame`'s verdict for one
+        Content-Length of 0 and no Transfer-Encoding in HTTP/1.1: done, no body,
+        the connection reusable unless a Connection field says ``close`` (any
+        "close" anywhere in the fields sends the head to the full parser, which
+        reads the tokens).
+        """
+        if len(data) > self.max_head or not data.endswith(b"\r\n\r\n"):
+            return False  # over the limit (refused by the same rule), or not all a head
+        m = _PLAIN_HEAD.fullmatch(data)
+        if m is None:
+            return False
+        text = m.group(3).decode("latin-1")
+        low = text.lower()
+        # Every field line starts the block or follows a CRLF: a name is found
+        # at such a place, and a name that is not found is not there.
+        at = low.find("content-length:")
+        if (
+            at < 0
+            or (at > 0 and low[at - 2 : at] != "\r\n")
+            or low.find("content-length:", at + 15) >= 0
+            or low[at + 15 : low.index("\r\n", at)].strip(" \t") != "0"
+            or "transfer-encoding:" in low
+            or "close" in low
+        ):
+            return False
+        lines = text.split("\r\n")
+        lines.pop()  # the empty string after the last field's CRLF
+        if len(lines) > self.max_fields:
+            return False
+        fields = []
+        for line in lines:
+            name, _, value = line.partition(":")
+            fields.append((name, value.strip(" \t")))
+        self.status = int(m.group(1))
+        self.reason = (m.group(2) or b"").decode("latin-1").strip(" \t")
+        self._fields = self.headers = fields
+        self._head = len(data)
+        self.keep_alive = True
+        self._state = _DONE  # nothing is buffered: the head was all of data
+        return True
 
     def _line(self, limit: int, what: str, cap: Optional[int] = None) -> Optional[bytes]:
         """The next line without its CRLF (or bare LF), or None until it is complete.
@@ -277,19 +359,34 @@ class ResponseParser:
             raise HTTPProtocolError("a control character in the response head")
         lines = text.split(b"\n")
         self._status_line(lines[0])
+        if len(lines) - 1 > self.max_fields:
+            # Every field line counts, obs-fold continuations too: each costs
+            # a turn of the loop below, whatever it adds to a value.
+            raise HTTPProtocolError(
+                f"more than {self.max_fields} response header fields "
+                "(lines, continuations included)"
+            )
         fields = self._fields
         append = fields.append
+        # obs-fold lines of the last field, joined to it once: appending each
+        # to the value as it came would copy the value per line (quadratic).
+        folds: list[str] = []
         for line in lines[1:]:
             if line[:1] in _FOLD_START:
-                _field(line, fields)
+                if not fields:
+                    raise HTTPProtocolError("malformed header line")
+                folds.append(line.strip(_OWS).decode("latin-1"))
                 continue
+            if folds:
+                _unfold(fields, folds)
+                folds = []
             # _field's common case, inline (a push service's head is a few fields).
             name, colon, value = line.partition(b":")
             if not colon or not name or name.translate(None, _TCHAR):
                 raise HTTPProtocolError("malformed header line")
             append((name.decode("ascii"), value.strip(_OWS).decode("latin-1")))
-        if len(fields) > self.max_fields:
-            raise HTTPProtocolError(f"more than {self.max_fields} response header fields")
+        if folds:
+            _unfold(fields, folds)
         self._end_of_head()
 
     def _take_body(self) -> bool:
@@ -362,7 +459,10 @@ class ResponseParser:
                         raise HTTPProtocolError("malformed trailer line")
                     _field(line, self._fields)
                     if len(self._fields) > self.max_fields:
-                        raise HTTPProtocolError(f"more than {self.max_fields} trailer fields")
+                        raise HTTPProtocolError(
+                            f"more than {self.max_fields} trailer fields "
+                            "(lines, continuations included)"
+                        )
                 else:
                     self._finish()
             else:  # _UNTIL_CLOSE
@@ -464,20 +564,35 @@ class ResponseParser:
 
 
 def _field(line: bytes, fields: list[tuple[str, str]]) -> None:
-    """Append one field line (or an obs-fold continuation) to ``fields``.
+    """Check one trailer field line (or an obs-fold continuation) and append it
+    to ``fields``, where the lines are counted against ``max_fields``.
 
     Its octets must already be known to be HTAB, SP, VCHAR or obs-text; the
-    name must be a token.
+    name must be a token. Trailers are dropped (RFC 9110 §6.5.1), so a
+    continuation is only checked to follow a field and counted as one of its
+    lines: nothing is appended to the value, whose copies would cost as much
+    as the continuations squared.
     """
     if line[:1] in _FOLD_START:
-        # obs-fold (RFC 9112 §5.2): a user agent replaces it with SP.
         if not fields:
             raise HTTPProtocolError("malformed header line")
-        name, value = fields[-1]
-        rest = line.strip(_OWS).decode("latin-1")
-        fields[-1] = (name, f"{value} {rest}" if value else rest)
+        fields.append((fields[-1][0], ""))  # counted as a line of that field
         return
     raw_name, colon, raw_value = line.partition(b":")
     if not colon or not raw_name or raw_name.translate(None, _TCHAR):
         raise HTTPProtocolError("malformed header line")
     fields.append((raw_name.decode("ascii"), raw_value.strip(_OWS).decode("latin-1")))
+
+
+def _unfold(fields: list[tuple[str, str]], folds: list[str]) -> None:
+    """Join the obs-fold continuation lines ``folds`` to the last of ``fields``.
+
+    RFC 9112 §5.2: a user agent replaces each obs-fold with SP. An empty
+    value takes the first non-empty continuation as it is (no leading SP).
+    """
+    name, value = fields[-1]
+    parts = [value, *folds]
+    first = 0
+    while first < len(parts) - 1 and not parts[first]:
+        first += 1
+    fields[-1] = (name, " ".join(parts[first:]))

@@ -1,7 +1,7 @@
 """Forward proxies: which one a request goes through, and the CONNECT handshake.
 
-Both transports (urllib3 in ``_transport``, PushClient's own client in
-``_connections``) ask :func:`select_proxy` which proxy, if any, carries a
+Both transports (urllib3 in ``urllib3_transport``, PushClient's own client in
+``exchange`` and ``pool``) ask :func:`select_proxy` which proxy, if any, carries a
 request, and report a refusal with :func:`proxy_refused`.
 
 The environment is read the way ``requests`` (so pywebpush) reads it:
@@ -26,7 +26,8 @@ tunnel (RFC 9110 §9.3.6) and TLS runs end to end with the push service,
 verified against its host name; an http endpoint (local tests only) is sent
 to the proxy in absolute form (RFC 9112 §3.2.2). Credentials in the proxy URL
 go in ``Proxy-Authorization: Basic`` (RFC 9110 §11.7.1) and never into an
-error, log line, repr or curl command (the password is masked).
+error, log line, repr or curl command (the password is masked, and so is a
+user name given without one: then it is the credential, an API key).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from .._origin import OriginError, describe, origin_of
+from .._text import clean
 from ..errors import InvalidInput, ProxyError, TransportError
 
 if TYPE_CHECKING:
@@ -66,8 +69,10 @@ __all__ = [
 MAX_CONNECT_HEAD = 16384
 _MAX_CONNECT_FIELDS = 100
 _MAX_REASON = 120
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?: ([^\r\n]*))?")
+# A port in a no_proxy entry: ASCII digits (str.isdigit() also takes "²", which
+# int() refuses); an entry whose port is anything else matches nothing.
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,16 @@ class Proxy:
 
     @property
     def masked(self) -> str:
-        """The URL to show a person: ``http://user:***@host:port``."""
+        """The URL to show a person: ``http://user:***@host:port``.
+
+        A user name without a password (``http://KEY:@host:port``) is itself
+        the credential (an API key, as some proxy services take it): the URL
+        shown is then ``http://***@host:port``.
+        """
         if self.username is None:
             return self.url
+        if not self.password:
+            return f"http://***@{self.authority}"
         return f"http://{self.username}:***@{self.authority}"
 
     def headers(self) -> dict[str, str]:
@@ -146,12 +158,18 @@ def parse_proxy(value: str, field_name: str = "proxy") -> Proxy:
         )
     if not parts.hostname:
         raise _bad(field_name, "the proxy URL has no host (http://host:port)")
-    if any(c in text for c in " \t\r\n\0"):
+    if any(c.isspace() or not c.isprintable() for c in text):
+        # Not only CR, LF and NUL: whatever would reach an error or a log line
+        # as a terminal escape, a line break or a bidi override (C0, DEL, C1,
+        # Unicode separators and format characters).
         raise _bad(field_name, "the proxy URL contains spaces or control characters")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise _bad(field_name, "the proxy URL must be http://host:port, without a path")
     username = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
+    if username is not None and not username.isprintable():
+        # Shown in errors (``masked``): percent-encoded controls are refused too.
+        raise _bad(field_name, "the proxy URL's user name contains control characters")
     return Proxy(parts.hostname, port or 80, username, password)
 
 
@@ -183,11 +201,11 @@ def _env(environ: Mapping[str, str], name: str) -> tuple[Optional[str], str]:
 def _entry_matches(entry: str, host: str, port: int, ip: object) -> bool:
     entry_port: Optional[int] = None
     head, sep, tail = entry.rpartition(":")
-    if sep and tail.isdigit() and "]" not in tail and head.count(":") == 0:
+    if sep and _PORT.fullmatch(tail) and head.count(":") == 0:
         entry, entry_port = head, int(tail)
     elif entry.startswith("[") and "]:" in entry:
         head, _, tail = entry[1:].partition("]:")
-        if tail.isdigit():
+        if _PORT.fullmatch(tail):
             entry, entry_port = head, int(tail)
     entry = entry.strip("[]")
     if entry_port is not None and entry_port != port:
@@ -232,10 +250,11 @@ def proxy_from_environment(
         return None
     no_proxy, _ = _env(env, "no_proxy")
     if no_proxy:
-        parts = urlsplit(url)  # only now: most senders have no proxy at all
-        host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        if _bypassed(no_proxy, host, port):
+        try:
+            origin = origin_of(url)  # only now: most senders have no proxy at all
+        except OriginError:
+            return None  # nothing to send: the endpoint policy refuses it
+        if _bypassed(no_proxy, origin.host, origin.port):
             return None
     return parse_proxy(value, name)
 
@@ -262,12 +281,19 @@ def admit(policy: EndpointPolicy, url: str, proxy: Optional[Proxy]) -> None:
     if proxy is None:
         policy.admit(url)
         return
+    admit_resolved_elsewhere(policy, url)
+
+
+def admit_resolved_elsewhere(policy: EndpointPolicy, url: str) -> None:
+    """:func:`admit` for a request whose host name something else resolves
+    (a proxy, a caller's ``requests_session``): the URL is checked, and the
+    addresses the name has here when it resolves here; a name that does not
+    resolve here is passed on."""
     policy.check(url)
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    # Unresolvable here: the proxy resolves it.
+    origin = origin_of(url)
+    # Unresolvable here: the proxy (or the session's) resolves it.
     with contextlib.suppress(TransportError):
-        policy.check_resolved(parts.hostname or "", port)
+        policy.check_resolved(origin.host, origin.port)
 
 
 # --------------------------------------------------------------------------
@@ -308,9 +334,8 @@ def parse_connect_head(buffer: bytes) -> Optional[tuple[int, str, int]]:
 
 
 def clip(text: str) -> str:
-    """A proxy's words, safe for a message: no control characters, bounded."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+    """A proxy's words, safe for a message (:func:`._text.clean`), bounded."""
+    return clean(text, _MAX_REASON)
 
 
 def proxy_refused(
@@ -318,7 +343,7 @@ def proxy_refused(
 ) -> ProxyError:
     """The error for a proxy that answered ``status`` (None: could not be reached,
     or with ``invalid`` gave an answer that is not HTTP or breaks the caps)."""
-    origin = _origin(endpoint)
+    origin = describe(endpoint)
     if invalid:
         text = f"the proxy {proxy.masked} gave an invalid answer to CONNECT for {origin}"
         if reason:
@@ -337,16 +362,3 @@ def proxy_refused(
                 "http://user:password@host:port)"
             )
     return ProxyError(text, endpoint=endpoint, proxy=proxy.masked, proxy_status=status)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"

@@ -5,9 +5,8 @@
 * No urllib3 retries and no redirects: retrying is the fan-out layer's
   decision, and a 3xx is returned as is (following it would send the
   message, and its VAPID token, to a host the policy never checked).
-* One exception: a reused keep-alive connection that the server had already
-  closed fails before any response byte arrives; that request is sent again
-  once, transparently.
+* One exception: a request that met a keep-alive connection the server had
+  already closed is sent again once, transparently (the rule: :mod:`.resend`).
 * A per-attempt deadline, total: connecting (TCP and TLS handshake), sending,
   waiting for and reading the status line, headers and body all end by
   ``timeout`` seconds after the attempt began. urllib3's own timeouts bound
@@ -21,18 +20,14 @@
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import math
 import re
 import socket
-import ssl
 import threading
 import time
 import weakref
 from http.client import HTTPException
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -46,17 +41,30 @@ from urllib3.exceptions import (
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from .._classify import (
+    BROKEN,
+    CONNECT,
+    OTHER,
+    RESOLVE,
+    TIMEOUT,
+    TLS,
+    failure_detail,
+    transport_error,
+)
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
+from .._origin import describe, split
 from .._request import PushRequest
-from .._response import PushResponse, _clip
-from ..errors import InvalidRequest, PushTimeout, TransportError
+from .._response import PushResponse
+from ..errors import InvalidRequest, TransportError
+from . import standin as standins
 from .proxy import Proxy, ProxyArg, admit, proxy_refused, select_proxy
+from .resend import resend_on_new_connection
+from .watchdog import Alarm, watchdog
 
 __all__ = ["DEFAULT_TIMEOUT", "default_pool_manager", "make_pool_manager", "send_request"]
 
 DEFAULT_TIMEOUT = 10.0
 _CHUNK = 8192
-_MAX_DETAIL = 200
 
 _pool_manager: Optional[urllib3.PoolManager] = None
 _pool_lock = threading.Lock()
@@ -129,77 +137,6 @@ def proxy_manager(base: urllib3.PoolManager, proxy: Proxy) -> urllib3.PoolManage
 
 
 # --------------------------------------------------------------------------
-# Watchdog: shuts a socket down when its deadline passes.
-
-
-class _Alarm:
-    __slots__ = ("fired", "owned", "sock")
-
-    def __init__(self, sock: socket.socket, owned: bool = False) -> None:
-        self.sock: Optional[socket.socket] = sock
-        self.fired = False
-        # A dup() made for the watchdog alone: closed when disarmed.
-        self.owned: Optional[socket.socket] = sock if owned else None
-
-
-class _Watchdog:
-    """One daemon thread for all sends (not one timer thread per request)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Alarm]] = []
-        self._seq = itertools.count()
-        self._thread: Optional[threading.Thread] = None
-
-    def arm(self, deadline: float, sock: socket.socket, *, owned: bool = False) -> _Alarm:
-        alarm = _Alarm(sock, owned)
-        with self._cond:
-            heapq.heappush(self._heap, (deadline, next(self._seq), alarm))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="webpush-core-watchdog", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-        return alarm
-
-    def disarm(self, alarm: _Alarm) -> bool:
-        """Cancel; True if the alarm had already fired. Afterwards it never fires."""
-        with self._cond:
-            alarm.sock = None
-            owned, alarm.owned = alarm.owned, None
-            fired = alarm.fired
-        if owned is not None:
-            owned.close()
-        return fired
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                while self._heap and self._heap[0][2].sock is None:
-                    heapq.heappop(self._heap)  # disarmed
-                if not self._heap:
-                    # Idle: let the thread end; the next arm() starts another.
-                    if not self._cond.wait(30.0) and not self._heap:
-                        self._thread = None
-                        return
-                    continue
-                delay = self._heap[0][0] - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                alarm = heapq.heappop(self._heap)[2]
-                sock, alarm.sock, alarm.fired = alarm.sock, None, True
-                # socket.socket's own shutdown, also for an SSLSocket: its
-                # override would drop the SSL object under the reader.
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # type: ignore[arg-type]
-
-
-_watchdog = _Watchdog()
-
-
-# --------------------------------------------------------------------------
 # Connections that put themselves under the watchdog for the current attempt.
 
 
@@ -212,7 +149,7 @@ class _Attempt:
     def __init__(self, deadline: float, policy: Optional[EndpointPolicy] = None) -> None:
         self.deadline = deadline
         self.policy = policy
-        self.alarm: Optional[_Alarm] = None
+        self.alarm: Optional[Alarm] = None
 
     def watch(self, sock: socket.socket, *, opening: bool) -> None:
         if self.alarm is not None:
@@ -225,12 +162,12 @@ class _Attempt:
                 sock = sock.dup()
             except OSError:
                 return  # out of descriptors: per-read timeouts still apply
-        self.alarm = _watchdog.arm(self.deadline, sock, owned=opening)
+        self.alarm = watchdog.arm(self.deadline, sock, owned=opening)
 
     def disarm(self) -> bool:
         """True if the deadline passed (the socket was shut down)."""
         alarm, self.alarm = self.alarm, None
-        return alarm is not None and _watchdog.disarm(alarm)
+        return alarm is not None and watchdog.disarm(alarm)
 
 
 _current = threading.local()  # .attempt: the _Attempt this thread is in, if any
@@ -323,15 +260,6 @@ class _DeadlinePassed(Exception):
     pass
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return f"{parts.scheme.lower()}://{host}:{port}"
-
-
 def _root_cause(exc: BaseException) -> BaseException:
     """The innermost non-urllib3 exception behind ``exc`` (the OSError, SSL error, ...)."""
     seen = 0
@@ -350,21 +278,6 @@ def _root_cause(exc: BaseException) -> BaseException:
     return current
 
 
-def _detail(exc: BaseException) -> str:
-    root = _root_cause(exc)
-    if isinstance(root, HTTPError):
-        text = str(root)
-    elif isinstance(root, OSError) and root.strerror:
-        text = root.strerror
-    else:
-        text = str(root) or type(root).__name__
-    verify = getattr(root, "verify_message", None)
-    if verify:
-        text = f"certificate verify failed: {verify}"
-    # The server's words can be in it (http.client's BadStatusLine is the line).
-    return _clip(text, _MAX_DETAIL)
-
-
 _TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})\s*(.*)")
 
 
@@ -374,54 +287,30 @@ def _proxy_error(exc: BaseException, url: str, proxy: Proxy) -> TransportError:
     match = _TUNNEL_STATUS.search(str(root))
     if match is not None:  # http.client's tunnel: the proxy answered CONNECT with a non-2xx
         return proxy_refused(proxy, url, int(match.group(1)), match.group(2))
-    return proxy_refused(proxy, url, None, _detail(exc))
+    return proxy_refused(proxy, url, None, failure_detail(root))
 
 
 def _transport_error(
-    exc: BaseException, url: str, timeout: float, phase: str, proxy: Optional[Proxy] = None
+    exc: BaseException, url: str, timeout: float, reading: bool, proxy: Optional[Proxy] = None
 ) -> TransportError:
-    """Our error for a urllib3/socket failure: never includes headers or body."""
-    origin = _origin(url)
+    """Our error for a urllib3/socket failure (:func:`.._classify.transport_error`'s
+    words, with urllib3's kind of failure and its root cause): never headers or body."""
     if proxy is not None and isinstance(exc, Urllib3ProxyError):
         return _proxy_error(exc, url, proxy)
+    root = _root_cause(exc)
     if isinstance(exc, NewConnectionError):  # subclasses ConnectTimeoutError: test first
-        root = _root_cause(exc)
-        if isinstance(root, socket.gaierror) or type(exc).__name__ == "NameResolutionError":
-            return TransportError(
-                f"cannot resolve the host of {origin}: {_detail(exc)}", endpoint=url
-            )
-        return TransportError(f"cannot connect to {origin}: {_detail(exc)}", endpoint=url)
-    if isinstance(exc, (Urllib3Timeout, socket.timeout, _DeadlinePassed)):
-        return PushTimeout(f"timed out after {timeout:g} s {phase} {origin}", endpoint=url)
-    if isinstance(exc, SSLError):
-        return TransportError(f"TLS failure with {origin}: {_detail(exc)}", endpoint=url)
-    if isinstance(exc, ProtocolError):
-        return TransportError(f"connection to {origin} broken: {_detail(exc)}", endpoint=url)
-    return TransportError(
-        f"request to {origin} failed: {type(_root_cause(exc)).__name__}: {_detail(exc)}",
-        endpoint=url,
-    )
-
-
-def _is_stale_connection(exc: HTTPError) -> bool:
-    """A keep-alive connection the server closed: reset/closed before any response byte.
-
-    urlopen raised, so no complete status line and headers arrived; these
-    causes mean the peer closed or reset the connection (plain or TLS),
-    which is what an idle-closed keep-alive connection looks like on reuse.
-    """
-    cause = _root_cause(exc)
-    # http.client.RemoteDisconnected ("closed connection without response")
-    # is a ConnectionResetError.
-    return isinstance(
-        cause,
-        (
-            ConnectionResetError,
-            BrokenPipeError,
-            ConnectionAbortedError,
-            ssl.SSLEOFError,
-            ssl.SSLZeroReturnError,
-        ),
+        resolving = isinstance(root, socket.gaierror) or type(exc).__name__ == "NameResolutionError"
+        kind = RESOLVE if resolving else CONNECT
+    elif isinstance(exc, (Urllib3Timeout, socket.timeout, _DeadlinePassed)):
+        kind = TIMEOUT
+    elif isinstance(exc, SSLError):
+        kind = TLS
+    elif isinstance(exc, ProtocolError):
+        kind = BROKEN
+    else:
+        kind = OTHER
+    return transport_error(
+        kind, root, url=url, origin=describe(url), timeout=timeout, reading=reading
     )
 
 
@@ -504,6 +393,9 @@ def send_request(
     url = request.url
 
     policy = DEFAULT_POLICY if policy is None else policy
+    standin = standins.current()
+    if standin is not None:  # a test's MockPushService: no network
+        return standins.send_blocking(standin, request, timeout, policy)
     via = select_proxy(url, proxy)
     pool = default_pool_manager() if pool_manager is None else pool_manager
     connect_policy: Optional[EndpointPolicy] = None
@@ -517,17 +409,21 @@ def send_request(
         connect_policy = policy
     else:
         policy.admit(url)  # another pool resolves again when it connects
+    # urllib3 keys its pools (and writes Host and the TLS server name) by the
+    # URL it is given: the origin's one spelling, as PushClient's own pool does.
+    origin, rest = split(url)
+    target = f"{origin.scheme}://{origin.authority}{rest}"
     # One deadline for the whole call, the stale-connection resend included.
     deadline = time.monotonic() + timeout
     for attempt in (1, 2):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
+            raise _transport_error(_DeadlinePassed(), url, timeout, reading=False)
         guard = _current.attempt = _Attempt(deadline, connect_policy)
         try:
             response = pool.urlopen(
                 request.method,
-                url,
+                target,
                 body=request.body,
                 headers=request.headers,
                 redirect=False,
@@ -538,13 +434,15 @@ def send_request(
         except (HTTPError, HTTPException, OSError) as exc:
             # The watchdog's shutdown surfaces as a reset or a truncation: a timeout.
             cause: BaseException = _DeadlinePassed() if guard.disarm() else exc
-            if (
-                attempt == 1
-                and isinstance(cause, (ProtocolError, SSLError))
-                and _is_stale_connection(cause)
+            # urlopen raised: no complete head arrived (counted as no response octet).
+            if resend_on_new_connection(
+                _root_cause(cause),
+                sends=attempt,
+                response_octets=0,
+                time_left=deadline - time.monotonic(),
             ):
-                continue  # stale keep-alive connection: nothing was answered, send again
-            raise _transport_error(cause, url, timeout, "waiting for", via) from None
+                continue
+            raise _transport_error(cause, url, timeout, reading=False, proxy=via) from None
         except BaseException:
             guard.disarm()  # never leave an alarm that could hit a pooled connection later
             raise
@@ -580,30 +478,30 @@ def _finish(
     deadline: float,
     timeout: float,
     limit: int,
-    alarm: Optional[_Alarm] = None,
+    alarm: Optional[Alarm] = None,
 ) -> PushResponse:
     if alarm is None:
         # A PoolManager not made by make_pool_manager: watch the body only.
         sock = _response_socket(response)
-        alarm = _watchdog.arm(deadline, sock) if sock is not None else None
+        alarm = watchdog.arm(deadline, sock) if sock is not None else None
     elif alarm.fired:
         # Shut down while the headers were read: they may be truncated.
-        _watchdog.disarm(alarm)
+        watchdog.disarm(alarm)
         _discard(response)
-        raise _transport_error(_DeadlinePassed(), url, timeout, "waiting for")
+        raise _transport_error(_DeadlinePassed(), url, timeout, reading=False)
     try:
         content, complete = _read_body(response, deadline, limit)
     except (HTTPError, HTTPException, OSError, _DeadlinePassed) as exc:
-        fired = alarm is not None and _watchdog.disarm(alarm)
+        fired = alarm is not None and watchdog.disarm(alarm)
         _discard(response)
         # A failure caused by the watchdog's shutdown is a timeout.
         cause: BaseException = _DeadlinePassed() if fired else exc
-        raise _transport_error(cause, url, timeout, "reading the response from") from None
-    if alarm is not None and _watchdog.disarm(alarm):
+        raise _transport_error(cause, url, timeout, reading=True) from None
+    if alarm is not None and watchdog.disarm(alarm):
         # The socket was shut down under the reader: what looked like the
         # end of the body may be a truncation.
         _discard(response)
-        raise _transport_error(_DeadlinePassed(), url, timeout, "reading the response from")
+        raise _transport_error(_DeadlinePassed(), url, timeout, reading=True)
     headers = [(name, response.headers[name]) for name in response.headers]
     result = PushResponse(response.status, response.reason or "", headers, content, url)
     if complete:

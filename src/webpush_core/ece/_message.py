@@ -171,7 +171,8 @@ def _seal_aes128gcm(
     cek = _hmac_sha256(prk, _CEK_INFO_1, "sha256")[:CEK_LEN]
     nonce = _hmac_sha256(prk, _NONCE_INFO_1, "sha256")[:NONCE_LEN]
     record = plaintext + _LAST_RECORD + bytes(padding) if padding else plaintext + _LAST_RECORD
-    return salt + _RS_IDLEN + as_public + _AESGCM(cek).encrypt(nonce, record, None), as_public
+    sealed = _AESGCM(cek).encrypt(nonce, record, None)
+    return b"".join((salt, _RS_IDLEN, as_public, sealed)), as_public  # one copy of the body
 
 
 def seal_webpush(

@@ -28,7 +28,7 @@ from .._b64 import b64url_decode
 from ..declarative import DeclarativeMessage, is_declarative, parse
 from ..errors import ECEError, InvalidInput, VapidError
 
-__all__ = ["MAX_PAYLOAD", "ReceivedMessage", "Refusal", "accept_push"]
+__all__ = ["MAX_PAYLOAD", "ReceivedMessage", "Refusal", "accept_push", "decrypt_push"]
 
 # RFC 8030 §7.2: a push service MUST accept payloads of at least 4096 octets
 # (the encrypted body) and MAY refuse larger ones with 413.
@@ -37,6 +37,7 @@ URGENCIES = frozenset({"very-low", "low", "normal", "high"})  # RFC 8030 §5.3
 # RFC 8030 §5.4: a topic is at most 32 characters of the base64url alphabet.
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _TTL = re.compile(r"[0-9]{1,10}")  # RFC 8030 §5.2: delta-seconds, non-negative
+_RS = re.compile(r"[0-9]{1,10}")  # aesgcm's rs= (ASCII digits: isdigit() takes "²")
 CODINGS = frozenset({"aes128gcm", "aesgcm"})
 # RFC 8292 §2: exp MUST NOT be more than 24 hours after the request; allow a
 # little clock skew on top.
@@ -300,9 +301,23 @@ def _aesgcm_params(headers: Mapping[str, str]) -> tuple[bytes, bytes, int]:
     salt = _decode(encryption.get("salt"), "Encryption: salt=", 16)
     dh = _decode(crypto_key.get("dh"), "Crypto-Key: dh=", 65)
     rs_text = encryption.get("rs", "4096")
-    if not rs_text.isdigit() or not 2 < int(rs_text) <= 2**32 - 1:
+    if not _RS.fullmatch(rs_text) or not 2 < int(rs_text) <= 2**32 - 1:
         raise Refusal(400, E_BAD_CRYPTO, "Encryption: rs= must be an integer above 2")
     return salt, dh, int(rs_text)
+
+
+def decrypt_push(sub: SubscriptionState, headers: Mapping[str, str], body: bytes) -> bytes:
+    """The plaintext of a push to ``sub``, in the coding its Content-Encoding names
+    (``headers`` with lower-case names), without the other checks of
+    :func:`accept_push`. Raises :class:`Refusal` (400) when it does not decrypt."""
+    if not body:
+        return b""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding not in CODINGS:
+        raise Refusal(
+            400, E_BAD_CRYPTO, "unsupported Content-Encoding; use aes128gcm (RFC 8291) or aesgcm"
+        )
+    return _decrypt(sub, headers, body, encoding)
 
 
 def _decrypt(

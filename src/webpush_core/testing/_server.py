@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
+import re
 import socket
+import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from .. import _p256
-from .._b64 import b64url_decode, b64url_encode
 from .._endpoint import EndpointPolicy
-from ..errors import VapidError
-from ._receiver import (
-    E_BAD_METHOD,
-    E_LENGTH_REQUIRED,
-    E_NOT_FOUND,
-    E_TOO_LARGE,
-    ReceivedMessage,
-    Refusal,
-    SubscriptionState,
-    accept_push,
-)
+from .._reasons import clip
+from ._core import Reply, ServiceCore, refusal
+from ._receiver import E_LENGTH_REQUIRED, E_TOO_LARGE, Refusal
 
 __all__ = ["LocalPushService", "RecordedRequest"]
 
 log = logging.getLogger("webpush_core.testing")
 
 # Bounds, so a runaway test cannot eat the machine's memory.
-MAX_MESSAGES = 1000  # per subscription; the oldest are dropped beyond it
 MAX_REQUESTS = 10000  # entries in the raw request log
 MAX_READ = 1 << 20  # a Content-Length above this is refused unread
-
-SubscriptionRef = Union[Mapping[str, Any], str]
+# RFC 9110 §8.6: 1*DIGIT, ASCII digits only (str.isdigit() also takes "²",
+# which int() refuses); 19 of them are far above MAX_READ and int() takes them.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+_LOGGED = 300  # characters of a request line (the client's words) in a log record
 
 
 @dataclass(frozen=True)
@@ -58,20 +49,12 @@ class RecordedRequest:
 
     def __repr__(self) -> str:
         return (
-            f"RecordedRequest({self.method} {self.path} -> {self.status}, "
+            f"RecordedRequest({clip(f'{self.method} {self.path}', _LOGGED)} -> {self.status}, "
             f"headers={sorted(self.headers)}, body_length={self.body_length})"
         )
 
 
-@dataclass
-class _Inbox:
-    state: SubscriptionState
-    messages: deque[ReceivedMessage] = field(default_factory=lambda: deque(maxlen=MAX_MESSAGES))
-    received: int = 0  # total ever accepted; messages[0] is number received - len(messages)
-    handed_out: int = 0  # wait_for_message's cursor, in the same numbering
-
-
-class LocalPushService:
+class LocalPushService(ServiceCore):
     """An in-process Web Push service on loopback, for tests and demos.
 
     It hands out subscriptions the way a browser does (a fresh P-256 key pair
@@ -104,12 +87,11 @@ class LocalPushService:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__()
         self._host = host
         self._port = port
         self._httpd: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
-        self._lock = threading.Condition()
-        self._inboxes: dict[str, _Inbox] = {}  # subscription id -> inbox
         self._requests: deque[RecordedRequest] = deque(maxlen=MAX_REQUESTS)
         self._url = ""
 
@@ -177,71 +159,6 @@ class LocalPushService:
             raise RuntimeError("the LocalPushService is not started; call start() first")
         return self._url
 
-    # -- the browser's side ------------------------------------------------
-
-    def subscribe(
-        self, application_server_key: Optional[Union[str, bytes]] = None
-    ) -> dict[str, Any]:
-        """A new subscription, shaped like ``PushSubscription.toJSON()`` (Push API).
-
-        ``application_server_key`` (base64url text, or the raw 65-byte point)
-        restricts the subscription to pushes carrying a VAPID token signed by
-        that key (RFC 8292 §4); raises :class:`VapidError` if it is not a
-        P-256 public key. Each call returns a fresh dict.
-        """
-        asks = _application_server_key(application_server_key)
-        sub_id = secrets.token_urlsafe(24)
-        private_key = _p256.generate_private_key()
-        auth_secret = secrets.token_bytes(16)
-        endpoint = f"{self.url}/push/{sub_id}"
-        state = SubscriptionState(
-            endpoint=endpoint,
-            private_key=private_key,
-            auth_secret=auth_secret,
-            application_server_key=asks,
-        )
-        with self._lock:
-            self._inboxes[sub_id] = _Inbox(state)
-        return {
-            "endpoint": endpoint,
-            "expirationTime": None,
-            "keys": {
-                "p256dh": b64url_encode(_p256.uncompressed_point(private_key.public_key())),
-                "auth": b64url_encode(auth_secret),
-            },
-        }
-
-    def messages(self, subscription: SubscriptionRef) -> list[ReceivedMessage]:
-        """Messages accepted for ``subscription`` (its dict or endpoint), oldest first."""
-        with self._lock:
-            return list(self._inbox(subscription).messages)
-
-    def expire(self, subscription: SubscriptionRef) -> None:
-        """Make later pushes to ``subscription`` answer 410 Gone (RFC 8030 §7.3)."""
-        with self._lock:
-            self._inbox(subscription).state.expired = True
-
-    def wait_for_message(
-        self, subscription: SubscriptionRef, timeout: float = 5.0
-    ) -> ReceivedMessage:
-        """The next message not yet returned by this method, waiting up to ``timeout`` s.
-
-        Raises TimeoutError if none arrives in time.
-        """
-        with self._lock:
-            inbox = self._inbox(subscription)
-
-            def ready() -> bool:
-                return inbox.received > inbox.handed_out
-
-            if not self._lock.wait_for(ready, timeout=timeout):
-                raise TimeoutError(f"no push arrived for {inbox.state.endpoint} in {timeout} s")
-            first = inbox.received - len(inbox.messages)
-            # Messages dropped by the cap are skipped, not waited for.
-            index = max(inbox.handed_out, first)
-            inbox.handed_out = index + 1
-            return inbox.messages[index - first]
-
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far (bounded to the latest 10000), oldest first."""
@@ -250,82 +167,26 @@ class LocalPushService:
 
     # -- internals ---------------------------------------------------------
 
-    def _inbox(self, subscription: SubscriptionRef) -> _Inbox:
-        endpoint = subscription if isinstance(subscription, str) else subscription.get("endpoint")
-        if not isinstance(endpoint, str):
-            raise KeyError("expected a subscription dict with an 'endpoint' or an endpoint URL")
-        sub_id = _subscription_id(endpoint)
-        inbox = self._inboxes.get(sub_id) if sub_id is not None else None
-        if inbox is None or inbox.state.endpoint != endpoint:
-            raise KeyError(f"not a subscription of this service: {endpoint}")
-        return inbox
-
-    def _handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Answer one request: (status, extra headers, body)."""
-        route = urlsplit(path).path
-        if route == "/status":
-            return 200, {"Content-Type": "application/json"}, b'{"status": "OK"}'
-        sub_id = _subscription_id(route)
-        if sub_id is None:
-            return _refusal(Refusal(404, E_NOT_FOUND, "no such resource"))
-        if method != "POST":
-            status, extra, data = _refusal(
-                Refusal(405, E_BAD_METHOD, "push with POST (RFC 8030 section 5)")
-            )
-            extra["Allow"] = "POST"
-            return status, extra, data
-        with self._lock:
-            inbox = self._inboxes.get(sub_id)
-        if inbox is None:
-            return _refusal(Refusal(404, E_NOT_FOUND, "no such subscription"))
-        try:
-            message = accept_push(inbox.state, headers, body, origin=self.url)
-        except Refusal as refusal:
-            return _refusal(refusal)
-        with self._lock:
-            inbox.messages.append(message)
-            inbox.received += 1
-            self._lock.notify_all()
-        message_id = secrets.token_urlsafe(16)
-        return 201, {"Location": f"{self.url}/message/{message_id}", "TTL": str(message.ttl)}, b""
-
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
 
 
-def _subscription_id(url_or_path: str) -> Optional[str]:
-    path = urlsplit(url_or_path).path
-    prefix = "/push/"
-    if not path.startswith(prefix) or "/" in path[len(prefix) :] or len(path) == len(prefix):
-        return None
-    return path[len(prefix) :]
-
-
-def _application_server_key(value: Optional[Union[str, bytes]]) -> Optional[bytes]:
-    if value is None:
-        return None
-    try:
-        raw = bytes(value) if isinstance(value, (bytes, bytearray)) else b64url_decode(value)
-        _p256.public_key_from_point(raw)
-    except (ValueError, TypeError) as exc:
-        raise VapidError(
-            f"application_server_key must be a P-256 public key (65-byte point, base64url): {exc}",
-            field="application_server_key",
-        ) from None
-    return raw
-
-
-def _refusal(refusal: Refusal) -> tuple[int, dict[str, str], bytes]:
-    body = json.dumps(refusal.as_json()).encode("utf-8")
-    return refusal.status, {"Content-Type": "application/json"}, body
-
-
 class _V4Server(ThreadingHTTPServer):
     daemon_threads = True
     service: LocalPushService
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets its connection (a sender dropping a capped body,
+        # a timed-out test) is no error of the service's: logged, not printed
+        # to stderr as socketserver does. The exception's type only: its
+        # message may quote what the client sent.
+        failure = sys.exc_info()[1]
+        log.debug(
+            "local push service: the connection from %s ended with %s",
+            client_address,
+            type(failure).__name__,
+        )
 
 
 class _V6Server(_V4Server):
@@ -355,11 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer_refusal(Refusal(411, E_LENGTH_REQUIRED, "send a Content-Length"))
                 return
         else:
-            if not length_text.strip().isdigit():
+            if not _CONTENT_LENGTH.fullmatch(length_text.strip()):
                 self._log_request(headers, 0, 400)
                 self._answer_refusal(Refusal(400, E_LENGTH_REQUIRED, "invalid Content-Length"))
                 return
-            length = int(length_text)
+            length = int(length_text.strip())
             if length > MAX_READ:
                 # Refuse unread, then drop the connection: the body is still coming.
                 # Recorded before answering, so a client that has the answer sees the record.
@@ -369,22 +230,34 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             body = self.rfile.read(length)
-        try:
-            status, extra, data = service._handle(self.command, self.path, headers, body)
-        except Exception:
-            log.exception("local push service: error handling %s %s", self.command, self.path)
-            status, extra, data = 500, {"Content-Type": "application/json"}, b"{}"
-        self._log_request(headers, len(body), status)
-        self._answer(status, extra, data)
+        # The endpoint the request is for (origin-form, or absolute-form via a proxy).
+        endpoint = service.url + urlsplit(self.path).path
+        reply = service._reply(endpoint, self.command, self.path, headers, body)
+        self._send_reply(headers, len(body), reply)
 
     def _log_request(self, headers: dict[str, str], body_length: int, status: int) -> None:
         self.server.service._record(
             RecordedRequest(self.command, self.path, headers, body_length, status)
         )
 
-    def _answer_refusal(self, refusal: Refusal) -> None:
+    def _send_reply(self, headers: dict[str, str], body_length: int, reply: Reply) -> None:
+        if reply.delay:
+            time.sleep(reply.delay)  # this request's own thread
+        if reply.drop:
+            # Half a status line, then the close: a broken answer, which no sender
+            # mistakes for an idle keep-alive connection closing (and resends).
+            self._log_request(headers, body_length, 0)
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.1 ")
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._log_request(headers, body_length, reply.status)
+        self._answer(reply.status, reply.headers, reply.body)
+
+    def _answer_refusal(self, refused: Refusal) -> None:
         self.close_connection = True
-        status, extra, data = _refusal(refusal)
+        status, extra, data = refusal(refused)
         extra["Connection"] = "close"
         self._answer(status, extra, data)
 
@@ -399,4 +272,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request line and status only: never headers (Authorization) or bodies.
-        log.debug("local push service: " + format, *args)
+        # The request line is the client's: clipped, without control characters.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("local push service: %s", clip(format % args, _LOGGED))

@@ -8,14 +8,18 @@ What push services enforce, checked before anything is signed:
 * ``aud``: the origin of the push resource (§2), serialized as RFC 6454 §6.2
   does: lowercase ``scheme://host[:port]``, the port only when it is not the
   scheme's default, no path, not even a trailing slash;
-* ``exp``: an integer NumericDate in the future and at most 24 hours ahead
-  (§2); it defaults to now + 12 hours, as node web-push does.
+* ``exp``: an integer NumericDate at most 24 hours ahead (§2); it defaults
+  to now + 12 hours, as node web-push does. One already past is replaced by
+  that default, as pywebpush does: claims computed once at start-up
+  (``"exp": int(time.time()) + 43200``) keep working in a long-lived process.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -31,6 +35,8 @@ __all__ = [
     "check_sub",
     "validate_claims",
 ]
+
+log = logging.getLogger("webpush_core.vapid")
 
 # RFC 8292 §2: "MUST NOT be more than 24 hours from the time of the request".
 MAX_TTL = 24 * 3600
@@ -72,8 +78,31 @@ def _require_str(value: Any, name: str, what: str) -> None:
         )
 
 
+# Claims found valid: a sender passes the same sub (and the same few auds) on
+# every call, and their checks do not depend on the time. Strings only (a str
+# subclass could compare equal and check otherwise), bounded (forgotten all at
+# once when full); an invalid value is never kept, so it raises every time.
+_VALID_MAX = 256
+_valid_subs: set[str] = set()
+_valid_auds: set[str] = set()
+
+
+def _remember(valid: set[str], value: Any) -> None:
+    if type(value) is str:
+        if len(valid) >= _VALID_MAX:
+            valid.clear()
+        valid.add(value)
+
+
 def check_sub(sub: Any) -> None:
     """``sub`` is a reachable contact: ``mailto:`` address or ``https:`` URL (RFC 8292 §2.1)."""
+    if type(sub) is str and sub in _valid_subs:
+        return
+    _check_sub(sub)
+    _remember(_valid_subs, sub)
+
+
+def _check_sub(sub: Any) -> None:
     field = "vapid_claims.sub"
     _require_str(
         sub,
@@ -149,6 +178,13 @@ def _check_https_sub(sub: str) -> None:
 
 def check_aud(aud: Any) -> None:
     """``aud`` is the push resource's origin, serialized per RFC 6454 §6.2 (RFC 8292 §2)."""
+    if type(aud) is str and aud in _valid_auds:
+        return
+    _check_aud(aud)
+    _remember(_valid_auds, aud)
+
+
+def _check_aud(aud: Any) -> None:
     field = "vapid_claims.aud"
     _require_str(
         aud, "aud", "the push service's origin, e.g. 'https://fcm.googleapis.com' (RFC 8292 §2)"
@@ -204,13 +240,40 @@ def check_exp(exp: Any, now: float) -> None:
         )
 
 
+# The past exps already reported at DEBUG, per (sub, exp): each once per
+# process, in bounded memory (forgotten all at once when full).
+_PAST_EXP_REPORTED: set[tuple[str, int]] = set()
+_PAST_EXP_MAX = 256
+_past_exp_lock = threading.Lock()
+
+
+def _report_past_exp(sub: Any, exp: int, now: float) -> None:
+    key = (sub if isinstance(sub, str) else "", exp)
+    with _past_exp_lock:
+        if key in _PAST_EXP_REPORTED:
+            return
+        if len(_PAST_EXP_REPORTED) >= _PAST_EXP_MAX:
+            _PAST_EXP_REPORTED.clear()
+        _PAST_EXP_REPORTED.add(key)
+    log.debug(
+        "vapid_claims 'exp' %d is %d s in the past: signing with exp = now + %d s instead "
+        "(as pywebpush does); leave 'exp' out to get that every time",
+        exp,
+        int(now) - exp,
+        DEFAULT_TTL,
+    )
+
+
 def validate_claims(claims: Mapping[str, Any], *, now: Optional[float] = None) -> dict[str, Any]:
     """Check VAPID claims; return a new dict with ``exp`` defaulted to now + 12 h.
 
     ``sub`` is required; ``aud`` is checked when present (signing requires
     it, but the sender fills it per endpoint, so a shared claims dict may
-    leave it out). Other claims pass through. ``claims`` is never mutated.
-    Raises :class:`VapidError` naming the claim and the rule it broke.
+    leave it out). ``exp`` must be an integer at most 24 h ahead; one at or
+    before ``now`` is replaced by now + 12 h, as pywebpush does (reported
+    once at DEBUG on the ``webpush_core.vapid`` logger). Other claims pass
+    through. ``claims`` is never mutated. Raises :class:`VapidError` naming
+    the claim and the rule it broke.
     """
     if not isinstance(claims, Mapping):
         raise VapidError(
@@ -227,8 +290,14 @@ def validate_claims(claims: Mapping[str, Any], *, now: Optional[float] = None) -
     check_sub(out.get("sub"))
     if out.get("aud") is not None:
         check_aud(out["aud"])
-    if out.get("exp") is None:
+    exp = out.get("exp")
+    if exp is None:
+        out["exp"] = int(now) + DEFAULT_TTL
+    elif type(exp) is int and exp <= now:
+        # Claims made once with "exp": time.time() + 43200 (pywebpush's habit)
+        # would otherwise stop working 12 h into a long-lived process.
+        _report_past_exp(out.get("sub"), exp, now)
         out["exp"] = int(now) + DEFAULT_TTL
     else:
-        check_exp(out["exp"], now)
+        check_exp(exp, now)
     return out

@@ -1,0 +1,186 @@
+"""One origin identity: which push service a URL names (RFC 6454 §4).
+
+Every per-push-service decision is keyed by the endpoint's origin: the
+endpoint policy's host and port, the pool of keep-alive connections, the
+VAPID ``aud`` claim (RFC 8292 §2), the pause and the breaker, the proxy
+choice, Celery's batches. A subscriber chooses the endpoint, so a hostile
+one can spell one host many ways (``H.Example``, ``h.example.``,
+``h.example:443``, a full-width ``h``, ``xn--...``); if each spelling were its
+own origin, each would get a fresh breaker, a fresh pause and a fresh
+batch. So the origin is made here and only here, from the URL, as one
+frozen value:
+
+* ``scheme``: ``http`` or ``https``, lower case;
+* ``host``: lower case, internationalised names in their ASCII (IDNA,
+  RFC 3490 ToASCII with nameprep) form, one trailing dot (the DNS root)
+  dropped; an IP address in its canonical text form (``127.1`` and
+  ``0x7f.0.0.1`` are ``127.0.0.1``, as the resolver reads them; IPv6
+  compressed, without brackets);
+* ``port``: always explicit (the scheme's default when the URL has none).
+
+An endpoint itself is visible ASCII only (the endpoint policy and the
+subscription parser refuse anything else before they ask for its origin);
+the IDNA reading keeps the identity whole for any other caller.
+
+A URL that names no origin raises :class:`OriginError` (a ``ValueError``)
+saying which rule it broke: no ``scheme://``, a scheme other than http(s),
+a missing host, a host ending in more than one dot, a host that is not a
+valid internationalised name, a port outside 1-65535, a space or control
+character. The callers turn that into their own error (the endpoint
+policy's refusal, an invalid subscription, a transport error).
+
+Pure: no I/O, no state but a bounded cache of recent authorities (a
+fan-out's endpoints share a few).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+__all__ = ["DEFAULT_PORTS", "Origin", "OriginError", "describe", "origin_of", "split"]
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Control characters, space and DEL: never part of a host or port.
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+# WHATWG URL: a host whose last label is a number is an IPv4 address in some
+# notation (127.1, 0x7f.1, 2130706433, 0177.0.0.1); the resolver reads it so.
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
+# What IDNA reads as a label separator besides ".": ideographic and full-width stops.
+_IDNA_DOTS = re.compile("[\u3002\uff0e\uff61]")
+# Distinct authorities (scheme, host and port as spelt) whose origin is kept.
+_CACHED = 1024
+
+
+class OriginError(ValueError):
+    """The URL names no origin; the message says which rule it broke."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A push service's origin: scheme, normalised host, explicit port.
+
+    Equal origins are one push service, however the URLs spelt them. Safe
+    to log: it never holds the URL's path (a subscription's token).
+    """
+
+    scheme: str
+    host: str
+    port: int
+    # RFC 6454 §6.2 serialisation: the default port left out (the VAPID aud).
+    serialized: str = field(init=False, repr=False, compare=False)
+    # host[:port] as the Host header (RFC 9110 §7.2) and a CONNECT target want it.
+    authority: str = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        literal = f"[{self.host}]" if ":" in self.host else self.host
+        default = DEFAULT_PORTS.get(self.scheme) == self.port
+        authority = literal if default else f"{literal}:{self.port}"
+        object.__setattr__(self, "authority", authority)
+        object.__setattr__(self, "serialized", f"{self.scheme}://{authority}")
+        # Hashed once: the origin is a dict key on every attempt's path.
+        object.__setattr__(self, "_hash", hash((self.scheme, self.host, self.port)))
+
+    @property
+    def explicit(self) -> str:
+        """``scheme://host:port`` with the port always written (error messages)."""
+        literal = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{literal}:{self.port}"
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        return self.serialized
+
+
+def origin_of(url: str) -> Origin:
+    """The origin of an absolute http(s) URL; :class:`OriginError` if it has none.
+
+    The authority is what follows ``scheme://`` up to the first ``/``, ``?``
+    or ``#`` (RFC 3986 §3.2); userinfo in it is not part of the origin.
+    """
+    return split(url)[0]
+
+
+def split(url: str) -> tuple[Origin, str]:
+    """(the origin, what follows the authority as written: path, query, fragment)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise OriginError("the URL must be absolute, scheme://host/...")
+    end = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark, 0, end)
+        if at >= 0:
+            end = at
+    return _origin(scheme, rest[:end]), rest[end:]
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _origin(scheme_text: str, netloc: str) -> Origin:
+    scheme = scheme_text.lower()
+    default = DEFAULT_PORTS.get(scheme)
+    if default is None:
+        raise OriginError(f"the scheme must be http or https, got {scheme_text[:20]!r}")
+    if _UNSAFE.search(netloc) is not None:
+        raise OriginError("the host contains spaces or control characters")
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}/")
+        port = parts.port
+    except ValueError as exc:
+        raise OriginError(f"the host or port does not parse ({exc})") from None
+    if port == 0:
+        raise OriginError("the port must be 1-65535, got 0")
+    host = parts.hostname  # lower case, without userinfo and brackets
+    if not host:
+        raise OriginError("the URL has no host")
+    return Origin(scheme, _host(host), default if port is None else port)
+
+
+def _host(host: str) -> str:
+    """The host in its one spelling (see the module docstring)."""
+    if ":" in host:  # an IPv6 literal (urlsplit checked the brackets)
+        try:
+            return str(ipaddress.IPv6Address(host))
+        except ValueError:
+            return host  # e.g. with a zone id: as written, lower case
+    ascii_only = host.isascii()
+    if not ascii_only:
+        host = _IDNA_DOTS.sub(".", host)  # label separators to IDNA (RFC 3490 §3.1)
+    if host.endswith("."):
+        if host.endswith(".."):
+            raise OriginError(
+                f"the host {host[:80]!r} ends in more than one dot "
+                "(a DNS name ends in at most one, the root's)"
+            )
+        host = host[:-1]
+        if not host:
+            raise OriginError("the URL has no host")
+    if not ascii_only:
+        try:
+            # ToASCII per label; nameprep folds case and width (full-width letters).
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise OriginError(
+                "the host is not a valid internationalised domain name (IDNA)"
+            ) from None
+    if _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]) is not None:
+        try:  # the address the resolver reads in it (inet_aton's notations)
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            pass
+    return host
+
+
+def describe(url: str) -> str:
+    """The URL's origin for a message (:attr:`Origin.explicit`), never its path;
+    ``"the endpoint"`` when it names none."""
+    try:
+        return origin_of(url).explicit
+    except OriginError:
+        return "the endpoint"

@@ -1,0 +1,85 @@
+"""A paused origin holds its own messages only.
+
+A push service that answers 429 pauses its origin (RFC 8030 §8.4). Its
+deliveries wait without a slot, but only so many of them per origin: past
+that, the excess ends at once as rate-limited with ``retry_after`` set (the
+pause left), so a fan-out's read window keeps flowing for the other origins.
+Measured on loopback: 60 subscriptions to an origin that always answers 429
+(``Retry-After: 1``) ahead of 20 honest ones, ``concurrency=2``: the honest
+ones are delivered before the first pause is even over (before: 81 s).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from servers.push_service import Answer, PushService
+from webpush_core import EndpointPolicy, PushClient
+from webpush_core._b64 import b64url_encode
+from webpush_core._delivery.engine import PARKED_PER_SLOT
+from webpush_core._p256 import generate_private_key, uncompressed_point
+from webpush_core.errors import RateLimited
+
+LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
+KEYS = {
+    "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
+    "auth": b64url_encode(bytes(range(16))),
+}
+
+
+def subs_of(service: PushService, n: int, tag: str) -> list[dict[str, Any]]:
+    return [{"endpoint": f"{service.url}/push/{tag}{i}", "keys": KEYS} for i in range(n)]
+
+
+@pytest.fixture
+def stand_ins() -> Iterator[list[PushService]]:
+    started: list[PushService] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def test_a_paused_origin_does_not_hold_the_others(
+    stand_ins: list[PushService], capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = PushService(Answer(429, {"Retry-After": "1"}))  # a 429 to every request
+    honest = PushService()
+    stand_ins += [hostile, honest]
+    concurrency = 2
+    subs = subs_of(hostile, 60, "h") + subs_of(honest, 20, "o")
+    # helper_process=False: the read window is 2 * concurrency, nothing more.
+    with PushClient(
+        concurrency=concurrency, max_retries=1, endpoint_policy=LOCAL, helper_process=False
+    ) as client:
+        assert all(r.ok for r in client.send_many(subs_of(honest, 2, "warm"), b"warm"))
+        start = time.monotonic()
+        timed = [(r, time.monotonic() - start) for r in client.send_many(subs, b"x")]
+    honest_done = max(t for r, t in timed if r.endpoint.startswith(honest.url))  # type: ignore[union-attr]
+    hostile_results = [r for r, _ in timed if r.endpoint.startswith(hostile.url)]  # type: ignore[union-attr]
+    crowded = [r for r in hostile_results if r.attempts == 0]
+    with capsys.disabled():
+        print(
+            f"\npaused origin: 20 honest delivered by {honest_done:.3f} s; hostile: "
+            f"{len(crowded)} ended at once, "
+            f"{Counter(r.reason for r in hostile_results)}"
+        )
+    assert len(timed) == len(subs)
+    assert all(r.ok for r, _ in timed if r.endpoint.startswith(honest.url))  # type: ignore[union-attr]
+    # Before the first pause (1 s) is over: the paused origin held none of them.
+    assert honest_done < 1.0
+    # The hostile origin's excess ended at once, rate-limited, with the pause left.
+    assert all(r.reason == "rate-limited" and r.action == "retry" for r in hostile_results)
+    assert all(isinstance(r.error, RateLimited) for r in hostile_results)
+    assert crowded and all(0 < (r.retry_after or 0) <= 1.0 for r in crowded)
+    assert all("send it again after the pause" in str(r.error) for r in crowded)
+    # The others waited out the pauses (held) and were tried: at most the cap
+    # of them parked at a time, plus one in flight per slot, plus those ahead
+    # of it in the window when the first 429 came back.
+    tried = [r for r in hostile_results if r.attempts > 0]
+    assert tried and len(tried) <= PARKED_PER_SLOT * concurrency + 4 * concurrency
+    assert all(r.status_code == 429 and r.retry_after == 1.0 for r in tried)

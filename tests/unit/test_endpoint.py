@@ -1,0 +1,364 @@
+"""EndpointPolicy: the SSRF rules, URL by URL and address by address."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any, Callable
+
+import pytest
+
+from webpush_core import _endpoint
+from webpush_core._endpoint import DEFAULT_POLICY, EndpointPolicy, _ResolvedCache
+from webpush_core.errors import EndpointNotAllowed, InvalidInput, TransportError
+
+PERMISSIVE = EndpointPolicy(allow_http=True, allow_private=True)
+
+ALLOWED_BY_DEFAULT = [
+    "https://fcm.googleapis.com/fcm/send/abc",
+    "https://updates.push.services.mozilla.com/wpush/v2/gAAAA",
+    "https://web.push.apple.com/QGx1",
+    "https://push.example.com:443/x",
+    "https://Push.Example.COM/x",
+    "https://push.example.com./x",  # trailing dot
+    "https://push.example.com",
+    "https://push-1.example.co.uk/a?b=c",
+]
+
+REFUSED_BY_DEFAULT = [
+    # (url, words the message must contain)
+    ("http://push.example.com/x", "https"),
+    ("ftp://push.example.com/x", "scheme"),
+    ("push.example.com/x", "scheme"),
+    ("https://user:pw@push.example.com/x", "userinfo"),
+    ("https://user@push.example.com/x", "userinfo"),
+    ("https://push.example.com:8443/x", "port 8443"),
+    ("https://push.example.com:80/x", "port 80"),
+    ("https://push.example.com:22/x", "port 22"),
+    ("https://push.example.com:99999/x", "parse"),
+    ("https:///x", "no host"),
+    ("https://10.0.0.1/x", "IP address"),
+    ("https://169.254.169.254/latest/meta-data", "IP address"),
+    ("https://127.0.0.1/x", "IP address"),
+    ("https://127.1/x", "IP address"),
+    ("https://0x7f.1/x", "IP address"),
+    ("https://2130706433/x", "IP address"),
+    ("https://0177.0.0.1/x", "IP address"),
+    ("https://0.0.0.0/x", "IP address"),
+    ("https://8.8.8.8/x", "IP address"),  # even public: push services use names
+    ("https://[::1]/x", "IP address"),
+    ("https://[::ffff:127.0.0.1]/x", "IP address"),
+    ("https://[2001:4860::8888]/x", "IP address"),
+    ("https://localhost/x", "internal"),
+    ("https://LOCALHOST./x", "internal"),
+    ("https://foo.localhost/x", "internal"),
+    ("https://printer.local/x", "internal"),
+    ("https://metadata.google.internal/x", "internal"),
+    ("https://router.home.arpa/x", "internal"),
+    ("https://1.0.0.127.in-addr.arpa/x", "internal"),
+    ("https://intranet/x", "internal"),
+    ("https://printserver/x", "single-label"),
+    ("https://localhost/x", "localhost"),
+    ("https://push.exa%6dple.com/x", "DNS name"),
+    ("https://push.example.com/a b", "spaces"),
+    ("https://push.example.com/\r\nHost: evil", "control"),
+]
+
+
+@pytest.mark.parametrize(
+    "char", [chr(c) for c in range(0x100)] + ["\u2028", "\u202e", "\u200b", "\ufeff"],
+    ids=lambda c: f"U+{ord(c):04X}",
+)
+def test_the_policy_takes_visible_ascii_only(char: str) -> None:
+    url = f"https://push.example.com/push/a{char}b"
+    if 0x21 <= ord(char) <= 0x7E:
+        DEFAULT_POLICY.check(url)
+        return
+    with pytest.raises(EndpointNotAllowed, match="visible ASCII") as excinfo:
+        DEFAULT_POLICY.check(url)
+    assert excinfo.value.field == "endpoint"
+    if char != " ":
+        assert char not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("url", ALLOWED_BY_DEFAULT)
+def test_default_allows(url: str) -> None:
+    DEFAULT_POLICY.check(url)
+
+
+@pytest.mark.parametrize(("url", "words"), REFUSED_BY_DEFAULT)
+def test_default_refuses(url: str, words: str) -> None:
+    with pytest.raises(EndpointNotAllowed) as excinfo:
+        DEFAULT_POLICY.check(url)
+    assert excinfo.value.field == "endpoint"
+    assert words in excinfo.value.message
+
+
+def test_non_string_refused() -> None:
+    with pytest.raises(EndpointNotAllowed):
+        DEFAULT_POLICY.check(b"https://push.example.com/")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("policy", "url", "ok"),
+    [
+        # allow_http: http accepted on 80 (and allowed_ports), still no private hosts
+        (EndpointPolicy(allow_http=True), "http://push.example.com/x", True),
+        (EndpointPolicy(allow_http=True), "http://push.example.com:443/x", True),
+        (EndpointPolicy(allow_http=True), "http://push.example.com:8080/x", False),
+        (EndpointPolicy(allow_http=True), "http://127.0.0.1/x", False),
+        (EndpointPolicy(allow_http=True), "https://push.example.com:80/x", False),
+        # allow_private: IP literals, internal names, any port; https only
+        (EndpointPolicy(allow_private=True), "https://127.0.0.1:8443/x", True),
+        (EndpointPolicy(allow_private=True), "https://[::1]:1234/x", True),
+        (EndpointPolicy(allow_private=True), "https://localhost:5000/x", True),
+        (EndpointPolicy(allow_private=True), "http://localhost:5000/x", False),
+        (EndpointPolicy(allow_private=True), "https://u:p@localhost/x", False),
+        # both: what tests and the local push service use
+        (PERMISSIVE, "http://127.0.0.1:54321/push/1", True),
+        (PERMISSIVE, "http://127.1:80/", True),
+        (PERMISSIVE, "http://[::1]:8080/", True),
+        (PERMISSIVE, "http://user:pw@127.0.0.1:8080/", False),
+        (PERMISSIVE, "gopher://127.0.0.1/", False),
+        # allowed_ports
+        (EndpointPolicy(allowed_ports=(443, 8443)), "https://push.example.com:8443/x", True),
+        (EndpointPolicy(allowed_ports=(8443,)), "https://push.example.com/x", False),
+        # allowed_hosts: exact names and "*." wildcards (subdomains, not the apex)
+        (EndpointPolicy(allowed_hosts=["push.example.com"]), "https://push.example.com/", True),
+        (EndpointPolicy(allowed_hosts=["PUSH.example.com."]), "https://push.example.com/", True),
+        (EndpointPolicy(allowed_hosts=["push.example.com"]), "https://a.push.example.com/", False),
+        (EndpointPolicy(allowed_hosts=["*.example.com"]), "https://a.example.com/", True),
+        (EndpointPolicy(allowed_hosts=["*.example.com"]), "https://a.b.example.com/", True),
+        (EndpointPolicy(allowed_hosts=["*.example.com"]), "https://example.com/", False),
+        (EndpointPolicy(allowed_hosts=["*.example.com"]), "https://evilexample.com/", False),
+        (EndpointPolicy(allowed_hosts=["*.example.com"]), "https://example.com.evil.io/", False),
+        (EndpointPolicy(allowed_hosts=["*.example.com"]), "https://a.example.com:8443/", False),
+        # the allow-list does not switch off the other rules
+        (EndpointPolicy(allowed_hosts=["localhost"]), "https://localhost/", False),
+        (
+            EndpointPolicy(allow_private=True, allowed_hosts=["localhost"]),
+            "https://localhost:99/",
+            True,
+        ),
+        (EndpointPolicy(allow_private=True, allowed_hosts=["localhost"]), "https://[::1]/", False),
+    ],
+)
+def test_policy_table(policy: EndpointPolicy, url: str, ok: bool) -> None:
+    if ok:
+        policy.check(url)
+    else:
+        with pytest.raises(EndpointNotAllowed):
+            policy.check(url)
+
+
+KNOWN = [
+    ("https://fcm.googleapis.com/fcm/send/x", True),
+    ("https://android.googleapis.com/gcm/send/x", True),
+    ("https://updates.push.services.mozilla.com/wpush/v2/x", True),
+    ("https://updates-autopush.stage.mozaws.net/wpush/v2/x", False),
+    ("https://push.services.mozilla.com/x", False),
+    ("https://foo.push.services.mozilla.com/x", True),
+    ("https://web.push.apple.com/x", True),
+    ("https://api.push.apple.com/x", True),
+    ("https://apple.com/x", False),
+    ("https://db5p.notify.windows.com/w/?token=x", True),
+    ("https://notify.windows.com/x", False),
+    ("https://googleapis.com/x", False),
+    ("https://evil.example.com/x", False),
+    ("https://fcm.googleapis.com.evil.example/x", False),
+    ("http://fcm.googleapis.com/x", False),
+    ("https://fcm.googleapis.com:8443/x", False),
+]
+
+
+@pytest.mark.parametrize(("url", "ok"), KNOWN)
+def test_known_push_services(url: str, ok: bool) -> None:
+    policy = EndpointPolicy.known_push_services()
+    assert isinstance(policy, EndpointPolicy)
+    if ok:
+        policy.check(url)
+    else:
+        with pytest.raises(EndpointNotAllowed):
+            policy.check(url)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"allowed_hosts": "fcm.googleapis.com"}, "allowed_hosts"),
+        ({"allowed_hosts": [""]}, "allowed_hosts"),
+        ({"allowed_hosts": [42]}, "allowed_hosts"),
+        ({"allowed_hosts": ["*"]}, "allowed_hosts"),
+        ({"allowed_hosts": ["a b.com"]}, "allowed_hosts"),
+        ({"allowed_ports": [0]}, "allowed_ports"),
+        ({"allowed_ports": ["443"]}, "allowed_ports"),
+        ({"allowed_ports": 443}, "allowed_ports"),
+    ],
+)
+def test_bad_policy_arguments(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises((InvalidInput, TypeError)) as excinfo:
+        EndpointPolicy(**kwargs)
+    if isinstance(excinfo.value, InvalidInput):
+        assert excinfo.value.field == field
+
+
+def test_policy_is_hashable_value() -> None:
+    a = EndpointPolicy(allowed_hosts=["a.example.com"], allowed_ports=[443])
+    b = EndpointPolicy(allowed_hosts=("a.example.com",), allowed_ports=(443,))
+    assert a == b and hash(a) == hash(b)
+
+
+# --------------------------------------------------------------------------
+# check_resolved
+
+
+def fake_resolver(table: dict[str, list[str]], calls: list[str]) -> Callable[..., Any]:
+    def getaddrinfo(host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        calls.append(host)
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        out = []
+        for addr in table[host]:
+            if ":" in addr:
+                out.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (addr, port, 0, 0)))
+            else:
+                out.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (addr, port)))
+        return out
+
+    return getaddrinfo
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, list[str]]], list[str]]:
+    _endpoint._resolved_cache.clear()
+
+    def install(table: dict[str, list[str]]) -> list[str]:
+        calls: list[str] = []
+        monkeypatch.setattr(_endpoint.socket, "getaddrinfo", fake_resolver(table, calls))
+        return calls
+
+    yield install  # type: ignore[misc]
+    _endpoint._resolved_cache.clear()
+
+
+UNSAFE_ADDRESSES = [
+    ("127.0.0.1", "loopback"),
+    ("127.9.9.9", "loopback"),
+    ("10.1.2.3", "private"),
+    ("172.16.0.1", "private"),
+    ("192.168.1.1", "private"),
+    ("169.254.169.254", "link-local"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104
+    ("100.64.0.1", "non-global"),  # carrier-grade NAT
+    ("224.0.0.1", "multicast"),
+    ("240.0.0.1", "a "),  # reserved (also listed as private by ipaddress)
+    ("255.255.255.255", "a "),
+    ("::1", "loopback"),
+    ("::", "unspecified"),
+    ("fe80::1%eth0", "link-local"),
+    ("fc00::1", "private"),
+    ("ff02::1", "multicast"),
+    ("::ffff:127.0.0.1", "embedded in ::ffff:7f00:1"),
+    ("::ffff:10.0.0.1", "private"),
+    ("::ffff:169.254.169.254", "link-local"),
+    ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+    ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 of 169.254.169.254
+    ("2001:db8::1", "a "),  # documentation range
+]
+
+
+@pytest.mark.parametrize(("address", "kind"), UNSAFE_ADDRESSES)
+def test_resolved_unsafe_address_refused(resolver: Any, address: str, kind: str) -> None:
+    resolver({"push.example.com": [address]})
+    with pytest.raises(EndpointNotAllowed) as excinfo:
+        DEFAULT_POLICY.check_resolved("push.example.com", 443)
+    message = excinfo.value.message
+    assert "push.example.com" in message
+    assert kind in message
+    assert excinfo.value.field == "endpoint"
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [["142.250.74.106"], ["2a00:1450:4001:82b::200a"], ["8.8.8.8", "2001:4860:4860::8888"]],
+)
+def test_resolved_public_addresses_pass(resolver: Any, addresses: list[str]) -> None:
+    resolver({"push.example.com": addresses})
+    DEFAULT_POLICY.check_resolved("push.example.com", 443)
+
+
+def test_any_unsafe_address_refuses(resolver: Any) -> None:
+    resolver({"push.example.com": ["8.8.8.8", "2001:4860:4860::8888", "10.0.0.7"]})
+    with pytest.raises(EndpointNotAllowed, match=r"10\.0\.0\.7"):
+        DEFAULT_POLICY.check_resolved("push.example.com", 443)
+
+
+def test_unresolvable_host_is_transport_error(resolver: Any) -> None:
+    resolver({})
+    with pytest.raises(TransportError, match="cannot resolve"):
+        DEFAULT_POLICY.check_resolved("nowhere.example.com", 443)
+
+
+def test_allow_private_skips_resolution(resolver: Any) -> None:
+    calls = resolver({"push.example.com": ["127.0.0.1"]})
+    EndpointPolicy(allow_private=True).check_resolved("push.example.com", 443)
+    assert calls == []
+
+
+def test_real_localhost_resolution_refused() -> None:
+    _endpoint._resolved_cache.clear()
+    with pytest.raises(EndpointNotAllowed, match="loopback"):
+        DEFAULT_POLICY.check_resolved("localhost", 443)
+
+
+def test_positive_results_cached_negative_not(resolver: Any) -> None:
+    calls = resolver({"good.example.com": ["8.8.8.8"], "bad.example.com": ["10.0.0.1"]})
+    for _ in range(5):
+        DEFAULT_POLICY.check_resolved("good.example.com", 443)
+        EndpointPolicy(allowed_hosts=["x.example"]).check_resolved("GOOD.example.com.", 443)
+    assert calls == ["good.example.com"]
+    DEFAULT_POLICY.check_resolved("good.example.com", 8443)  # per (host, port)
+    assert calls == ["good.example.com"] * 2
+    for _ in range(3):
+        with pytest.raises(EndpointNotAllowed):
+            DEFAULT_POLICY.check_resolved("bad.example.com", 443)
+    assert calls.count("bad.example.com") == 3
+
+
+def test_cache_expiry_and_bound() -> None:
+    now = [1000.0]
+    cache = _ResolvedCache(ttl=60.0, maxsize=3, clock=lambda: now[0])
+    cache.add(("a", 443))
+    assert ("a", 443) in cache
+    now[0] += 59.9
+    assert ("a", 443) in cache
+    now[0] += 0.2
+    assert ("a", 443) not in cache
+    assert len(cache) == 0
+    for host in "bcde":
+        cache.add((host, 443))
+    assert len(cache) == 3
+    assert ("b", 443) not in cache  # least recently used went first
+    assert all((h, 443) in cache for h in "cde")
+
+
+def test_cache_thread_safe() -> None:
+    cache = _ResolvedCache(ttl=60.0, maxsize=50)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(2000):
+                key = (f"h{(i * 7 + n) % 120}", 443)
+                cache.add(key)
+                _ = key in cache
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(cache) == 50

@@ -1,0 +1,247 @@
+"""One origin identity (webpush_core._origin): every spelling of a host is one origin.
+
+A subscriber chooses the endpoint, so a hostile one can spell one push
+service many ways. Each decision keyed by the origin must see one origin:
+the endpoint policy, the subscription's origin (the VAPID ``aud``), the
+connection pool's route, the proxy choice, Celery's batches, the pause and
+breaker state (tests/test_breaker_evidence.py drives the breaker with
+spellings on loopback). Pure: no sockets here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from webpush_core import EndpointPolicy, Subscription
+from webpush_core._b64 import b64url_encode
+from webpush_core._delivery.origins import OPEN, Origins
+from webpush_core._endpoint import DEFAULT_POLICY
+from webpush_core._origin import Origin, OriginError, describe, origin_of
+from webpush_core._p256 import generate_private_key, uncompressed_point
+from webpush_core._request import prepare_message
+from webpush_core._wire.exchange import split_url
+from webpush_core._wire.pool import Connections
+from webpush_core._wire.proxy import proxy_from_environment
+from webpush_core._wire.urllib3_transport import send_request
+from webpush_core.celery import _compact
+from webpush_core.errors import EndpointNotAllowed, InvalidSubscription, TransportError
+from webpush_core.vapid import Vapid
+
+KEYS = {
+    "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
+    "auth": b64url_encode(bytes(range(16))),
+}
+PERMISSIVE = EndpointPolicy(allow_http=True, allow_private=True)
+PUSH = Origin("https", "push.example.net", 443)
+
+
+# --------------------------------------------------------------------------
+# The value
+
+
+# (URL, the origin it names): each row a spelling rule.
+SPELLINGS = [
+    ("https://push.example.net/p", PUSH),
+    ("https://PUSH.Example.NET/p", PUSH),  # case
+    ("HTTPS://push.example.net/p", PUSH),  # the scheme's case
+    ("https://push.example.net./p", PUSH),  # one trailing dot: the DNS root
+    ("https://push.example.net:443/p", PUSH),  # the default port, explicit
+    ("https://push.example.net:/p", PUSH),  # an empty port
+    ("https://push.example.net:00443/p", PUSH),  # leading zeros
+    ("https://user:pw@push.example.net/p", PUSH),  # userinfo is not part of it
+    ("https://push.example.net?q", PUSH),  # no path
+    ("https://push.example.net#f", PUSH),
+    ("https://\uff50ush.example.net/p", PUSH),  # a full-width letter (IDNA nameprep)
+    ("https://push.example.net\u3002/p", PUSH),  # an ideographic full stop as the root dot
+    ("https://push\uff0eexample.net/p", PUSH),  # a full-width full stop between labels
+    ("https://b\u00fccher.example/p", Origin("https", "xn--bcher-kva.example", 443)),
+    ("https://XN--BCHER-KVA.example/p", Origin("https", "xn--bcher-kva.example", 443)),
+    ("http://push.example.net/p", Origin("http", "push.example.net", 80)),
+    ("http://push.example.net:443/p", Origin("http", "push.example.net", 443)),
+    ("https://push.example.net:8443/p", Origin("https", "push.example.net", 8443)),
+    ("http://127.1:80/p", Origin("http", "127.0.0.1", 80)),  # as the resolver reads it
+    ("http://0x7f.0.0.1/p", Origin("http", "127.0.0.1", 80)),
+    ("http://2130706433/p", Origin("http", "127.0.0.1", 80)),
+    ("http://0177.0.0.1/p", Origin("http", "127.0.0.1", 80)),
+    ("http://[0:0::1]:9/p", Origin("http", "::1", 9)),
+    ("http://[::FFFF:127.0.0.1]:9/p", Origin("http", "::ffff:7f00:1", 9)),
+    ("https://push.example.net:1/p", Origin("https", "push.example.net", 1)),  # the limits
+    ("https://push.example.net:65535/p", Origin("https", "push.example.net", 65535)),
+]
+
+
+@pytest.mark.parametrize(("url", "origin"), SPELLINGS)
+def test_a_spelling_names_its_origin(url: str, origin: Origin) -> None:
+    got = origin_of(url)
+    assert got == origin and hash(got) == hash(origin)
+    assert (got.scheme, got.host, got.port) == (origin.scheme, origin.host, origin.port)
+
+
+REFUSED = [
+    # (URL, words of the rule it breaks)
+    ("https://push.example.net../p", "more than one dot"),
+    ("https://push.example.net.../p", "more than one dot"),
+    ("https://push.example.net\u3002\u3002/p", "more than one dot"),
+    ("https://b\u00fccher.example../p", "more than one dot"),
+    ("https://./p", "no host"),
+    ("https:///p", "no host"),
+    ("https://push.example.net:0/p", "port"),  # one below the range
+    ("https://push.example.net:65536/p", "port"),  # one past it
+    ("https://push.example.net:x/p", "port"),
+    ("https://push.\udcffexample.net/p", "IDNA"),
+    ("https://" + "a" * 64 + ".\u00e9xample/p", "IDNA"),  # a label over 63 octets
+    ("https://push .example.net/p", "spaces or control"),
+    ("https://push\x00.example.net/p", "spaces or control"),
+    ("ftp://push.example.net/p", "http or https"),
+    ("push.example.net/p", "absolute"),
+    ("https://[::1/p", "does not parse"),
+]
+
+
+@pytest.mark.parametrize(("url", "words"), REFUSED)
+def test_a_url_that_names_no_origin_says_which_rule(url: str, words: str) -> None:
+    with pytest.raises(OriginError) as info:
+        origin_of(url)
+    assert words in str(info.value)
+    assert describe(url) == "the endpoint"
+
+
+def test_the_serialisations() -> None:
+    assert PUSH.serialized == str(PUSH) == "https://push.example.net"  # RFC 6454 §6.2
+    assert PUSH.explicit == "https://push.example.net:443"
+    assert PUSH.authority == "push.example.net"
+    v6 = origin_of("http://[::1]:8080/x")
+    assert (v6.serialized, v6.authority, v6.explicit) == (
+        "http://[::1]:8080",
+        "[::1]:8080",
+        "http://[::1]:8080",
+    )
+    assert "token" not in repr(origin_of("https://push.example.net/token"))
+
+
+# --------------------------------------------------------------------------
+# 300 spellings of one host: one origin everywhere
+
+
+def three_hundred_spellings() -> list[str]:
+    """300 distinct visible-ASCII URLs (what an endpoint may be), every one
+    naming https://h.example (port 443)."""
+    letters = "hexample"
+    cases = [
+        "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(letters))
+        for mask in range(16)
+    ]
+    hosts = [f"{c[0]}.{c[1:]}" for c in cases]
+    dots = ["", "."]
+    ports = ["", ":443", ":0443", ":00443", ":"]
+    userinfo = ["", "someone@"]
+    paths = ["/push/a", "/push/b?x=1", "#f", "/"]
+    urls = [
+        f"https://{user}{host}{dot}{port}{path}"
+        for host, dot, port, user, path in itertools.product(hosts, dots, ports, userinfo, paths)
+    ]
+    urls = sorted(set(urls))[:300]
+    assert len(urls) == 300 and all(url.isascii() for url in urls)
+    return urls
+
+
+ONE = Origin("https", "h.example", 443)
+
+
+def test_300_spellings_are_one_origin() -> None:
+    assert {origin_of(url) for url in three_hundred_spellings()} == {ONE}
+
+
+def test_300_spellings_one_policy_verdict_and_two_dots_refused() -> None:
+    policy = EndpointPolicy(allowed_hosts=["h.example"])
+    checked = 0
+    for url in three_hundred_spellings():
+        if "@" not in url:
+            policy.check(url)  # the allow-list matches every spelling
+            checked += 1
+    assert checked >= 100
+    for url in ("https://h.example../p", "https://H.EXAMPLE.../p", "https://h.example..:443/"):
+        with pytest.raises(EndpointNotAllowed) as info:
+            DEFAULT_POLICY.check(url)
+        assert "more than one dot" in info.value.message and info.value.field == "endpoint"
+        with pytest.raises(InvalidSubscription) as refused:
+            Subscription.from_info({"endpoint": url, "keys": KEYS})
+        assert "more than one dot" in refused.value.message
+
+
+@pytest.mark.parametrize("url", ["https://\uff48.example/p", "https://h.example\u3002/p"])
+def test_a_non_ascii_spelling_is_refused_before_it_is_an_origin(url: str) -> None:
+    # origin_of reads it as https://h.example (IDNA), but an endpoint is visible
+    # ASCII only: the policy and the subscription refuse it, naming the rule.
+    assert origin_of(url) == ONE
+    with pytest.raises(EndpointNotAllowed):
+        DEFAULT_POLICY.check(url)
+    with pytest.raises(InvalidSubscription) as info:
+        Subscription.from_info({"endpoint": url, "keys": KEYS})
+    assert "visible ASCII" in info.value.message
+
+
+def test_300_spellings_one_vapid_aud() -> None:
+    signer = Vapid()
+    plan = prepare_message(
+        b"x", signer, {"sub": "mailto:ops@example.com"}, "aes128gcm", 60, "normal", None
+    )
+    auds = set()
+    for url in three_hundred_spellings():
+        sub = Subscription.from_info({"endpoint": url, "keys": KEYS})
+        auds.add(sub.origin)
+        plan.build(sub)  # an aud of the origin, derived per endpoint: no conflict
+    assert auds == {"https://h.example"}
+
+
+def test_300_spellings_one_pool_route_and_one_celery_batch() -> None:
+    connections = Connections(maxsize=1)
+    try:
+        routes = {id(connections._route(split_url(url)[0])) for url in three_hundred_spellings()}
+    finally:
+        connections.close()
+    assert len(routes) == 1
+    batches = {
+        _compact(i, {"endpoint": url, "keys": KEYS})[0]
+        for i, url in enumerate(three_hundred_spellings())
+    }
+    assert batches == {"https://h.example"}
+
+
+def test_300_spellings_one_proxy_choice() -> None:
+    env = {"https_proxy": "http://proxy.internal:3128", "no_proxy": "h.example"}
+    for url in three_hundred_spellings():
+        assert proxy_from_environment(url, env) is None  # no_proxy matches every spelling
+    env = {"https_proxy": "http://proxy.internal:3128", "no_proxy": "h.example:8443"}
+    assert all(proxy_from_environment(url, env) is not None for url in three_hundred_spellings())
+
+
+def test_300_spellings_share_one_breaker() -> None:
+    o = Origins(threshold=2, first_cooldown=1, clock=lambda: 1000.0)
+    urls = three_hundred_spellings()
+    for url in urls[:2]:  # two failures, each spelt its own way
+        origin = origin_of(url)
+        o.failed(origin, o.begin(origin))
+    assert all(o.gate(origin_of(url)) == OPEN for url in urls)
+    (stats,) = o.stats()
+    assert stats.origin == "https://h.example" and stats.trips == 1
+
+
+def test_the_urllib3_transport_sends_to_the_origins_spelling() -> None:
+    seen: list[str] = []
+
+    class Pool:
+        def urlopen(self, method: str, url: str, **kw: Any) -> Any:
+            seen.append(url)
+            raise OSError("not connecting in this test")
+
+    request: Any = type("R", (), {"url": "", "method": "POST", "body": b"", "headers": {}})()
+    for url in ("https://H.Example.:443/push/a?x=1", "https://h.EXAMPLE:0443/push/a?x=1"):
+        request.url = url
+        with pytest.raises(TransportError):
+            send_request(request, pool_manager=Pool(), policy=PERMISSIVE, proxy=False)  # type: ignore[arg-type]
+    # urllib3 keys its pools, the Host header and the TLS name by this URL.
+    assert seen == ["https://h.example/push/a?x=1"] * 2
