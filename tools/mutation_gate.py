@@ -34,6 +34,12 @@ import mutation_report
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "mutants"
 
+
+def _deselect(path: str, *tests: str) -> list[str]:
+    """pytest arguments leaving out ``path``'s tests whose names start with these."""
+    return [f"--deselect={path}::test_{name}" for name in tests]
+
+
 # module -> (the files mutmut mutates, the pytest arguments selecting the tests
 # that cover them). A module is added by one line here. Keep the tests fast and
 # deterministic: every mutant that survives runs all of them.
@@ -41,66 +47,90 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
     "http1": (
         ["src/webpush_core/_wire/http1.py"],
         [
-            "tests/test_http1.py",
-            "tests/test_http1_hostile.py",
-            # CPU-per-octet ratios: a benchmark inside a test, too slow to run per mutant.
-            "--deselect=tests/test_http1_hostile.py::test_cpu_per_octet_is_flat_from_64_kib_to_1_mib",
+            "tests/unit/test_http1.py",
+            "tests/adversarial/test_parser_accepts_only_rfc9112.py",
+            "tests/adversarial/test_parser_fast_path_never_accepts_what_the_full_parser_refuses.py",
+            "tests/adversarial/test_parser_work_is_linear_and_capped.py",
+            "tests/adversarial/test_obs_fold_costs_linear_work.py",
+            # CPU-per-octet ratios (benchmarks inside tests: seconds each, per mutant)
+            # and a fold's cost to another origin (a server on loopback).
+            *_deselect(
+                "tests/adversarial/test_parser_work_is_linear_and_capped.py",
+                "cpu_per_octet_is_flat_from_64_kib_to_1_mib",
+                "a_chunk_size_line_is_parsed_in_linear_time",
+                "error_detail_work_is_linear_in_the_body_whatever_its_charset",
+            ),
+            *_deselect(
+                "tests/adversarial/test_obs_fold_costs_linear_work.py",
+                "obs_fold_cpu_per_octet_is_flat_from_64_kib_to_1_mib",
+                "folded_responses_do_not_delay_another_origin",
+            ),
         ],
     ),
     "ece": (
         ["src/webpush_core/ece/*"],
         [
-            "tests/test_ece_api.py",
-            "tests/test_ece_vectors.py",
-            "tests/test_ece_properties.py",
-            "tests/test_ece_interop.py",
+            "tests/unit/test_ece_api.py",
+            "tests/unit/test_ece_vectors.py",
+            "tests/unit/test_ece_properties.py",
+            "tests/unit/test_ece_interop.py",
+            "tests/unit/test_ece_explain.py",
         ],
     ),
     "vapid": (
         ["src/webpush_core/vapid/*"],
         [
-            "tests/test_vapid_cache.py",
-            "tests/test_vapid_claims.py",
-            "tests/test_vapid_keys.py",
-            "tests/test_vapid_sign.py",
-            "tests/test_vapid_node.py",
+            "tests/unit/test_vapid_cache.py",
+            "tests/unit/test_vapid_claims.py",
+            "tests/unit/test_vapid_keys.py",
+            "tests/unit/test_vapid_sign.py",
+            "tests/unit/test_vapid_node.py",
         ],
     ),
     "resolver": (
         ["src/webpush_core/_wire/resolver.py"],
         [
             "tests/test_resolver.py",
+            "tests/adversarial/test_slow_zones_cannot_starve_a_known_push_service.py",
             # PushClient with a resolver (the policy on its addresses, the loop never
             # blocked): the sending engine's tests, seconds each; the unit tests cover it.
-            "--deselect=tests/test_resolver.py::test_connects_to_the_checked_address_not_a_second_lookup",
-            "--deselect=tests/test_resolver.py::test_the_policy_refuses_a_private_address_from_the_lookup",
-            "--deselect=tests/test_resolver.py::test_send_async_never_blocks_the_callers_loop_on_a_lookup",
-            "--deselect=tests/test_resolver.py::test_a_lookup_slower_than_the_timeout_is_a_timeout_within_it",
+            *_deselect(
+                "tests/test_resolver.py",
+                "connects_to_the_checked_address_not_a_second_lookup",
+                "the_policy_refuses_a_private_address_from_the_lookup",
+                "send_async_never_blocks_the_callers_loop_on_a_lookup",
+                "a_lookup_slower_than_the_timeout_is_a_timeout_within_it",
+            ),
         ],
     ),
     "proxy": (
         ["src/webpush_core/_wire/proxy.py"],
         [
             "tests/test_proxy.py",
-            # Through a real tinyproxy and push services on loopback: the transports'
-            # tests (seconds each, a process per fixture); the unit tests cover proxy.py.
-            *(
-                f"--deselect=tests/test_proxy.py::test_{name}"
-                for name in (
-                    "http_endpoint_through_the_proxy",
-                    "environment_proxy_and_no_proxy_bypass",
-                    "connect_tunnel_to_https_verified_end_to_end",
-                    "every_urllib3_path_goes_through_the_proxy",
-                    "407_names_the_proxy_without_its_password",
-                    "proxy_that_cannot_reach_the_endpoint",
-                    "502_and_unreachable_proxy",
-                    "policy_still_checks_the_endpoint",
-                    "curl_and_requests_session",
-                    "proxy_log_has_no_password",
-                    "push_client_own_transport",  # (a prefix: both of them)
-                    "hostile_connect_answers_are_capped",
-                    "a_proxy_that_never_answers_connect_times_out",
-                )
+            "tests/adversarial/test_no_proxy_port_is_ascii_digits.py",
+            "tests/adversarial/test_proxy_user_name_is_never_shown.py",
+            # Through a real tinyproxy, push services and the CLI on loopback: the
+            # transports' tests (seconds each, a process per fixture).
+            *_deselect(
+                "tests/test_proxy.py",
+                "http_endpoint_through_the_proxy",
+                "environment_proxy_and_no_proxy_bypass",
+                "connect_tunnel_to_https_verified_end_to_end",
+                "every_urllib3_path_goes_through_the_proxy",
+                "407_names_the_proxy_without_its_password",
+                "proxy_that_cannot_reach_the_endpoint",
+                "502_and_unreachable_proxy",
+                "policy_still_checks_the_endpoint",
+                "curl_and_requests_session",
+                "proxy_log_has_no_password",
+                "push_client_own_transport",  # (a prefix: both of them)
+                "hostile_connect_answers_are_capped",
+                "a_proxy_that_never_answers_connect_times_out",
+            ),
+            *_deselect(
+                "tests/adversarial/test_proxy_user_name_is_never_shown.py",
+                "the_key_is_in_no_proxy_error_from_either_transport",
+                "the_key_is_not_on_the_cli_s_stderr",
             ),
         ],
     ),
