@@ -587,6 +587,7 @@ def test_obs_fold_in_the_head(fold: bytes, value: str) -> None:
     [
         b"X-T: a:b\r\n",  # a colon in the value
         b"X-T: one\r\n two\r\n",  # obs-fold
+        b"X-T: one\r\n two\r\n\tthree\r\n",  # a continuation of a continuation
         b"X-T:\r\n",
         b"X-T: \xe4\r\n",
     ],
