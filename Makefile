@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed
 NODE_DIR   := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest node proxy services bench pywebpush-suite clean
+.PHONY: demo test lint typecheck pytest node proxy services bench pywebpush-suite mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,10 +91,22 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 bench: $(STAMP) $(BENCH_STAMP) node
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+MUTATE_STAMP := $(VENV)/.installed-mutate
+$(MUTATE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[mutate]'
+	touch $@
+
+# Mutation testing (tools/mutation_gate.py): not part of `make test` or CI.
+# MUTATE_ARGS: module names (default: all), --resume, --files. MUTATE_CHILDREN:
+# mutants tested at once (default 1; 2 on an otherwise idle 2-core machine).
+MUTATE_CHILDREN ?= 1
+mutate: $(STAMP) $(MUTATE_STAMP) node proxy
+	MUTATE_CHILDREN=$(MUTATE_CHILDREN) $(BIN)/python tools/mutation_gate.py $(MUTATE_ARGS)
+
 # Not part of `make test` (it downloads pywebpush's sdist from the package index):
 # pywebpush 2.5.0's own tests/test_webpush.py run against webpush_core (tools/pywebpush_suite.py).
 pywebpush-suite: $(STAMP)
 	$(BIN)/python tools/pywebpush_suite.py
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache mutants

@@ -15,6 +15,13 @@ the rest          each a public piece end to end over loopback sockets
 
 from __future__ import annotations
 
+from hypothesis import settings
+
 from peers import webpush_testing_server
+
+# `make mutate` runs the property tests under this profile: the same examples for
+# every mutant (a verdict must not depend on the draw) and no example database
+# (a failure found for one mutant must not be replayed against the next).
+settings.register_profile("mutation", derandomize=True, database=None)
 
 __all__ = ["webpush_testing_server"]

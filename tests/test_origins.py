@@ -189,8 +189,8 @@ def test_backpressure_pauses_one_origin_and_not_the_other(
     b_subs = b.subs(1000, "b")
     base_times, mixed_times = [], []
     with PushClient(timeout=5, endpoint_policy=LOCAL) as client:
-        client.send_many(b.subs(64, "warm"), b"warm")  # connections and helper warm
-        list(client.send_many(b.subs(64, "warm"), b"warm"))
+        warm = list(client.send_many(b.subs(64, "warm"), b"warm"))  # connections, helper
+        assert len(warm) == 64 and all(r.ok for r in warm)
         for _round in range(3):  # interleaved, best of 3: the machine is shared
             results, t = timed_run(client, b_subs, b.url)
             assert all(r.ok for r in results)

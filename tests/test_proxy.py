@@ -11,6 +11,7 @@ the proxy without its password.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,18 @@ from webpush_core import (
     webpush,
     webpush_async,
 )
+from webpush_core._wire import proxy as proxy_module
 from webpush_core._wire.proxy import (
     MAX_CONNECT_HEAD,
     Proxy,
+    admit,
+    check_proxy_arg,
+    clip,
     connect_request,
     parse_connect_head,
     parse_proxy,
     proxy_from_environment,
+    proxy_refused,
     select_proxy,
 )
 from webpush_core.testing import LocalPushService
@@ -63,6 +69,9 @@ PROXY_VARS = [
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
+    # parse_proxy and the NO_PROXY matcher memoize: each test works its answers out itself.
+    parse_proxy.cache_clear()
+    proxy_module._bypassed.cache_clear()
 
 
 # --------------------------------------------------------------------------
@@ -211,6 +220,344 @@ def test_connect_head_refused(answer: bytes) -> None:
 def test_connect_reason_clipped() -> None:
     status, reason, _ = parse_connect_head(b"HTTP/1.1 502 " + b"\x1b[31m" * 100 + b"\r\n\r\n")  # type: ignore[misc]
     assert status == 502 and "\x1b" not in reason and len(reason) <= 120
+
+
+# --------------------------------------------------------------------------
+# NO_PROXY entries over every form requests reads (and the ports they name)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "bypassed"),
+    [
+        ("push.example:80", "http://push.example/x", True),  # http's default port
+        ("push.example:80", "https://push.example/x", False),  # https's is 443
+        ("push.example:8443", "https://push.example:8443/x", True),
+        ("127.0.0.1:8080", "http://127.0.0.1:8080/x", True),
+        ("127.0.0.1:8080", "http://127.0.0.1:9090/x", False),
+        ("10.0.0.0/8:80", "http://10.1.2.3/x", True),
+        ("[::1]:8080", "http://[::1]:8080/x", True),  # a v6 address with a port
+        ("[::1]:8080", "http://[::1]:9090/x", False),
+        ("[::1]", "http://[::1]:9090/x", True),
+        ("::1", "http://[::1]/x", True),
+        ("[2001:db8::1]:443", "https://[2001:db8::1]/x", True),
+        ("2001:db8::/32", "https://[2001:db8:1::5]/x", True),
+        ("2001:db8::/32", "https://[2001:db9::5]/x", False),
+        ("10.1.2.3/8", "http://10.9.9.9/x", True),  # host bits set: still the /8
+        ("localhost", "http://127.0.0.1/x", False),  # a name never matches an address
+        ("127.0.0.1", "http://localhost/x", False),  # nor an address a name
+        ("example", "https://badexample/x", False),  # a suffix only at a dot
+        ("ple", "https://push.example/x", False),
+        ("*.push.example", "https://push.example/x", True),  # as requests: the domain too
+        ("**.example", "https://a.example/x", True),
+        ("..example", "https://a.example/x", True),
+        (".", "https://a.example/x", False),  # nothing left of it
+        ("a.test, *", "https://a.example/x", True),
+        (":443", "https://a.example/x", False),
+        ("push.example:443:443", "https://push.example/x", False),
+        ("xxxx", "https:///p", True),  # no host: no proxy (the endpoint policy refuses it)
+        ("PUSH.Example", "https://push.example/x", True),
+    ],
+)
+def test_no_proxy_forms(no_proxy: str, url: str, bypassed: bool) -> None:
+    found = env_proxy(url, all_proxy="http://p:1", no_proxy=no_proxy)
+    assert (found is None) is bypassed
+
+
+def test_scheme_is_what_comes_before_the_first_colon() -> None:
+    assert env_proxy("https://push.example:8443/x", https_proxy="http://s:1") == "http://s:1"
+    assert env_proxy("HTTPS://push.example/x", https_proxy="http://s:1") == "http://s:1"
+
+
+def test_a_bad_proxy_variable_is_named_in_the_error() -> None:
+    for env in ({"HTTPS_PROXY": "socks5://h:1"}, {"https_proxy": "socks5://h:1"}):
+        (name,) = env
+        with pytest.raises(InvalidInput) as caught:
+            proxy_from_environment("https://push.example/x", env)
+        assert caught.value.field == name
+        assert str(caught.value) == (
+            f"{name}: only http:// proxies are supported, got a socks5:// proxy (an https "
+            "endpoint is still reached through an end-to-end TLS tunnel)"
+        )
+
+
+def test_httpoxy_only_concerns_http_proxy() -> None:
+    cgi = {"REQUEST_METHOD": "POST"}
+    assert env_proxy("https://e.example/", HTTPS_PROXY="http://s:1", **cgi) == "http://s:1"
+    assert env_proxy(
+        "http://e.example/", ALL_PROXY="http://a:1", HTTP_PROXY="http://x:1", **cgi
+    ) == ("http://a:1")
+
+
+# --------------------------------------------------------------------------
+# proxy=: what is accepted as it is, what is parsed, what is refused
+
+
+def test_the_proxy_argument_forms() -> None:
+    mine = Proxy("mine.example", 3128)
+    assert check_proxy_arg(None) is None
+    assert check_proxy_arg(False) is False
+    assert check_proxy_arg(mine) is mine
+    assert check_proxy_arg("mine.example:3128") == mine
+    assert select_proxy("https://push.example/x", mine) is mine
+    refusals = [
+        (True, "proxy: pass a proxy URL, False (no proxy) or None (the environment)"),
+        (3128, "proxy: a proxy must be a URL string, False or None, got int"),
+        (b"http://p:1", "proxy: a proxy must be a URL string, False or None, got bytes"),
+    ]
+    for bad, words in refusals:
+        with pytest.raises(InvalidInput) as caught:
+            check_proxy_arg(bad)
+        assert (str(caught.value), caught.value.field) == (words, "proxy")
+        with pytest.raises(InvalidInput) as caught:
+            select_proxy("https://e.example/", bad)  # type: ignore[arg-type]
+        assert (str(caught.value), caught.value.field) == (words, "proxy")
+    with pytest.raises(InvalidInput) as caught:
+        check_proxy_arg("socks5://h:1", "proxies")
+    assert caught.value.field == "proxies"
+    assert str(caught.value).startswith("proxies: only http:// proxies are supported")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("http://h x:1", "the proxy URL contains spaces or control characters"),
+        ("http://h:1/\x00", "the proxy URL contains spaces or control characters"),
+        ("http://h:1?x", "the proxy URL must be http://host:port, without a path"),
+        ("http://h:1#x", "the proxy URL must be http://host:port, without a path"),
+        ("http://h:1/p", "the proxy URL must be http://host:port, without a path"),
+        ("http://:1", "the proxy URL has no host (http://host:port)"),
+        ("http://h:x", "the proxy URL does not parse (http://host:port)"),
+    ],
+)
+def test_bad_proxy_urls_name_the_rule(value: str, words: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_proxy(value)
+    assert (str(caught.value), caught.value.field) == (f"proxy: {words}", "proxy")
+
+
+def test_proxy_urls_that_parse() -> None:
+    assert parse_proxy("  http://h:1/  ") == Proxy("h", 1)
+    assert parse_proxy("HTTP://H.example") == Proxy("h.example", 80)
+    assert parse_proxy("http://[::1]:3128").authority == "[::1]:3128"
+    assert parse_proxy("http://u%3Ax:p%40ss@h:1") == Proxy("h", 1, "u:x", "p@ss")
+
+
+# --------------------------------------------------------------------------
+# Credentials: Basic, as requests sends them (RFC 7617)
+
+
+def test_basic_credentials_encodings() -> None:
+    def basic(proxy: Proxy) -> str:
+        return proxy.headers()["Proxy-Authorization"]
+
+    assert Proxy("p", 1).headers() == {}
+    assert basic(parse_proxy("http://user@p:1")) == "Basic dXNlcjo="  # "user:" (no password)
+    assert basic(parse_proxy("http://user:@p:1")) == "Basic dXNlcjo="
+    latin = base64.b64encode("jörg:pw".encode("latin-1")).decode()
+    assert basic(parse_proxy("http://j%C3%B6rg:pw@p:1")) == f"Basic {latin}"
+    # Not latin-1: UTF-8 (what requests does for such a str pair).
+    utf8 = base64.b64encode("юзер:pw".encode()).decode()
+    assert basic(Proxy("p", 1, "юзер", "pw")) == f"Basic {utf8}"
+    assert parse_proxy("http://user@p:1").masked == "http://***@p:1"  # the name is the key
+    assert repr(parse_proxy("http://user:pw@p:1")) == "Proxy('http://user:***@p:1')"
+    assert Proxy("::1", 8).url == "http://[::1]:8"
+
+
+# --------------------------------------------------------------------------
+# admit: the endpoint is checked either way; through a proxy a name that does
+# not resolve here is let through (the proxy resolves it)
+
+
+class RecordingPolicy:
+    def __init__(self, resolved: Any = None) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.resolved = resolved
+
+    def admit(self, url: str) -> None:
+        self.calls.append(("admit", url))
+
+    def check(self, url: str) -> None:
+        self.calls.append(("check", url))
+
+    def check_resolved(self, host: str, port: int) -> None:
+        self.calls.append(("check_resolved", host, port))
+        if self.resolved is not None:
+            raise self.resolved
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("https://push.example/p", "push.example", 443),
+        ("HTTPS://push.example/p", "push.example", 443),
+        ("http://push.example/p", "push.example", 80),
+        ("https://push.example:8443/p", "push.example", 8443),
+    ],
+)
+def test_admit_through_a_proxy_checks_the_endpoint_and_what_it_resolves_to(
+    url: str, host: str, port: int
+) -> None:
+    policy = RecordingPolicy()
+    admit(policy, url, Proxy("p", 1))  # type: ignore[arg-type]
+    assert policy.calls == [("check", url), ("check_resolved", host, port)]
+    direct = RecordingPolicy()
+    admit(direct, url, None)  # type: ignore[arg-type]
+    assert direct.calls == [("admit", url)]
+    # A name this machine cannot resolve: let through, the proxy resolves it ...
+    unresolved = RecordingPolicy(TransportError("cannot resolve the host"))
+    admit(unresolved, url, Proxy("p", 1))  # type: ignore[arg-type]
+    # ... one that resolves to a refused address is refused.
+    refused = RecordingPolicy(EndpointNotAllowed("a private address", field="endpoint"))
+    with pytest.raises(EndpointNotAllowed):
+        admit(refused, url, Proxy("p", 1))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# The CONNECT answer: caps at the cap and one past, each error in words
+
+
+def connect_head(size: int) -> bytes:
+    """An answer head of exactly ``size`` octets, the empty line that ends it aside."""
+    start = b"HTTP/1.1 200 OK\r\nX: "
+    return start + b"y" * (size - len(start))
+
+
+def test_connect_head_at_its_cap_and_one_past() -> None:
+    answer = connect_head(MAX_CONNECT_HEAD) + b"\r\n\r\n"
+    assert parse_connect_head(answer) == (200, "OK", MAX_CONNECT_HEAD + 4)
+    assert parse_connect_head(answer[:MAX_CONNECT_HEAD]) is None  # the cap, no end yet: more
+    too_long = f"the proxy's answer to CONNECT is over {MAX_CONNECT_HEAD} octets"
+    for data in (connect_head(MAX_CONNECT_HEAD + 1) + b"\r\n\r\n", answer[:-4] + b"y"):
+        with pytest.raises(ValueError, match=f"^{too_long}$"):
+            parse_connect_head(data)
+
+
+def test_connect_fields_at_their_cap_and_one_past() -> None:
+    def answer(fields: int) -> bytes:
+        return b"HTTP/1.1 200 OK\r\n" + b"\r\n".join([b"X: y"] * fields) + b"\r\n\r\n"
+
+    assert parse_connect_head(answer(100)) == (200, "OK", len(answer(100)))
+    with pytest.raises(ValueError, match=r"^the proxy's answer to CONNECT has over 100 fields$"):
+        parse_connect_head(answer(101))
+
+
+def test_the_tunnel_starts_after_the_first_empty_line() -> None:
+    answer = b"HTTP/1.1 200 OK\r\n\r\n"
+    assert parse_connect_head(answer + b"GET / HTTP/1.1\r\n\r\n") == (200, "OK", len(answer))
+    assert parse_connect_head(b"HTTP/1.1 200\r\n\r\n") == (200, "", 16)
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (b"\r\n\r\n", "has no valid status line"),
+        (
+            b"HTTP/1.1 200 OK\r\nX: y\r\n\r\n"[:0] + b"HTTP/1.2 200 OK\r\n\r\n",
+            "has no valid status line",
+        ),
+        (b"HTTP/1.1 099 Low\r\n\r\n", "has no valid status line"),
+        (b"HTTP/2", "is not HTTP/1.x"),
+        (b"SSH-2.0", "is not HTTP/1.x"),
+        (b"H", None),
+        (b"HTTP/1.", None),
+    ],
+)
+def test_connect_answers_in_words(answer: bytes, words: Any) -> None:
+    if words is None:
+        assert parse_connect_head(answer) is None  # a start of HTTP/1.x: read more
+        return
+    with pytest.raises(ValueError, match=f"^the proxy's answer to CONNECT {words}$"):
+        parse_connect_head(answer)
+
+
+def test_clip_at_its_cap_and_one_past() -> None:
+    assert clip("a" * 120) == "a" * 120
+    assert clip("a" * 121) == "a" * 117 + "..."
+    assert clip("a\x1b[31mb\x00\x7fc \t d\n") == "a [31mb c d"
+
+
+# --------------------------------------------------------------------------
+# The refusal, in words that name the proxy (never its password) and the origin
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status", "reason", "invalid", "words"),
+    [
+        (
+            "https://push.example/p/1",
+            407,
+            "Proxy Authentication Required",
+            False,
+            "the proxy http://u:***@p:3128 refused the request to https://push.example:443: "
+            "407 Proxy Authentication Required (the proxy wants credentials: put them in the "
+            "proxy URL, http://user:password@host:port)",
+        ),
+        (
+            "https://push.example:8443/p",
+            401,
+            "",
+            False,
+            "the proxy http://u:***@p:3128 refused the request to https://push.example:8443: "
+            "401 (the proxy wants credentials: put them in the proxy URL, "
+            "http://user:password@host:port)",
+        ),
+        (
+            "HTTP://[::1]/p",
+            502,
+            "Bad\x1bGateway",
+            False,
+            "the proxy http://u:***@p:3128 refused the request to http://[::1]:80: 502 Bad Gateway",
+        ),
+        (
+            "https://push.example/p",
+            None,
+            "Connection refused",
+            False,
+            "cannot reach the proxy http://u:***@p:3128 for https://push.example:443: "
+            "Connection refused",
+        ),
+        (
+            "https://push.example/p",
+            None,
+            "",
+            False,
+            "cannot reach the proxy http://u:***@p:3128 for https://push.example:443",
+        ),
+        (
+            "https://push.example:99999/p",
+            None,
+            "not HTTP/1.x",
+            True,
+            "the proxy http://u:***@p:3128 gave an invalid answer to CONNECT for "
+            "the endpoint: not HTTP/1.x",
+        ),
+        (
+            "https://push.example/p",
+            200,
+            "",
+            True,
+            "the proxy http://u:***@p:3128 gave an invalid answer to CONNECT for "
+            "https://push.example:443",
+        ),
+    ],
+)
+def test_proxy_refusals_in_words(
+    endpoint: str, status: Any, reason: str, invalid: bool, words: str
+) -> None:
+    proxy = parse_proxy(f"http://u:{SECRET}@p:3128")
+    error = proxy_refused(proxy, endpoint, status, reason, invalid=invalid)
+    assert isinstance(error, ProxyError)
+    assert (error.message, error.endpoint, error.proxy, error.proxy_status) == (
+        words,
+        endpoint,
+        "http://u:***@p:3128",
+        status,
+    )
+    assert (error.reason == "proxy-auth-required") is (status == 407)
+    assert SECRET not in str(error)
+    assert proxy_refused(proxy, endpoint, status, invalid=invalid).message == (
+        proxy_refused(proxy, endpoint, status, "", invalid=invalid).message
+    )
 
 
 # --------------------------------------------------------------------------

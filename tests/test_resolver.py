@@ -7,6 +7,8 @@ be held (an Event) to stand for a name server that does not answer.
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import socket
 import threading
 import time
@@ -16,15 +18,28 @@ import pytest
 
 from webpush_core._delivery.client import PushClient
 from webpush_core._endpoint import EndpointPolicy
-from webpush_core._wire.resolver import _MAX_ENTRIES, QUEUE, WORKERS, ZONE_QUEUE, Resolver
+from webpush_core._wire import resolver as resolver_module
+from webpush_core._wire.resolver import (
+    _MAX_ENTRIES,
+    QUEUE,
+    STALE_FOR,
+    WORKERS,
+    ZONE_LOOKUPS,
+    ZONE_QUEUE,
+    Resolver,
+)
 from webpush_core.errors import EndpointNotAllowed, TransportError
 from webpush_core.testing import LocalPushService
+
+# The fake name servers answer at once: a lookup that takes this long has hung.
+WAIT = 2.0
 
 
 class FakeDNS:
     def __init__(self, table: dict[str, list[str]]) -> None:
         self.table = table
         self.calls: list[str] = []
+        self.arguments: list[tuple[str, int, dict[str, Any], str]] = []  # with the thread's name
         self.hold = threading.Event()
         self.hold.set()
         self.lock = threading.Lock()
@@ -32,6 +47,7 @@ class FakeDNS:
     def __call__(self, host: str, port: int, **kw: Any) -> list[Any]:
         with self.lock:
             self.calls.append(host)
+            self.arguments.append((host, port, kw, threading.current_thread().name))
         self.hold.wait(30)
         if host not in self.table:
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
@@ -51,7 +67,7 @@ def test_resolve_returns_at_once_and_shares_a_lookup_under_way() -> None:
     assert time.monotonic() - start < 1.0
     assert not any(f.done() for f in futures)
     dns.hold.set()
-    results = {tuple(f.result(timeout=5)) for f in futures}
+    results = {tuple(f.result(timeout=WAIT)) for f in futures}
     assert results == {((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860::1"))}
     assert dns.calls == ["push.example.com"]
 
@@ -61,20 +77,22 @@ def test_answers_cached_for_the_ttl_failures_for_less() -> None:
     dns = FakeDNS({"good.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, negative_ttl=10.0, clock=lambda: now[0])
     for _ in range(3):
-        assert resolver.resolve("good.example.com", 443).result(5) == [(socket.AF_INET, "8.8.8.8")]
+        assert resolver.resolve("good.example.com", 443).result(WAIT) == [
+            (socket.AF_INET, "8.8.8.8")
+        ]
         with pytest.raises(socket.gaierror):
-            resolver.resolve("bad.example.com", 443).result(5)
+            resolver.resolve("bad.example.com", 443).result(WAIT)
     assert dns.calls == ["good.example.com", "bad.example.com"]
     now[0] += 10.5  # the failure expired, the answer not
-    resolver.resolve("good.example.com", 443).result(5)
+    resolver.resolve("good.example.com", 443).result(WAIT)
     with pytest.raises(socket.gaierror):
-        resolver.resolve("bad.example.com", 443).result(5)
+        resolver.resolve("bad.example.com", 443).result(WAIT)
     assert dns.calls.count("bad.example.com") == 2 and dns.calls.count("good.example.com") == 1
-    resolver.resolve("good.example.com", 8443).result(5)  # per (host, port)
+    resolver.resolve("good.example.com", 8443).result(WAIT)  # per (host, port)
     assert dns.calls.count("good.example.com") == 2
 
 
-def _wait_for(predicate: Any, seconds: float = 5.0) -> bool:
+def _wait_for(predicate: Any, seconds: float = WAIT) -> bool:
     deadline = time.monotonic() + seconds
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -85,7 +103,7 @@ def test_an_expired_answer_is_used_while_a_fresh_one_is_looked_up() -> None:
     now = [100.0]
     dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
     resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
-    resolver.resolve("push.example.com", 443).result(5)
+    resolver.resolve("push.example.com", 443).result(WAIT)
     dns.hold.clear()  # from now on its name server does not answer
     now[0] += 61.0
     stale = resolver.resolve("push.example.com", 443)
@@ -96,9 +114,11 @@ def test_an_expired_answer_is_used_while_a_fresh_one_is_looked_up() -> None:
     assert _wait_for(lambda: not resolver._pending)
     again = resolver.resolve("push.example.com", 443)  # ... and the old answer stays
     assert again.result(0) == [(socket.AF_INET, "8.8.8.8")]
+    assert _wait_for(lambda: not resolver._pending)  # (that call refreshed again, and failed)
+    assert not resolver._running  # each failed refresh gave its zone's turn back
     now[0] += 600.0  # until STALE_FOR has passed too
-    with pytest.raises(OSError):
-        resolver.resolve("push.example.com", 443).result(5)
+    with pytest.raises(socket.gaierror, match="no addresses"):
+        resolver.resolve("push.example.com", 443).result(WAIT)
 
 
 def test_a_zone_of_slow_names_cannot_take_every_thread() -> None:
@@ -112,15 +132,18 @@ def test_a_zone_of_slow_names_cannot_take_every_thread() -> None:
 
     resolver = Resolver(getaddrinfo, workers=8)  # zones without an answer share 4
     try:
-        waiting = [resolver.resolve(f"s{i}.slow.example", 443) for i in range(40)]
+        # The zone is the last two labels, however many come before them.
+        names = [f"s{i}.slow.example" for i in range(20)]
+        names += [f"s{i}.d{i}.slow.example" for i in range(20)]
+        waiting = [resolver.resolve(name, 443) for name in names]
         honest = resolver.resolve("push.example.com", 443)  # never answered either
-        assert honest.result(5) == [(socket.AF_INET, "8.8.8.8")]
+        assert honest.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
         assert len(resolver._running) == 1 and resolver._running["slow.example"] == 2
     finally:
         slow.set()
     for future in waiting:  # every queued name gets its turn, and its answer
         with pytest.raises(socket.gaierror):
-            future.result(10)
+            future.result(WAIT)
     assert not resolver._running and not resolver._queued
 
 
@@ -463,8 +486,301 @@ def test_a_broken_resolver_fails_the_lookup_not_the_thread() -> None:
     def broken(host: str, port: int, **kw: Any) -> list[Any]:
         raise RuntimeError("bug")
 
-    with pytest.raises(OSError, match="lookup failed"):
-        Resolver(broken).resolve("x.example.com", 443).result(5)
+    with pytest.raises(OSError, match=r"^lookup failed: RuntimeError$"):
+        Resolver(broken).resolve("x.example.com", 443).result(WAIT)
+
+
+def test_two_first_callers_at_once_share_one_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interleaving that would break "once": the second caller checks the pid (the
+    # after-fork check) while the first one's lookup is already under way.
+    dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
+    dns.hold.clear()
+    resolver = Resolver(dns)
+    real_getpid = os.getpid
+
+    def getpid() -> int:
+        if threading.current_thread().name == "second-caller":
+            _wait_for(lambda: bool(resolver._pending))
+        return real_getpid()
+
+    monkeypatch.setattr(resolver_module.os, "getpid", getpid)
+    second: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: second.append(resolver.resolve("push.example.com", 443)),
+        name="second-caller",
+    )
+    caller.start()
+    try:
+        first = resolver.resolve("push.example.com", 443)
+        caller.join(WAIT)
+        assert len(second) == 1 and len(resolver._pending) == 1
+    finally:
+        dns.hold.set()
+    assert first.result(WAIT) == second[0].result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+    assert dns.calls == ["push.example.com"]  # one lookup for both
+
+
+def test_a_lookup_asks_for_the_port_and_stream_sockets_on_a_named_thread() -> None:
+    dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
+    Resolver(dns).resolve("push.example.com", 8443).result(WAIT)
+    [(host, port, kw, thread)] = dns.arguments
+    assert (host, port, kw) == ("push.example.com", 8443, {"type": socket.SOCK_STREAM})
+    assert thread.startswith("webpush_core-dns")  # what a thread dump of the process shows
+
+
+def test_at_most_workers_lookups_run_at_once() -> None:
+    # Zones whose servers answered before may use every thread ...
+    zones = [f"zone{i}.example" for i in range(3)]
+    dns = FakeDNS({f"{n}.{zone}": ["8.8.8.8"] for zone in zones for n in ("warm", "n")})
+    resolver = Resolver(dns, workers=2)
+    for zone in zones:
+        resolver.resolve(f"warm.{zone}", 443).result(WAIT)
+    dns.hold.clear()
+    try:
+        futures = [resolver.resolve(f"n.{zone}", 443) for zone in zones]
+        assert _wait_for(lambda: len(dns.calls) == 5)
+        time.sleep(0.2)  # a third thread would have started its lookup by now
+        assert len(dns.calls) == 5
+    finally:
+        dns.hold.set()
+    assert [f.result(WAIT) for f in futures] == [[(socket.AF_INET, "8.8.8.8")]] * 3
+
+
+def test_zones_without_an_answer_share_half_the_workers() -> None:
+    # ... zones not heard from yet share half of them (at least one).
+    for workers, share in ((4, 2), (2, 1), (1, 1)):
+        dns = FakeDNS({f"n.new{i}.example": ["8.8.8.8"] for i in range(4)})
+        dns.hold.clear()
+        resolver = Resolver(dns, workers=workers)
+        try:
+            futures = [resolver.resolve(f"n.new{i}.example", 443) for i in range(4)]
+            assert _wait_for(lambda: len(dns.calls) == share)  # noqa: B023
+            time.sleep(0.2)
+            assert len(dns.calls) == share, workers
+        finally:
+            dns.hold.set()
+        assert [f.result(WAIT) for f in futures] == [[(socket.AF_INET, "8.8.8.8")]] * 4
+
+
+def test_the_zone_limit_holds_whatever_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ZONE_LOOKUPS == 2  # (the zone test above: two run, the rest wait)
+    monkeypatch.setattr(resolver_module, "ZONE_LOOKUPS", 1)
+    dns = FakeDNS({"a.one.example": ["8.8.8.8"], "b.one.example": ["8.8.4.4"]})
+    dns.hold.clear()
+    resolver = Resolver(dns)
+    try:
+        first, second = (resolver.resolve(n, 443) for n in ("a.one.example", "b.one.example"))
+        assert _wait_for(lambda: len(dns.calls) == 1)
+        time.sleep(0.2)
+        assert dns.calls == ["a.one.example"]  # the zone's one turn is taken
+    finally:
+        dns.hold.set()
+    assert first.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+    assert second.result(WAIT) == [(socket.AF_INET, "8.8.4.4")]
+    assert not resolver._running and not resolver._queued
+
+
+def test_an_empty_answer_is_a_noname_error() -> None:
+    dns = FakeDNS({"empty.example.com": []})
+    with pytest.raises(socket.gaierror) as caught:
+        Resolver(dns).resolve("empty.example.com", 443).result(WAIT)
+    assert (caught.value.errno, caught.value.strerror) == (socket.EAI_NONAME, "no addresses")
+
+
+def test_a_pool_that_is_shut_down_fails_the_lookup_not_the_caller() -> None:
+    # At interpreter exit the pool refuses new work: the future fails, nothing is left waiting.
+    dns = FakeDNS({"a.example.com": ["8.8.8.8"], "b.example.com": ["8.8.4.4"]})
+    resolver = Resolver(dns)
+    resolver.resolve("a.example.com", 443).result(WAIT)
+    assert resolver._pool is not None
+    resolver._pool.shutdown()
+    future = resolver.resolve("b.example.com", 443)
+    with pytest.raises(RuntimeError, match="shutdown"):
+        future.result(0)
+    assert not resolver._pending and not resolver._running and not resolver._queued
+    cached = resolver.resolve("b.example.com", 443)  # cached like any failure
+    assert cached.done() and isinstance(cached.exception(), RuntimeError)
+    assert dns.calls == ["a.example.com"]
+
+
+def test_answers_and_failures_expire_at_their_ttl_exactly() -> None:
+    now = [100.0]
+    dns = FakeDNS({"good.example.com": ["8.8.8.8"]})
+    resolver = Resolver(dns, ttl=60.0, negative_ttl=10.0, clock=lambda: now[0])
+    resolver.resolve("good.example.com", 443).result(WAIT)
+    with pytest.raises(socket.gaierror):
+        resolver.resolve("bad.example.com", 443).result(WAIT)
+    now[0] = 109.5  # both still cached
+    resolver.resolve("good.example.com", 443).result(WAIT)
+    with pytest.raises(socket.gaierror):
+        resolver.resolve("bad.example.com", 443).result(WAIT)
+    assert dns.calls == ["good.example.com", "bad.example.com"]
+    now[0] = 110.0  # the failure's negative TTL is over: asked again
+    with pytest.raises(socket.gaierror):
+        resolver.resolve("bad.example.com", 443).result(WAIT)
+    assert dns.calls.count("bad.example.com") == 2
+    now[0] = 159.5
+    resolver.resolve("good.example.com", 443).result(WAIT)
+    assert dns.calls.count("good.example.com") == 1
+    now[0] = 160.0  # the answer's TTL is over: refreshed (the old answer served meanwhile)
+    resolver.resolve("good.example.com", 443).result(WAIT)
+    assert _wait_for(lambda: dns.calls.count("good.example.com") == 2)
+
+
+@pytest.mark.parametrize(("late", "served_stale"), [(STALE_FOR - 0.5, True), (STALE_FOR, False)])
+def test_an_expired_answer_is_served_for_stale_for_and_no_longer(
+    late: float, served_stale: bool
+) -> None:
+    now = [100.0]
+    dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
+    resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
+    resolver.resolve("push.example.com", 443).result(WAIT)
+    dns.hold.clear()
+    now[0] = 160.0 + late
+    try:
+        future = resolver.resolve("push.example.com", 443)
+        assert future.done() is served_stale  # past STALE_FOR the caller waits for the lookup
+    finally:
+        dns.hold.set()
+    assert future.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+
+
+def test_every_caller_during_a_refresh_gets_the_stale_answer_at_once() -> None:
+    now = [100.0]
+    dns = FakeDNS({"push.example.com": ["8.8.8.8"]})
+    resolver = Resolver(dns, ttl=60.0, clock=lambda: now[0])
+    first_answer = resolver.resolve("push.example.com", 443)
+    first_answer.result(WAIT)
+    dns.hold.clear()
+    now[0] = 161.0
+    try:
+        # The first caller starts the refresh; the ones after it, while the refresh is
+        # under way, must not wait for it either.
+        callers = [resolver.resolve("push.example.com", 443) for _ in range(3)]
+        assert all(f.done() and f.result() == first_answer.result() for f in callers)
+        assert _wait_for(lambda: len(dns.calls) == 2)
+        dns.table["push.example.com"] = ["8.8.4.4"]
+    finally:
+        dns.hold.set()
+    assert _wait_for(lambda: not resolver._pending)
+    assert resolver.resolve("push.example.com", 443).result(0) == [(socket.AF_INET, "8.8.4.4")]
+    assert len(dns.calls) == 2  # one refresh for them all
+
+
+def test_the_cache_keeps_max_entries_names_dropping_the_least_recently_used() -> None:
+    dns = FakeDNS({f"n{i}.example.com": ["8.8.8.8"] for i in range(_MAX_ENTRIES + 1)})
+    resolver = Resolver(dns)
+    for i in range(_MAX_ENTRIES):
+        resolver.resolve(f"n{i}.example.com", 443).result(WAIT)
+    resolver.resolve("n0.example.com", 443).result(WAIT)  # now the most recently used
+    assert len(dns.calls) == _MAX_ENTRIES  # all of them were kept
+    resolver.resolve(f"n{_MAX_ENTRIES}.example.com", 443).result(WAIT)  # one past the cap
+    for name in ("n0.example.com", f"n{_MAX_ENTRIES}.example.com", "n2.example.com"):
+        resolver.resolve(name, 443).result(WAIT)
+    assert len(dns.calls) == _MAX_ENTRIES + 1  # none of those was dropped ...
+    resolver.resolve("n1.example.com", 443).result(WAIT)
+    assert dns.calls[-1] == "n1.example.com"  # ... the least recently used one was
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("192.0.2.1", (socket.AF_INET, "192.0.2.1")),
+        ("[2001:db8::1]", (socket.AF_INET6, "2001:db8::1")),
+        ("2001:db8::1", (socket.AF_INET6, "2001:db8::1")),
+        # A zone id is split off before parsing (never sent to DNS) and kept in the answer.
+        ("[fe80::1%eth0]", (socket.AF_INET6, "fe80::1%eth0")),
+        ("[fe80::1%enX]", (socket.AF_INET6, "fe80::1%enX")),
+        ("192.0.2.1%eth0", (socket.AF_INET, "192.0.2.1%eth0")),
+        ("192.0.2.1%a%b", (socket.AF_INET, "192.0.2.1%a%b")),
+    ],
+)
+def test_ip_literals_are_answered_as_they_are(host: str, expected: tuple[int, str]) -> None:
+    dns = FakeDNS({})
+    assert Resolver(dns).resolve(host, 443).result(0) == [expected]
+    assert dns.calls == []
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1 x", "X192.0.2.1X", "192.0.2", "push.example.com"])
+def test_anything_else_is_looked_up(host: str) -> None:
+    dns = FakeDNS({host.lower(): ["8.8.8.8"]})
+    assert Resolver(dns).resolve(host, 443).result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+    assert dns.calls == [host.lower()]
+
+
+def test_a_changed_pid_drops_the_lookups_under_way_and_keeps_the_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the resolver sees in a forked child (the real fork is the next test), here
+    # in this process: the pid changed, so the pool and the lookups under way are the
+    # parent's. Finished answers are kept; a name under way is looked up again, once.
+    parents_lookup = threading.Event()
+    calls: list[str] = []
+
+    def getaddrinfo(host: str, port: int, **kw: Any) -> list[Any]:
+        calls.append(host)
+        if calls == ["cached.example.com", "held.example.com"]:
+            parents_lookup.wait(30)  # the parent's thread: never returns in the child
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.4.4", port))]
+
+    resolver = Resolver(getaddrinfo)
+    resolver.resolve("cached.example.com", 443).result(WAIT)
+    parents_pool = resolver._pool
+    in_parent = resolver.resolve("held.example.com", 443)
+    assert _wait_for(lambda: len(calls) == 2)
+    child_pid = os.getpid() + 1
+    monkeypatch.setattr(resolver_module.os, "getpid", lambda: child_pid)
+    try:
+        assert resolver.resolve("cached.example.com", 443).done()  # kept, not asked again
+        again = [resolver.resolve("held.example.com", 443) for _ in range(2)]
+        answers = [future.result(WAIT) for future in again]  # its own lookup ...
+        assert answers == [[(socket.AF_INET, "8.8.4.4")]] * 2 and not in_parent.done()
+        assert calls.count("held.example.com") == 2  # ... one for both callers
+        assert resolver._pool is not None and resolver._pool is not parents_pool
+        assert _wait_for(lambda: not resolver._pending) and not resolver._running
+        assert resolver.resolve("other.example.com", 443).result(WAIT)  # and it goes on working
+    finally:
+        parents_lookup.set()
+
+
+def test_in_a_forked_child_the_parents_lookups_under_way_are_not_waited_for() -> None:
+    # A lookup under way in the parent has a pool thread that the child does not have:
+    # the child must look the name up itself, and keep the parent's finished answers.
+    parent = os.getpid()
+    held = threading.Event()
+
+    def getaddrinfo(host: str, port: int, **kw: Any) -> list[Any]:
+        if host == "held.example.com" and os.getpid() == parent:
+            held.wait(30)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))]
+
+    resolver = Resolver(getaddrinfo)
+    resolver.resolve("cached.example.com", 443).result(WAIT)
+    in_parent = resolver.resolve("held.example.com", 443)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running anything of the parent's
+        try:
+            cached = resolver.resolve("cached.example.com", 443)
+            outcome = [cached.done()]
+            futures = [resolver.resolve("held.example.com", 443) for _ in range(2)]
+            answers = [future.result(WAIT) for future in futures]
+            outcome += [answers[0] == answers[1], answers[0] == [(socket.AF_INET, "8.8.8.8")]]
+            outcome += [not resolver._pending, not resolver._running, resolver._pool is not None]
+            os.write(write_end, repr(outcome).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 20)
+        report = os.read(read_end, 1000).decode() if ready else "no answer within 20 s"
+    finally:
+        held.set()
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    # cached at once; one shared lookup of its own, answered; nothing left behind.
+    assert report == repr([True, True, True, True, True, True])
+    assert in_parent.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
 
 
 # --------------------------------------------------------------------------

@@ -97,7 +97,7 @@ from webpush_core import __all__  # noqa: F401
 
 
 def _download(into: pathlib.Path) -> pathlib.Path:
-    subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+    subprocess.run(
         [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
             "--no-binary", ":all:", f"pywebpush=={VERSION}", "-d", str(into),
@@ -144,7 +144,7 @@ def main() -> int:
             "http_proxy": dead,
             "no_proxy": "",
         }
-        subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        subprocess.run(
             [
                 sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                 "--rootdir", str(test_file.parent), f"--junitxml={report}",

@@ -281,3 +281,99 @@ def test_render_shows_each_value_with_its_formula_and_meaning() -> None:
     brief = render(steps, brief=True).splitlines()
     assert len(brief) == 2 * len(steps)  # each value, then one line on what it is
     assert brief[1].strip() == f"{steps[0].meaning} ({steps[0].source})"
+
+
+# ------------------------------------------------------------------ the words, as reviewed
+# tests/vectors/explain-words.json holds, per case, each step's (name, part, formula,
+# source, meaning) as they were checked against the RFCs and drafts they cite. The
+# values themselves are checked above, against the published vectors.
+
+WORDS: dict[str, list[list[str]]] = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "explain-words.json").read_text()
+)
+KEY = bytes(range(16))
+CASES: dict[str, Callable[[], list[ece.Step]]] = {
+    "webpush aes128gcm (RFC 8291 Appendix A)": lambda: ece.explain(
+        A["plaintext"].encode(), **sender(A)
+    ),
+    "webpush aesgcm (draft-04 example)": lambda: ece.explain(
+        G["plaintext"].encode(), **sender(G, version="aesgcm", rs=G["rs"])
+    ),
+    "webpush aesgcm, rs 24, padding 7": lambda: ece.explain(
+        bytes(range(30)), **sender(A, version="aesgcm", rs=24, padding=7)
+    ),
+    "key aes128gcm (RFC 8188 3.1)": lambda: ece.explain(
+        R1["plaintext"].encode(), salt=unb64(R1["salt"]), key=unb64(R1["key"])
+    ),
+    "key aes128gcm, keyid, 2 records (RFC 8188 3.2)": lambda: ece.explain(
+        R2["plaintext"].encode(),
+        salt=unb64(R2["body"])[:16],
+        key=unb64(R2["key"]),
+        keyid=R2["keyid"],
+        rs=R2["rs"],
+        padding=1,
+    ),
+    "key aesgcm": lambda: ece.explain(b"hi", salt=bytes(16), key=KEY, version="aesgcm"),
+    "key aesgcm with an auth secret": lambda: ece.explain(
+        b"hi", salt=bytes(16), key=KEY, auth_secret=bytes(range(16, 32)), version="aesgcm", rs=100
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_step_is_worded_as_reviewed(case: str) -> None:
+    steps = CASES[case]()
+    assert [[s.name, s.part, s.formula, s.source, s.meaning] for s in steps] == WORDS[case]
+
+
+def test_an_auth_secret_is_an_input_only_where_the_coding_mixes_it_in() -> None:
+    # aes128gcm with an explicit key ignores an auth secret (as http_ece does): not shown.
+    without = ece.explain(b"hi", salt=bytes(16), key=KEY)
+    with_auth = ece.explain(b"hi", salt=bytes(16), key=KEY, auth_secret=bytes(16))
+    assert [s.name for s in with_auth] == [s.name for s in without]
+    assert values(with_auth)["body"] == values(without)["body"]
+
+
+def test_the_salt_shown_is_the_one_drawn_when_none_is_given() -> None:
+    v = values(ece.explain(b"hi", key=KEY))
+    assert len(v["salt"]) == 16 and v["salt"] == v["header.salt"]
+    assert ece.decrypt(v["body"], key=KEY) == b"hi"
+
+
+def test_aesgcm_headers_carry_the_salt_and_rs_when_not_4096() -> None:
+    for rs, suffix in ((24, b";rs=24"), (4096, b"")):
+        v = values(ece.explain(b"hi", **sender(A, version="aesgcm", rs=rs)))
+        assert v["Encryption"] == b"salt=" + b64url_encode(v["salt"]).encode() + suffix
+        assert v["Crypto-Key"] == b"dh=" + b64url_encode(v["as_public"]).encode()
+
+
+def test_render_lays_each_step_out_exactly() -> None:
+    steps = [
+        ece.Step("a", b"\x01", "f1", "S §1", "m1", "input"),
+        ece.Step("Encryption", b"salt=abc", "f2", "S §2", "m2", "header"),
+        ece.Step("name3", b"\x00\x01", "f3", "S §3", "m3", "header"),
+        ece.Step("Crypto-Key", b"dh=xyz", "f4", "S §4", "m4", "body"),
+    ]
+    pad = " " * 15  # the longest name (10) and "  " + " : "
+    assert render(steps) == "\n".join(
+        [
+            "inputs:",
+            "  a          : AQ",
+            f"{pad}a = f1 (S §1; 1 octet)",
+            f"{pad}m1",
+            "header:",
+            "  Encryption : salt=abc",  # an HTTP header value, as the text it is
+            f"{pad}Encryption = f2 (S §2; 8 octets)",
+            f"{pad}m2",
+            "  name3      : AAE",
+            f"{pad}name3 = f3 (S §3; 2 octets)",
+            f"{pad}m3",
+            "body:",
+            "  Crypto-Key : dh=xyz",
+            f"{pad}Crypto-Key = f4 (S §4; 6 octets)",
+            f"{pad}m4",
+            "",
+        ]
+    )
+    wide = " " * 17
+    assert render(steps[:1], brief=True, width=12) == f"  a            : AQ\n{wide}m1 (S §1)\n"

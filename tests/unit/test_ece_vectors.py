@@ -204,6 +204,31 @@ def test_aesgcm_trace_names_and_context() -> None:
     assert values["ciphertext"] == unb64(G["body"])
 
 
+@pytest.mark.parametrize("mixed", [True, False])
+def test_aesgcm_key_mode_trace(mixed: bool) -> None:
+    # An explicit key: with an auth secret it is mixed in first (as http_ece does),
+    # without one it is the IKM as is; the cek_info is aesgcm's either way.
+    key, salt, auth = os.urandom(16), os.urandom(16), os.urandom(16)
+    extra = {"auth_secret": auth} if mixed else {}
+    steps = ece.trace(b"x", salt=salt, key=key, version="aesgcm", **extra)
+    names = [name for name, _ in steps]
+    tail = ["PRK", "cek_info", "CEK", "nonce_info", "NONCE", "ciphertext"]
+    values = dict(steps)
+    if mixed:
+        assert names == ["key", "auth_info", "PRK_combine", "IKM", *tail]
+        assert values["key"] == key
+        assert values["PRK_combine"] == hkdf_extract(auth, key)
+        assert values["IKM"] == hkdf_expand(
+            values["PRK_combine"], b"Content-Encoding: auth\x00", 32
+        )
+    else:
+        assert names == ["IKM", *tail]
+        assert values["IKM"] == key
+    assert values["cek_info"] == b"Content-Encoding: aesgcm\x00"
+    assert values["PRK"] == hkdf_extract(salt, values["IKM"])
+    assert values["ciphertext"] == ece.encrypt(b"x", salt=salt, key=key, version="aesgcm", **extra)
+
+
 # ---------------------------------------------------------------- HKDF (RFC 5869)
 
 
@@ -228,5 +253,7 @@ def test_hkdf_matches_cryptography(length: int) -> None:
 
 
 def test_hkdf_expand_refuses_impossible_length() -> None:
-    with pytest.raises(ValueError):
-        hkdf_expand(bytes(32), b"", 255 * 32 + 1)
+    # RFC 5869 §2.3: L <= 255 * HashLen.
+    for length in (255 * 32 + 1, -1):
+        with pytest.raises(ValueError, match=r"^HKDF-Expand length must be 0\.\.8160 octets$"):
+            hkdf_expand(bytes(32), b"", length)

@@ -403,6 +403,49 @@ ROWS: list[tuple[int, dict[str, str], bytes, str, Optional[str], str, str]] = [
 ]
 
 
+# "owner/repo #123": a public issue thread (where the service's words were pasted).
+_ISSUE = re.compile(r"[\w.-]+(?:/[\w.-]+)? #\d+")
+# The status a source says the words came with: "fcm...'s 403 body", "answered with a 400".
+_CITED_STATUS = re.compile(r"'s (\d{3}) body|answered with a (\d{3})")
+
+
+def check_source(status: int, headers: dict[str, str], body: bytes, source: str) -> None:
+    """A row's source agrees with the row: it names a document, an issue thread, or the
+    service whose plain answer it is; the errno or status it cites is the one the row sends."""
+    if source.startswith(AUTOPUSH_DOC):
+        cited = re.fullmatch(re.escape(AUTOPUSH_DOC) + r": errno (\d+)(?: .+)?", source)
+        assert cited, source
+        assert json.loads(body)["errno"] == int(cited.group(1)), source
+    elif source.startswith(WNS_DOC):
+        cited = re.fullmatch(re.escape(WNS_DOC) + r": (\d{3}) .+", source)
+        assert cited and int(cited.group(1)) == status, source
+        assert any(name.startswith("X-WNS-") for name in headers)
+    elif source == APPLE_DOC:
+        assert list(json.loads(body)) == ["reason"]  # Apple's shape: {"reason": "..."}
+    elif _ISSUE.search(source):
+        for match in _CITED_STATUS.finditer(source):
+            assert int(match.group(1) or match.group(2)) == status, source
+    else:
+        assert source.startswith("FCM's plain-text answer"), source
+        assert headers == TEXT
+
+
+def test_each_row_names_its_source() -> None:
+    # The check itself must be able to fail: a row whose source cites another errno or status.
+    errno_103 = autopush(410, 103, "Gone", "expired")
+    check_source(410, JSON, errno_103, AUTOPUSH_DOC + ": errno 103 expired URL endpoint")
+    with pytest.raises(AssertionError):
+        check_source(410, JSON, errno_103, AUTOPUSH_DOC + ": errno 102 invalid URL endpoint")
+    with pytest.raises(AssertionError):
+        check_source(404, {"X-WNS-Status": "dropped"}, b"", WNS_DOC + ": 410 Gone")
+    with pytest.raises(AssertionError):
+        check_source(401, TEXT, b"x", "zaru/webpush #81 (fcm.googleapis.com's 403 body)")
+    with pytest.raises(AssertionError):
+        check_source(401, TEXT, b"x", "the same sentence (a/b #1) answered with a 400")
+    with pytest.raises(AssertionError):
+        check_source(401, TEXT, b"x", "a forum post")
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "body", "reason", "action", "detail", "source"),
     ROWS,
@@ -417,7 +460,7 @@ def test_each_dialect_row(
     detail: str,
     source: str,
 ) -> None:
-    assert source  # every row says where its response comes from
+    check_source(status, headers, body, source)  # every row says where its response comes from
     response = PushResponse(status, "", headers, body, ENDPOINT)
     error = error_for_response(response, ENDPOINT)
     assert error is not None

@@ -162,10 +162,11 @@ def test_cache_is_bounded_lru(signatures: list[dict[str, Any]]) -> None:
 
 def test_invalid_claims_are_never_cached(signatures: list[dict[str, Any]]) -> None:
     vapid = Vapid.generate()
-    exp = int(time.time()) + 3600
-    vapid.sign({**CLAIMS, "exp": exp})
-    # exp 3600.0 hashes like 3600: it must still be refused, not served from cache.
-    with pytest.raises(VapidError, match="integer"):
+    exp = int(time.time()) + 3 * 3600  # cached until an hour before: live in the cache now
+    first = vapid.sign({**CLAIMS, "exp": exp})
+    assert vapid.sign({**CLAIMS, "exp": exp}) == first
+    # A float exp hashes like the int: it must still be refused, not served from cache.
+    with pytest.raises(VapidError, match=r"^'exp' must be an integer"):
         vapid.sign({**CLAIMS, "exp": float(exp)})
     for _ in range(2):
         with pytest.raises(VapidError):
@@ -216,3 +217,14 @@ def test_concurrent_sign_is_consistent(signatures: list[dict[str, Any]]) -> None
     assert sorted(c["aud"] for c in signatures) == sorted(auds)
     for aud, tokens in by_aud.items():
         assert vapid.verify(tokens.pop(), audience=aud)["aud"] == aud
+
+
+def test_the_cache_holds_at_least_one_token() -> None:
+    from webpush_core.vapid._cache import TokenCache
+
+    one = TokenCache(max_entries=1)
+    assert one.get_or_mint("a", lambda now: ({"h": "a"}, int(now) + 7200)) == {"h": "a"}
+    assert one.get_or_mint("a", lambda now: ({"h": "again"}, int(now) + 7200)) == {"h": "a"}
+    assert len(one) == 1
+    with pytest.raises(ValueError, match=r"^max_entries must be at least 1$"):
+        TokenCache(max_entries=0)

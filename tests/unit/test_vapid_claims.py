@@ -18,8 +18,11 @@ NOW = 1_800_000_000.0
 SUB = "mailto:ops@example.com"
 AUD = "https://push.example.net"
 
+LABEL = "a" * 63
+LONGEST = ".".join([LABEL, LABEL, LABEL, "a" * 57]) + ".com"  # 253 octets, DNS's limit
 GOOD_SUBS = [
     SUB,
+    f"mailto:ops@{LONGEST}",
     "MAILTO:ops@example.com",
     "mailto:first.last+tag@mail.sub.example.co.uk",
     "mailto:o'brien@example.org",
@@ -30,43 +33,145 @@ GOOD_SUBS = [
 ]
 
 BAD_SUBS: list[tuple[Any, str]] = [
-    (None, "needs 'sub'"),
-    ("", "needs 'sub'"),
-    ("ops@example.com", "mailto:ops@example.com"),  # the message shows the fix
-    ("mailto:ops @example.com", "spaces"),
-    (" mailto:ops@example.com", "spaces"),
-    ("mailto:ops@example.com\n", "spaces"),
-    ("mailto:<ops@example.com>", "angle brackets"),
-    ("mailto:Ops<ops@example.com>", "angle brackets"),
-    ("mailto:ops@localhost", "localhost"),
-    ("mailto:ops@LOCALHOST", "localhost"),
-    ("mailto:ops@dev.localhost", "localhost"),
-    ("mailto:ops@127.0.0.1", "localhost"),
-    ("mailto:mailto:ops@example.com", "repeats"),
-    ("mailto:MAILTO:ops@example.com", "repeats"),
-    ("mailto:ops", "one plain address"),
-    ("mailto:@example.com", "one plain address"),
-    ("mailto:", "one plain address"),
-    ("mailto:a@example.com,b@example.com", "one plain address"),
-    ("mailto:ops@example", "real-looking"),
-    ("mailto:ops@example.com?subject=hi", "real-looking"),
-    ("mailto:ops@-example.com", "real-looking"),
-    ("mailto:ops@example..com", "real-looking"),
-    ("http://example.com", "mailto: address or an https: URL"),
-    ("example.com", "mailto: address or an https: URL"),
-    ("tel:+15551234", "mailto: address or an https: URL"),
-    ("https://", "without a host"),
-    ("https:///path", "without a host"),
-    ("https://localhost", "localhost"),
-    ("https://localhost:8080/contact", "localhost"),
-    ("https://127.0.0.1", "localhost"),
-    ("https://[::1]/", "localhost"),
-    ("https://0.0.0.0", "localhost"),
-    ("https://app.localhost", "localhost"),
-    ("https://user:pw@example.com", "credentials"),
-    ("https://example.com:99999", "not a valid https: URL"),
-    (42, "string"),
-    (["mailto:ops@example.com"], "string"),
+    (
+        f"mailto:ops@a{LONGEST}",  # one octet past DNS's 253 (the value is clipped to 80)
+        f"'sub' 'mailto:ops@a{LONGEST[:64]}... does not have a real-looking mail domain",
+    ),
+    (
+        "mailto:ops@localhost.",
+        "'sub' 'mailto:ops@localhost.' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "https://app.localhost.",
+        "'sub' 'https://app.localhost.' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "mailto:ops<x@example.com",
+        "'sub' 'mailto:ops<x@example.com' must be a bare address, without angle brackets or a name",
+    ),
+    (
+        "mailto:ops@example.com>",
+        "'sub' 'mailto:ops@example.com>' must be a bare address, without angle brackets or a name",
+    ),
+    ("https://user@example.com", "'sub' 'https://user@example.com' must not carry credentials"),
+    ("https://:pw@example.com", "'sub' 'https://:pw@example.com' must not carry credentials"),
+    (
+        None,
+        "vapid_claims needs 'sub': a contact for the push service, 'mailto:you@example.com' or "
+        "an https: URL (RFC 8292 §2.1)",
+    ),
+    (
+        "",
+        "vapid_claims needs 'sub': a contact for the push service, 'mailto:you@example.com' or "
+        "an https: URL (RFC 8292 §2.1)",
+    ),
+    (
+        "ops@example.com",
+        "'sub' 'ops@example.com' is a bare email address; write it as a mailto: URI, e.g. "
+        "'mailto:ops@example.com' (RFC 8292 §2.1)",
+    ),  # the message shows the fix
+    ("mailto:ops @example.com", "'sub' 'mailto:ops @example.com' must not contain spaces"),
+    (" mailto:ops@example.com", "'sub' ' mailto:ops@example.com' must not contain spaces"),
+    ("mailto:ops@example.com\n", "'sub' 'mailto:ops@example.com\\n' must not contain spaces"),
+    (
+        "mailto:<ops@example.com>",
+        "'sub' 'mailto:<ops@example.com>' must be a bare address, without angle brackets or a name",
+    ),
+    (
+        "mailto:Ops<ops@example.com>",
+        "'sub' 'mailto:Ops<ops@example.com>' must be a bare address, without angle brackets or a "
+        "name",
+    ),
+    (
+        "mailto:ops@localhost",
+        "'sub' 'mailto:ops@localhost' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "mailto:ops@LOCALHOST",
+        "'sub' 'mailto:ops@LOCALHOST' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "mailto:ops@dev.localhost",
+        "'sub' 'mailto:ops@dev.localhost' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "mailto:ops@127.0.0.1",
+        "'sub' 'mailto:ops@127.0.0.1' is on localhost; push services (Apple) refuse it",
+    ),
+    ("mailto:mailto:ops@example.com", "'sub' 'mailto:mailto:ops@example.com' repeats 'mailto:'"),
+    ("mailto:MAILTO:ops@example.com", "'sub' 'mailto:MAILTO:ops@example.com' repeats 'mailto:'"),
+    (
+        "mailto:ops",
+        "'sub' 'mailto:ops' is not a mailto: URI with one plain address (user@example.com, no "
+        "query, no list)",
+    ),
+    (
+        "mailto:@example.com",
+        "'sub' 'mailto:@example.com' is not a mailto: URI with one plain address "
+        "(user@example.com, no query, no list)",
+    ),
+    (
+        "mailto:",
+        "'sub' 'mailto:' is not a mailto: URI with one plain address (user@example.com, no "
+        "query, no list)",
+    ),
+    (
+        "mailto:a@example.com,b@example.com",
+        "'sub' 'mailto:a@example.com,b@example.com' is not a mailto: URI with one plain address "
+        "(user@example.com, no query, no list)",
+    ),
+    ("mailto:ops@example", "'sub' 'mailto:ops@example' does not have a real-looking mail domain"),
+    (
+        "mailto:ops@example.com?subject=hi",
+        "'sub' 'mailto:ops@example.com?subject=hi' does not have a real-looking mail domain",
+    ),
+    (
+        "mailto:ops@-example.com",
+        "'sub' 'mailto:ops@-example.com' does not have a real-looking mail domain",
+    ),
+    (
+        "mailto:ops@example..com",
+        "'sub' 'mailto:ops@example..com' does not have a real-looking mail domain",
+    ),
+    (
+        "http://example.com",
+        "'sub' 'http://example.com' must be a mailto: address or an https: URL (RFC 8292 §2.1)",
+    ),
+    (
+        "example.com",
+        "'sub' 'example.com' must be a mailto: address or an https: URL (RFC 8292 §2.1)",
+    ),
+    (
+        "tel:+15551234",
+        "'sub' 'tel:+15551234' must be a mailto: address or an https: URL (RFC 8292 §2.1)",
+    ),
+    ("https://", "'sub' 'https://' is an https: URL without a host"),
+    ("https:///path", "'sub' 'https:///path' is an https: URL without a host"),
+    (
+        "https://localhost",
+        "'sub' 'https://localhost' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "https://localhost:8080/contact",
+        "'sub' 'https://localhost:8080/contact' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "https://127.0.0.1",
+        "'sub' 'https://127.0.0.1' is on localhost; push services (Apple) refuse it",
+    ),
+    ("https://[::1]/", "'sub' 'https://[::1]/' is on localhost; push services (Apple) refuse it"),
+    ("https://0.0.0.0", "'sub' 'https://0.0.0.0' is on localhost; push services (Apple) refuse it"),
+    (
+        "https://app.localhost",
+        "'sub' 'https://app.localhost' is on localhost; push services (Apple) refuse it",
+    ),
+    (
+        "https://user:pw@example.com",
+        "'sub' 'https://user:pw@example.com' must not carry credentials",
+    ),
+    ("https://example.com:99999", "'sub' 'https://example.com:99999' is not a valid https: URL"),
+    (42, "'sub' must be a string, got int"),
+    (["mailto:ops@example.com"], "'sub' must be a string, got list"),
 ]
 
 GOOD_AUDS = [
@@ -81,38 +186,107 @@ GOOD_AUDS = [
 ]
 
 BAD_AUDS: list[tuple[Any, str]] = [
-    ("", "needs 'aud'"),
-    ("fcm.googleapis.com", "https://"),
-    ("//fcm.googleapis.com", "https://"),
-    ("https://fcm.googleapis.com/", "trailing slash"),
-    ("https://fcm.googleapis.com/fcm/send/abc", "no path"),
-    ("https://fcm.googleapis.com?x=1", "no path"),
-    ("https://fcm.googleapis.com#frag", "no path"),
-    ("https://fcm.googleapis.com#", "no path"),
-    ("https://FCM.googleapis.com", "lowercase"),
-    ("HTTPS://fcm.googleapis.com", "lowercase 'https://'"),
-    ("https://fcm.googleapis.com:443", "default port"),
-    ("http://push.example.net:80", "default port"),
-    ("https://push.example.net:0", "port 0"),
-    ("https://push.example.net:99999", "not a valid origin"),
-    ("https://push.example.net:http", "not a valid origin"),
-    ("ftp://push.example.net", "https://"),
-    ("wss://push.example.net", "https://"),
-    ("https://", "no valid host"),
-    ("https://u@push.example.net", "credentials"),
-    ("https://push example.net", "no valid host"),
-    (5, "string"),
-    (b"https://push.example.net", "string"),
+    (
+        "https://push.example?",  # an empty query is still a query
+        "'aud' 'https://push.example?' must be an origin, scheme://host[:port], with no path, "
+        "query or trailing slash (RFC 8292 §2)",
+    ),
+    (
+        "",
+        "vapid_claims needs 'aud': the push service's origin, e.g. 'https://fcm.googleapis.com' "
+        "(RFC 8292 §2)",
+    ),
+    (
+        "fcm.googleapis.com",
+        "'aud' 'fcm.googleapis.com' must start with lowercase 'https://' (or 'http://')",
+    ),
+    (
+        "//fcm.googleapis.com",
+        "'aud' '//fcm.googleapis.com' must start with lowercase 'https://' (or 'http://')",
+    ),
+    (
+        "https://fcm.googleapis.com/",
+        "'aud' 'https://fcm.googleapis.com/' must be an origin, scheme://host[:port], with no "
+        "path, query or trailing slash (RFC 8292 §2)",
+    ),
+    (
+        "https://fcm.googleapis.com/fcm/send/abc",
+        "'aud' 'https://fcm.googleapis.com/fcm/send/abc' must be an origin, "
+        "scheme://host[:port], with no path, query or trailing slash (RFC 8292 §2)",
+    ),
+    (
+        "https://fcm.googleapis.com?x=1",
+        "'aud' 'https://fcm.googleapis.com?x=1' must be an origin, scheme://host[:port], with no "
+        "path, query or trailing slash (RFC 8292 §2)",
+    ),
+    (
+        "https://fcm.googleapis.com#frag",
+        "'aud' 'https://fcm.googleapis.com#frag' must be an origin, scheme://host[:port], with "
+        "no path, query or trailing slash (RFC 8292 §2)",
+    ),
+    (
+        "https://fcm.googleapis.com#",
+        "'aud' 'https://fcm.googleapis.com#' must be an origin, scheme://host[:port], with no "
+        "path, query or trailing slash (RFC 8292 §2)",
+    ),
+    (
+        "https://FCM.googleapis.com",
+        "'aud' 'https://FCM.googleapis.com' must be lowercase, as origins are",
+    ),
+    (
+        "HTTPS://fcm.googleapis.com",
+        "'aud' 'HTTPS://fcm.googleapis.com' must start with lowercase 'https://' (or 'http://')",
+    ),
+    (
+        "https://fcm.googleapis.com:443",
+        "'aud' 'https://fcm.googleapis.com:443' must leave out the default port (RFC 6454 §6.2)",
+    ),
+    (
+        "http://push.example.net:80",
+        "'aud' 'http://push.example.net:80' must leave out the default port (RFC 6454 §6.2)",
+    ),
+    ("https://push.example.net:0", "'aud' 'https://push.example.net:0' has port 0"),
+    (
+        "https://push.example.net:99999",
+        "'aud' 'https://push.example.net:99999' is not a valid origin",
+    ),
+    (
+        "https://push.example.net:http",
+        "'aud' 'https://push.example.net:http' is not a valid origin",
+    ),
+    (
+        "ftp://push.example.net",
+        "'aud' 'ftp://push.example.net' must start with lowercase 'https://' (or 'http://')",
+    ),
+    (
+        "wss://push.example.net",
+        "'aud' 'wss://push.example.net' must start with lowercase 'https://' (or 'http://')",
+    ),
+    ("https://", "'aud' 'https://' has no valid host"),
+    ("https://u@push.example.net", "'aud' 'https://u@push.example.net' must not carry credentials"),
+    ("https://push example.net", "'aud' 'https://push example.net' has no valid host"),
+    (5, "'aud' must be a string, got int"),
+    (b"https://push.example.net", "'aud' must be a string, got bytes"),
 ]
 
 BAD_EXPS: list[tuple[Any, str]] = [
-    (int(NOW) + 3600.0, "integer"),
-    (str(int(NOW) + 3600), "integer"),
-    (True, "integer"),
-    ([int(NOW) + 60], "integer"),
-    (int(NOW) + 24 * 3600 + 1, "24 hours"),  # the limit plus one: still refused
-    (int(NOW) + 7 * 24 * 3600, "24 hours"),
-    (10**30, "24 hours"),
+    (int(NOW) + 3600.0, "'exp' must be an integer (seconds since the epoch), got float"),
+    (str(int(NOW) + 3600), "'exp' must be an integer (seconds since the epoch), got str"),
+    (True, "'exp' must be an integer (seconds since the epoch), got bool"),
+    ([int(NOW) + 60], "'exp' must be an integer (seconds since the epoch), got list"),
+    (  # the limit plus one: still refused
+        int(NOW) + 24 * 3600 + 1,
+        "'exp' 1800086401 is more than 24 hours ahead (now is 1800000000; RFC 8292 §2)",
+    ),
+    (
+        int(NOW) + 7 * 24 * 3600,
+        "'exp' 1800604800 is more than 24 hours ahead (now is 1800000000; RFC 8292 §2)",
+    ),
+    (
+        10**30,
+        "'exp' 1000000000000000000000000000000 is more than 24 hours ahead (now is 1800000000; "
+        "RFC 8292 §2)",
+    ),
 ]
 
 
@@ -124,9 +298,9 @@ def test_good_subs(sub: str) -> None:
 @pytest.mark.parametrize(("sub", "message"), BAD_SUBS, ids=[repr(s) for s, _ in BAD_SUBS])
 def test_bad_subs(sub: Any, message: str) -> None:
     claims = {"aud": AUD} if sub is None else {"sub": sub, "aud": AUD}
-    with pytest.raises(VapidError, match=message.replace("?", r"\?")) as info:
+    with pytest.raises(VapidError) as info:
         validate_claims(claims, now=NOW)
-    assert info.value.field == "vapid_claims.sub"
+    assert (str(info.value), info.value.field) == (message, "vapid_claims.sub")
 
 
 def test_plain_email_message_says_add_mailto() -> None:
@@ -144,12 +318,12 @@ def test_good_auds(aud: str) -> None:
 @pytest.mark.parametrize(("aud", "message"), BAD_AUDS, ids=[repr(a) for a, _ in BAD_AUDS])
 def test_bad_auds(aud: Any, message: str) -> None:
     if aud != "":  # an empty aud is "absent" for validate_claims; sign() requires it
-        with pytest.raises(VapidError, match=message) as info:
+        with pytest.raises(VapidError) as info:
             validate_claims({"sub": SUB, "aud": aud}, now=NOW)
-        assert info.value.field == "vapid_claims.aud"
-    with pytest.raises(VapidError, match=message) as info:
+        assert (str(info.value), info.value.field) == (message, "vapid_claims.aud")
+    with pytest.raises(VapidError) as info:
         Vapid.generate().sign({"sub": SUB, "aud": aud})
-    assert info.value.field == "vapid_claims.aud"
+    assert (str(info.value), info.value.field) == (message, "vapid_claims.aud")
 
 
 def test_sign_requires_aud_but_validate_claims_does_not() -> None:
@@ -161,9 +335,9 @@ def test_sign_requires_aud_but_validate_claims_does_not() -> None:
 
 @pytest.mark.parametrize(("exp", "message"), BAD_EXPS, ids=[repr(e) for e, _ in BAD_EXPS])
 def test_bad_exps(exp: Any, message: str) -> None:
-    with pytest.raises(VapidError, match=message) as info:
+    with pytest.raises(VapidError) as info:
         validate_claims({"sub": SUB, "aud": AUD, "exp": exp}, now=NOW)
-    assert info.value.field == "vapid_claims.exp"
+    assert (str(info.value), info.value.field) == (message, "vapid_claims.exp")
 
 
 @pytest.mark.parametrize("ahead", [1, 60, 12 * 3600, 24 * 3600])

@@ -214,6 +214,9 @@ def _resign(vapid: Vapid, header: dict[str, Any], claims: dict[str, Any]) -> str
     return f"{signing_input}.{b64u(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
+BAD_SIG = "the JWT signature is not base64url"
+
+
 def test_verify_rejects(vapid: Vapid) -> None:
     k = vapid.application_server_key
     auth = vapid.sign(CLAIMS)["Authorization"]
@@ -240,53 +243,132 @@ def test_verify_rejects(vapid: Vapid) -> None:
     wrong_alg_signed = _resign(vapid, {"typ": "JWT", "alg": "ES384"}, {**CLAIMS, "exp": now + 60})
     wrong_typ = _resign(vapid, {"typ": "JWE", "alg": "ES256"}, {**CLAIMS, "exp": now + 60})
     array_claims = _resign(vapid, good_header, [1, 2])  # type: ignore[arg-type]
+    number_typ = _resign(vapid, {"typ": 5, "alg": "ES256"}, {**CLAIMS, "exp": now + 60})
 
-    cases: dict[str, tuple[str, Any]] = {
-        "tampered claims": (f"vapid t={header}.{tampered_claims}.{signature}, k={k}", None),
-        "tampered signature": (f"vapid t={header}.{payload}.{b64u(bytes(flipped))}, k={k}", None),
+    sig = "the VAPID token's signature does not verify with the key"
+    parts = "the JWT must have three non-empty base64url parts (RFC 7515 §7.1)"
+    alg = "the JWT header's alg must be ES256 (RFC 8292 §2)"
+    both = "the vapid Authorization needs both t=<JWT> and k=<key> (RFC 8292 §3)"
+    scheme = "the Authorization scheme must be 'vapid' (RFC 8292) or 'WebPush' (draft-01)"
+    # name: (Authorization, audience, the error's words)
+    cases: dict[str, tuple[str, Any, str]] = {
+        "tampered claims": (f"vapid t={header}.{tampered_claims}.{signature}, k={k}", None, sig),
+        "tampered signature": (
+            f"vapid t={header}.{payload}.{b64u(bytes(flipped))}, k={k}",
+            None,
+            sig,
+        ),
         "short signature": (
             f"vapid t={header}.{payload}.{b64u(unb64u(signature)[:63])}, k={k}",
             None,
+            "an ES256 signature is 64 bytes (r || s), got 63",
         ),
-        "DER signature": (f"vapid t={header}.{payload}.{der_signature}, k={k}", None),
+        "DER signature": (
+            f"vapid t={header}.{payload}.{der_signature}, k={k}",
+            None,
+            f"an ES256 signature is 64 bytes (r || s), got {len(unb64u(der_signature))}",
+        ),
+        "signature not base64url": (f"vapid t={header}.{payload}.%%%, k={k}", None, BAD_SIG),
         "signed by another key, this k": (
             other.sign(CLAIMS)["Authorization"].split(", k=")[0] + f", k={k}",
             None,
+            sig,
         ),
-        "expired": (expired["Authorization"], None),
-        "exp too far": (f"vapid t={too_far}, k={k}", None),
-        "no exp": (f"vapid t={no_exp}, k={k}", None),
-        "wrong audience": (auth, "https://other.example"),
-        "alg none": (f"vapid t={alg_none}, k={k}", None),
-        "HS256 with the public key as secret": (f"vapid t={hs256}, k={k}", None),
-        "alg ES384": (f"vapid t={wrong_alg_signed}, k={k}", None),
-        "typ JWE": (f"vapid t={wrong_typ}, k={k}", None),
-        "claims not an object": (f"vapid t={array_claims}, k={k}", None),
-        "two parts": (f"vapid t={header}.{payload}, k={k}", None),
-        "four parts": (f"vapid t={token}.x, k={k}", None),
-        "empty part": (f"vapid t={header}..{signature}, k={k}", None),
-        "header not json": (f"vapid t={b64u(b'nope')}.{payload}.{signature}, k={k}", None),
-        "missing k": (f"vapid t={token}", None),
-        "missing t": (f"vapid k={k}", None),
-        "repeated t": (f"vapid t={token}, t={token}, k={k}", None),
-        "bad param": (f"vapid t={token}, k", None),
-        "k not a point": (f"vapid t={token}, k={b64u(b'x' * 65)}", None),
-        "k off the curve": (f"vapid t={token}, k={off_curve}", None),
-        "k not base64": (f"vapid t={token}, k=%%%", None),
-        "unknown scheme": (f"Bearer {token}", None),
-        "empty": ("", None),
-        "scheme only": ("vapid", None),
-        "WebPush without Crypto-Key": (f"WebPush {token}", None),
-        "WebPush with spaces": (f"WebPush {token} extra", None),
+        "expired": (expired["Authorization"], None, "the VAPID token has expired"),
+        "exp too far": (
+            f"vapid t={too_far}, k={k}",
+            None,
+            "the VAPID token's exp is more than 24 hours ahead (RFC 8292 §2)",
+        ),
+        "no exp": (f"vapid t={no_exp}, k={k}", None, "the VAPID token has no numeric exp claim"),
+        "wrong audience": (
+            auth,
+            "https://other.example",
+            f"the VAPID token's aud {AUD!r} is not 'https://other.example'",
+        ),
+        "alg none": (f"vapid t={alg_none}, k={k}", None, parts),
+        "HS256 with the public key as secret": (f"vapid t={hs256}, k={k}", None, alg),
+        "alg ES384": (f"vapid t={wrong_alg_signed}, k={k}", None, alg),
+        "typ JWE": (f"vapid t={wrong_typ}, k={k}", None, "the JWT header's typ must be JWT"),
+        "typ not a string": (
+            f"vapid t={number_typ}, k={k}",
+            None,
+            "the JWT header's typ must be JWT",
+        ),
+        "claims not an object": (
+            f"vapid t={array_claims}, k={k}",
+            None,
+            "the JWT claims is not a JSON object",
+        ),
+        "header not an object": (
+            f"vapid t={b64u(b'[1]')}.{payload}.{signature}, k={k}",
+            None,
+            "the JWT header is not a JSON object",
+        ),
+        "two parts": (f"vapid t={header}.{payload}, k={k}", None, parts),
+        "four parts": (f"vapid t={token}.x, k={k}", None, parts),
+        "empty part": (f"vapid t={header}..{signature}, k={k}", None, parts),
+        "header not json": (
+            f"vapid t={b64u(b'nope')}.{payload}.{signature}, k={k}",
+            None,
+            "the JWT header is not base64url JSON",
+        ),
+        "claims not json": (
+            f"vapid t={header}.{b64u(b'nope')}.{signature}, k={k}",
+            None,
+            sig,  # the signature is checked before the claims are read
+        ),
+        "missing k": (f"vapid t={token}", None, both),
+        "missing t": (f"vapid k={k}", None, both),
+        "repeated t": (
+            f"vapid t={token}, t={token}, k={k}",
+            None,
+            "the Authorization header repeats t=",
+        ),
+        "bad param": (
+            f"vapid t={token}, k",
+            None,
+            "the vapid Authorization parameters must be t=<JWT>, k=<key> (RFC 8292 §3)",
+        ),
+        "k not a point": (
+            f"vapid t={token}, k={b64u(b'x' * 65)}",
+            None,
+            "the VAPID public key must be a 65-byte uncompressed P-256 point (RFC 8292 §3.2)",
+        ),
+        "k off the curve": (
+            f"vapid t={token}, k={off_curve}",
+            None,
+            "the token carries a different public key than this one",
+        ),
+        "k not base64": (f"vapid t={token}, k=%%%", None, "the VAPID public key is not base64url"),
+        "unknown scheme": (f"Bearer {token}", None, scheme),
+        "empty": ("", None, scheme),
+        "scheme only": ("vapid", None, both),
+        "WebPush without Crypto-Key": (
+            f"WebPush {token}",
+            None,
+            "a WebPush Authorization needs a Crypto-Key header with p256ecdsa=<key>",
+        ),
+        "WebPush with spaces": (
+            f"WebPush {token} extra",
+            None,
+            "the WebPush Authorization must be 'WebPush <JWT>'",
+        ),
     }
-    for name, (authorization, audience) in cases.items():
+    # parse_authorization trusts the key the header carries, so it says more about it.
+    parsed_differently = {"k off the curve": "the VAPID public key is not on the P-256 curve"}
+    for name, (authorization, audience, words) in cases.items():
         with pytest.raises(VapidError) as info:
             vapid.verify(authorization, audience=audience)
-        assert info.value.field in ("authorization", "crypto_key"), name
+        assert (str(info.value), info.value.field) == (
+            words,
+            "crypto_key" if name.startswith("WebPush without") else "authorization",
+        ), name
         # The header-carried key path refuses the same (except "this k" on a
         # foreign token, which is the one thing only vapid.verify can catch).
-        with pytest.raises(VapidError):
+        with pytest.raises(VapidError) as info:
             parse_authorization(authorization, audience=audience)
+        assert str(info.value) == parsed_differently.get(name, words), name
 
     # A token signed by another key verifies against the key it carries, but
     # not against us: the push service compares public_key to the subscription's.
@@ -296,15 +378,48 @@ def test_verify_rejects(vapid: Vapid) -> None:
         vapid.verify(foreign)
 
     web = vapid.sign_headers(CLAIMS, scheme="webpush")
-    for crypto_key in (
-        f"p256ecdsa={other.application_server_key}",
-        "dh=BAAA",
-        f"p256ecdsa={k};p256ecdsa={other.application_server_key}",
+    one = "the Crypto-Key header must carry exactly one p256ecdsa=<key>"
+    for crypto_key, words, field in (
+        (
+            f"p256ecdsa={other.application_server_key}",
+            "the token carries a different public key than this one",
+            "authorization",
+        ),
+        ("dh=BAAA", "the Crypto-Key header has no p256ecdsa=<key>", "crypto_key"),
+        (
+            "",
+            "a WebPush Authorization needs a Crypto-Key header with p256ecdsa=<key>",
+            "crypto_key",
+        ),
+        (f"p256ecdsa={k};p256ecdsa={other.application_server_key}", one, "crypto_key"),
+        (f"p256ecdsa={k}, P256ECDSA={other.application_server_key}", one, "crypto_key"),
+        (b"p256ecdsa=x", "the Crypto-Key header must be a string", "crypto_key"),
     ):
-        with pytest.raises(VapidError):
-            vapid.verify(web["Authorization"], crypto_key)
-    with pytest.raises(VapidError):
+        with pytest.raises(VapidError) as info:
+            vapid.verify(web["Authorization"], crypto_key)  # type: ignore[arg-type]
+        assert (str(info.value), info.value.field) == (words, field), crypto_key
+    # The same key twice is one key; names are case-insensitive; a quoted value is unquoted.
+    for crypto_key in (
+        f"p256ecdsa={k};p256ecdsa={k}",
+        f'dh=BAAA; P256ECDSA="{k}"',
+        f"dh=BAAA,p256ecdsa={k}",
+    ):
+        assert vapid.verify(web["Authorization"], crypto_key)["sub"] == SUB
+    with pytest.raises(VapidError) as info:
         vapid.verify(42)  # type: ignore[arg-type]
+    assert (str(info.value), info.value.field) == (
+        "the Authorization header must be a string",
+        "authorization",
+    )
+
+
+def test_decode_verified_takes_a_string_token() -> None:
+    from webpush_core.vapid import _jwt
+
+    key = Vapid.generate()
+    with pytest.raises(VapidError) as info:
+        _jwt.decode_verified(b"a.b.c", key.public_key)  # type: ignore[arg-type]
+    assert (str(info.value), info.value.field) == ("the JWT must be a string", "authorization")
 
 
 @settings(max_examples=300, deadline=None)
@@ -317,3 +432,123 @@ def test_verify_rejects(vapid: Vapid) -> None:
 def test_parse_authorization_only_raises_vapid_error(auth: str, crypto_key: Any) -> None:
     with pytest.raises(VapidError):
         parse_authorization(auth, crypto_key)
+
+
+# --------------------------------------------------------------------------
+# The claims a push service checks, at their limits (RFC 8292 §2)
+
+
+@pytest.mark.parametrize(
+    ("exp", "words"),
+    [
+        (1_000_000, "the VAPID token has expired"),  # exp == now
+        (1_000_000 + 0.5, None),  # a float NumericDate is a number too
+        (1_000_000 + 86_400 + 60, None),  # 24 h ahead plus the 60 s of clock skew allowed
+        (
+            1_000_000 + 86_400 + 61,
+            "the VAPID token's exp is more than 24 hours ahead (RFC 8292 §2)",
+        ),
+        (10**400, "the VAPID token's exp is more than 24 hours ahead (RFC 8292 §2)"),
+        (float("nan"), "the VAPID token's exp is not a number (NaN)"),
+        (True, "the VAPID token has no numeric exp claim"),
+        ("1000060", "the VAPID token has no numeric exp claim"),
+        (None, "the VAPID token has no numeric exp claim"),
+    ],
+)
+def test_token_exp_at_its_limits(exp: Any, words: Any) -> None:
+    from webpush_core.vapid._token import check_token_claims
+
+    claims = {"aud": AUD, "exp": exp}
+    if words is None:
+        check_token_claims(claims, AUD, 1_000_000.0)
+        return
+    with pytest.raises(VapidError) as info:
+        check_token_claims(claims, None, 1_000_000.0)
+    assert (str(info.value), info.value.field) == (words, "authorization")
+
+
+def test_token_audience_is_compared_when_given() -> None:
+    from webpush_core.vapid._token import check_token_claims
+
+    check_token_claims({"exp": 1_000_060}, None, 1_000_000.0)  # no audience asked: no check
+    for claims, shown in (
+        ({"exp": 1_000_060, "aud": AUD}, repr(AUD)),
+        ({"exp": 1_000_060}, "None"),
+    ):
+        with pytest.raises(VapidError) as info:
+            check_token_claims(claims, "https://other.example", 1_000_000.0)
+        assert str(info.value) == f"the VAPID token's aud {shown} is not 'https://other.example'"
+
+
+def test_vapid_parameters_as_rfc_7235_writes_them(vapid: Vapid) -> None:
+    # Empty list items are skipped, names are case-insensitive, values may be quoted,
+    # and base64url padding inside a value is part of the value.
+    token, k = split_vapid(vapid.sign(CLAIMS))
+    for header in (
+        f"vapid t={token},, k={k}",
+        f'Vapid T="{token}", K="{k}"',
+        f"vapid  t={token} ,k={k}=",
+        f"vapid k={k}, t={token}",
+    ):
+        assert vapid.verify(header)["sub"] == SUB, header
+    both = "the vapid Authorization needs both t=<JWT> and k=<key> (RFC 8292 §3)"
+    params = "the vapid Authorization parameters must be t=<JWT>, k=<key> (RFC 8292 §3)"
+    for header, words in (
+        (f'vapid t="", k={k}', both),  # an empty quoted value
+        (f"vapid t=, k={k}", params),
+        (f"vapid ={token}, t={token}, k={k}", params),  # no name
+        (f"vapid t={token}, k={k}, T={token}", "the Authorization header repeats t="),
+        ("WebPush  ", "the WebPush Authorization must be 'WebPush <JWT>'"),
+    ):
+        with pytest.raises(VapidError) as info:
+            vapid.verify(header, f"p256ecdsa={k}")
+        assert (str(info.value), info.value.field) == (words, "authorization"), header
+
+
+def test_only_quotes_are_taken_off_a_crypto_key_value(vapid: Vapid) -> None:
+    k = vapid.application_server_key
+    headers = vapid.sign_headers(CLAIMS, scheme="webpush")
+    for crypto_key in (f"p256ecdsa={k}", f'p256ecdsa="{k}"', f"p256ecdsa = {k} "):
+        assert vapid.verify(headers["Authorization"], crypto_key)["aud"] == AUD
+    with pytest.raises(VapidError) as info:  # anything else stays and is part of the key
+        vapid.verify(headers["Authorization"], f"p256ecdsa=X{k}X")
+    assert str(info.value) == "the VAPID public key is not base64url"
+
+
+# --------------------------------------------------------------------------
+# Claims that are not plain str and int: signed the slow way, same result
+
+
+class Contact(str):
+    """A str subclass, as an enum of contacts or a settings object may give."""
+
+
+@pytest.mark.parametrize("cls", [Vapid, Vapid01])
+def test_claims_of_str_subclasses_are_signed_like_plain_ones(cls: type[Vapid]) -> None:
+    now = float(int(time.time()))
+    signer = cls(clock=lambda: now)
+    headers = signer.sign({"sub": Contact(SUB), "aud": Contact(AUD)})
+    assert isinstance(headers, dict)
+    plain = signer.sign(CLAIMS)
+    assert set(headers) == set(plain)
+    assert headers["Authorization"].split()[0] == plain["Authorization"].split()[0]
+    crypto_key = headers.get("Crypto-Key")
+    claims = signer.verify(headers["Authorization"], crypto_key)
+    assert claims == {"sub": SUB, "aud": AUD, "exp": int(now) + 12 * 3600}
+
+
+def test_non_ascii_claims_are_escaped_and_unserializable_ones_refused(vapid: Vapid) -> None:
+    headers = vapid.sign({**CLAIMS, "name": "Zoë"})
+    token, _ = split_vapid(headers)
+    assert unb64u(token.split(".")[1]).isascii()
+    assert vapid.verify(headers["Authorization"])["name"] == "Zoë"
+    for extra, why in (
+        ({"x"}, "Object of type set is not JSON serializable"),
+        (float("inf"), "Out of range float values are not JSON compliant"),
+    ):
+        with pytest.raises(VapidError) as info:
+            vapid.sign({**CLAIMS, "extra": extra})
+        assert (str(info.value), info.value.field) == (
+            f"vapid_claims must be JSON-serializable: {why}",
+            "vapid_claims",
+        )
