@@ -34,7 +34,6 @@ from webpush_core import (
     webpush,
     webpush_async,
 )
-from webpush_core._wire import proxy as proxy_module
 from webpush_core._wire.proxy import (
     MAX_CONNECT_HEAD,
     Proxy,
@@ -69,9 +68,6 @@ PROXY_VARS = [
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
-    # parse_proxy and the NO_PROXY matcher memoize: each test works its answers out itself.
-    parse_proxy.cache_clear()
-    proxy_module._bypassed.cache_clear()
 
 
 # --------------------------------------------------------------------------
