@@ -554,6 +554,10 @@ def test_proxy_refusals_in_words(
     assert proxy_refused(proxy, endpoint, status, invalid=invalid).message == (
         proxy_refused(proxy, endpoint, status, "", invalid=invalid).message
     )
+    if not invalid:  # the defaults: no reason, a proxy's answer (not an invalid one)
+        assert proxy_refused(proxy, endpoint, status).message == (
+            proxy_refused(proxy, endpoint, status, "", invalid=False).message
+        )
 
 
 # --------------------------------------------------------------------------
