@@ -245,6 +245,9 @@ def test_connect_reason_clipped() -> None:
         ("ple", "https://push.example/x", False),
         ("*.push.example", "https://push.example/x", True),  # as requests: the domain too
         ("**.example", "https://a.example/x", True),
+        ("*.", "https://a.example/x", False),  # not "*": it names no host (as requests)
+        ("a.test,*.", "https://a.example/x", False),
+        ("a.test, *", "https://a.example/x", True),
         ("..example", "https://a.example/x", True),
         (".", "https://a.example/x", False),  # nothing left of it
         ("a.test, *", "https://a.example/x", True),
