@@ -34,7 +34,6 @@ from webpush_core import (
     webpush,
     webpush_async,
 )
-from webpush_core._wire import proxy as proxy_module
 from webpush_core._wire.proxy import (
     MAX_CONNECT_HEAD,
     Proxy,
@@ -69,9 +68,6 @@ PROXY_VARS = [
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
-    # parse_proxy and the NO_PROXY matcher memoize: each test works its answers out itself.
-    parse_proxy.cache_clear()
-    proxy_module._bypassed.cache_clear()
 
 
 # --------------------------------------------------------------------------
@@ -249,6 +245,9 @@ def test_connect_reason_clipped() -> None:
         ("ple", "https://push.example/x", False),
         ("*.push.example", "https://push.example/x", True),  # as requests: the domain too
         ("**.example", "https://a.example/x", True),
+        ("*.", "https://a.example/x", False),  # not "*": it names no host (as requests)
+        ("a.test,*.", "https://a.example/x", False),
+        ("a.test, *", "https://a.example/x", True),
         ("..example", "https://a.example/x", True),
         (".", "https://a.example/x", False),  # nothing left of it
         ("a.test, *", "https://a.example/x", True),
@@ -558,6 +557,10 @@ def test_proxy_refusals_in_words(
     assert proxy_refused(proxy, endpoint, status, invalid=invalid).message == (
         proxy_refused(proxy, endpoint, status, "", invalid=invalid).message
     )
+    if not invalid:  # the defaults: no reason, a proxy's answer (not an invalid one)
+        assert proxy_refused(proxy, endpoint, status).message == (
+            proxy_refused(proxy, endpoint, status, "", invalid=False).message
+        )
 
 
 # --------------------------------------------------------------------------

@@ -337,6 +337,9 @@ def test_a_zone_queues_at_most_zone_queue_lookups() -> None:
         assert past.done()
         with pytest.raises(socket.gaierror, match="too many lookups waiting"):
             past.result(0)
+        refused = past.exception()
+        assert isinstance(refused, socket.gaierror)
+        assert (refused.errno, refused.strerror) == (socket.EAI_AGAIN, "too many lookups waiting")
         assert len(resolver._queued["slow.example"]) == ZONE_QUEUE
         assert ("past.slow.example", 443) not in resolver._pending
         # Another zone has a queue of its own.
@@ -406,6 +409,63 @@ def test_a_lookup_nobody_waits_for_is_not_run() -> None:
     assert "dropped.example.net" not in dns.calls
     assert dns.calls.count("shared.example.org") == 1
     assert resolver._cache[("s.slow.example", 443)][1].exception() is not None
+
+
+def test_a_queued_lookup_left_by_its_caller_takes_its_zones_place_with_it() -> None:
+    dns = HeldDNS()
+    resolver = Resolver(dns, workers=4)
+    assert resolver.resolve("w.fast.example", 443).result(WAIT)  # answered: precedence
+    dns.hold("fast.example", late=True)
+    try:
+        running = [resolver.resolve(f"r{i}.fast.example", 443) for i in range(2)]  # its turns
+        queued = resolver.resolve("q.fast.example", 443)
+        assert "fast.example" in resolver._queued_answering
+        assert queued.cancel()
+        assert "fast.example" not in resolver._queued
+        assert "fast.example" not in resolver._queued_answering
+    finally:
+        dns.release()
+    assert [f.result(WAIT) for f in running] == [[(socket.AF_INET, "8.8.8.8")]] * 2
+    assert _wait_for(lambda: _settled(resolver))
+    assert "q.fast.example" not in dns.calls
+
+
+def test_a_started_lookup_left_by_its_caller_is_still_shared() -> None:
+    dns = HeldDNS()
+    dns.hold("slow.example", late=True)
+    resolver = Resolver(dns, workers=2)
+    try:
+        first = resolver.resolve("s.slow.example", 443)
+        assert _wait_for(lambda: dns.calls == ["s.slow.example"])  # under way
+        assert first.cancel()  # its caller left; the lookup goes on ...
+        second = resolver.resolve("s.slow.example", 443)  # ... and a new caller joins it
+    finally:
+        dns.release()
+    assert second.result(WAIT) == [(socket.AF_INET, "8.8.8.8")]
+    assert dns.calls == ["s.slow.example"]
+    assert _wait_for(lambda: _settled(resolver))
+
+
+def test_a_zone_forgotten_while_its_names_wait_loses_its_precedence() -> None:
+    dns = HeldDNS()
+    resolver = Resolver(dns, workers=4)
+    assert resolver.resolve("w.first.example", 443).result(WAIT)  # the oldest zone heard
+    dns.hold("first.example", late=True)
+    try:
+        held = [resolver.resolve(f"r{i}.first.example", 443) for i in range(2)]
+        waiting = resolver.resolve("q.first.example", 443)
+        assert "first.example" in resolver._queued_answering
+        # _MAX_ENTRIES more zones answer: the oldest is forgotten, and its waiting name
+        # now waits as a zone's without an answer.
+        for i in range(_MAX_ENTRIES):
+            resolver.resolve(f"n.z{i}.example", 443).result(WAIT)
+        assert len(resolver._answering) == _MAX_ENTRIES
+        assert "first.example" not in resolver._answering
+        assert "first.example" not in resolver._queued_answering
+    finally:
+        dns.release()
+    assert [f.result(WAIT) for f in [*held, waiting]] == [[(socket.AF_INET, "8.8.8.8")]] * 3
+    assert _wait_for(lambda: _settled(resolver))
 
 
 def test_a_queued_refresh_runs_though_no_caller_waits_for_it() -> None:

@@ -368,7 +368,10 @@ def test_a_past_exp_is_reported_once_at_debug(caplog: pytest.LogCaptureFixture) 
     records = [r for r in caplog.records if r.name == "webpush_core.vapid"]
     assert len(records) == 1
     assert records[0].levelno == logging.DEBUG
-    assert f"'exp' {stale} is 600 s in the past" in records[0].getMessage()
+    assert records[0].getMessage() == (
+        f"vapid_claims 'exp' {stale} is 600 s in the past: signing with exp = now + 43200 s "
+        "instead (as pywebpush does); leave 'exp' out to get that every time"
+    )
     # Other claims (another exp, another sub) are reported once each too.
     validate_claims({"sub": SUB, "exp": stale - 1}, now=NOW)
     validate_claims({"sub": "mailto:b@example.com", "exp": stale}, now=NOW)
@@ -458,3 +461,17 @@ def test_validate_claims_only_raises_vapid_error_and_never_mutates(claims: dict[
             k: v for k, v in before.items() if k != "exp"
         }
     assert claims == before
+
+
+def test_check_exp_on_its_own_at_its_limits() -> None:
+    # validate_claims replaces a past int exp before asking; check_exp itself refuses it.
+    from webpush_core.vapid._claims import check_exp
+
+    check_exp(int(NOW) + 1, NOW)
+    check_exp(int(NOW) + 24 * 3600, NOW)
+    with pytest.raises(VapidError) as info:
+        check_exp(int(NOW), NOW)
+    assert (str(info.value), info.value.field) == (
+        f"'exp' {int(NOW)} is not in the future (now is {int(NOW)})",
+        "vapid_claims.exp",
+    )

@@ -227,11 +227,12 @@ def _bypassed(no_proxy: str, host: str, port: int) -> bool:
     except ValueError:
         ip = None
     for raw in no_proxy.replace(" ", ",").split(","):
-        entry = raw.strip().lower().rstrip(".")
+        entry = raw.strip().lower()
+        if entry == "*":  # only "*" itself: "*." names no host (as requests reads it)
+            return True
+        entry = entry.rstrip(".")
         if not entry:
             continue
-        if entry == "*":
-            return True
         if _entry_matches(entry, host, port, ip):
             return True
     return False
