@@ -1148,12 +1148,25 @@ def test_batches_queued_or_retried_past_their_ttl_are_not_sent(
     assert all(plain.messages(s) == [] for s in late)
     # A retry that would start after the TTL ends is not made. The TTL is long
     # enough for a loaded machine to deliver the other two within it; the
-    # Retry-After ends well after it.
+    # Retry-After ends well after it. The 429 is held until the other two are
+    # delivered: sent after it, they would wait out the origin's pause instead.
     busy = StandIn().start()
     try:
         subs = [busy.sub(vapid) for _ in range(3)]
         busy.script[sub_id(subs[0])] = [(429, {"Retry-After": "40"})]
+        busy.hold[sub_id(subs[0])] = release = threading.Event()
+        busy.arrived[sub_id(subs[0])] = threading.Event()
+
+        def release_after_the_others() -> None:
+            end = time.monotonic() + 20
+            while time.monotonic() < end and not all(busy.messages(s) for s in subs[1:]):
+                time.sleep(0.02)
+            release.set()
+
+        releaser = threading.Thread(target=release_after_the_others, daemon=True)
+        releaser.start()
         report = push.fan_out(subs, "x", ttl=10).wait(timeout=30)
+        releaser.join(5)
         assert (report.ok, report.failed) == (2, 1)
         assert report.failures == {"ttl-expired": 1}
         assert busy.messages(subs[0]) == []
