@@ -43,6 +43,7 @@ from ._request import (
     PushRequest,
     VapidKeyLike,
     build_request,
+    check_content_encoding,
     check_header,
     payload_bytes,
     prepare_message,
@@ -52,7 +53,7 @@ from ._sessions import adopt_response, check_aiohttp_session, post_aiohttp, post
 from ._subscription import Subscription
 from ._wire.proxy import ProxyArg, check_proxy_arg
 from ._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
-from .errors import InvalidInput, InvalidRequest, NoData
+from .errors import InvalidInput, NoData
 
 __all__ = ["CaseInsensitiveDict", "WebPusher", "as_curl", "webpush", "webpush_async"]
 
@@ -248,11 +249,11 @@ def webpush(
     response = pusher.send(
         data,
         send_headers,
-        ttl=ttl,
-        content_encoding=content_encoding,
-        curl=curl,
-        timeout=timeout,
-        **_given(
+        **_send_options(
+            ttl=ttl,
+            content_encoding=content_encoding,
+            curl=curl,
+            timeout=timeout,
             urgency=urgency,
             topic=topic,
             endpoint_policy=endpoint_policy,
@@ -261,15 +262,54 @@ def webpush(
             max_payload=max_payload,
         ),
     )
-    if curl or isinstance(response, str):
-        return response
-    accepted: PushResponse = _accepted(response, sub.endpoint, verbose)
-    return accepted
+    return _answer(response, curl, sub.endpoint, verbose)
 
 
 def _given(**options: Any) -> dict[str, Any]:
     """The options that are not None."""
     return {name: value for name, value in options.items() if value is not None}
+
+
+def _send_options(
+    *,
+    ttl: int,
+    content_encoding: str,
+    curl: bool,
+    timeout: Optional[float],
+    urgency: Optional[str],
+    topic: Optional[str],
+    endpoint_policy: Optional[EndpointPolicy],
+    proxy: ProxyArg,
+    pad_to: Optional[int],
+    max_payload: Optional[int],
+) -> dict[str, Any]:
+    """The keyword arguments ``webpush`` and ``webpush_async`` pass to
+    ``WebPusher.send``/``send_async``: pywebpush's, word for word, and ours only
+    when given, so a test that replaced ``send`` sees what it saw with pywebpush."""
+    return {
+        "ttl": ttl,
+        "content_encoding": content_encoding,
+        "curl": curl,
+        "timeout": timeout,
+        **_given(
+            urgency=urgency,
+            topic=topic,
+            endpoint_policy=endpoint_policy,
+            proxy=proxy,
+            pad_to=pad_to,
+            max_payload=max_payload,
+        ),
+    }
+
+
+def _answer(response: Any, curl: bool, endpoint: str, verbose: bool) -> Union[PushResponse, str]:
+    """What ``webpush``/``webpush_async`` return for ``send``'s ``response``: the
+    curl command as it is, else the response once :func:`_accepted`."""
+    if curl or isinstance(response, str):
+        command: Union[PushResponse, str] = response  # a replaced send's, as given
+        return command
+    accepted: PushResponse = _accepted(response, endpoint, verbose)
+    return accepted
 
 
 def _prepare(
@@ -518,11 +558,11 @@ async def webpush_async(
     response = await pusher.send_async(
         data,
         send_headers,
-        ttl=ttl,
-        content_encoding=content_encoding,
-        curl=curl,
-        timeout=timeout,
-        **_given(
+        **_send_options(
+            ttl=ttl,
+            content_encoding=content_encoding,
+            curl=curl,
+            timeout=timeout,
             urgency=urgency,
             topic=topic,
             endpoint_policy=endpoint_policy,
@@ -531,10 +571,7 @@ async def webpush_async(
             max_payload=max_payload,
         ),
     )
-    if curl or isinstance(response, str):
-        return response
-    accepted: PushResponse = _accepted(response, sub.endpoint, verbose)
-    return accepted
+    return _answer(response, curl, sub.endpoint, verbose)
 
 
 class WebPusher:
@@ -593,12 +630,7 @@ class WebPusher:
         plaintext = payload_bytes(data)
         if not plaintext:
             raise NoData("there is no data to encode", field="data")
-        if content_encoding not in CONTENT_ENCODINGS:
-            raise InvalidRequest(
-                f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
-                f"got {content_encoding!r}",
-                field="content_encoding",
-            )
+        check_content_encoding(content_encoding)
         sub = self.subscription
         ua_public_key = sub.require_keys()
         # The key's point as the subscription holds it, not serialized again per message.

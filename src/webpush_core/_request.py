@@ -278,6 +278,17 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
+def check_content_encoding(content_encoding: Any) -> None:
+    """Raise InvalidRequest unless ``content_encoding`` is one we can encrypt with
+    (RFC 8188's aes128gcm, or the legacy aesgcm)."""
+    if content_encoding not in CONTENT_ENCODINGS:
+        raise InvalidRequest(
+            f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
+            f"got {content_encoding!r}",
+            field="content_encoding",
+        )
+
+
 def check_header(name: Any, value: Any) -> tuple[str, str]:
     if isinstance(value, RefusedSignature):
         raise value.error()
@@ -554,12 +565,7 @@ def _prepare(
 ) -> tuple[MessagePlan, int]:
     """prepare_message's checks, all of them, in their order: the plan and the
     plaintext's size limit."""
-    if content_encoding not in CONTENT_ENCODINGS:
-        raise InvalidRequest(
-            f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
-            f"got {content_encoding!r}",
-            field="content_encoding",
-        )
+    check_content_encoding(content_encoding)
 
     # Caller headers: validated, and never allowed to replace computed ones.
     extra: dict[str, str] = {}

@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._request import (
-    CONTENT_ENCODINGS,
     MessagePlan,
     PushRequest,
     VapidKeyLike,
+    check_content_encoding,
     check_options,
     load_vapid_key,
     prepare_message,
@@ -145,12 +145,7 @@ class PushClient:
     ) -> None:
         # None: the proxy environment variables, read per origin; False: none.
         self.proxy = check_proxy_arg(proxy)
-        if content_encoding not in CONTENT_ENCODINGS:
-            raise InvalidRequest(
-                f"content_encoding must be one of {', '.join(CONTENT_ENCODINGS)}, "
-                f"got {content_encoding!r}",
-                field="content_encoding",
-            )
+        check_content_encoding(content_encoding)
         for name, value, low in (("max_retries", max_retries, 0), ("concurrency", concurrency, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidRequest(
@@ -310,9 +305,8 @@ class PushClient:
         raise. ``deadline``: seconds for the whole call, retries and waits
         included (see :meth:`send_many`).
         """
-        call = _Call(_check_deadline(deadline))
-        self._fresh_after_fork()
-        request = self._build(subscription, self._plan(data, ttl, urgency, topic))
+        call, plan = self._begin(data, ttl, urgency, topic, deadline)
+        request = self._build(subscription, plan)
         if isinstance(request, SendResult):
             return request
         if self._pool is not None:
@@ -330,6 +324,22 @@ class PushClient:
         self._dispatch(subscription, request, done, call)
         finished.wait()
         return box[0]
+
+    def _begin(
+        self,
+        data: Union[bytes, str, None],
+        ttl: Optional[int],
+        urgency: Optional[str],
+        topic: Optional[str],
+        deadline: Optional[float],
+    ) -> tuple[_Call, MessagePlan]:
+        """What every send starts with: the shared arguments checked (the deadline,
+        then the message), before anything else is touched; then, in a forked
+        child, the client's threads and helper started afresh."""
+        call = _Call(_check_deadline(deadline))
+        plan = self._plan(data, ttl, urgency, topic)
+        self._fresh_after_fork()
+        return call, plan
 
     def _plan(
         self,
@@ -467,9 +477,7 @@ class PushClient:
         so memory stays flat.
         """
         # Shared arguments are checked now, before the first message is sent.
-        call = _Call(_check_deadline(deadline))
-        plan = self._plan(data, ttl, urgency, topic)
-        self._fresh_after_fork()
+        call, plan = self._begin(data, ttl, urgency, topic, deadline)
         fan_out = _FanOut(
             plan,
             call,
@@ -496,9 +504,7 @@ class PushClient:
     ) -> SendResult:
         """:meth:`send` for asyncio callers: the encryption runs in the loop's
         default executor, the I/O on the client's own threads."""
-        call = _Call(_check_deadline(deadline))
-        plan = self._plan(data, ttl, urgency, topic)
-        self._fresh_after_fork()
+        call, plan = self._begin(data, ttl, urgency, topic, deadline)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[SendResult] = loop.create_future()
 
