@@ -377,3 +377,17 @@ def test_render_lays_each_step_out_exactly() -> None:
     )
     wide = " " * 17
     assert render(steps[:1], brief=True, width=12) == f"  a            : AQ\n{wide}m1 (S §1)\n"
+
+
+def test_a_key_label_reaches_the_values_and_the_formula() -> None:
+    v = by_name(ece.explain(b"hi", **sender(G, version="aesgcm", keylabel="other")))
+    assert v["context"].value.startswith(b"other\x00\x00\x41")
+    assert v["context"].formula.startswith('"other" || 0x00')
+    plain = values(ece.explain(b"hi", **sender(G, version="aesgcm")))
+    assert v["CEK"].value != plain["CEK"]  # the label is part of the key schedule
+
+
+def test_the_inputs_shown_are_the_inputs_given() -> None:
+    auth = bytes(range(16, 32))
+    v = values(ece.explain(b"hi", salt=bytes(16), key=KEY, auth_secret=auth, version="aesgcm"))
+    assert (v["key"], v["auth_secret"], v["salt"], v["plaintext"]) == (KEY, auth, bytes(16), b"hi")
