@@ -144,6 +144,63 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
             ),
         ],
     ),
+    "classify": (
+        ["src/webpush_core/_classify.py", "src/webpush_core/_reasons.py"],
+        [
+            "tests/unit/test_classify.py",
+            "tests/unit/test_reasons.py",
+            "tests/unit/test_response.py",
+            # mutmut runs a copy of tests/ (mutants/<module>/mutants/tests): no README beside it.
+            *_deselect(
+                "tests/unit/test_reasons.py", "readme_documents_every_reason_with_its_action"
+            ),
+        ],
+    ),
+    "text": (
+        ["src/webpush_core/_text.py"],
+        [
+            "tests/unit/test_text.py",
+            "tests/adversarial/test_invisible_text_never_shown.py",
+        ],
+    ),
+    "endpoint": (
+        ["src/webpush_core/_endpoint.py", "src/webpush_core/_origin.py"],
+        [
+            "tests/unit/test_endpoint.py",
+            "tests/unit/test_origin.py",
+            "tests/adversarial/test_endpoint_address_ranges.py",
+            "tests/adversarial/test_endpoint_carries_no_invisible_or_control_text.py",
+            "tests/adversarial/test_endpoint_hidden_characters.py",
+            *_deselect(
+                "tests/adversarial/test_endpoint_address_ranges.py",
+                "security_md_lists_every_range_of_the_table",  # reads SECURITY.md (not copied)
+            ),
+        ],
+    ),
+    "origins": (
+        ["src/webpush_core/_delivery/origins.py"],
+        [
+            "tests/unit/test_origins.py",
+            "tests/unit/test_origins_bounded.py",
+            "tests/unit/test_origin.py",
+            "tests/unit/test_engine.py",
+        ],
+    ),
+    "retry": (
+        ["src/webpush_core/_delivery/retry.py"],
+        ["tests/unit/test_retry_policy.py"],
+    ),
+    "result": (
+        ["src/webpush_core/_delivery/result.py"],
+        ["tests/unit/test_result.py"],
+    ),
+    "declarative": (
+        ["src/webpush_core/declarative.py"],
+        [
+            "tests/test_declarative.py",
+            "tests/adversarial/test_declarative_hostile_documents.py",
+        ],
+    ),
 }
 
 # Every module's settings besides its scope. The hypothesis profile (tests/conftest.py)

@@ -26,6 +26,7 @@ over a clipped string.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -273,10 +274,11 @@ def _generic_json_detail(body: Mapping[str, Any]) -> str:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         status = error.get("status")
         return str(error["message"]) + (f" ({status})" if isinstance(status, str) else "")
-    parts = [body[k] for k in ("message", "reason") if isinstance(body.get(k), str)]
-    if isinstance(error, str) and not parts:
-        parts.append(error)
-    return "; ".join(parts)
+    # (A string "reason" is Apple's dialect, read before this.)
+    message = body.get("message")
+    if isinstance(message, str):
+        return message
+    return error if isinstance(error, str) else ""
 
 
 # Charsets a body is decoded with when its Content-Type names them (codecs'
@@ -299,11 +301,10 @@ def decode_body(content: bytes, content_type: str) -> str:
     m = re.search(r"charset=\"?([\w.:-]{1,40})", content_type[:200], re.I)
     charset = "utf-8"
     if m:
-        try:
+        with contextlib.suppress(LookupError):  # an unknown name: UTF-8
             name = codecs.lookup(m.group(1)).name
-        except LookupError:
-            name = "utf-8"
-        charset = name if name in _CHARSETS else "utf-8"
+            if name in _CHARSETS:
+                charset = name
     return content.decode(charset, errors="replace")
 
 
@@ -327,7 +328,7 @@ def classify(status: int, headers: Mapping[str, str], content: bytes) -> Classif
     wns = _wns(status, headers)
     if wns is not None:
         reason, detail, throttle = wns[0] or None, wns[1], wns[2]
-    body = _json_object(content) if content else None
+    body = _json_object(content)
     if reason is None and body is not None:
         found = _autopush(body) or _apple(body)
         if found is not None:
@@ -337,10 +338,8 @@ def classify(status: int, headers: Mapping[str, str], content: bytes) -> Classif
             if detail and status in (401, 403):
                 reason = _auth_reason(detail.lower())
     if reason is None and body is None and content:
-        text = _text(content, headers.get("Content-Type", ""))
-        reason = _plain_text(text[: 4 * MAX_DETAIL])
-        detail = detail or text
-    if not detail and content:
+        reason = _plain_text(_text(content, headers.get("Content-Type", "")))
+    if not detail and content:  # the body's words (decoded again: at most 1200 octets)
         detail = _text(content, headers.get("Content-Type", ""))
     # A body refines what the status says, never contradicts it: only 404/410
     # mean "delete" (and they always do), a retried status stays "retry", a

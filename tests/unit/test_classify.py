@@ -120,6 +120,80 @@ def test_throttles(status: int, headers: dict[str, str], throttle: bool) -> None
 
 
 # --------------------------------------------------------------------------
+# An answer: the typed error and its message, by status
+
+
+# status -> (error class, the words after "Push failed: <status> <reason> (")
+# for a body that says nothing: every entry of _STATUS_ERRORS and each range.
+BY_STATUS: dict[int, tuple[type[errors.PushServiceError], str]] = {
+    404: (errors.ExpiredSubscription, "the subscription is gone; delete it"),
+    410: (errors.ExpiredSubscription, "the subscription is gone; delete it"),
+    401: (errors.Unauthorized, "the VAPID authorization was refused"),
+    403: (errors.Unauthorized, "the VAPID authorization was refused"),
+    413: (errors.TooLarge, "the payload is too large for this push service"),
+    429: (errors.RateLimited, "rate limited"),
+    500: (errors.ServerError, "push service error; retry later"),
+    599: (errors.ServerError, "push service error; retry later"),
+    300: (errors.PushRejected, "redirects are not followed"),
+    399: (errors.PushRejected, "redirects are not followed"),
+    299: (errors.PushRejected, "the push service refused the request"),
+    203: (errors.PushRejected, "the push service refused the request"),
+    400: (errors.PushRejected, "the push service refused the request"),
+    499: (errors.PushRejected, "the push service refused the request"),
+    600: (errors.PushRejected, "the push service refused the request"),
+    199: (errors.PushRejected, "the push service refused the request"),
+}
+
+
+def test_the_status_table_holds_every_status_the_code_names() -> None:
+    from webpush_core._classify import _STATUS_ERRORS
+
+    for status, (cls, hint) in _STATUS_ERRORS.items():
+        assert BY_STATUS[status] == (cls, hint)
+
+
+@pytest.mark.parametrize("status", sorted(BY_STATUS))
+def test_each_status_is_its_error_with_its_words(status: int) -> None:
+    cls, hint = BY_STATUS[status]
+    error = error_for_response(PushResponse(status, "", {}), URL)
+    assert type(error) is cls
+    assert error.message == f"Push failed: {status} ({hint})"  # no reason: no trailing space
+    assert error.endpoint == URL
+
+
+@pytest.mark.parametrize("status", [200, 201, 202])
+def test_200_to_202_are_no_error(status: int) -> None:
+    assert error_for_response(PushResponse(status, "OK", {}), URL) is None
+
+
+def test_the_message_holds_the_reason_retry_after_and_the_services_words() -> None:
+    response = PushResponse(503, "Service Unavailable", {"Retry-After": "7"}, b"down for now")
+    error = error_for_response(response, URL)
+    assert error is not None and error.message == (
+        "Push failed: 503 Service Unavailable (push service error; retry later; "
+        "retry after 7 s): down for now"
+    )
+
+
+def test_a_redirect_names_its_location_clean() -> None:
+    response = PushResponse(302, "Found", {"Location": "https://elsewhere.example/\x1b[2Jx"})
+    error = error_for_response(response, URL)
+    assert error is not None and error.message == (
+        "Push failed: 302 Found (redirects are not followed; "
+        "Location: https://elsewhere.example/ [2Jx)"
+    )
+
+
+def test_a_wns_throttle_is_rate_limited_whatever_its_status() -> None:
+    headers = {"X-WNS-Error-Description": "throttle limit exceeded"}
+    error = error_for_response(PushResponse(406, "Not Acceptable", headers), URL)
+    assert type(error) is errors.RateLimited
+    assert error.message == (
+        "Push failed: 406 Not Acceptable (rate limited (throttled)): throttle limit exceeded"
+    )
+
+
+# --------------------------------------------------------------------------
 # Failures without an answer
 
 
@@ -194,6 +268,25 @@ def test_failure_detail_words() -> None:
     assert failure_detail(OSError("no number")) == "no number"
     assert failure_detail(RuntimeError()) == "RuntimeError"
     assert failure_detail(ValueError("x")) == "x"
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        (1, os.strerror(1)),  # the smallest error number: the system's words
+        (0, "the caller's words"),  # no number: the exception's own words
+        (-2, "the caller's words"),  # a negative number is no errno (an EAI_* code)
+    ],
+)
+def test_only_a_positive_error_number_is_the_systems_words(number: int, words: str) -> None:
+    assert failure_detail(OSError(number, "the caller's words")) == words
+
+
+def test_no_cause_is_no_detail() -> None:
+    connect = transport_error(CONNECT, None, url=URL, origin=ORIGIN, timeout=1)
+    assert connect.message == f"cannot connect to {ORIGIN}: no detail"
+    other = transport_error(OTHER, None, url=URL, origin=ORIGIN, timeout=1)
+    assert other.message == f"request to {ORIGIN} failed: Error: no detail"
 
 
 @pytest.mark.parametrize("length", [199, 200, 201, 5000])

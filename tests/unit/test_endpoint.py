@@ -66,7 +66,8 @@ REFUSED_BY_DEFAULT = [
 
 
 @pytest.mark.parametrize(
-    "char", [chr(c) for c in range(0x100)] + ["\u2028", "\u202e", "\u200b", "\ufeff"],
+    "char",
+    [chr(c) for c in range(0x100)] + ["\u2028", "\u202e", "\u200b", "\ufeff"],
     ids=lambda c: f"U+{ord(c):04X}",
 )
 def test_the_policy_takes_visible_ascii_only(char: str) -> None:

@@ -621,3 +621,262 @@ def test_readme_documents_every_reason_with_its_action() -> None:
     for reason, action in REASONS.items():
         assert reason in rows, f"README's reason table lacks {reason}"
         assert rows[reason] == (action or "None"), reason
+
+
+# --------------------------------------------------------------------------
+# Each dialect's table, over the whole table: every entry read as the service sends it
+
+# A status of each kind of action: a body refines its status's reason only
+# within its kind (delete, retry, fix).
+STATUS_OF_KIND = {"delete": 410, "retry": 503, "fix-credentials": 401, "fix-request": 400}
+
+
+@pytest.mark.parametrize(("errno", "reason"), sorted(_reasons._AUTOPUSH_ERRNO.items()))
+def test_every_autopush_errno(errno: int, reason: str) -> None:
+    action = REASONS[reason]
+    assert action is not None
+    body = autopush(STATUS_OF_KIND[action], errno, "Error", "as autopush says it")
+    said = classify(STATUS_OF_KIND[action], JSON, body)
+    assert (said.reason, said.action) == (reason, action)
+    assert said.detail == f"as autopush says it (errno {errno})"
+
+
+@pytest.mark.parametrize(("value", "reason"), sorted(_reasons._APPLE.items()))
+def test_every_apple_reason(value: str, reason: str) -> None:
+    action = REASONS[reason]
+    assert action is not None
+    said = classify(STATUS_OF_KIND[action], JSON, json.dumps({"reason": value}).encode())
+    assert (said.reason, said.action, said.detail) == (reason, action, value)
+
+
+@pytest.mark.parametrize(("needle", "reason"), _reasons._FCM_TEXT)
+def test_every_fcm_sentence(needle: str, reason: str) -> None:
+    action = REASONS[reason]
+    assert action is not None
+    # As FCM writes it (in its own case), inside a longer answer.
+    text = f"Error: {needle.upper()} (see the documentation)."
+    said = classify(STATUS_OF_KIND[action], TEXT, text.encode())
+    assert (said.reason, said.action, said.detail) == (reason, action, text)
+
+
+def test_every_reason_has_one_of_the_actions() -> None:
+    for reason, action in REASONS.items():
+        assert action in (*ACTIONS, None), reason
+    for table in (_reasons._AUTOPUSH_ERRNO, _reasons._APPLE, dict(_reasons._FCM_TEXT)):
+        assert set(table.values()) <= set(REASONS)
+
+
+# What the words of a VAPID refusal mean (autopush's errno 109 message, FCM's
+# and WNS's text, a JSON "message"): each phrase alone, and none.
+AUTH_WORDS = [
+    ("token valid for more than 24 hours", "jwt-expired"),
+    ("the token expired", "jwt-expired"),
+    ("public key mismatch", "vapid-key-mismatch"),
+    ("the credentials do not correspond", "vapid-key-mismatch"),
+    ("the key does not match", "vapid-key-mismatch"),
+    ("missing bearer", "bad-jwt"),
+    ("could not decode the jwt", "bad-jwt"),
+    ("the authorization header is wrong", "bad-jwt"),
+    ("something else entirely", None),
+]
+
+
+@pytest.mark.parametrize(("words", "reason"), AUTH_WORDS)
+def test_the_words_of_a_vapid_refusal(words: str, reason: Optional[str]) -> None:
+    # autopush's 109 covers every VAPID failure: its message says which one.
+    said = classify(401, JSON, autopush(401, 109, "Unauthorized", words.upper()))
+    assert said.reason == (reason or "vapid-key-mismatch")
+    # A JSON body of no known dialect, at 401 and 403: its message says which.
+    for status in (401, 403):
+        body = json.dumps({"message": words}).encode()
+        assert classify(status, JSON, body).reason == (reason or "unauthorized")
+    # WNS's description, at 401.
+    wns = {"X-WNS-Error-Description": words}
+    assert classify(401, wns, b"").reason == (reason or "unauthorized")
+
+
+def test_autopush_reads_its_message_and_error_as_one_text() -> None:
+    body = json.dumps({"errno": 109, "message": "valid for at most 24", "error": "hours"}).encode()
+    assert classify(401, JSON, body).reason == "jwt-expired"
+
+
+def test_autopush_without_words_says_its_errno() -> None:
+    assert classify(410, JSON, b'{"errno": 103}').detail == "(errno 103)"
+
+
+def test_only_a_refusal_of_the_credentials_reads_the_words_as_one() -> None:
+    # At 400, the same words are a bad request: neither a JSON message's nor WNS's.
+    assert classify(400, JSON, b'{"message": "invalid jwt"}').reason == "bad-request"
+    wns = {"X-WNS-Error-Description": "invalid jwt"}
+    assert classify(400, wns, b"").reason == "bad-request"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (199, "unknown"),
+        (203, "unknown"),
+        (299, "unknown"),
+        (300, "redirected"),
+        (399, "redirected"),
+        (400, "bad-request"),
+        (401, "unauthorized"),
+        (403, "unauthorized"),
+        (404, "unsubscribed"),
+        (405, "rejected"),
+        (410, "unsubscribed"),
+        (413, "payload-too-large"),
+        (429, "rate-limited"),
+        (499, "rejected"),
+        (500, "service-error"),
+        (503, "service-unavailable"),
+        (599, "service-error"),
+        (600, "unknown"),
+    ],
+)
+def test_the_status_alone_at_each_range_and_one_past(status: int, reason: str) -> None:
+    assert classify(status, {}, b"") == _reasons.Classification(reason, REASONS[reason], "", False)
+
+
+@pytest.mark.parametrize(
+    ("status", "accepted"), [(199, False), (200, True), (202, True), (203, False)]
+)
+def test_accepted_is_200_to_202(status: int, accepted: bool) -> None:
+    assert (classify(status, {}, b"nothing").reason == "accepted") is accepted
+
+
+# WNS: the answer is in its headers.
+
+
+def test_wns_description_and_status_are_its_detail() -> None:
+    headers = {"X-WNS-Error-Description": "channel expired", "X-WNS-Status": "dropped"}
+    said = classify(410, headers, b"")
+    assert (said.reason, said.detail) == ("unsubscribed", "channel expired; dropped")
+    assert classify(410, {"X-WNS-Status": "dropped"}, b"").detail == "dropped"
+
+
+def test_a_wns_406_is_a_throttle_whatever_it_says() -> None:
+    for headers, detail in (
+        ({"X-WNS-Msg-ID": "1234"}, "throttled"),  # nothing said: a 406 from WNS
+        ({"X-WNS-Error-Description": "limit reached"}, "limit reached"),
+    ):
+        said = classify(406, headers, b"")
+        assert (said.reason, said.action, said.detail, said.throttle) == (
+            "rate-limited",
+            "retry",
+            detail,
+            True,
+        )
+    # a 406 from anyone else is a refusal
+    assert classify(406, {}, b"").reason == "rejected"
+
+
+def test_a_wns_throttle_at_another_status_is_a_throttle() -> None:
+    said = classify(400, {"X-WNS-Error-Description": "Throttle limit exceeded"}, b"")
+    assert (said.reason, said.throttle) == ("rate-limited", True)
+
+
+def test_wns_headers_are_read_as_wns_sends_them() -> None:
+    # classify takes any mapping: the names as WNS spells them.
+    assert classify(401, {"X-WNS-Error-Description": "jwt"}, b"").reason == "bad-jwt"
+    assert classify(401, {"X-WNS-Status": "expired"}, b"").reason == "jwt-expired"
+
+
+def test_wns_read_first_then_no_text_matching_of_the_body() -> None:
+    wns = {"X-WNS-Error-Description": "token expired", "Content-Type": "text/plain"}
+    said = classify(401, wns, b"invalid JWT")
+    assert (said.reason, said.detail) == ("jwt-expired", "token expired")
+
+
+# JSON bodies
+
+
+def test_json_after_white_space_is_json() -> None:
+    body = b"\r\n  " + autopush(410, 103, "Gone", "expired")
+    assert classify(410, JSON, body).detail == "expired (errno 103)"
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"message": "the words", "error": "Bad Request"}, "the words"),  # the message first
+        ({"error": "Bad Request"}, "Bad Request"),
+        (
+            {"error": {"message": "Invalid", "status": "INVALID_ARGUMENT"}},
+            "Invalid (INVALID_ARGUMENT)",
+        ),
+        ({"error": {"message": "Invalid"}}, "Invalid"),
+    ],
+)
+def test_the_words_of_json_of_no_known_dialect(body: dict[str, object], detail: str) -> None:
+    assert classify(400, JSON, json.dumps(body).encode()).detail == detail
+
+
+def test_a_json_body_is_not_matched_as_text() -> None:
+    said = classify(401, JSON, b'{"note": "invalid JWT"}')
+    assert (said.reason, said.detail) == ("unauthorized", '{"note": "invalid JWT"}')
+
+
+def test_a_body_of_another_kind_cannot_move_a_gone_subscription() -> None:
+    # autopush's errno 201 means "retry"; at 404 the subscription is gone all the same.
+    said = classify(404, JSON, autopush(404, 201, "Not Found", "try later"))
+    assert (said.reason, said.action) == ("unsubscribed", "delete")
+
+
+# Text: the Content-Type's charset
+
+
+def _sample(name: str) -> str:
+    for char in ("\u00e9", "\u0416", "\u4e2d", "\u0151", "\u00c4"):
+        try:
+            char.encode(name)
+        except UnicodeEncodeError:
+            continue
+        return f"words {char}"
+    assert name == "ascii", name
+    return "words"  # (ASCII's own bytes read the same in UTF-8)
+
+
+@pytest.mark.parametrize("name", sorted(_reasons._CHARSETS))
+def test_every_charset_of_the_table_decodes_the_body(name: str) -> None:
+    text = _sample(name)
+    for spelling in (name, name.upper()):
+        assert _reasons.decode_body(text.encode(name), f"text/plain; charset={spelling}") == text
+        quoted = f'text/plain; CHARSET="{spelling}"'
+        assert _reasons.decode_body(text.encode(name), quoted) == text
+
+
+@pytest.mark.parametrize("name", ["utf-7", "punycode", "rot13", "base64", "idna", "no-such-codec"])
+def test_a_charset_not_in_the_table_is_read_as_utf_8(name: str) -> None:
+    body = b"+AGEAYgBj- caf\xc3\xa9"
+    assert _reasons.decode_body(body, f"text/plain; charset={name}") == "+AGEAYgBj- caf\u00e9"
+
+
+def test_the_charset_is_looked_for_in_the_first_200_characters() -> None:
+    # A 16-bit charset's name at the end of the window: "utf-16" read, "utf-16-be" cut.
+    text = "hi"
+    head = "text/plain; " + "x" * (200 - len("text/plain; ") - len("charset=utf-16"))
+    at = head + "charset=utf-16-be"
+    assert len(at[:200]) == 200 and at[:200].endswith("charset=utf-16")
+    assert _reasons.decode_body(text.encode("utf-16"), at) == text
+    past = "x" + head + "charset=utf-16"  # one past: the name is cut to "utf-1"
+    assert _reasons.decode_body(text.encode("utf-16"), past) != text
+
+
+def test_the_body_is_decoded_with_its_charset_for_the_sentence_and_the_detail() -> None:
+    utf16 = {"Content-Type": "text/plain; charset=utf-16-le"}
+    said = classify(400, utf16, "invalid JWT".encode("utf-16-le"))
+    assert (said.reason, said.detail) == ("bad-jwt", "invalid JWT")
+    latin = {"Content-Type": "application/json; charset=latin-1"}
+    assert classify(400, latin, b'{"a": "\xc3\xa9"}').detail == '{"a": "\u00c3\u00a9"}'
+
+
+def test_only_the_first_1200_octets_are_read_for_the_sentence() -> None:
+    # In UTF-16 1200 octets are 600 characters: the sentence ending at the last
+    # of them is read, one character later it is not.
+    utf16 = {"Content-Type": "text/plain; charset=utf-16-le"}
+    sentence = "invalid JWT"
+    at = "x" * (600 - len(sentence)) + sentence
+    assert classify(400, utf16, at.encode("utf-16-le")).reason == "bad-jwt"
+    past = "x" + at
+    assert classify(400, utf16, past.encode("utf-16-le")).reason == "bad-request"

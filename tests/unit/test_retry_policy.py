@@ -246,3 +246,30 @@ def test_bad_values_are_refused_by_name(field: str, value: Any) -> None:
 )
 def test_limits_themselves_are_allowed(field: str, value: Any) -> None:
     assert getattr(RetryPolicy(**{field: value}), field) == value
+
+
+# The rule each refusal states, in full (the fix is in its words).
+RULES = {
+    "max_retries": "max_retries must be an integer >= 0, got -1",
+    "backoff_base": "backoff_base must be a finite number >= 0, got -1",
+    "backoff_cap": "backoff_cap must be a finite number >= 0, got -1",
+    "retry_after_cap": "retry_after_cap must be a finite number >= 0, got -1",
+    "jitter": "jitter must be a finite number >= 0 <= 1, got -1",
+}
+
+
+@pytest.mark.parametrize("field", sorted(RULES))
+def test_each_refusal_states_its_rule(field: str) -> None:
+    assert {f.name for f in dataclasses.fields(RetryPolicy)} == set(RULES)
+    with pytest.raises(InvalidRequest) as caught:
+        RetryPolicy(**{field: -1})
+    assert caught.value.message == RULES[field]
+
+
+def test_a_backoff_between_retry_after_and_a_second_is_the_backoff() -> None:
+    # Retry-After 0.5 s, the backoff drawn at 0.8 s: the backoff set the wait.
+    policy = RetryPolicy(backoff_base=1.0, jitter=1.0)
+    decision = policy.decide(Attempted(attempts=1, retryable=True, retry_after=0.5), draw=0.8)
+    assert decision == Decision(WAIT, retry.BACKOFF, 0.8)
+    at = policy.decide(Attempted(attempts=1, retryable=True, retry_after=0.8), draw=0.8)
+    assert at == Decision(WAIT, retry.RETRY_AFTER, 0.8)  # equal: Retry-After's (the floor)

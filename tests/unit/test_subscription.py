@@ -64,8 +64,14 @@ def test_parses_browser_json() -> None:
         lambda b: b" " + base64.urlsafe_b64encode(b) + b"\n",  # surrounding whitespace
     ],
     ids=[
-        "b64url-padded", "b64url", "std-padded", "std",
-        "bytes-padded", "bytes", "bytearray-std", "bytes-whitespace",
+        "b64url-padded",
+        "b64url",
+        "std-padded",
+        "std",
+        "bytes-padded",
+        "bytes",
+        "bytearray-std",
+        "bytes-whitespace",
     ],
 )
 def test_key_encodings_accepted(encode: Any) -> None:
