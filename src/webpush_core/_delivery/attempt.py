@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._classify import error_for_response, retryable, throttles
-from .._request import PushRequest
+from .._request.value import PushRequest
 from .._response import PushResponse
 from .._wire.exchange import Outcome
 from ..errors import TransportError, WebPushException
