@@ -21,7 +21,7 @@ from webpush_core._delivery import result as r
 from webpush_core._delivery.origins import Origins
 from webpush_core._delivery.result import SendResult
 from webpush_core._origin import origin_of
-from webpush_core._request import PushRequest
+from webpush_core._request.value import PushRequest
 from webpush_core._response import PushResponse
 from webpush_core.errors import (
     ExpiredSubscription,
