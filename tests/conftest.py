@@ -21,6 +21,7 @@ import pytest
 from hypothesis import settings
 
 from peers import webpush_testing_server
+from webpush_core import _origin
 from webpush_core._wire import proxy as _proxy
 from webpush_core.vapid import _claims
 
@@ -35,11 +36,13 @@ __all__ = ["webpush_testing_server"]
 @pytest.fixture(autouse=True)
 def _fresh_memos() -> Iterator[None]:
     """Each test starts with the library's memos empty (valid VAPID subs and auds,
-    parsed proxy URLs, NO_PROXY verdicts): what a test checks is worked out while
-    it runs, never read back from an earlier test's answer (`make mutate` runs
-    every mutant in a process forked after all the tests ran once)."""
+    parsed proxy URLs, NO_PROXY verdicts, the origins of recent authorities):
+    what a test checks is worked out while it runs, never read back from an
+    earlier test's answer (`make mutate` runs every mutant in a process forked
+    after all the tests ran once)."""
     _claims._valid_subs.clear()
     _claims._valid_auds.clear()
     _proxy.parse_proxy.cache_clear()
     _proxy._bypassed.cache_clear()
+    _origin._origin.cache_clear()
     yield

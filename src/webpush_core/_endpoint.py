@@ -70,10 +70,10 @@ _KNOWN_PUSH_SERVICES = (
 
 
 def _is_ip_literal(host: str) -> bool:
+    """``host`` as the origin spells it (no trailing dot, an address canonical)."""
     if ":" in host:
         return True
-    last = host.rstrip(".").rsplit(".", 1)[-1]
-    return bool(_NUMERIC_LABEL.match(last))
+    return bool(_NUMERIC_LABEL.match(host[host.rfind(".") + 1 :]))
 
 
 def _is_internal_name(host: str) -> bool:
@@ -152,8 +152,7 @@ def _unsafe_reason(ip: IPAddress) -> Optional[str]:
         table = _REFUSED_V4
     for network, kind in table:
         if ip in network:
-            article = "an" if kind[0] in "aeiouIE" else "a"
-            return f"{article} {kind} address ({network})"
+            return f"{_a(kind)} address ({network})"
     # A second net: whatever this Python's ipaddress knows to be not global.
     checks = (
         ("unspecified", ip.is_unspecified),
@@ -166,8 +165,13 @@ def _unsafe_reason(ip: IPAddress) -> Optional[str]:
     )
     for name, hit in checks:
         if hit:
-            return f"a {name} address"
+            return f"{_a(name)} address"
     return None
+
+
+def _a(kind: str) -> str:
+    """``kind`` with its indefinite article (the kinds above: "an IETF ...", "a private")."""
+    return f"{'an' if kind[0] in 'aeiouIE' else 'a'} {kind}"
 
 
 class _ResolvedCache:

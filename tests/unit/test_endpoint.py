@@ -363,3 +363,347 @@ def test_cache_thread_safe() -> None:
         t.join()
     assert errors == []
     assert len(cache) == 50
+
+
+# --------------------------------------------------------------------------
+# Every refusal, word for word: the rule and the fix are in the message
+
+LOCAL_FIX = ": for a local test push service use EndpointPolicy.for_testing() (allow_http=True, allow_private=True)"  # noqa: E501
+HTTP_OK = EndpointPolicy(allow_http=True)
+
+REFUSALS: list[tuple[EndpointPolicy, Any, str]] = [
+    (DEFAULT_POLICY, 123, "the endpoint must be a string URL, got int"),
+    (
+        DEFAULT_POLICY,
+        "https://push.example/a b",
+        "the URL must be visible ASCII (no spaces, controls, non-ASCII)",
+    ),
+    (DEFAULT_POLICY, "https://10.0.0.1/", "host '10.0.0.1' is an IP address literal" + LOCAL_FIX),
+    (
+        DEFAULT_POLICY,
+        "http://10.0.0.1/",  # http on its own port 80: only the scheme is said
+        "host '10.0.0.1' is an IP address literal; the scheme is http, not https" + LOCAL_FIX,
+    ),
+    (
+        DEFAULT_POLICY,
+        "http://10.0.0.1:8080/",
+        "host '10.0.0.1' is an IP address literal; the scheme is http, not https; "
+        "port 8080 is not in allowed_ports" + LOCAL_FIX,
+    ),
+    (
+        DEFAULT_POLICY,
+        "https://10.0.0.1:80/",  # port 80 is http's, not https's
+        "host '10.0.0.1' is an IP address literal; port 80 is not in allowed_ports" + LOCAL_FIX,
+    ),
+    (HTTP_OK, "http://127.0.0.1/", "host '127.0.0.1' is an IP address literal" + LOCAL_FIX),
+    (
+        HTTP_OK,
+        "http://127.0.0.1:81/",
+        "host '127.0.0.1' is an IP address literal; port 81 is not in allowed_ports" + LOCAL_FIX,
+    ),
+    (
+        DEFAULT_POLICY,
+        "https://localhost/",
+        "host 'localhost' is a single-label host name (internal)" + LOCAL_FIX,
+    ),
+    (
+        DEFAULT_POLICY,
+        "https://metadata.google.internal/",
+        "host 'metadata.google.internal' is an internal host name" + LOCAL_FIX,
+    ),
+    (DEFAULT_POLICY, "ftp://push.example/", "the scheme must be https, got 'ftp'"),
+    (DEFAULT_POLICY, "//push.example/x", "the scheme must be https, got '(none)'"),
+    (
+        DEFAULT_POLICY,
+        "http://push.example/",
+        "the scheme must be https (allow_http=True accepts http)",
+    ),
+    (
+        DEFAULT_POLICY,
+        "https://user@push.example/",
+        "the URL must not contain userinfo (user:password@)",
+    ),
+    (DEFAULT_POLICY, "https:///x", "the URL has no host"),
+    (
+        DEFAULT_POLICY,
+        "https://push.example:8443/",
+        "port 8443 is not allowed (allowed: 443; set allowed_ports to accept others)",
+    ),
+    (
+        HTTP_OK,
+        "http://push.example:8080/",
+        "port 8080 is not allowed (allowed: 80, 443; set allowed_ports to accept others)",
+    ),
+    (
+        DEFAULT_POLICY,
+        "https://-push.example/",
+        "the host is not a valid DNS name (letters, digits, '-')",
+    ),
+    (
+        EndpointPolicy(allowed_hosts=("a.example",)),
+        "https://b.example/",
+        "host 'b.example' is not in allowed_hosts",
+    ),
+    (
+        DEFAULT_POLICY,
+        "https://push.example../",
+        "the host 'push.example..' ends in more than one dot "
+        "(a DNS name ends in at most one, the root's)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "url", "rule"), REFUSALS)
+def test_each_refusal_word_for_word(policy: EndpointPolicy, url: Any, rule: str) -> None:
+    with pytest.raises(EndpointNotAllowed) as caught:
+        policy.check(url)
+    assert caught.value.message == f"endpoint refused by EndpointPolicy: {rule}"
+    assert caught.value.field == "endpoint"
+
+
+@pytest.mark.parametrize(
+    ("url", "policy"),
+    [
+        ("http://push.example/", HTTP_OK),  # http's own port 80
+        ("https://push.example:8443/", EndpointPolicy(allowed_ports=(443, 8443))),
+        ("http://10.0.0.1:8080/", PERMISSIVE),
+        ("https://x.a.example/", EndpointPolicy(allowed_hosts=("*.a.example",))),
+        ("https://a.example/", EndpointPolicy(allowed_hosts=("Push.Example.", "a.example"))),
+        ("https://push.example/", EndpointPolicy(allowed_hosts=("Push.Example.",))),
+    ],
+)
+def test_what_each_rule_lets_through(url: str, policy: EndpointPolicy) -> None:
+    policy.check(url)
+
+
+def test_for_testing_is_http_and_private() -> None:
+    policy = EndpointPolicy.for_testing()
+    assert policy.allow_http is True and policy.allow_private is True
+    assert policy == PERMISSIVE
+
+
+# Refusals of the policy's own settings: the field, the rule, the fix.
+SETTINGS_REFUSED: list[tuple[dict[str, Any], str, str]] = [
+    ({"allow_http": "yes"}, "allow_http", "allow_http must be True or False, got str"),
+    ({"allow_private": 1}, "allow_private", "allow_private must be True or False, got int"),
+    (
+        {"allowed_ports": None},
+        "allowed_ports",
+        "allowed_ports must be a collection of port numbers, e.g. (443,) or (443, 8443); "
+        "for any port on a local test service use EndpointPolicy.for_testing()",
+    ),
+    (
+        {"allowed_hosts": 5},
+        "allowed_hosts",
+        "allowed_hosts must be a collection (a tuple or list), got int",
+    ),
+    (
+        {"allowed_ports": 443},
+        "allowed_ports",
+        "allowed_ports must be a collection (a tuple or list), got int",
+    ),
+    (
+        {"allowed_hosts": "a.example"},
+        "allowed_hosts",
+        "allowed_hosts must be a collection of host names, not a single string",
+    ),
+    (
+        {"allowed_hosts": ("",)},
+        "allowed_hosts",
+        "allowed_hosts entries must be non-empty host names, got ''",
+    ),
+    (
+        {"allowed_hosts": ("bad host",)},
+        "allowed_hosts",
+        "allowed_hosts entry 'bad host' must be a host name or '*.' + a host name",
+    ),
+    (
+        {"allowed_hosts": ("*.-x.example",)},
+        "allowed_hosts",
+        "allowed_hosts entry '*.-x.example' must be a host name or '*.' + a host name",
+    ),
+    (
+        {"allowed_ports": (0,)},
+        "allowed_ports",
+        "allowed_ports must be a collection of port numbers (1-65535)",
+    ),
+    (
+        {"allowed_ports": (65536,)},
+        "allowed_ports",
+        "allowed_ports must be a collection of port numbers (1-65535)",
+    ),
+    (
+        {"allowed_ports": ("443",)},
+        "allowed_ports",
+        "allowed_ports must be a collection of port numbers (1-65535)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "field", "message"), SETTINGS_REFUSED)
+def test_each_refused_setting_word_for_word(
+    kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        EndpointPolicy(**kwargs)
+    assert (caught.value.field, caught.value.message) == (field, message)
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_the_ports_at_their_limits_are_settings(port: int) -> None:
+    assert EndpointPolicy(allowed_ports=(port,)).allowed_ports == (port,)
+
+
+def test_a_host_pattern_is_kept_normalised() -> None:
+    policy = EndpointPolicy(allowed_hosts=(" Push.Example. ", "*.A.Example"))
+    assert policy.allowed_hosts == ("push.example", "*.a.example")
+
+
+# The addresses a host resolves to
+
+
+def test_a_resolved_entry_expires_at_its_instant() -> None:
+    now = [100.0]
+    cache = _ResolvedCache(ttl=60.0, maxsize=4, clock=lambda: now[0])
+    cache.add(("push.example", 443))
+    now[0] = 159.999
+    assert ("push.example", 443) in cache
+    now[0] = 160.0
+    assert ("push.example", 443) not in cache and len(cache) == 0
+
+
+def test_a_name_that_does_not_resolve_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    _endpoint._resolved_cache.clear()
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(_endpoint.socket, "getaddrinfo", fails)
+    with pytest.raises(TransportError) as caught:
+        DEFAULT_POLICY.check_resolved("Nowhere.Example.", 443)
+    assert caught.value.message == (
+        "cannot resolve host 'nowhere.example': [Errno -2] Name or service not known"
+    )
+    with pytest.raises(TransportError) as admitted:
+        DEFAULT_POLICY.admit("https://nowhere.example/p/1")
+    assert admitted.value.message == caught.value.message
+    assert admitted.value.endpoint == "https://nowhere.example/p/1"
+    monkeypatch.setattr(_endpoint.socket, "getaddrinfo", lambda *a, **k: [])
+    with pytest.raises(TransportError) as empty:
+        DEFAULT_POLICY.check_resolved("nowhere.example", 443)
+    assert empty.value.message == "cannot resolve host 'nowhere.example': no addresses"
+
+
+def test_admit_resolves_the_origins_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    _endpoint._resolved_cache.clear()
+    asked: list[tuple[Any, Any]] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append((host, port))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(_endpoint.socket, "getaddrinfo", getaddrinfo)
+    try:
+        DEFAULT_POLICY.admit("https://Push.Example./p/1")
+    finally:
+        _endpoint._resolved_cache.clear()
+    assert asked == [("push.example", 443)]
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("fe80::1%eth0", "fe80::1"),  # a scope id is not part of the address
+        ("fe80::1%eth0%x", "fe80::1"),
+    ],
+)
+def test_a_scoped_address_is_judged_without_its_scope(address: str, shown: str) -> None:
+    with pytest.raises(EndpointNotAllowed) as caught:
+        DEFAULT_POLICY.check_addresses("h.example", [address])
+    assert caught.value.message == (
+        f"endpoint refused by EndpointPolicy: host 'h.example' resolves to {shown}, "
+        "a link-local address (fe80::/10) (allow_private=True accepts it)"
+    )
+
+
+def test_an_unparsable_address_is_refused_by_name() -> None:
+    with pytest.raises(EndpointNotAllowed) as caught:
+        DEFAULT_POLICY.check_addresses("h.example", ["not-an-address"])
+    assert caught.value.message == (
+        "endpoint refused by EndpointPolicy: host 'h.example' resolves to an unparsable "
+        "address 'not-an-address'"
+    )
+
+
+# Each kind of the table, with its article: every kind the table names is here.
+ARTICLES = {
+    "unspecified": "an",
+    '"this network"': "a",
+    "private": "a",
+    "carrier-grade NAT (shared, non-global)": "a",
+    "loopback": "a",
+    "link-local": "a",
+    "IETF protocol assignment": "an",
+    "documentation": "a",
+    "6to4 relay anycast (deprecated)": "a",
+    "benchmarking": "a",
+    "multicast": "a",
+    "limited broadcast": "a",
+    "reserved": "a",
+    "local-use IPv4/IPv6 translation": "a",
+    "discard-only": "a",
+    "segment-routing (SRv6 SID)": "a",
+    "private (unique local)": "a",
+    "site-local (deprecated)": "a",
+    "non-global-unicast": "a",
+}
+
+
+@pytest.mark.parametrize(("network", "kind"), _endpoint.REFUSED_RANGES)
+def test_every_range_of_the_table_is_named_with_its_kind(network: str, kind: str) -> None:
+    assert {k for _, k in _endpoint.REFUSED_RANGES} == set(ARTICLES)
+    import ipaddress
+
+    net = ipaddress.ip_network(network)
+    address = net[-1] if net.num_addresses > 1 else net[0]  # its last: inside, at its edge
+    reason = _endpoint._unsafe_reason(address)
+    assert reason is not None
+    first = next(n for n, _ in _endpoint.REFUSED_RANGES if address in ipaddress.ip_network(n))
+    if first == network:  # (a more specific range before it may hold the address)
+        assert reason == f"{ARTICLES[kind]} {kind} address ({network})"
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("0.0.0.0", "an unspecified address"),  # noqa: S104 - an address judged, not bound
+        ("127.0.0.1", "a loopback address"),
+        ("169.254.1.1", "a link-local address"),
+        ("224.0.0.1", "a multicast address"),
+        ("10.0.0.1", "a private address"),
+        ("::2", "a reserved address"),
+        ("100.64.0.1", "a non-global address"),
+        ("93.184.216.34", None),
+    ],
+)
+def test_the_second_net_names_what_ipaddress_knows(
+    monkeypatch: pytest.MonkeyPatch, address: str, reason: Any
+) -> None:
+    # Without the table (a range it lacks), Python's own knowledge still refuses.
+    import ipaddress
+
+    monkeypatch.setattr(_endpoint, "_REFUSED_V4", ())
+    monkeypatch.setattr(_endpoint, "_REFUSED_V6", ())
+    assert _endpoint._unsafe_reason(ipaddress.ip_address(address)) == reason
+
+
+def test_a_teredo_address_is_judged_by_its_client() -> None:
+    import ipaddress
+
+    # Teredo (RFC 4380): server 65.54.227.120, client 10.0.0.1 (stored inverted).
+    client = int(ipaddress.IPv4Address("10.0.0.1")) ^ 0xFFFFFFFF
+    teredo = ipaddress.IPv6Address((0x20010000 << 96) | (0x4136E378 << 64) | client)
+    assert teredo.teredo is not None and str(teredo.teredo[1]) == "10.0.0.1"
+    assert _endpoint._unsafe_reason(teredo) == (
+        f"a private address (10.0.0.0/8) (embedded in {teredo})"
+    )

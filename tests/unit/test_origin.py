@@ -245,3 +245,72 @@ def test_the_urllib3_transport_sends_to_the_origins_spelling() -> None:
             send_request(request, pool_manager=Pool(), policy=PERMISSIVE, proxy=False)  # type: ignore[arg-type]
     # urllib3 keys its pools, the Host header and the TLS name by this URL.
     assert seen == ["https://h.example/push/a?x=1"] * 2
+
+
+# --------------------------------------------------------------------------
+# Each rule at its edge
+
+
+def test_the_authority_ends_at_the_first_delimiter_not_a_later_scheme() -> None:
+    url = "https://push.example.net/p?next=https://evil.example/"
+    assert origin_of(url) == Origin("https", "push.example.net", 443)
+
+
+def test_an_ascii_host_is_taken_as_written() -> None:
+    # A 64-octet label is no DNS name (the endpoint policy says so), but it is
+    # an origin: only a non-ASCII host goes through IDNA, whose rules refuse it.
+    label = "a" * 64
+    assert origin_of(f"https://{label}.example/p").host == f"{label}.example"
+
+
+def test_a_host_ending_in_two_dots_is_shown_clipped() -> None:
+    host = "h" * 100 + ".."
+    with pytest.raises(OriginError) as info:
+        origin_of(f"https://{host}/p")
+    assert str(info.value) == (
+        f"the host {host[:80]!r} ends in more than one dot "
+        "(a DNS name ends in at most one, the root's)"
+    )
+
+
+def test_one_trailing_dot_is_the_root_and_only_it_is_dropped() -> None:
+    assert origin_of("https://push.example.net./p").host == "push.example.net"
+    assert origin_of("https://a./p").host == "a"
+    with pytest.raises(OriginError, match="no host"):
+        origin_of("https://./p")
+
+
+@pytest.mark.parametrize(
+    ("url", "serialized", "explicit", "authority"),
+    [
+        ("https://[::0001]/p", "https://[::1]", "https://[::1]:443", "[::1]"),
+        ("http://[::1]:8080/p", "http://[::1]:8080", "http://[::1]:8080", "[::1]:8080"),
+        ("http://h.example/p", "http://h.example", "http://h.example:80", "h.example"),
+        ("http://h.example:443/p", "http://h.example:443", "http://h.example:443", "h.example:443"),
+        ("https://h.example:80/p", "https://h.example:80", "https://h.example:80", "h.example:80"),
+    ],
+)
+def test_each_form_of_an_origin(url: str, serialized: str, explicit: str, authority: str) -> None:
+    origin = origin_of(url)
+    assert (origin.serialized, str(origin), origin.explicit, origin.authority) == (
+        serialized,
+        serialized,
+        explicit,
+        authority,
+    )
+    assert hash(origin) == hash((origin.scheme, origin.host, origin.port))
+    assert origin == Origin(origin.scheme, origin.host, origin.port)
+    assert {origin: 1}[Origin(origin.scheme, origin.host, origin.port)] == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("a.b.1", "a.b.1"),
+    ],
+)
+def test_a_numeric_last_label_is_an_address_when_it_reads_as_one(host: str, address: str) -> None:
+    assert origin_of(f"http://{host}/p").host == address
