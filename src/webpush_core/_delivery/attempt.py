@@ -276,10 +276,15 @@ def send_blocking(
             if gate is None:
                 return
             if gate > 0:
-                job.held += gate
                 if requeue is not None:
-                    engine.later(gate, requeue)
+                    # As on the loop: parked without a thread, and a paused origin's
+                    # excess ends now, so the fan-out reads on for the other origins.
+                    if not engine.park(job.origin, gate, requeue):
+                        job.finish(_crowded_result(job, gate))
+                        return
+                    job.held += gate
                     return
+                job.held += gate
                 engine.sleep(gate)
                 continue
             attempt_timeout = min(timeout, job.call.left()) if job.call else timeout
