@@ -58,7 +58,7 @@ _LAZY = {
     "PushResponse": "._response",
     "parse_retry_after": "._response",
     "Subscription": "._subscription",
-    "make_pool_manager": "._wire.urllib3_transport",
+    "make_pool_manager": "._wire.urllib3_pools",
     "Vapid": ".vapid",
     "Vapid01": ".vapid",
 }
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from ._request.value import PushRequest
     from ._response import CaseInsensitiveDict, PushResponse, parse_retry_after
     from ._subscription import Subscription
-    from ._wire.urllib3_transport import make_pool_manager
+    from ._wire.urllib3_pools import make_pool_manager
     from .vapid import Vapid, Vapid01
 
 

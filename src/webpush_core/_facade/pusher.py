@@ -22,7 +22,8 @@ from .._response import CaseInsensitiveDict, PushResponse
 from .._sessions import check_aiohttp_session, post_aiohttp, post_requests
 from .._subscription import Subscription
 from .._wire.proxy import ProxyArg, check_proxy_arg
-from .._wire.urllib3_transport import DEFAULT_TIMEOUT, send_request
+from .._wire.urllib3_pools import DEFAULT_TIMEOUT
+from .._wire.urllib3_transport import send_request
 from ..errors import InvalidInput, NoData
 from .executor import async_executor, in_pool
 
