@@ -401,9 +401,7 @@ def _build(
                 {k: v for k, v in vars(a).items() if v is not None}
                 for a in value  # Action fields, icon only when given
             ]
-        elif key == "vibrate" and isinstance(value, tuple):
-            value = list(value)
-        notification[member] = value
+        notification[member] = value  # (a tuple, vibrate's, is a JSON array)
     document: dict[str, Any] = {"web_push": WEB_PUSH, "notification": notification}
     if app_badge is not None:
         document["app_badge"] = app_badge
