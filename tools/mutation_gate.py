@@ -208,6 +208,22 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
             ),
         ],
     ),
+    "celery": (
+        ["src/webpush_core/celery/_report.py"],
+        [
+            "tests/unit/test_celery_report.py",
+            # The pure ones (no Redis, no worker): what a result's entry says.
+            *(
+                f"tests/test_celery.py::test_{name}"
+                for name in (
+                    "outcome_is_the_results_own_reason_and_action",
+                    "outcome_of_a_result_without_reason_and_action",
+                    "clean_detail",
+                    "describe_a_failed_result",
+                )
+            ),
+        ],
+    ),
 }
 
 # Every module's settings besides its scope. The hypothesis profile (tests/conftest.py)

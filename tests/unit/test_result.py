@@ -391,3 +391,59 @@ def test_a_result_is_not_set_on_a_cancelled_future() -> None:
         assert cancelled.cancelled()
     finally:
         loop.close()
+
+
+# --------------------------------------------------------------------------
+# Whose result it is, and the small numbers: at the limit and one past
+
+
+def test_every_result_the_client_decides_is_its_subscriptions_and_a_failure() -> None:
+    pending = r._Pending(SUB, request(), lambda _: None, None)
+    pending.attempts = 3
+    response = PushResponse(503, "", {}, b"", URL)
+    results = [
+        r._failed(SUB, 1, response, ServerError("x", response, endpoint=URL)),
+        r._open_result(pending, Origins()),
+        r._crowded_result(pending, 1.0),
+        r._unexpected(SUB, RuntimeError("x")),
+        r._deadline_result(SUB, None),
+    ]
+    for res in results:
+        assert res.subscription is SUB and res.ok is False
+    assert results[2].attempts == 3  # not sent again: its attempts so far
+
+
+def test_a_new_pending_delivery_has_no_result_yet() -> None:
+    assert r._Pending(SUB, request(), lambda _: None, None).result is None
+
+
+def test_expire_keeps_each_deliverys_last_answer() -> None:
+    call = r._Call(1.0)
+    got: list[SendResult] = []
+    pending = r._Pending(SUB, request(), got.append, call)
+    response = PushResponse(503, "", {"Retry-After": "9"}, b"", URL)
+    pending.last = r._failed(SUB, 1, response, ServerError("x", response, endpoint=URL))
+    call.expire()
+    assert (got[0].status_code, got[0].retry_after, got[0].response) == (503, 9.0, response)
+
+
+def test_a_pending_deadline_result_without_a_pause_has_no_retry_after() -> None:
+    pending = r._Pending(SUB, request(), lambda _: None, r._Call(1.0))
+    assert pending.deadline_result().retry_after is None
+    last = SendResult(SUB, ok=False, status_code=429, retry_after=4.0)
+    kept = pending.deadline_result(last)
+    assert (kept.status_code, kept.retry_after) == (429, 4.0)
+
+
+@pytest.mark.parametrize(("paused_for", "expected"), [(0.0, None), (0.5, 0.5), (1.0, 1.0)])
+def test_a_short_pause_sets_the_deadline_results_retry_after(
+    paused_for: float, expected: Optional[float]
+) -> None:
+    res = r._deadline_result(SUB, r._Call(1.0), 1, None, URL, paused_for)
+    assert res.retry_after == expected
+
+
+def test_a_short_pause_sets_a_crowded_results_retry_after() -> None:
+    pending = r._Pending(SUB, request(), lambda _: None, None)
+    pending.last = SendResult(SUB, ok=False, status_code=429, retry_after=None)
+    assert r._crowded_result(pending, 0.5).retry_after == 0.5
