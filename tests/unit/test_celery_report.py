@@ -14,11 +14,9 @@ from typing import Any, Optional
 
 import pytest
 
-pytest.importorskip("redis")
-
-from webpush_core._delivery.result import SendResult  # noqa: E402
-from webpush_core.celery import _report  # noqa: E402
-from webpush_core.celery._report import (  # noqa: E402
+from webpush_core._delivery.result import SendResult
+from webpush_core.celery import _report
+from webpush_core.celery._report import (
     FanOutHandle,
     FanOutReport,
     Keys,
@@ -28,7 +26,7 @@ from webpush_core.celery._report import (  # noqa: E402
     outcome,
     record,
 )
-from webpush_core.errors import (  # noqa: E402
+from webpush_core.errors import (
     EndpointNotAllowed,
     ExpiredSubscription,
     InvalidInput,
