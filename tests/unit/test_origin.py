@@ -314,3 +314,27 @@ def test_each_form_of_an_origin(url: str, serialized: str, explicit: str, author
 )
 def test_a_numeric_last_label_is_an_address_when_it_reads_as_one(host: str, address: str) -> None:
     assert origin_of(f"http://{host}/p").host == address
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("push.example.net/p", "the URL must be absolute, scheme://host/..."),
+        ("https://./p", "the URL has no host"),
+        # The authority ends at the first "/": empty here, whatever follows.
+        ("https:///a b/p", "the URL has no host"),
+        ("https://?x y", "the URL has no host"),
+        ("https://xn--a.example/p", None),  # ASCII: taken as written
+        (
+            "https://a\u00e9\u0301\u200d\ufffd.example/p",
+            "the host is not a valid internationalised domain name (IDNA)",
+        ),
+    ],
+)
+def test_each_refusal_of_an_origin_word_for_word(url: str, message: Any) -> None:
+    if message is None:
+        assert origin_of(url).host == "xn--a.example"
+        return
+    with pytest.raises(OriginError) as info:
+        origin_of(url)
+    assert str(info.value) == message
