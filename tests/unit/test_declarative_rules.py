@@ -30,7 +30,13 @@ ACTION = {"action": "open", "title": "Open", "navigate": "https://app.example/a"
 
 
 def build(**kwargs: Any) -> Callable[[], object]:
-    return lambda: message(kwargs.pop("title", TITLE), kwargs.pop("navigate", NAVIGATE), **kwargs)
+    """message() with these arguments (title and navigate valid unless given), each call anew."""
+
+    def call() -> object:
+        given = dict(kwargs)
+        return message(given.pop("title", TITLE), given.pop("navigate", NAVIGATE), **given)
+
+    return call
 
 
 def doc(notification: dict[str, Any], **top: Any) -> Callable[[], object]:
