@@ -318,3 +318,108 @@ def test_record_hands_the_script_its_arguments_in_order() -> None:
     assert redis.evals[-1] == (_report._RECORD, 4, *keys.all, 60, 0, 0)
     assert count_refused(redis, keys) == 7  # type: ignore[arg-type]
     assert redis.evals[-1] == (_report._COUNT_REFUSED, 1, keys.counts)
+
+
+# --------------------------------------------------------------------------
+# Results and errors of other shapes (an older webpush_core's, a caller's)
+
+
+class Bare:
+    """A result with neither detail, reason nor action: only ok and error."""
+
+    ok = False
+
+    def __init__(self, error: Any) -> None:
+        self.error = error
+        self.expired = False
+
+
+def test_describe_reads_only_what_a_result_and_its_error_have() -> None:
+    assert describe(Bare(None)) == ""  # type: ignore[arg-type]
+    assert describe(Bare(ValueError("not ours"))) == "not ours"  # type: ignore[arg-type]
+
+
+def test_outcome_of_a_result_with_a_reason_and_no_action() -> None:
+    class Reasoned(Bare):
+        reason = "service-error"
+
+    assert outcome(Reasoned(None)) == ("service-error", None)  # type: ignore[arg-type]
+
+
+def test_an_errors_own_action_is_kept_without_its_reason() -> None:
+    error = RateLimited("x")
+    error.reason, error.action = None, "fix-request"
+    assert outcome(Old(error)) == ("rate-limited", "fix-request")  # type: ignore[arg-type]
+
+
+def test_clean_detail_takes_each_items_first_four_fields() -> None:
+    items = [[0, ENDPOINT, "P256DH-KEY-TEXT", "AUTH-TEXT", "more fields"], [1, "", "", ""]]
+    text = f"{ENDPOINT} and AUTH-TEXT"
+    assert clean_detail(text, items) == "https://push.example/... and [key]"
+
+
+def test_an_endpoint_is_cut_at_its_first_path() -> None:
+    endpoint = "https://push.example/p/1?next=https://other.example/x"
+    assert clean_detail(f"at {endpoint}", [[0, endpoint, "", ""]]) == "at https://push.example/..."
+
+
+def test_on_expired_gets_200_endpoints_at_a_time_by_default() -> None:
+    redis = FakeRedis()
+    keys = Keys("f")
+    redis.lists[keys.delete] = [b"https://a.example/%d" % i for i in range(201)]
+    handed: list[list[str]] = []
+    FanOutHandle(lambda: redis, "f", on_expired=handed.append).progress()  # type: ignore[arg-type,return-value]
+    assert [len(chunk) for chunk in handed] == [200, 1]
+
+
+class Polls:
+    """A clock that moves only when wait() sleeps, and the report it reads each poll."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, complete_at: int) -> None:
+        self.now = 100.0
+        self.slept: list[Any] = []
+        self.polls = 0
+        self.redis = FakeRedis()
+        self.complete_at = complete_at
+        monkeypatch.setattr(_report.time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(_report.time, "sleep", self.sleep)
+        self._update()
+
+    def _update(self) -> None:
+        done = self.polls + 1 >= self.complete_at
+        self.redis.hashes[Keys("f").counts] = {
+            b"total": b"2",
+            b"dispatched": b"1",
+            b"ok": b"2" if done else b"1",
+        }
+
+    def sleep(self, seconds: Any) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        self.polls += 1
+        self._update()
+
+    def handle(self) -> FanOutHandle:
+        return FanOutHandle(lambda: self.redis, "f")  # type: ignore[arg-type,return-value]
+
+
+def test_wait_polls_every_fifth_of_a_second_until_complete(monkeypatch: pytest.MonkeyPatch) -> None:
+    polls = Polls(monkeypatch, complete_at=3)
+    assert polls.handle().wait().complete  # no timeout: as long as it takes
+    assert polls.slept == [0.2, 0.2]
+    polls = Polls(monkeypatch, complete_at=2)
+    assert polls.handle().wait(timeout=5).complete
+    assert polls.slept == [0.2]
+
+
+def test_wait_gives_up_at_its_timeout_not_one_poll_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    polls = Polls(monkeypatch, complete_at=100)
+    with pytest.raises(TimeoutError):
+        polls.handle().wait(timeout=0.5, interval=0.25)
+    assert polls.slept == [0.25, 0.25]  # polled at 0, 0.25 and 0.5 s: then the timeout
+
+
+def test_record_counts_the_reasons_as_an_integer() -> None:
+    redis = FakeRedis()
+    record(redis, Keys("f"), [], 0, 60, {"a": "x", "b": "y"})  # type: ignore[arg-type]
+    assert type(redis.evals[0][8]) is int and redis.evals[0][8] == 2
