@@ -21,7 +21,7 @@ from webpush_core.declarative import (
     message,
     parse,
 )
-from webpush_core.errors import InvalidInput
+from webpush_core.errors import InvalidInput, PayloadTooLarge
 
 TITLE, NAVIGATE = "Hi", "https://app.example/inbox"
 U64, U32 = 2**64 - 1, 2**32 - 1
@@ -440,3 +440,43 @@ def test_is_declarative_only_for_a_json_object_marked_8030() -> None:
     assert is_declarative(bytes(message(TITLE, NAVIGATE)))
     for payload in (b"not json", b"[8030]", b'{"web_push": 8031}', b"\xff", b"[" * 100_000):
         assert is_declarative(payload) is False
+
+
+def _short_floats(raw_size: int) -> bytes:
+    """A document whose 300 floats are written "1e9": its compact form (1000000000.0
+    each) is 4001 octets, over aes128gcm's 3993 and within aesgcm's 4078; padded
+    with white space to ``raw_size`` octets as received."""
+    floats = ",".join(["1e9"] * 300)
+    text = (
+        '{"web_push":8030,"notification":{"title":"Hi","navigate":"https://app.example/inbox",'
+        f'"data":{{"v":[{floats}]}}}}}}'
+    )
+    assert len(text) < raw_size
+    return (text + " " * (raw_size - len(text))).encode()
+
+
+def test_a_document_is_held_to_the_coding_its_size_says_it_came_in() -> None:
+    # At most 3993 octets as received: it came as aes128gcm, whose record its
+    # compact form overflows. One octet more: only aesgcm carries it, and it fits.
+    with pytest.raises(PayloadTooLarge, match="at most 3993 fit in one aes128gcm"):
+        parse(_short_floats(3993))
+    assert len(parse(_short_floats(3994))) == 4001
+
+
+@pytest.mark.parametrize("member", ["app_badge", "mutable"])
+def test_a_null_top_member_is_refused(member: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        doc({}, **{member: None})()
+    assert (caught.value.field, caught.value.message) == (
+        "notification",
+        "a declarative push message has no null members",
+    )
+
+
+def test_text_that_is_not_json_is_refused_as_such() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse(b'{"web_push": 8030,')
+    assert (caught.value.field, caught.value.message) == (
+        "web_push",
+        "a declarative push message is a JSON object",
+    )
