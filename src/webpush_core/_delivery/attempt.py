@@ -217,13 +217,14 @@ class _Delivery(_Pending):
         self.attempts += 1
         self.ticket = origins.begin(self.origin)
         client = self.client
-        engine.submit(
-            self.request,
-            self.answered,
-            timeout=client.timeout,
-            policy=client.endpoint_policy,
-            proxy=client.proxy,
-        )
+        call = self.call
+        decided = call.decided if call is not None else None
+        if decided is not None:  # the call's policy, its proxy for this origin
+            policy, proxy = decided.policy, decided.proxy(self.request.url)
+        else:
+            policy, proxy = client.endpoint_policy, client.proxy
+        timeout = client.timeout
+        engine.submit(self.request, self.answered, timeout=timeout, policy=policy, proxy=proxy)
 
     def answered(self, outcome: Outcome) -> None:
         engine = self.engine

@@ -59,6 +59,7 @@ from .attempt import _Delivery, _work, send_blocking
 from .engine import Engine
 from .fanout import _FanOut, _Sealing
 from .origins import Origins, OriginStats
+from .per_origin import PerOrigin
 from .result import (
     SendResult,
     _Blocking,
@@ -336,7 +337,8 @@ class PushClient:
         """What every send starts with: the shared arguments checked (the deadline,
         then the message), before anything else is touched; then, in a forked
         child, the client's threads and helper started afresh."""
-        call = _Call(_check_deadline(deadline))
+        # The policy and proxy as they are now, for the whole call.
+        call = _Call(_check_deadline(deadline), PerOrigin(self.endpoint_policy, self.proxy))
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
         return call, plan
@@ -359,11 +361,16 @@ class PushClient:
             topic,
         )
 
-    def _build(self, subscription: Any, plan: MessagePlan) -> Union[PushRequest, SendResult]:
+    def _build(
+        self, subscription: Any, plan: MessagePlan, decided: Optional[PerOrigin] = None
+    ) -> Union[PushRequest, SendResult]:
         """The request for one subscription, or the result that says why there is none."""
         try:
             sub = Subscription.from_info(subscription)
-            self.endpoint_policy.check(sub.endpoint)
+            if decided is not None:
+                decided.check(sub.endpoint)
+            else:
+                self.endpoint_policy.check(sub.endpoint)
             return plan.build(sub)
         except WebPushException as invalid:
             return SendResult(subscription, ok=False, error=invalid)
@@ -371,7 +378,7 @@ class PushClient:
             return _unexpected(subscription, e)
 
     def _outline(
-        self, subscription: Any, plan: MessagePlan
+        self, subscription: Any, plan: MessagePlan, decided: PerOrigin
     ) -> Union[SendResult, PushRequest, _Sealing]:
         """Everything but the encryption (done by the helper process), checked as _build checks.
 
@@ -380,10 +387,10 @@ class PushClient:
         """
         try:
             endpoint, origin, p256dh, auth = Subscription.fields(subscription)
-            self.endpoint_policy.check(endpoint)
-            headers, crypto_key = plan.headers_for(origin)
+            decided.check(endpoint)
+            headers, crypto_key = decided.headers_for(plan, origin)
         except Exception:
-            return self._build(subscription, plan)
+            return self._build(subscription, plan, decided)
         return (subscription, endpoint, headers, crypto_key, p256dh, auth)
 
     def _arm(self, call: _Call) -> None:
@@ -478,14 +485,15 @@ class PushClient:
         """
         # Shared arguments are checked now, before the first message is sent.
         call, plan = self._begin(data, ttl, urgency, topic, deadline)
+        decided = call.decided or PerOrigin(self.endpoint_policy, self.proxy)  # _begin made one
         fan_out = _FanOut(
             plan,
             call,
             engine=self._engine,
             arm=self._arm,
             sealer=self._res.sealer if self._helper_process else None,
-            build=self._build,
-            outline=self._outline,
+            build=functools.partial(self._build, decided=decided),
+            outline=functools.partial(self._outline, decided=decided),
             dispatch=self._dispatch,
         )
         return fan_out.run(subscriptions)

@@ -24,6 +24,7 @@ from ..errors import (
 
 if TYPE_CHECKING:
     from .origins import Origins
+    from .per_origin import PerOrigin
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,9 @@ def _check_deadline(deadline: Any) -> Optional[float]:
 class _Call:
     """One send / send_many call: its deadline, and its deliveries not yet finished."""
 
-    def __init__(self, deadline: Optional[float]) -> None:
+    def __init__(self, deadline: Optional[float], decided: Optional[PerOrigin] = None) -> None:
         self.deadline = deadline
+        self.decided = decided  # what this call decides once per origin (per_origin.py)
         self.expires = None if deadline is None else time.monotonic() + deadline
         self.live: set[_Pending] = set()
         self.lock = threading.Lock()
