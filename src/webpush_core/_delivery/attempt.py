@@ -36,6 +36,7 @@ from ..errors import TransportError, WebPushException
 from .origins import OPEN, PROBE
 from .result import (
     SendResult,
+    _accepted,
     _Blocking,
     _Call,
     _crowded_result,
@@ -128,15 +129,7 @@ def _next(
     response = outcome if isinstance(outcome, PushResponse) else None
     if error is None:
         status = response.status_code if response is not None else None
-        pending.finish(
-            SendResult(
-                pending.subscription,
-                ok=True,
-                status_code=status,
-                attempts=pending.attempts,
-                response=response,
-            )
-        )
+        pending.finish(_accepted(pending.subscription, status, pending.attempts, response))
         return None
     failed = _failed(pending.subscription, pending.attempts, response, error)
     ttl_left, deadline_left = _left(pending)

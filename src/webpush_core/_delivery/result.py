@@ -81,6 +81,31 @@ class SendResult:
         return getattr(sub, "endpoint", None)
 
 
+def _accepted(
+    subscription: Any, status_code: Optional[int], attempts: int, response: Optional[PushResponse]
+) -> SendResult:
+    """``SendResult(subscription, ok=True, status_code=..., attempts=..., response=...)``,
+    one per delivered message, made without the frozen dataclass's ``__init__``
+    (a call to ``object.__setattr__`` per field, then ``__post_init__``): its
+    fields set directly, in their order, to what that call sets them to."""
+    result = object.__new__(SendResult)
+    result.__dict__.update(
+        subscription=subscription,
+        ok=True,
+        status_code=status_code,
+        expired=False,
+        retry_after=None,
+        attempts=attempts,
+        error=None,
+        response=response,
+        reason="accepted",
+        action=None,
+        detail="",
+        held=0.0,
+    )
+    return result
+
+
 def _failed(
     subscription: Any,
     attempts: int,
