@@ -26,7 +26,7 @@ from servers.loopback import Handler, Request, Server, free_port, server_context
 from servers.push_service import Answer, PushService
 from webpush_core._classify import error_for_response
 from webpush_core._endpoint import EndpointPolicy
-from webpush_core._request import PushRequest
+from webpush_core._request.value import PushRequest
 from webpush_core._response import PushResponse
 from webpush_core._wire import urllib3_transport as _transport
 from webpush_core._wire.urllib3_transport import (

@@ -53,8 +53,8 @@ _LAZY = {
     "WebPusher": "._facade",
     "webpush": "._facade",
     "webpush_async": "._facade",
-    "PushRequest": "._request",
-    "build_request": "._request",
+    "PushRequest": "._request.value",
+    "build_request": "._request.build",
     "PushResponse": "._response",
     "parse_retry_after": "._response",
     "Subscription": "._subscription",
@@ -67,7 +67,8 @@ if TYPE_CHECKING:
     from ._delivery.client import PushClient, SendResult
     from ._endpoint import EndpointPolicy
     from ._facade import CaseInsensitiveDict, WebPusher, webpush, webpush_async
-    from ._request import PushRequest, build_request
+    from ._request.build import build_request
+    from ._request.value import PushRequest
     from ._response import PushResponse, parse_retry_after
     from ._subscription import Subscription
     from ._wire.urllib3_transport import make_pool_manager

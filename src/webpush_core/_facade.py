@@ -38,16 +38,11 @@ from ._classify import error_for_response
 from ._curl import as_curl
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
 from ._facade_vapid import vapid_headers
-from ._request import (
-    CONTENT_ENCODINGS,
-    PushRequest,
-    VapidKeyLike,
-    build_request,
-    check_content_encoding,
-    check_header,
-    payload_bytes,
-    prepare_message,
-)
+from ._request.build import build_request, prepare_message
+from ._request.headers import check_header
+from ._request.keys import VapidKeyLike
+from ._request.options import CONTENT_ENCODINGS, check_content_encoding, payload_bytes
+from ._request.value import PushRequest
 from ._response import CaseInsensitiveDict, PushResponse
 from ._sessions import adopt_response, check_aiohttp_session, post_aiohttp, post_requests
 from ._subscription import Subscription

@@ -86,7 +86,8 @@ from ._fanout_report import (
     outcome,
     record,
 )
-from ._request import VapidKeyLike, load_vapid_key, prepare_message
+from ._request.build import prepare_message
+from ._request.keys import VapidKeyLike, load_vapid_key
 from ._subscription import Subscription, _check_endpoint
 from ._text import clean
 from .errors import InvalidInput, InvalidSubscription, VapidError, WebPushException

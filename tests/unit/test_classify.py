@@ -35,7 +35,7 @@ from webpush_core._classify import (
 )
 from webpush_core._delivery.client import PushClient
 from webpush_core._endpoint import EndpointPolicy
-from webpush_core._request import PushRequest
+from webpush_core._request.value import PushRequest
 from webpush_core._response import PushResponse
 from webpush_core._wire.urllib3_transport import make_pool_manager, send_request
 

@@ -21,7 +21,7 @@ from webpush_core._delivery.origins import OPEN, Origins
 from webpush_core._endpoint import DEFAULT_POLICY
 from webpush_core._origin import Origin, OriginError, describe, origin_of
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._request import prepare_message
+from webpush_core._request.build import prepare_message
 from webpush_core._wire.exchange import split_url
 from webpush_core._wire.pool import Connections
 from webpush_core._wire.proxy import proxy_from_environment

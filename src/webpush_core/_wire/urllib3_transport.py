@@ -53,7 +53,7 @@ from .._classify import (
 )
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._origin import describe, split
-from .._request import PushRequest
+from .._request.value import PushRequest
 from .._response import PushResponse
 from ..errors import InvalidRequest, TransportError
 from . import standin as standins
