@@ -24,7 +24,7 @@ import time
 from typing import Optional
 
 from .._endpoint import EndpointPolicy
-from .._request import MessagePlan
+from .._request.plan import MessagePlan
 from .._wire.proxy import Proxy, ProxyArg, select_proxy
 
 __all__ = ["PerOrigin", "authority_prefix"]
