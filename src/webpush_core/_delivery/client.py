@@ -83,7 +83,8 @@ class _Resources:
         self.concurrency = concurrency
         self.ca_certs = ca_certs
         self.connections = Connections(maxsize=concurrency, ca_certs=ca_certs)
-        self.sealer = Sealer()
+        # The helper's pipes run on the connections' loop: no threads of their own.
+        self.sealer = Sealer(self.connections.event_loop)
         self.jobs: queue.SimpleQueue[Optional[_Blocking]] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
@@ -100,7 +101,7 @@ class _Resources:
                 self.connections,
                 Connections(maxsize=self.concurrency, ca_certs=self.ca_certs),
             )
-            sealer, self.sealer = self.sealer, Sealer()
+            sealer, self.sealer = self.sealer, Sealer(self.connections.event_loop)
         sealer.close()
         for thread in threads:
             if thread is not threading.current_thread():

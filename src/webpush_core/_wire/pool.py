@@ -123,6 +123,11 @@ class Connections:
                 self._loop = new_loop
             return self._loop
 
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop, started if it was not (thread-safe): for other I/O this
+        process does without a thread of its own (the helper's pipes)."""
+        return self._running_loop()
+
     def call_later(self, delay: float, fn: Callable[[], object]) -> None:
         """Run ``fn`` in the loop's thread after ``delay`` seconds (thread-safe)."""
         loop = self._running_loop()
