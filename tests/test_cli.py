@@ -418,9 +418,9 @@ def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         main([command, "--help"], out=io.StringIO())
     text = " ".join(capsys.readouterr().out.split())
-    from webpush_core._cli import _parser
+    from webpush_core._cli_flags import argument_parser
 
-    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]  # type: ignore[union-attr,index]
+    sub = next(a for a in argument_parser()._actions if a.dest == "command").choices[command]  # type: ignore[union-attr,index]
     for action in sub._actions:
         if not action.option_strings or action.required or action.dest == "help":
             continue
