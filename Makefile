@@ -93,7 +93,7 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 
 # Not part of `make test`. BENCH_ARGS=--quick for a ~20 s smoke run.
 bench: $(STAMP) $(BENCH_STAMP) node
-	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks --readme $(BENCH_ARGS)
 
 MUTATE_STAMP := $(VENV)/.installed-mutate
 $(MUTATE_STAMP): pyproject.toml | $(BIN)/python

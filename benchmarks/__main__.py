@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Optional
 
+from . import readme
 from .fanout import CONTENDERS, Settings, run
 from .report import render
 
@@ -65,6 +67,11 @@ def parse_args(argv: Optional[list[str]] = None) -> Settings:
     )
     add("--nginx-workers", default="1", help="worker_processes: 1 (default) or auto")
     add("--skip", default="", help="comma list of: " + ",".join(SKIPPABLE))
+    add(
+        "--readme",
+        action="store_true",
+        help="keep this run as README.md's: benchmarks/readme_run.json and the README summary",
+    )
     ns = p.parse_args(argv)
     skip = [x for x in ns.skip.split(",") if x]
     unknown = sorted(set(skip) - set(SKIPPABLE))
@@ -91,6 +98,8 @@ def parse_args(argv: Optional[list[str]] = None) -> Settings:
         server=ns.server,
         nginx_workers=ns.nginx_workers,
         skip=skip,
+        quick=quick,
+        readme=bool(ns.readme),
     )
 
 
@@ -133,10 +142,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
     started = time.monotonic()
+    load = os.getloadavg()[0]
     print(f"$ {command}", flush=True)
     results = run(settings)
     text = render(command, results, settings)
-    text += f"\nTotal run time {time.monotonic() - started:.0f} s.\n"
+    seconds = time.monotonic() - started
+    text += f"\nTotal run time {seconds:.0f} s.\n"
     print()
     print(text)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -147,9 +158,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         "throughput": [dict(asdict(t), msgs_per_sec=t.rate) for t in results.throughput],
         "cpu": [asdict(c) for c in results.cpu],
         "memory": [asdict(m) for m in results.memory] if results.memory else None,
+        "load_average": round(load, 2),
+        "seconds": round(seconds),
     }
     (OUT_DIR / "results.json").write_text(json.dumps(raw, indent=2))
     print(f"written: {OUT_DIR / 'results.md'} and results.json")
+    if settings.readme and settings.quick:
+        print("--quick: README.md not rewritten (a smoke run is not the README's)")
+    elif settings.readme:
+        readme.record(raw)
+        print(f"written: {readme.RUN} and README.md's benchmark summary")
     return 0
 
 

@@ -64,6 +64,8 @@ class Settings:
     server: str
     nginx_workers: str
     skip: list[str]
+    quick: bool = False  # a smoke run: never the README's
+    readme: bool = False  # keep this run as the README's (benchmarks/readme.py)
 
 
 @dataclass

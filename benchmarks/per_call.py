@@ -97,7 +97,10 @@ def ours_in_send_many(
     """Per message inside ``send_many``: the message is checked once
     (``prepare_message``), then each subscription parsed and its request built.
     (dict subscription, ``Subscription`` parsed beforehand and kept)."""
-    prepare = importlib.import_module(f"{lib.__name__}._request").prepare_message
+    try:  # where prepare_message lives; a baseline from before the split: _request
+        prepare = importlib.import_module(f"{lib.__name__}._request.build").prepare_message
+    except ModuleNotFoundError:
+        prepare = importlib.import_module(f"{lib.__name__}._request").prepare_message
     parse = lib.Subscription.from_info
     plan = prepare(data, vapid, {"sub": VAPID_SUB}, "aes128gcm", ttl)
     parsed = [parse(sub) for sub in subs]

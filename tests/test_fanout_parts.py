@@ -25,12 +25,13 @@ import http_ece
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from webpush_core import _request, build_request, ece
+from webpush_core import build_request, ece
 from webpush_core._b64 import b64url_decode, b64url_encode
 from webpush_core._delivery import sealer as _sealer
 from webpush_core._origin import origin_of
 from webpush_core._p256 import generate_private_key, private_key_from_scalar, uncompressed_point
-from webpush_core._request import prepare_message
+from webpush_core._request import plan as request_plan
+from webpush_core._request.build import prepare_message
 from webpush_core._subscription import Subscription
 from webpush_core._wire.exchange import split_url
 from webpush_core.ece._message import seal_aes128gcm_message
@@ -239,14 +240,14 @@ def test_plan_reuses_the_origins_token_and_keeps_few() -> None:
     first = plan.build(Subscription.from_info(INFO)).headers["Authorization"]
     again = plan.build(Subscription.from_info(INFO)).headers["Authorization"]
     assert first == again
-    for i in range(3 * _request._PLAN_TOKEN_ORIGINS):
+    for i in range(3 * request_plan._PLAN_TOKEN_ORIGINS):
         plan.build(Subscription.from_info({**INFO, "endpoint": f"https://p{i}.example.net/x"}))
-        assert len(plan._tokens) <= _request._PLAN_TOKEN_ORIGINS
+        assert len(plan._tokens) <= request_plan._PLAN_TOKEN_ORIGINS
 
 
 def test_plan_asks_the_signer_again_after_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(_request.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(request_plan.time, "monotonic", lambda: now[0])
     calls: list[str] = []
     sign_headers = Vapid.sign_headers
 
@@ -258,7 +259,7 @@ def test_plan_asks_the_signer_again_after_a_minute(monkeypatch: pytest.MonkeyPat
     plan = prepare_message(b"x", VAPID, CLAIMS)
     sub = Subscription.from_info(INFO)
     plan.build(sub)
-    now[0] += _request._PLAN_TOKEN_SECONDS - 1
+    now[0] += request_plan._PLAN_TOKEN_SECONDS - 1
     plan.build(sub)
     assert len(calls) == 1
     now[0] += 2

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from servers.loopback import Request
 from servers.push_service import Answer, PushService
 from webpush_core import EndpointNotAllowed, EndpointPolicy, WebPusher, build_request, webpush
-from webpush_core._request import load_vapid_key
+from webpush_core._request.keys import load_vapid_key
 from webpush_core.vapid import Vapid
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)

@@ -24,7 +24,7 @@ from . import ece
 from ._b64 import b64url_decode, b64url_encode
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
-from ._facade import webpush
+from ._facade.webpush import webpush
 from ._p256 import generate_private_key
 from ._reasons import MAX_DETAIL
 from ._subscription import Subscription

@@ -24,7 +24,8 @@ import base64
 import shlex
 from typing import Optional
 
-from ._request import PushRequest, check_header
+from ._request.headers import check_header
+from ._request.value import PushRequest
 from ._subscription import _check_endpoint
 from ._wire.proxy import Proxy, ProxyArg
 from .errors import InvalidRequest

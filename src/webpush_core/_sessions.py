@@ -22,7 +22,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ._endpoint import DEFAULT_POLICY, EndpointPolicy
-from ._request import PushRequest
+from ._request.value import PushRequest
 from ._response import CaseInsensitiveDict, PushResponse
 from ._wire import standin
 from ._wire.proxy import admit_resolved_elsewhere

@@ -18,7 +18,7 @@ import pytest
 from webpush_core import PushClient, build_request
 from webpush_core._b64 import b64url_encode
 from webpush_core._p256 import generate_private_key, uncompressed_point
-from webpush_core._request import check_options
+from webpush_core._request.options import check_options
 from webpush_core.errors import InvalidRequest
 
 MAX_TTL = 2**31 - 1  # RFC 9111 §1.2.2: a recipient reads more as 2**31

@@ -6,7 +6,7 @@ and what it does every time.
   file is read again once it changes.
 * A call's options (everything but the data) are checked once per distinct
   options and kept, without the data, in a small bounded cache
-  (``_request._plans``); a call with the same options checks only its data.
+  (``_request.build._plans``); a call with the same options checks only its data.
   Every bad input raises exactly what it raised before anything was kept.
 * ``WebPusher.encode`` encrypts with the subscription's point as given.
 
@@ -37,14 +37,20 @@ from webpush_core import (
     InvalidSubscription,
     PayloadTooLarge,
     PushRequest,
+    Subscription,
     Vapid,
+    VapidError,
     WebPusher,
     WebPushException,
-    _request,
     build_request,
 )
 from webpush_core._b64 import b64url_decode, b64url_encode
-from webpush_core._request import MessagePlan, load_vapid_key, prepare_message
+from webpush_core._request import build as request_build
+from webpush_core._request import keys as request_keys
+from webpush_core._request.build import prepare_message
+from webpush_core._request.headers import check_header
+from webpush_core._request.keys import load_vapid_key
+from webpush_core._request.plan import MessagePlan
 from webpush_core.ece import _keys as ece_keys
 from webpush_core.vapid import parse_authorization
 
@@ -57,11 +63,11 @@ CLAIMS = {"sub": "mailto:ops@example.com"}
 @pytest.fixture(autouse=True)
 def nothing_kept() -> Iterator[None]:
     """Every test starts with no key and no options kept, and leaves none."""
-    _request._plans.clear()
-    _request._key_cache.clear()
+    request_build._plans.clear()
+    request_keys._key_cache.clear()
     yield
-    _request._plans.clear()
-    _request._key_cache.clear()
+    request_build._plans.clear()
+    request_keys._key_cache.clear()
 
 
 def browsers(n: int) -> list[Browser]:
@@ -194,7 +200,7 @@ NOT_KEYS: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize(("given", "words"), NOT_KEYS)
 def test_a_string_that_is_not_a_key_is_a_path(given: str, words: str) -> None:
-    with pytest.raises(_request.VapidError) as caught:
+    with pytest.raises(VapidError) as caught:
         load_vapid_key(given)
     assert caught.value.field == "vapid_private_key"
     assert words in caught.value.message
@@ -203,7 +209,7 @@ def test_a_string_that_is_not_a_key_is_a_path(given: str, words: str) -> None:
 def test_a_mistyped_key_with_a_dot_is_not_shown() -> None:
     typo = raw_b64(Vapid.generate())
     typo = typo[:20] + "." + typo[21:]
-    with pytest.raises(_request.VapidError) as caught:
+    with pytest.raises(VapidError) as caught:
         load_vapid_key(typo)
     assert "not shown" in caught.value.message and typo not in str(caught.value)
 
@@ -216,13 +222,13 @@ def test_a_mistyped_key_with_a_dot_is_not_shown() -> None:
 def prepares(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times the full checks ran."""
     runs: list[int] = []
-    real = _request._prepare
+    real = request_build._prepare
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         runs.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_request, "_prepare", counted)
+    monkeypatch.setattr(request_build, "_prepare", counted)
     return runs
 
 
@@ -257,7 +263,7 @@ def test_a_kept_plan_builds_what_a_fresh_one_builds() -> None:
     assert fresh.headers == kept.headers and len(fresh.body) == len(kept.body)
     assert decrypt(browser, fresh) == decrypt(browser, kept) == b"hello"
     plan = prepare_message("hello", **options)  # the public form, kept too
-    request = plan.build(_request.Subscription.from_info(browser.info()))
+    request = plan.build(Subscription.from_info(browser.info()))
     assert request.headers == fresh.headers and decrypt(browser, request) == b"hello"
 
 
@@ -283,21 +289,21 @@ def test_no_data_is_kept() -> None:
     key = raw_b64(Vapid.generate())
     secret = b"one-time code 918273"
     build_request(browsers(1)[0].info(), secret, key, CLAIMS, pad_to=64)
-    assert _request._plans
-    for plan, _ in _request._plans.values():
+    assert request_build._plans
+    for plan, _ in request_build._plans.values():
         assert (plan._plaintext, plan._padding) == (b"", 0)
 
 
 def test_at_most_the_limit_of_options_are_kept(prepares: list[int]) -> None:
     browser = browsers(1)[0]
-    limit = _request._PLANS_SIZE
+    limit = request_build._PLANS_SIZE
     for ttl in range(limit):
         build_request(browser.info(), "m", ttl=ttl)
-    assert len(_request._plans) == limit and len(prepares) == limit
+    assert len(request_build._plans) == limit and len(prepares) == limit
     build_request(browser.info(), "m", ttl=0)  # the oldest: still kept (and now the newest)
     assert len(prepares) == limit
     build_request(browser.info(), "m", ttl=limit)  # one past: the least recent goes
-    assert len(_request._plans) == limit and len(prepares) == limit + 1
+    assert len(request_build._plans) == limit and len(prepares) == limit + 1
     build_request(browser.info(), "m", ttl=1)  # it was the least recent: checked again
     assert len(prepares) == limit + 2
 
@@ -350,7 +356,7 @@ def test_options_that_are_never_kept(
         options["vapid_private_key"] = None
     for _ in range(3):
         build_request(browser.info(), "m", **options)
-    assert len(prepares) == 3 and not _request._plans
+    assert len(prepares) == 3 and not request_build._plans
 
 
 # Values that are equal and hash alike but are not checked alike: never one key.
@@ -379,7 +385,7 @@ def test_look_alike_options_are_checked_apart(
 def test_a_message_over_the_limit_with_kept_options() -> None:
     browser = browsers(1)[0]
     build_request(browser.info(), "short", max_payload=10)
-    assert _request._plans
+    assert request_build._plans
     with pytest.raises(PayloadTooLarge) as caught:
         build_request(browser.info(), "eleven char", max_payload=10)
     assert caught.value.message == (
@@ -390,7 +396,7 @@ def test_a_message_over_the_limit_with_kept_options() -> None:
 
 
 def test_a_kept_plan_carries_every_one_of_its_fields() -> None:
-    plan, _ = _request._prepare(
+    plan, _ = request_build._prepare(
         "m", VAPID_RAW, CLAIMS, "aesgcm", 5, "low", "t", {"Crypto-Key": "a=b", "X-A": "1"},
         pad_to=9, max_payload=None,
     )  # fmt: skip
@@ -454,8 +460,8 @@ def test_every_bad_input_raises_the_same_with_options_kept(
         _signature(good)  # keeps the options, where they are good
         assert _signature(bad) == nothing_kept
         assert _signature(bad) == nothing_kept
-        _request._plans.clear()
-        _request._key_cache.clear()
+        request_build._plans.clear()
+        request_keys._key_cache.clear()
 
 
 # --------------------------------------------------------------------------
@@ -568,7 +574,7 @@ def header_rule(text: str) -> str:
 )
 def test_a_header_value_is_checked_by_its_characters(text: str) -> None:
     try:
-        _request.check_header("X-Value", text)
+        check_header("X-Value", text)
     except InvalidRequest as exc:
         got = "CR, LF or NUL" if "CR, LF or NUL" in exc.message else "visible ASCII"
         assert "visible ASCII" in exc.message or got == "CR, LF or NUL"
@@ -585,7 +591,7 @@ TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST
 def test_a_header_name_is_a_token(name: str) -> None:
     expected = bool(name) and all(c in TCHAR for c in name)
     try:
-        _request.check_header(name, "v")
+        check_header(name, "v")
     except InvalidRequest as exc:
         assert "not a valid HTTP token" in exc.message
         assert not expected, repr(name)
@@ -646,7 +652,7 @@ def test_invalid_claims_raise_every_time(
 
     messages = []
     for _ in range(3):
-        with pytest.raises(_request.VapidError) as caught:
+        with pytest.raises(VapidError) as caught:
             validate_claims(claims)
         messages.append(caught.value.message)
     assert len(set(messages)) == 1 and words in messages[0]
@@ -691,5 +697,5 @@ def test_a_str_subclass_that_passed_is_not_kept_for_the_plain_string(
             return ("mailto", ":", "ops@example.com")
 
     check_sub(Lying("not-a-contact"))  # passes: its own methods say so
-    with pytest.raises(_request.VapidError, match="must be a mailto: address"):
+    with pytest.raises(VapidError, match="must be a mailto: address"):
         check_sub("not-a-contact")  # the same characters, checked as they are

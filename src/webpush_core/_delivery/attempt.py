@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._classify import error_for_response, retryable, throttles
-from .._request import PushRequest
+from .._request.value import PushRequest
 from .._response import PushResponse
 from .._wire.exchange import Outcome
 from ..errors import TransportError, WebPushException
@@ -276,10 +276,15 @@ def send_blocking(
             if gate is None:
                 return
             if gate > 0:
-                job.held += gate
                 if requeue is not None:
-                    engine.later(gate, requeue)
+                    # As on the loop: parked without a thread, and a paused origin's
+                    # excess ends now, so the fan-out reads on for the other origins.
+                    if not engine.park(job.origin, gate, requeue):
+                        job.finish(_crowded_result(job, gate))
+                        return
+                    job.held += gate
                     return
+                job.held += gate
                 engine.sleep(gate)
                 continue
             attempt_timeout = min(timeout, job.call.left()) if job.call else timeout

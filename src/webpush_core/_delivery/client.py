@@ -39,15 +39,11 @@ if TYPE_CHECKING:
     import urllib3
 
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
-from .._request import (
-    MessagePlan,
-    PushRequest,
-    VapidKeyLike,
-    check_content_encoding,
-    check_options,
-    load_vapid_key,
-    prepare_message,
-)
+from .._request.build import prepare_message
+from .._request.keys import VapidKeyLike, load_vapid_key
+from .._request.options import check_content_encoding, check_options
+from .._request.plan import MessagePlan
+from .._request.value import PushRequest
 from .._response import PushResponse
 from .._subscription import Subscription
 from .._wire.exchange import Outcome

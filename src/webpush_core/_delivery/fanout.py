@@ -12,7 +12,8 @@ import queue
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional, Union
 
-from .._request import MessagePlan, PushRequest
+from .._request.plan import MessagePlan
+from .._request.value import PushRequest
 from .engine import Engine
 from .result import SendResult, _Call, _deadline_result, _Done
 from .sealer import BATCH, Bodies, Sealer

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._origin import origin_of
-from .._request import PushRequest
+from .._request.value import PushRequest
 from .._response import PushResponse
 from ..errors import (
     ExpiredSubscription,

@@ -37,7 +37,7 @@ from typing import Callable, Optional
 from .._classify import RESOLVE, failure_detail, transport_error
 from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._origin import Origin, OriginError
-from .._request import PushRequest
+from .._request.value import PushRequest
 from ..errors import TransportError
 from . import standin as standins
 from .backend import TCP, Backend

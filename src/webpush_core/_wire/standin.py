@@ -24,7 +24,7 @@ from typing import Callable, Optional, Protocol, Union
 from urllib.parse import urlsplit
 
 from .._endpoint import EndpointPolicy
-from .._request import PushRequest
+from .._request.value import PushRequest
 from .._response import PushResponse
 from ..errors import PushTimeout, WebPushException
 

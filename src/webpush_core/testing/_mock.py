@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import vapid
 from .._b64 import b64url_decode
-from .._request import PushRequest
+from .._request.value import PushRequest
 from .._response import CaseInsensitiveDict, PushResponse
 from .._wire import standin
 from ..errors import ECEError, InvalidInput, TransportError, WebPushException

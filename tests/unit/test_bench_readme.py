@@ -1,0 +1,98 @@
+"""The README's benchmark summary is what the recorded run measured (benchmarks/readme.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchmarks import readme
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def recorded() -> dict[str, Any]:
+    return dict(json.loads(readme.RUN.read_text()))
+
+
+def test_the_readme_shows_the_recorded_run_as_rendered() -> None:
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index(readme.BEGIN), text.index(readme.END) + len(readme.END)
+    assert text[start:end] == readme.summary(recorded())
+    # Its command is a full run of the benchmark, not a smoke run.
+    command = recorded()["command"].split()
+    assert command[:3] == [".venv/bin/python", "-m", "benchmarks"]
+    assert int(command[command.index("--messages") + 1]) >= 5000
+    assert int(command[command.index("--rounds") + 1]) >= 3
+
+
+def test_rewrite_replaces_only_the_marked_part() -> None:
+    raw = recorded()
+    before = f"intro\n{readme.BEGIN}\nstale table\n{readme.END}\noutro\n"
+    after = readme.rewrite(before, raw)
+    assert after == f"intro\n{readme.summary(raw)}\noutro\n"
+    assert readme.rewrite(after, raw) == after  # idempotent
+
+
+@pytest.mark.parametrize(
+    "text", ["no markers", f"{readme.END}\n{readme.BEGIN}", f"{readme.BEGIN} only"]
+)
+def test_rewrite_refuses_a_readme_without_its_markers(text: str) -> None:
+    with pytest.raises(ValueError, match="make bench"):
+        readme.rewrite(text, recorded())
+
+
+def _with_rates(ours: float, session: float, node: float) -> dict[str, Any]:
+    """The recorded run with the 100-byte rates set (1 s each, no failures)."""
+    raw = copy.deepcopy(recorded())
+    raw["throughput"] = [r for r in raw["throughput"] if r["payload"] == 100]
+    for row in raw["throughput"]:
+        for prefix, rate in ((readme.OURS, ours), (readme.SESSION, session), (readme.NODE, node)):
+            if row["name"].startswith(prefix):
+                row.update(messages=int(rate), seconds=1.0, failed=0, available=True)
+    return raw
+
+
+def _target(raw: dict[str, Any], what: str) -> str:
+    line = next(x for x in readme.summary(raw).splitlines() if x.startswith(f"- {what}"))
+    return line
+
+
+@pytest.mark.parametrize(
+    ("ours", "session", "node", "session_met", "node_met"),
+    [
+        (8000, 1000, 1000, True, True),  # 8.00x and 8.00x: at the bound
+        (7999, 1000, 1333, False, True),  # one below 8x; 6.00x
+        (6000, 1000, 1001, False, False),  # 6.00x and 5.99x
+    ],
+)
+def test_rate_targets_are_met_at_the_bound_and_not_one_below(
+    ours: int, session: int, node: int, session_met: bool, node_met: bool
+) -> None:
+    raw = _with_rates(ours, session, node)
+    assert ("**met**" in _target(raw, "fan-out >= 8x")) is session_met
+    assert ("**met**" in _target(raw, "fan-out >= 6x")) is node_met
+
+
+def test_a_failed_or_missing_contender_is_not_measured_never_met() -> None:
+    raw = _with_rates(8000, 1000, 1000)
+    for row in raw["throughput"]:
+        if row["name"].startswith(readme.SESSION):
+            row["failed"] = 1
+    assert _target(raw, "fan-out >= 8x").endswith("not measured.")
+    raw["throughput"] = [r for r in raw["throughput"] if not r["name"].startswith(readme.NODE)]
+    assert _target(raw, "fan-out >= 6x").endswith("not measured.")
+
+
+@pytest.mark.parametrize(("build", "met"), [(130.0, True), (130.1, False)])
+def test_the_floor_target_is_met_at_the_bound_and_not_past_it(build: float, met: bool) -> None:
+    raw = copy.deepcopy(recorded())
+    raw["cpu"] = [c for c in raw["cpu"] if c["payload"] == 100]
+    for row in raw["cpu"]:
+        if row["name"] == readme.FLOOR:
+            row["us_per_msg"] = 100.0
+        if row["name"] == readme.BUILD:
+            row["us_per_msg"] = build
+    assert ("**met**" in _target(raw, "`build_request` <= 1.3x")) is met
