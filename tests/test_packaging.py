@@ -379,9 +379,9 @@ def _urllib3_126_install(where: pathlib.Path, new: pathlib.Path) -> pathlib.Path
 
 @pytest.fixture(scope="session")
 def venv_builds(
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Future[Any]]]:
-    """The three fresh venvs, all started when the first of them is needed.
+    """The fresh venvs the selected tests use, all started when the first is needed.
 
     Each is a copy of one new venv, untouched, made first. They are filled side
     by side (pip spends most of its time waiting on the package index), each in
@@ -390,16 +390,18 @@ def venv_builds(
     waits for its own venv only.
     """
     kinds = {
-        "clean": _clean_install,
-        "celery": _celery_install,
-        "urllib3-126": _urllib3_126_install,
+        "clean_venv": _clean_install,
+        "celery_venv": _celery_install,
+        "urllib3_126_venv": _urllib3_126_install,
     }
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
     new = tmp_path_factory.mktemp("new") / "venv"
     _venv(new)
     with ThreadPoolExecutor(len(kinds), thread_name_prefix="venv") as pool:
         yield {
             kind: pool.submit(make, tmp_path_factory.mktemp(kind), new)
             for kind, make in kinds.items()
+            if kind in wanted
         }
 
 
@@ -408,19 +410,19 @@ def clean_venv(
     venv_builds: dict[str, Future[Any]],
 ) -> tuple[pathlib.Path, dict[str, list[str]]]:
     """A new venv with only the README's ``pip install .``; also what it held before."""
-    made: tuple[pathlib.Path, dict[str, list[str]]] = venv_builds["clean"].result()
+    made: tuple[pathlib.Path, dict[str, list[str]]] = venv_builds["clean_venv"].result()
     return made
 
 
 @pytest.fixture(scope="session")
 def celery_venv(venv_builds: dict[str, Future[Any]]) -> pathlib.Path:
-    made: pathlib.Path = venv_builds["celery"].result()
+    made: pathlib.Path = venv_builds["celery_venv"].result()
     return made
 
 
 @pytest.fixture(scope="session")
 def urllib3_126_venv(venv_builds: dict[str, Future[Any]]) -> pathlib.Path:
-    made: pathlib.Path = venv_builds["urllib3-126"].result()
+    made: pathlib.Path = venv_builds["urllib3_126_venv"].result()
     return made
 
 
