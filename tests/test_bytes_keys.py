@@ -73,10 +73,10 @@ def test_non_ascii_bytes_refused_before_sending(service: LocalPushService, name:
 
 def test_celery_dispatch_carries_bytes_keys_as_text(service: LocalPushService) -> None:
     pytest.importorskip("celery")
-    from webpush_core.celery import _compact
+    from webpush_core.celery._batch import compact
 
     text_sub = service.subscribe()
-    origin, item = _compact(7, as_bytes(text_sub))
+    origin, item = compact(7, as_bytes(text_sub))
     assert origin == service.url
     # The task message is JSON: the keys travel as text, decoding to the same bytes.
     assert item[:2] == [7, text_sub["endpoint"]]
@@ -88,9 +88,9 @@ def test_celery_dispatch_carries_bytes_keys_as_text(service: LocalPushService) -
     bad = as_bytes(text_sub)
     bad["keys"]["auth"] = b"\xff" * 22
     with pytest.raises(InvalidSubscription, match="non-ASCII bytes") as caught:
-        _compact(0, bad)
+        compact(0, bad)
     assert caught.value.field == "keys.auth"
     bad["keys"]["auth"] = 16
     with pytest.raises(InvalidSubscription) as caught:
-        _compact(0, bad)
+        compact(0, bad)
     assert caught.value.field == "keys.auth"

@@ -187,14 +187,14 @@ CLEAN_CASES = [
 
 @pytest.mark.parametrize(("text", "expected"), CLEAN_CASES)
 def test_clean_detail(text: str, expected: str) -> None:
-    from webpush_core._fanout_report import clean_detail
+    from webpush_core.celery._report import clean_detail
 
     assert clean_detail(text, _ITEMS) == expected
 
 
 def test_describe_a_failed_result() -> None:
     from webpush_core import EndpointNotAllowed, RateLimited, SendResult
-    from webpush_core._fanout_report import describe
+    from webpush_core.celery._report import describe
 
     refused = SendResult(None, ok=False, error=EndpointNotAllowed("endpoint refused: http"))
     assert describe(refused) == "endpoint refused: http"
@@ -1099,7 +1099,7 @@ def test_a_reasons_sample_detail_is_the_first_counted(redis_url: str) -> None:
     of it (not for a redelivered index), and the first one stays."""
     import redis
 
-    from webpush_core._fanout_report import FanOutHandle, Keys, record
+    from webpush_core.celery._report import FanOutHandle, Keys, record
 
     client = redis.Redis.from_url(redis_url)
     keys = Keys("sample-test")

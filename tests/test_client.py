@@ -35,7 +35,7 @@ from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._subscription import Subscription
-from webpush_core._wire.urllib3_transport import make_pool_manager
+from webpush_core._wire.urllib3_pools import make_pool_manager
 from webpush_core.errors import (
     EndpointNotAllowed,
     ExpiredSubscription,

@@ -58,7 +58,7 @@ from webpush_core import (
 from webpush_core._b64 import b64url_decode, b64url_encode
 from webpush_core._curl import header_arg
 from webpush_core._p256 import generate_private_key
-from webpush_core._wire.urllib3_transport import make_pool_manager
+from webpush_core._wire.urllib3_pools import make_pool_manager
 from webpush_core.errors import InvalidInput, InvalidRequest, InvalidSubscription
 from webpush_core.testing import LocalPushService
 from webpush_core.vapid import Vapid, Vapid01

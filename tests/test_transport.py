@@ -28,13 +28,14 @@ from webpush_core._classify import error_for_response
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._request.value import PushRequest
 from webpush_core._response import PushResponse
+from webpush_core._wire import urllib3_pools as _pools
 from webpush_core._wire import urllib3_transport as _transport
-from webpush_core._wire.urllib3_transport import (
+from webpush_core._wire.urllib3_pools import (
     DEFAULT_TIMEOUT,
     default_pool_manager,
     make_pool_manager,
-    send_request,
 )
+from webpush_core._wire.urllib3_transport import send_request
 from webpush_core.errors import (
     EndpointNotAllowed,
     InvalidRequest,
@@ -434,7 +435,7 @@ def test_tls_slow_drip_times_out(serve: Any, ca: trustme.CA, tmp_path: Any) -> N
 
 
 def test_default_pool_manager_is_one_shared_instance(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_transport, "_pool_manager", None)
+    monkeypatch.setattr(_pools, "_pool_manager", None)
     seen: list[urllib3.PoolManager] = []
     barrier = threading.Barrier(8)
 
@@ -491,4 +492,4 @@ def test_only_transport_imports_urllib3() -> None:
     users = sorted(
         p.name for p in src.rglob("*.py") if "urllib3" in _runtime_imports(ast.parse(p.read_text()))
     )
-    assert users == ["urllib3_transport.py"]
+    assert users == ["urllib3_errors.py", "urllib3_pools.py", "urllib3_transport.py"]

@@ -45,7 +45,7 @@ def _deselect(path: str, *tests: str) -> list[str]:
 # deterministic: every mutant that survives runs all of them.
 SCOPE: dict[str, tuple[list[str], list[str]]] = {
     "http1": (
-        ["src/webpush_core/_wire/http1.py"],
+        ["src/webpush_core/_wire/http1/*"],
         [
             "tests/unit/test_http1.py",
             "tests/adversarial/test_parser_accepts_only_rfc9112.py",

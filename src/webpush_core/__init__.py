@@ -49,16 +49,16 @@ _LAZY = {
     "PushClient": "._delivery.client",
     "SendResult": "._delivery.client",
     "EndpointPolicy": "._endpoint",
-    "CaseInsensitiveDict": "._facade",
-    "WebPusher": "._facade",
-    "webpush": "._facade",
-    "webpush_async": "._facade",
+    "CaseInsensitiveDict": "._response",
+    "WebPusher": "._facade.pusher",
+    "webpush": "._facade.webpush",
+    "webpush_async": "._facade.webpush_async",
     "PushRequest": "._request.value",
     "build_request": "._request.build",
     "PushResponse": "._response",
     "parse_retry_after": "._response",
     "Subscription": "._subscription",
-    "make_pool_manager": "._wire.urllib3_transport",
+    "make_pool_manager": "._wire.urllib3_pools",
     "Vapid": ".vapid",
     "Vapid01": ".vapid",
 }
@@ -66,12 +66,14 @@ _LAZY = {
 if TYPE_CHECKING:
     from ._delivery.client import PushClient, SendResult
     from ._endpoint import EndpointPolicy
-    from ._facade import CaseInsensitiveDict, WebPusher, webpush, webpush_async
+    from ._facade.pusher import WebPusher
+    from ._facade.webpush import webpush
+    from ._facade.webpush_async import webpush_async
     from ._request.build import build_request
     from ._request.value import PushRequest
-    from ._response import PushResponse, parse_retry_after
+    from ._response import CaseInsensitiveDict, PushResponse, parse_retry_after
     from ._subscription import Subscription
-    from ._wire.urllib3_transport import make_pool_manager
+    from ._wire.urllib3_pools import make_pool_manager
     from .vapid import Vapid, Vapid01
 
 

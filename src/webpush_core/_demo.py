@@ -16,7 +16,7 @@ from typing import TextIO
 
 from . import ece
 from ._endpoint import EndpointPolicy
-from ._facade import webpush
+from ._facade.webpush import webpush
 from ._p256 import generate_private_key
 from ._response import PushResponse
 from ._subscription import Subscription

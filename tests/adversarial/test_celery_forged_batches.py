@@ -57,7 +57,7 @@ def client(redis_url: str) -> redis.Redis:
 
 def used_memory(client: redis.Redis) -> int:
     """Redis's used_memory, once the report's script is in its script cache."""
-    from webpush_core._fanout_report import Keys, record
+    from webpush_core.celery._report import Keys, record
 
     record(client, Keys(uuid.uuid4().hex), [], 0, 1)  # for a report that does not exist: a no-op
     return int(client.info("memory")["used_memory"])
@@ -86,7 +86,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
 def test_the_report_records_only_indexes_from_zero_to_below_the_total(
     env: dict[str, str], client: redis.Redis
 ) -> None:
-    from webpush_core._fanout_report import FanOutHandle, Keys, record
+    from webpush_core.celery._report import FanOutHandle, Keys, record
 
     fan_out_id = uuid.uuid4().hex
     keys = Keys(fan_out_id)
@@ -110,7 +110,7 @@ def test_the_report_records_only_indexes_from_zero_to_below_the_total(
 def test_the_report_script_creates_nothing_for_a_fan_out_that_does_not_exist(
     env: dict[str, str], client: redis.Redis
 ) -> None:
-    from webpush_core._fanout_report import Keys, record
+    from webpush_core.celery._report import Keys, record
 
     keys = Keys(uuid.uuid4().hex)
     assert record(client, keys, ["0", "ok", "", "1", "x", "https://e/1"], 5, 60) == 0
@@ -226,7 +226,7 @@ def test_signed_batches_are_delivered_by_a_worker_with_the_key(
 
 
 def _sign(key: str, fan_out_id: str, batch: dict[str, Any]) -> dict[str, Any]:
-    from webpush_core._batch_auth import sign
+    from webpush_core.celery._auth import sign
 
     return dict(batch, mac=sign(key.encode(), fan_out_id, batch))
 

@@ -45,7 +45,8 @@ from webpush_core._request.build import build_request
 from webpush_core._request.value import PushRequest
 from webpush_core._response import PushResponse, parse_retry_after
 from webpush_core._subscription import Subscription
-from webpush_core._wire.urllib3_transport import make_pool_manager, send_request
+from webpush_core._wire.urllib3_pools import make_pool_manager
+from webpush_core._wire.urllib3_transport import send_request
 from webpush_core.ece._ece import MAX_DECRYPT
 from webpush_core.errors import (
     ECEError,

@@ -37,7 +37,8 @@ from webpush_core._delivery.client import PushClient
 from webpush_core._endpoint import EndpointPolicy
 from webpush_core._request.value import PushRequest
 from webpush_core._response import PushResponse
-from webpush_core._wire.urllib3_transport import make_pool_manager, send_request
+from webpush_core._wire.urllib3_pools import make_pool_manager
+from webpush_core._wire.urllib3_transport import send_request
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
 URL = "https://push.example/p/token"

@@ -26,7 +26,7 @@ from webpush_core._wire.exchange import split_url
 from webpush_core._wire.pool import Connections
 from webpush_core._wire.proxy import proxy_from_environment
 from webpush_core._wire.urllib3_transport import send_request
-from webpush_core.celery import _compact
+from webpush_core.celery._batch import compact
 from webpush_core.errors import EndpointNotAllowed, InvalidSubscription, TransportError
 from webpush_core.vapid import Vapid
 
@@ -205,7 +205,7 @@ def test_300_spellings_one_pool_route_and_one_celery_batch() -> None:
         connections.close()
     assert len(routes) == 1
     batches = {
-        _compact(i, {"endpoint": url, "keys": KEYS})[0]
+        compact(i, {"endpoint": url, "keys": KEYS})[0]
         for i, url in enumerate(three_hundred_spellings())
     }
     assert batches == {"https://h.example"}

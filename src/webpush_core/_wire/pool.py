@@ -42,7 +42,7 @@ from ..errors import TransportError
 from . import standin as standins
 from .backend import TCP, Backend
 from .exchange import Exchange, Outcome, Route, split_url
-from .http1 import encode_request
+from .http1.request import encode_request
 from .proxy import Proxy, ProxyArg, connect_request, proxy_refused, select_proxy
 from .resolver import DEFAULT_RESOLVER, Addresses, Resolver
 from .tls import Connection, Key, tls_context

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from hashlib import sha256
 from typing import Any, Callable, Optional, Union
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 __all__ = ["MIN_KEY_BYTES", "BatchKeyArg", "check_key", "refusal", "sign"]
 

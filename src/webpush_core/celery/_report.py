@@ -22,9 +22,9 @@ from typing import Any, Callable, Optional
 
 import redis
 
-from ._delivery.client import SendResult
-from ._reasons import MAX_DETAIL, MAX_PARSE, clip
-from .errors import (
+from .._delivery.client import SendResult
+from .._reasons import MAX_DETAIL, MAX_PARSE, clip
+from ..errors import (
     ExpiredSubscription,
     InvalidInput,
     PushRejected,
@@ -99,7 +99,7 @@ end
 return new
 """
 
-# A batch a worker refused (see webpush_core._batch_auth): counted in its
+# A batch a worker refused (see webpush_core.celery._auth): counted in its
 # fan-out's report if that report exists; nothing is created for another id.
 _COUNT_REFUSED = """
 if redis.call('EXISTS', KEYS[1]) == 1 then

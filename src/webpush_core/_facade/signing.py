@@ -14,7 +14,7 @@ check what the signer was given. So here too:
   signer gets a copy with the endpoint's origin;
 * the headers it returns join the caller's (``Crypto-Key`` values joined with
   ``;``); a signer's answer that is no dict of headers travels as a
-  :class:`~._request.headers.RefusedSignature`, which the header check every request
+  :class:`~webpush_core._request.headers.RefusedSignature`, which the header check every request
   goes through refuses before anything is sent (a ``send`` replaced by a test
   sends nothing, so such a test keeps working).
 
@@ -29,11 +29,11 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Optional, Union
 
-from ._request.headers import RefusedSignature
-from ._request.signer import check_aud_for, refuse_vapid_conflicts, sign_foreign
-from .vapid import Vapid, validate_claims
-from .vapid._cache import REFRESH_MARGIN
-from .vapid._claims import DEFAULT_TTL
+from .._request.headers import RefusedSignature
+from .._request.signer import check_aud_for, refuse_vapid_conflicts, sign_foreign
+from ..vapid import Vapid, validate_claims
+from ..vapid._cache import REFRESH_MARGIN
+from ..vapid._claims import DEFAULT_TTL
 
 __all__ = ["vapid_headers"]
 
@@ -49,7 +49,7 @@ def vapid_headers(
 ) -> dict[str, Any]:
     """The caller's ``headers`` (a new dict) with the VAPID headers for ``origin``.
 
-    ``signer`` and ``claims`` as :func:`~._request.keys.vapid_signer` accepted them
+    ``signer`` and ``claims`` as :func:`~webpush_core._request.keys.vapid_signer` accepted them
     (``signer`` None: no VAPID); ``headers`` already checked. Raises
     :class:`VapidError` or :class:`InvalidRequest` naming the field.
     """
