@@ -14,7 +14,7 @@ from webpush_core._delivery.per_origin import PerOrigin, authority_prefix
 from webpush_core._endpoint import DEFAULT_POLICY, EndpointPolicy
 from webpush_core._request.build import prepare_message
 from webpush_core._wire.proxy import Proxy, select_proxy
-from webpush_core.errors import WebPushException
+from webpush_core.errors import EndpointNotAllowed, WebPushException
 from webpush_core.vapid import Vapid
 
 POLICIES = [
@@ -209,3 +209,21 @@ def test_a_headers_error_is_raised_every_time() -> None:
         with pytest.raises(WebPushException):
             memo.headers_for(plan, "https://push.example.com")
     assert memo._headers == {}
+
+
+def test_a_policy_whose_check_is_its_own_is_asked_every_time() -> None:
+    asked: list[str] = []
+
+    class PathRule(EndpointPolicy):
+        def check(self, url: str) -> None:
+            asked.append(url)
+            super().check(url)
+            if "/blocked/" in url:
+                raise EndpointNotAllowed("blocked path", field="endpoint")
+
+    memo = PerOrigin(PathRule(), None)
+    memo.check("https://push.example.com/ok/1")
+    with pytest.raises(EndpointNotAllowed, match="blocked path"):
+        memo.check("https://push.example.com/blocked/2")
+    memo.check("https://push.example.com/ok/3")
+    assert len(asked) == 3

@@ -60,18 +60,20 @@ class PerOrigin:
     one dict operation, and a decision made twice by a race is the same one.
     """
 
-    __slots__ = ("_admitted", "_headers", "_proxies", "policy", "proxy_arg")
+    __slots__ = ("_admitted", "_headers", "_memo", "_proxies", "policy", "proxy_arg")
 
     def __init__(self, policy: EndpointPolicy, proxy_arg: ProxyArg) -> None:
         self.policy = policy
         self.proxy_arg = proxy_arg
+        # A subclass's own check may read the path: its verdicts are never reused.
+        self._memo = type(policy).check is EndpointPolicy.check
         self._admitted: set[str] = set()
         self._proxies: dict[str, ProxyArg] = {}
         self._headers: dict[str, tuple[dict[str, str], list[str], float]] = {}
 
     def check(self, url: str) -> None:
         """:meth:`EndpointPolicy.check`, its admission remembered per authority."""
-        prefix = authority_prefix(url) if isinstance(url, str) else None
+        prefix = authority_prefix(url) if self._memo and isinstance(url, str) else None
         if prefix is not None and prefix in self._admitted and _INVISIBLE.search(url) is None:
             return
         self.policy.check(url)  # raises for a refused one: never remembered
