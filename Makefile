@@ -77,8 +77,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src examples
 
+# Two pytest workers (pytest-xdist), each running whole modules; the modules that
+# start real components all in the same one, one at a time (tests/conftest.py).
+# PYTEST_WORKERS=0: no workers, one process as before.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP) node proxy services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -116,14 +116,16 @@ def run_ours(
     data: bytes,
     name: str = "webpush_core PushClient.send_many",
     options: Optional[ClientOptions] = None,
+    warm: Optional[list[Sub]] = None,
 ) -> Throughput:
     """One ``send_many`` over ``b.subs`` with a new client (its helper process, if it
-    starts one, starts inside the timed run); its warm-up first, untimed."""
+    starts one, starts inside the timed run); its warm-up first, untimed (``warm``:
+    other subscriptions than ``b.warm``, e.g. enough to start sender processes)."""
     row = Throughput(name, len(data))
     started = time.monotonic()
     try:
         with our_client(b, **(options() if options else {})) as client:
-            for _ in client.send_many(b.warm, data):
+            for _ in client.send_many(b.warm if warm is None else warm, data):
                 pass
             with b.window(row):
                 for result in client.send_many(b.subs, data):

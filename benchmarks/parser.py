@@ -21,7 +21,7 @@ import time
 from types import ModuleType
 from typing import Callable, Optional
 
-from webpush_core._wire import http1
+from webpush_core._wire.http1 import parser as http1
 
 from . import baseline
 from .measure import median, ratios
@@ -114,7 +114,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         ]
     )
     print(f"$ {command}", flush=True)
-    before = baseline.submodule(baseline.load(commit), "_wire.http1")
+    old_tree = baseline.load(commit)
+    try:  # where ResponseParser lives; a baseline from before the split: _wire.http1
+        before = baseline.submodule(old_tree, "_wire.http1.parser")
+    except ModuleNotFoundError:
+        before = baseline.submodule(old_tree, "_wire.http1")
 
     rows: list[tuple[str, Parse]] = []
     for name, reads in HEADS:

@@ -8,7 +8,9 @@ rounds, medians:
 * ``urllib3``: ``PushClient(..., pool_manager=make_pool_manager(...))``, urllib3
   from ``concurrency`` worker threads;
 * ``webpush`` (only when asked for with ``--contenders``): the one-call
-  ``webpush()`` per message over one pool.
+  ``webpush()`` per message over one pool;
+* ``processes2`` (only when asked for): ``PushClient(..., processes=2)``, the
+  fan-out sharded over two sender processes (started in its warm-up, untimed).
 
 Messages per second and client CPU per message (the client's process and its
 children: the helper process that encrypts long fan-outs included), and the
@@ -37,6 +39,9 @@ def contenders(b: Bench, data: bytes) -> dict[str, Callable[[], Throughput]]:
         "own": partial(run_ours, b, data, "own"),
         "urllib3": partial(run_ours, b, data, "urllib3", partial(urllib3_transport, b)),
         "webpush": partial(run_our_webpush, b, data),
+        "processes2": partial(
+            run_ours, b, data, "processes2", lambda: {"processes": 2}, b.subs[:256]
+        ),
     }
 
 
@@ -48,12 +53,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--in-flight", type=int, default=32)
     p.add_argument("--payload", type=int, default=100)
-    p.add_argument("--contenders", default="own,urllib3", help="of own,urllib3,webpush")
+    p.add_argument("--contenders", default="own,urllib3", help="of own,urllib3,webpush,processes2")
     args = p.parse_args(argv)
     keys = args.contenders.split(",")
-    unknown = [k for k in keys if k not in ("own", "urllib3", "webpush")]
+    unknown = [k for k in keys if k not in ("own", "urllib3", "webpush", "processes2")]
     if unknown or len(keys) < 2:
-        p.error("--contenders: two or more of own,urllib3,webpush")
+        p.error("--contenders: two or more of own,urllib3,webpush,processes2")
     print(f"command: {' '.join([sys.executable, '-m', 'benchmarks.transports', *sys.argv[1:]])}")
     with tempfile.TemporaryDirectory(prefix="webpush-bench-") as tmp:
         server = PushServiceStandIn(Path(tmp))

@@ -16,6 +16,8 @@ the rest          each a public piece end to end over loopback sockets
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -31,6 +33,66 @@ from webpush_core.vapid import _claims
 settings.register_profile("mutation", derandomize=True, database=None)
 
 __all__ = ["webpush_testing_server"]
+
+TESTS = Path(__file__).resolve().parent
+
+# The modules whose tests start real components: redis-server and Celery workers,
+# tinyproxy, node and its web-push-testing service (every module with a test
+# marked `node`), pip building fresh venvs. `make test` runs pytest with two
+# workers (pytest-xdist, --dist loadfile): these modules all run in the same one,
+# one after another as in a run without workers, never two at once; every other
+# module runs whole in one worker, its module fixtures made once.
+REAL_COMPONENTS = frozenset(
+    {
+        "adversarial/test_celery_forged_batches.py",
+        "adversarial/test_celery_task_metadata.py",
+        "adversarial/test_forged_batch_cannot_pause_another_origin.py",
+        "test_celery.py",
+        "test_local_service.py",
+        "test_packaging.py",
+        "test_peer_webpush_testing.py",
+        "test_proxy.py",
+        "test_send_peer.py",
+        "unit/test_ece_interop.py",
+        "unit/test_vapid_node.py",
+    }
+)
+_REAL = "real-components"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """REAL_COMPONENTS names modules that exist, and every module with a test
+    marked `node` (said, not guessed)."""
+    gone = sorted(name for name in REAL_COMPONENTS if not (TESTS / name).is_file())
+    if gone:
+        raise pytest.UsageError(f"REAL_COMPONENTS names modules that are not there: {gone}")
+    for item in items:
+        name = item.path.relative_to(TESTS).as_posix()
+        if item.get_closest_marker("node") and name not in REAL_COMPONENTS:
+            raise pytest.UsageError(f"{name} has tests marked node: add it to REAL_COMPONENTS")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With --dist loadfile: one work unit per module, except REAL_COMPONENTS,
+    which make one unit together, handed out first (it is the longest)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    real = {(TESTS / name).relative_to(config.rootpath).as_posix() for name in REAL_COMPONENTS}
+
+    class RealComponentsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return _REAL if module in real else module
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if _REAL in self.workqueue:
+                self.workqueue.move_to_end(_REAL, last=False)
+            super()._assign_work_unit(node)
+
+    return RealComponentsTogether(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -418,9 +418,9 @@ def test_help_states_every_default(command: str, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         main([command, "--help"], out=io.StringIO())
     text = " ".join(capsys.readouterr().out.split())
-    from webpush_core._cli import _parser
+    from webpush_core._cli_flags import argument_parser
 
-    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]  # type: ignore[union-attr,index]
+    sub = next(a for a in argument_parser()._actions if a.dest == "command").choices[command]  # type: ignore[union-attr,index]
     for action in sub._actions:
         if not action.option_strings or action.required or action.dest == "help":
             continue
@@ -537,19 +537,27 @@ def test_every_text_output_ends_with_a_newline(files: Files, tmp_path: pathlib.P
         ["explain", "--info", files.info, "--message", "m", "--encoding", "aesgcm"],
         ["demo"],
     ]
-    statuses = []
-    for argv in commands:
-        done = subprocess.run(
+    # All at once: each is its own process, writing its own file if any (the
+    # time is the interpreter starting, 16 times).
+    running = [
+        subprocess.Popen(
             [sys.executable, "-m", "webpush_core", *argv],
             cwd=tmp_path,
-            capture_output=True,
-            timeout=120,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        statuses.append(done.returncode)
-        for stream in (done.stdout, done.stderr):
+        for argv in commands
+    ]
+    statuses = []
+    for argv, process in zip(commands, running):
+        try:
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            process.kill()
+        statuses.append(process.wait())
+        for stream in (stdout, stderr):
             assert stream == b"" or stream.endswith(b"\n"), (argv, stream[-80:])
-        assert done.stdout or done.stderr, argv
+        assert stdout or stderr, argv
     assert statuses == [0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]
     for name in ("k.pem", "k.raw"):
         assert (tmp_path / name).read_bytes().endswith(b"\n"), name

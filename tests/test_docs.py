@@ -204,7 +204,7 @@ def test_architecture_section_names_every_module_where_it_lives() -> None:
 def test_architecture_section_names_no_module_that_is_gone() -> None:
     src = ROOT / "src" / "webpush_core"
     existing = {p.name for p in src.rglob("*.py")} | {
-        p.name + "/" for p in src.iterdir() if p.is_dir() and p.name != "__pycache__"
+        p.name + "/" for p in src.rglob("*") if p.is_dir() and p.name != "__pycache__"
     }
     named = re.findall(
         r"`([A-Za-z0-9_]+\.py|[A-Za-z0-9_]+/)`", " ".join(_architecture_rows().values())

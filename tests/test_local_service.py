@@ -483,6 +483,29 @@ def test_keep_alive_and_concurrent_pushes(push_service: LocalPushService, sender
     assert received == {b"one", b"two"} | {b"parallel %d" % i for i in range(16)}
 
 
+def test_a_burst_of_connections_waits_in_the_listen_queue() -> None:
+    """A fan-out opens its connections at once: 100 of them, made while the
+    service is not accepting at all, all complete the TCP handshake (with
+    socketserver's default backlog of 5, the seventh SYN was dropped)."""
+    import socket
+
+    service = LocalPushService().start()
+    try:
+        assert service._httpd is not None
+        service._httpd.shutdown()  # the accept loop stops; the socket still listens
+        host, port = service.url.split("//")[1].rsplit(":", 1)
+        opened: list[socket.socket] = []
+        try:
+            for _ in range(100):
+                opened.append(socket.create_connection((host, int(port)), timeout=2))
+        finally:
+            for sock in opened:
+                sock.close()
+        assert len(opened) == 100
+    finally:
+        service.stop()
+
+
 # -- no secrets -------------------------------------------------------------------
 
 

@@ -14,8 +14,9 @@
 * With urllib3 1.26 the same sends work, timeouts included.
 
 The venv tests (marked slow, still part of ``make test``) share one venv per
-kind for the session. They install from a copy of the repository (source
-files only), so the build never writes into the working tree.
+kind for the session, the three kinds made side by side. Each installs from a
+copy of its own of the repository (source files only), so no build writes into
+the working tree or into another's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -310,6 +312,22 @@ def _venv(where: pathlib.Path) -> pathlib.Path:
     return where / "bin" / "python"
 
 
+def _venv_copy(template: pathlib.Path, where: pathlib.Path) -> pathlib.Path:
+    """A copy at ``where`` of the new venv ``template`` (``python -m venv`` spends
+    seconds of CPU installing pip; a copy, a fraction of one). The same files,
+    with the paths that name the template (the scripts' ``#!`` lines, activate,
+    pyvenv.cfg) naming the copy; its python runs from the copy, so does its pip."""
+    shutil.copytree(template, where, symlinks=True)
+    old, new = str(template).encode(), str(where).encode()
+    for path in [where / "pyvenv.cfg", *(where / "bin").iterdir()]:
+        if path.is_file() and not path.is_symlink() and old in path.read_bytes():
+            path.write_bytes(path.read_bytes().replace(old, new))
+    python = where / "bin" / "python"
+    pip = _run([str(where / "bin" / "pip"), "--version"]).stdout
+    assert f" from {where}/lib/" in pip and str(template) not in pip, pip
+    return python
+
+
 def _pip(python: pathlib.Path, *args: str) -> None:
     _run(
         [str(python), "-m", "pip", "install", "-q", "--no-cache-dir",
@@ -331,31 +349,81 @@ def _distributions(python: pathlib.Path) -> dict[str, list[str]]:
     return result
 
 
+def _clean_install(where: pathlib.Path, new: pathlib.Path) -> tuple[pathlib.Path, Any]:
+    """A new venv with only the README's ``pip install .``; also what it held before."""
+    source = _source_copy(where)
+    python = _venv_copy(new, where / "venv")
+    before = _distributions(python)
+    pip, _, _ = _readme_install_blocks()
+    assert pip[0].split("#")[0].split() == ["pip", "install", "."]
+    _bash(pip[0], source, python.parent)  # as written, in the repository's folder
+    return python, before
+
+
+def _celery_install(where: pathlib.Path, new: pathlib.Path) -> pathlib.Path:
+    """A new venv with only the README's ``pip install '.[celery]'``."""
+    pip, _, _ = _readme_install_blocks()
+    assert pip[1].split("#")[0].split() == ["pip", "install", "'.[celery]'"]
+    source = _source_copy(where)
+    python = _venv_copy(new, where / "venv")
+    _bash(pip[1], source, python.parent)  # as written, in the repository's folder
+    return python
+
+
+def _urllib3_126_install(where: pathlib.Path, new: pathlib.Path) -> pathlib.Path:
+    source = _source_copy(where)
+    python = _venv_copy(new, where / "venv")
+    _pip(python, "urllib3<2", "cryptography", str(source))
+    return python
+
+
 @pytest.fixture(scope="session")
-def source_copy(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return _source_copy(tmp_path_factory.mktemp("repo"))
+def venv_builds(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Any]]]:
+    """The fresh venvs the selected tests use, all started when the first is needed.
+
+    Each is a copy of one new venv, untouched, made first. They are filled side
+    by side (pip spends most of its time waiting on the package index), each in
+    a folder of its own with its own copy of the repository (a build writes into
+    the folder it builds), its own venv and its own pip processes: each test
+    waits for its own venv only.
+    """
+    kinds = {
+        "clean_venv": _clean_install,
+        "celery_venv": _celery_install,
+        "urllib3_126_venv": _urllib3_126_install,
+    }
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    new = tmp_path_factory.mktemp("new") / "venv"
+    _venv(new)
+    with ThreadPoolExecutor(len(kinds), thread_name_prefix="venv") as pool:
+        yield {
+            kind: pool.submit(make, tmp_path_factory.mktemp(kind), new)
+            for kind, make in kinds.items()
+            if kind in wanted
+        }
 
 
 @pytest.fixture(scope="session")
 def clean_venv(
-    tmp_path_factory: pytest.TempPathFactory, source_copy: pathlib.Path
-) -> Iterator[tuple[pathlib.Path, dict[str, list[str]]]]:
+    venv_builds: dict[str, Future[Any]],
+) -> tuple[pathlib.Path, dict[str, list[str]]]:
     """A new venv with only the README's ``pip install .``; also what it held before."""
-    python = _venv(tmp_path_factory.mktemp("clean") / "venv")
-    before = _distributions(python)
-    pip, _, _ = _readme_install_blocks()
-    assert pip[0].split("#")[0].split() == ["pip", "install", "."]
-    _bash(pip[0], source_copy, python.parent)  # as written, in the repository's folder
-    yield python, before
+    made: tuple[pathlib.Path, dict[str, list[str]]] = venv_builds["clean_venv"].result()
+    return made
 
 
 @pytest.fixture(scope="session")
-def urllib3_126_venv(
-    tmp_path_factory: pytest.TempPathFactory, source_copy: pathlib.Path
-) -> pathlib.Path:
-    python = _venv(tmp_path_factory.mktemp("urllib3-126") / "venv")
-    _pip(python, "urllib3<2", "cryptography", str(source_copy))
-    return python
+def celery_venv(venv_builds: dict[str, Future[Any]]) -> pathlib.Path:
+    made: pathlib.Path = venv_builds["celery_venv"].result()
+    return made
+
+
+@pytest.fixture(scope="session")
+def urllib3_126_venv(venv_builds: dict[str, Future[Any]]) -> pathlib.Path:
+    made: pathlib.Path = venv_builds["urllib3_126_venv"].result()
+    return made
 
 
 def _norm(name: str) -> str:
@@ -427,15 +495,11 @@ def test_clean_install_imports_sends_and_registers(
 
 @pytest.mark.slow
 def test_readme_celery_extra_installs_as_written(
-    tmp_path: pathlib.Path, source_copy: pathlib.Path
+    celery_venv: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     """``pip install '.[celery]'`` from the README, as written, in a new venv."""
-    pip, _, _ = _readme_install_blocks()
-    assert pip[1].split("#")[0].split() == ["pip", "install", "'.[celery]'"]
-    python = _venv(tmp_path / "venv")
-    _bash(pip[1], source_copy, python.parent)
     loaded = _run_json(
-        str(python),
+        str(celery_venv),
         "import json, celery, redis, webpush_core.celery as c; "
         "print(json.dumps([c.WebPushTasks.__name__, celery.__version__, redis.__version__]))",
         cwd=tmp_path,

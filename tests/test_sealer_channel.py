@@ -2,7 +2,9 @@
 
 * a stopped helper (SIGSTOP: alive, silent, its pipe full) never blocks the
   thread that runs ``send_many``: batches go out through a bounded buffer
-  drained by a writer thread, and the stall fallback encrypts them here;
+  that the client's event loop writes out, and the stall fallback encrypts them here;
+* the pipes need no thread of their own, and a frame the pipe takes in parts
+  arrives whole and in order;
 * a batch is answered exactly once, even when the helper's answer and the
   failure path (a stall, a dead helper) race for it;
 * the helper imports the standard library before anything that sits next to
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -150,9 +153,9 @@ def test_a_stopped_helper_at_concurrency_256_does_not_block_the_fan_out(
     assert sealers and sealers[0].failed  # given up by the stall timer, not waited on
     # The helper was handed more than its pipe holds after it stopped.
     assert sum(after_stop) > PIPE_SIZE, after_stop
-    assert len(results) == count and all(r.ok for r in results), [
-        r for r in results if not r.ok
-    ][:3]
+    assert len(results) == count and all(r.ok for r in results), [r for r in results if not r.ok][
+        :3
+    ]
     # Every subscription got exactly one body, and every body decrypts:
     # those sealed before the stop by the helper, the rest here.
     received = bodies_by_path(collector)
@@ -266,6 +269,67 @@ def test_a_batch_answered_while_the_helper_is_given_up_is_delivered_once() -> No
             b"once",
             b"once",
         ]
+
+
+# --------------------------------------------------------------------------
+# The pipes on the event loop
+
+
+def _answered(answers: list[tuple[int, Bodies]], n: int, bodies: Bodies) -> None:
+    answers.append((n, bodies))
+
+
+@needs_helper
+def test_frames_the_pipe_takes_in_parts_arrive_whole_and_in_order() -> None:
+    # Frames of ~6.6 KB, submitted faster than the helper reads: the pipe takes
+    # some in parts (a non-blocking write of what fits), the rest waits for
+    # the loop. Each batch's answer must be its own plaintext's, in order.
+    sealer = started(Sealer())
+    answers: list[tuple[int, Bodies]] = []
+    keys = [(POINT, AUTH)] * _sealer.BATCH
+    submitted = 0
+    try:
+        while submitted < 200:
+            plaintext = submitted.to_bytes(2, "big") * 2000  # 4,000 octets, its own
+            if not sealer.submit(
+                plaintext, 0, keys, functools.partial(_answered, answers, submitted)
+            ):
+                break
+            submitted += 1
+        assert submitted * (8 + 4000 + 81 * len(keys)) > PIPE_SIZE  # some waited for room
+        assert wait_until(lambda: len(answers) == submitted, 60)
+    finally:
+        sealer.close()
+    assert [n for n, _ in answers] == list(range(submitted))
+    for n, bodies in answers:
+        assert bodies is not None and len(bodies) == len(keys)
+        plain = ece.decrypt(bodies[-1] or b"", private_key=UA_KEY, auth_secret=AUTH)
+        assert plain == n.to_bytes(2, "big") * 2000
+
+
+@needs_helper
+def test_a_fan_out_through_the_helper_starts_no_thread_for_its_pipes(
+    collector: PushService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
+    before = {t.ident for t in threading.enumerate()}
+    seen: list[str] = []
+    with PushClient(concurrency=8, endpoint_policy=LOCAL, timeout=30) as client:
+
+        def source() -> Iterator[dict[str, Any]]:
+            for i in range(300):
+                if i == 150:
+                    assert wait_until(lambda: client._res.sealer.ready), "no helper"
+                if i == 160:  # batches have gone through it
+                    seen.extend(t.name for t in threading.enumerate() if t.ident not in before)
+                yield collector.sub(f"s{i}")
+
+        results = list(client.send_many(source(), b"hello"))
+        sealer = client._res.sealer
+        assert sealer.ready and sealer.pid is not None  # the helper did encrypt
+    assert len(results) == 300 and all(r.ok for r in results)
+    assert "webpush_core-io" in seen
+    assert not [name for name in seen if "sealer" in name], seen
 
 
 # --------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _deselect(path: str, *tests: str) -> list[str]:
 # deterministic: every mutant that survives runs all of them.
 SCOPE: dict[str, tuple[list[str], list[str]]] = {
     "http1": (
-        ["src/webpush_core/_wire/http1.py"],
+        ["src/webpush_core/_wire/http1/*"],
         [
             "tests/unit/test_http1.py",
             "tests/adversarial/test_parser_accepts_only_rfc9112.py",
@@ -164,7 +164,11 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "endpoint": (
-        ["src/webpush_core/_endpoint.py", "src/webpush_core/_origin.py"],
+        [
+            "src/webpush_core/_endpoint.py",
+            "src/webpush_core/_hosts.py",
+            "src/webpush_core/_origin.py",
+        ],
         [
             "tests/unit/test_endpoint.py",
             "tests/unit/test_origin.py",
@@ -192,10 +196,10 @@ SCOPE: dict[str, tuple[list[str], list[str]]] = {
     ),
     "result": (
         ["src/webpush_core/_delivery/result.py"],
-        ["tests/unit/test_result.py"],
+        ["tests/unit/test_result.py", "tests/unit/test_result_deadline.py"],
     ),
     "declarative": (
-        ["src/webpush_core/declarative.py"],
+        ["src/webpush_core/declarative/*"],
         [
             "tests/unit/test_declarative_rules.py",
             "tests/test_declarative.py",

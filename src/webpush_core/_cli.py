@@ -4,7 +4,7 @@
 ``--claims``, ``--key``, ``--wns``, ``--curl``, ``--encoding``,
 ``--verbose``) plus ``--message``, ``--ttl``, ``--urgency``, ``--topic``.
 Exit status: 0 delivered, 1 refused by the push service or unreachable,
-2 bad input (nothing was sent).
+2 bad input (nothing was sent). The flags themselves: :mod:`._cli_flags`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, Optional, TextIO
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import ece
 from ._b64 import b64url_decode, b64url_encode
+from ._cli_flags import argument_parser, in_flags
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade.webpush import webpush
@@ -29,7 +29,6 @@ from ._p256 import generate_private_key
 from ._reasons import MAX_DETAIL
 from ._subscription import Subscription
 from ._text import clean
-from ._version import __version__
 from ._wire.proxy import ProxyArg
 from .ece._explain import render
 from .errors import InvalidInput, VapidError, WebPushException
@@ -60,135 +59,6 @@ def _read_json(path: str, what: str) -> Any:
         raise InvalidInput(
             f"{what} file {path!r} is not JSON: {e.msg} (line {e.lineno})", field=what
         ) from None
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="webpush-core", description="Send Web Push messages.")
-    parser.add_argument("--version", action="version", version=f"webpush-core {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    send = sub.add_parser("send", help="encrypt a message and send it to a subscription")
-    send.add_argument(
-        "--info", "-i", required=True, help="subscription JSON file (PushSubscription.toJSON())"
-    )
-    body = send.add_mutually_exclusive_group()
-    body.add_argument("--data", "-d", help="file whose content is the message (default: none)")
-    body.add_argument("--message", "-m", help="the message text (default: none)")
-    send.add_argument("--head", help="JSON file of extra headers (default: none)")
-    send.add_argument(
-        "--claims",
-        help='JSON file of VAPID claims, e.g. {"sub": "mailto:you@example.com"} '
-        "(default: none, no VAPID)",
-    )
-    send.add_argument(
-        "--key", help="VAPID private key: a key file path or a key string (default: none)"
-    )
-    send.add_argument(
-        "--wns",
-        action="store_true",
-        help="Microsoft's service: TTL 86400 unless --ttl, X-WNS-Cache-Policy: cache "
-        "(default: off)",
-    )
-    send.add_argument(
-        "--curl",
-        action="store_true",
-        help="print a curl command instead of sending (default: off)",
-    )
-    send.add_argument(
-        "--encoding",
-        default="aes128gcm",
-        choices=["aes128gcm", "aesgcm"],
-        help="content coding (default: aes128gcm)",
-    )
-    send.add_argument(
-        "--ttl", type=int, default=None, help="seconds the push service keeps it (default: 0)"
-    )
-    send.add_argument(
-        "--urgency",
-        choices=["very-low", "low", "normal", "high"],
-        help="RFC 8030 Urgency (default: none sent, the service treats it as normal)",
-    )
-    send.add_argument(
-        "--topic", help="replaces a pending message with the same topic (default: none)"
-    )
-    send.add_argument("--timeout", type=float, default=None, help="seconds (default: 10)")
-    send.add_argument(
-        "--proxy",
-        help="forward proxy http://[user:password@]host:port; 'none' connects directly "
-        "(default: the HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment variables)",
-    )
-    send.add_argument(
-        "--allow-private",
-        action="store_true",
-        help="allow http:// and loopback/private endpoints, local testing only (default: off)",
-    )
-    send.add_argument(
-        "--verbose", "-v", action="store_true", help="log the request and answer (default: off)"
-    )
-
-    keygen = sub.add_parser("keygen", help="create a VAPID key pair")
-    keygen.add_argument(
-        "--out",
-        default="private_key.pem",
-        help="where to write the private key, mode 0600; '-' writes it to stdout and "
-        "the applicationServerKey to stderr (default: private_key.pem)",
-    )
-    keygen.add_argument(
-        "--format",
-        default="pem",
-        choices=["pem", "der", "raw"],
-        help="pem (PKCS#8), der (binary PKCS#8) or raw (the base64url private scalar, "
-        "what node web-push keeps in an environment variable) (default: pem)",
-    )
-    keygen.add_argument(
-        "--force", action="store_true", help="overwrite an existing file (default: off)"
-    )
-
-    pubkey = sub.add_parser(
-        "pubkey", help="print the applicationServerKey of an existing VAPID private key"
-    )
-    pubkey.add_argument("keyfile", help="the private key file (PEM, DER or raw base64url)")
-    pubkey.add_argument(
-        "--format",
-        default="raw",
-        choices=["raw", "pem"],
-        help="raw (the base64url uncompressed point: the applicationServerKey) or pem "
-        "(SubjectPublicKeyInfo, what openssl and JWT libraries read) (default: raw)",
-    )
-
-    explain = sub.add_parser("explain", help="print each RFC 8291 encryption step (the audit view)")
-    explain.add_argument(
-        "--info", "-i", help="subscription JSON file (default: none; or --subscription and --auth)"
-    )
-    explain.add_argument(
-        "--subscription",
-        help="the receiver's public key, keys.p256dh (base64url) (default: from --info)",
-    )
-    explain.add_argument(
-        "--auth", help="the auth secret, keys.auth (base64url) (default: from --info)"
-    )
-    explain.add_argument(
-        "--salt", help="16-byte salt, base64url (default: random, fresh for each run)"
-    )
-    explain.add_argument(
-        "--sender-key",
-        help="the sender's ephemeral private key, base64url 32-byte scalar "
-        "(default: random, fresh for each run)",
-    )
-    ebody = explain.add_mutually_exclusive_group(required=True)
-    ebody.add_argument("--data", "-d", help="file whose content is the message")
-    ebody.add_argument("--message", "-m", help="the message text")
-    explain.add_argument(
-        "--encoding",
-        default="aes128gcm",
-        choices=["aes128gcm", "aesgcm"],
-        help="content coding (default: aes128gcm)",
-    )
-
-    sub.add_parser(
-        "demo", help="send a real notification to a local push service and show it decrypted"
-    )
-    return parser
 
 
 def _message(args: argparse.Namespace) -> Optional[bytes]:
@@ -371,31 +241,10 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-# Python names in messages, as the CLI's flags (what a CLI user can change).
-_FLAGS = (
-    (
-        re.compile(r"EndpointPolicy\.for_testing\(\) \(allow_http=True, allow_private=True\)"),
-        "--allow-private",
-    ),
-    (re.compile(r"\ballow_(?:http|private)=True\b"), "--allow-private"),
-    (re.compile(r"\bvapid_claims\b"), "--claims"),
-    (re.compile(r"\bvapid_private_key\b"), "--key"),
-    (re.compile(r"\bsubscription_info\b"), "--info"),
-    (re.compile(r"\bcontent_encoding\b"), "--encoding"),
-    (re.compile(r"\bproxy=\B"), "--proxy"),
-)
-
-
-def _in_flags(message: str) -> str:
-    for pattern, flag in _FLAGS:
-        message = pattern.sub(flag, message)
-    return message
-
-
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
     """Run the CLI; returns the exit status."""
     out = out or sys.stdout
-    args = _parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     try:
         if args.command == "send":
             return _send(args, out)
@@ -407,8 +256,8 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
             return _explain(args, out)
         return run_demo()
     except InvalidInput as e:
-        print(f"webpush-core: {clean(_in_flags(e.message), _MAX_LINE)}", file=sys.stderr)
+        print(f"webpush-core: {clean(in_flags(e.message), _MAX_LINE)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except WebPushException as e:
-        print(f"webpush-core: {clean(_in_flags(str(e)), _MAX_LINE)}", file=sys.stderr)
+        print(f"webpush-core: {clean(in_flags(str(e)), _MAX_LINE)}", file=sys.stderr)
         return EXIT_FAILED

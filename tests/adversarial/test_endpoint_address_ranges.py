@@ -1,6 +1,6 @@
 """Every address range the endpoint policy refuses, over the very table the code uses.
 
-``_endpoint.REFUSED_RANGES`` is the list (SECURITY.md prints the same one).
+``_hosts.REFUSED_RANGES`` is the list (SECURITY.md prints the same one).
 For each range: addresses at its two ends and inside are refused, naming the
 range; the addresses one past each end are refused only by another range of
 the table, or accepted. Then independent examples, written by hand from
@@ -17,12 +17,12 @@ from typing import Optional, Union
 
 import pytest
 
-from webpush_core import EndpointNotAllowed, _endpoint
+from webpush_core import EndpointNotAllowed, _hosts
 from webpush_core._endpoint import DEFAULT_POLICY
 
 # (Read with getattr so that the independent examples below also run, and
 # fail, on a version without the table.)
-REFUSED_RANGES: list[tuple[str, str]] = list(getattr(_endpoint, "REFUSED_RANGES", ()))
+REFUSED_RANGES: list[tuple[str, str]] = list(getattr(_hosts, "REFUSED_RANGES", ()))
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]

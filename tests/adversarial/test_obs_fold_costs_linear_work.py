@@ -22,7 +22,8 @@ import pytest
 from adversarial.test_one_origin_cannot_stall_another import LOCAL, sub, timed_fan_out
 from servers.loopback import Server
 from webpush_core import PushClient
-from webpush_core._wire.http1 import MAX_HEADERS, HTTPProtocolError, ResponseParser
+from webpush_core._wire.http1.limits import MAX_HEADERS, HTTPProtocolError
+from webpush_core._wire.http1.parser import ResponseParser
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from http1_cases import INSIDE_THE_GRAMMAR, OUTSIDE_THE_GRAMMAR
-from webpush_core._wire.http1 import HTTPProtocolError, ResponseParser
+from webpush_core._wire.http1.limits import HTTPProtocolError
+from webpush_core._wire.http1.parser import ResponseParser
 
 
 def feed_all(parser: ResponseParser, data: bytes, piece: int) -> None:

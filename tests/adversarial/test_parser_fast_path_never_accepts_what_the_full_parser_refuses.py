@@ -33,7 +33,8 @@ from http1_cases import (
     OUTSIDE_THE_GRAMMAR,
     STREAMS,
 )
-from webpush_core._wire.http1 import HTTPProtocolError, ResponseParser
+from webpush_core._wire.http1.limits import HTTPProtocolError
+from webpush_core._wire.http1.parser import ResponseParser
 
 
 class FullParser(ResponseParser):

@@ -25,13 +25,13 @@ from http1_cases import (
 )
 from webpush_core._classify import error_for_response
 from webpush_core._response import PushResponse
-from webpush_core._wire.http1 import (
+from webpush_core._wire.http1.limits import (
     MAX_CHUNK_LINE,
     MAX_HEAD,
     MAX_INTERIM,
     HTTPProtocolError,
-    ResponseParser,
 )
+from webpush_core._wire.http1.parser import ResponseParser
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pytest
 
-from webpush_core import _endpoint
+from webpush_core import _endpoint, _hosts
 from webpush_core._endpoint import DEFAULT_POLICY, EndpointPolicy, _ResolvedCache
 from webpush_core.errors import EndpointNotAllowed, InvalidInput, TransportError
 
@@ -659,16 +659,16 @@ ARTICLES = {
 }
 
 
-@pytest.mark.parametrize(("network", "kind"), _endpoint.REFUSED_RANGES)
+@pytest.mark.parametrize(("network", "kind"), _hosts.REFUSED_RANGES)
 def test_every_range_of_the_table_is_named_with_its_kind(network: str, kind: str) -> None:
-    assert {k for _, k in _endpoint.REFUSED_RANGES} == set(ARTICLES)
+    assert {k for _, k in _hosts.REFUSED_RANGES} == set(ARTICLES)
     import ipaddress
 
     net = ipaddress.ip_network(network)
     address = net[-1] if net.num_addresses > 1 else net[0]  # its last: inside, at its edge
-    reason = _endpoint._unsafe_reason(address)
+    reason = _hosts.unsafe_reason(address)
     assert reason is not None
-    first = next(n for n, _ in _endpoint.REFUSED_RANGES if address in ipaddress.ip_network(n))
+    first = next(n for n, _ in _hosts.REFUSED_RANGES if address in ipaddress.ip_network(n))
     if first == network:  # (a more specific range before it may hold the address)
         assert reason == f"{ARTICLES[kind]} {kind} address ({network})"
 
@@ -692,9 +692,9 @@ def test_the_second_net_names_what_ipaddress_knows(
     # Without the table (a range it lacks), Python's own knowledge still refuses.
     import ipaddress
 
-    monkeypatch.setattr(_endpoint, "_REFUSED_V4", ())
-    monkeypatch.setattr(_endpoint, "_REFUSED_V6", ())
-    assert _endpoint._unsafe_reason(ipaddress.ip_address(address)) == reason
+    monkeypatch.setattr(_hosts, "_REFUSED_V4", ())
+    monkeypatch.setattr(_hosts, "_REFUSED_V6", ())
+    assert _hosts.unsafe_reason(ipaddress.ip_address(address)) == reason
 
 
 def test_a_teredo_address_is_judged_by_its_client() -> None:
@@ -704,6 +704,6 @@ def test_a_teredo_address_is_judged_by_its_client() -> None:
     client = int(ipaddress.IPv4Address("10.0.0.1")) ^ 0xFFFFFFFF
     teredo = ipaddress.IPv6Address((0x20010000 << 96) | (0x4136E378 << 64) | client)
     assert teredo.teredo is not None and str(teredo.teredo[1]) == "10.0.0.1"
-    assert _endpoint._unsafe_reason(teredo) == (
+    assert _hosts.unsafe_reason(teredo) == (
         f"a private address (10.0.0.0/8) (embedded in {teredo})"
     )

@@ -15,16 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from http1_cases import CHUNKED, CREATED, KEEP_ALIVE, MALFORMED
-from webpush_core._wire.http1 import (
+from webpush_core._wire.http1.limits import (
     MAX_CHUNK_LINE,
     MAX_CHUNKS,
     MAX_HEAD,
     MAX_HEADERS,
     MAX_INTERIM,
     HTTPProtocolError,
-    ResponseParser,
-    encode_request,
 )
+from webpush_core._wire.http1.parser import ResponseParser
+from webpush_core._wire.http1.request import encode_request
 
 
 def parse(chunks: list[bytes], limit: int = 65536, eof: bool = False) -> ResponseParser:

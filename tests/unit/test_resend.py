@@ -13,7 +13,7 @@ import ssl
 
 import pytest
 
-from webpush_core._wire.http1 import HTTPProtocolError
+from webpush_core._wire.http1.limits import HTTPProtocolError
 from webpush_core._wire.resend import STALE, resend_on_new_connection
 
 CLOSED = [

@@ -36,6 +36,7 @@ from ..errors import TransportError, WebPushException
 from .origins import OPEN, PROBE
 from .result import (
     SendResult,
+    _accepted,
     _Blocking,
     _Call,
     _crowded_result,
@@ -128,15 +129,7 @@ def _next(
     response = outcome if isinstance(outcome, PushResponse) else None
     if error is None:
         status = response.status_code if response is not None else None
-        pending.finish(
-            SendResult(
-                pending.subscription,
-                ok=True,
-                status_code=status,
-                attempts=pending.attempts,
-                response=response,
-            )
-        )
+        pending.finish(_accepted(pending.subscription, status, pending.attempts, response))
         return None
     failed = _failed(pending.subscription, pending.attempts, response, error)
     ttl_left, deadline_left = _left(pending)
@@ -217,13 +210,14 @@ class _Delivery(_Pending):
         self.attempts += 1
         self.ticket = origins.begin(self.origin)
         client = self.client
-        engine.submit(
-            self.request,
-            self.answered,
-            timeout=client.timeout,
-            policy=client.endpoint_policy,
-            proxy=client.proxy,
-        )
+        call = self.call
+        decided = call.decided if call is not None else None
+        if decided is not None:  # the call's policy, its proxy for this origin
+            policy, proxy = decided.policy, decided.proxy(self.request.url)
+        else:
+            policy, proxy = client.endpoint_policy, client.proxy
+        timeout = client.timeout
+        engine.submit(self.request, self.answered, timeout=timeout, policy=policy, proxy=proxy)
 
     def answered(self, outcome: Outcome) -> None:
         engine = self.engine

@@ -19,7 +19,9 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   schedules the retries (:mod:`.attempt`, as :mod:`.retry` decides). A
   client given a urllib3 ``pool_manager`` sends with
   :mod:`.._wire.urllib3_transport` from ``concurrency`` worker threads
-  instead. What each subscription gets back: :mod:`.result`.
+  instead. What each subscription gets back: :mod:`.result`;
+* with ``processes=N`` a ``send_many`` is sharded over N sender processes,
+  each a client of its own (:mod:`.shard`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import operator
 import os
-import queue
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -47,7 +49,6 @@ from .._request.value import PushRequest
 from .._response import PushResponse
 from .._subscription import Subscription
 from .._wire.exchange import Outcome
-from .._wire.pool import Connections
 from .._wire.proxy import ProxyArg, check_proxy_arg
 from .._wire.urllib3_transport import send_request
 from ..errors import InvalidInput, InvalidRequest, WebPushException
@@ -55,6 +56,8 @@ from .attempt import _Delivery, _work, send_blocking
 from .engine import Engine
 from .fanout import _FanOut, _Sealing
 from .origins import Origins, OriginStats
+from .per_origin import PerOrigin
+from .resources import _Resources
 from .result import (
     SendResult,
     _Blocking,
@@ -66,45 +69,12 @@ from .result import (
     _unexpected,
 )
 from .retry import RetryPolicy
-from .sealer import Sealer, cores
+from .sealer import cores
+from .shard import SHARD_AFTER, SenderConfig, Senders, check_processes, sender_key, settings_of
 
 __all__ = ["PushClient", "SendResult"]
 
 DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
-
-
-class _Resources:
-    """What a client runs (threads, the event loop, the helper process), apart from
-    the client itself: a dropped client's finalizer stops them without keeping it alive."""
-
-    def __init__(self, concurrency: int, ca_certs: Optional[str]) -> None:
-        self.pid = os.getpid()  # a forked child must not use its parent's threads and pipes
-        self.concurrency = concurrency
-        self.ca_certs = ca_certs
-        self.connections = Connections(maxsize=concurrency, ca_certs=ca_certs)
-        self.sealer = Sealer()
-        self.jobs: queue.SimpleQueue[Optional[_Blocking]] = queue.SimpleQueue()
-        self.threads: list[threading.Thread] = []
-        self.lock = threading.Lock()
-
-    def stop(self) -> None:
-        """Stop everything; the next use starts afresh (new loop, workers, helper)."""
-        if self.pid != os.getpid():
-            return  # a forked child's copy (e.g. its finalizer at exit): the parent's to stop
-        with self.lock:
-            threads, self.threads = self.threads, []
-            for _ in threads:
-                self.jobs.put(None)
-            connections, self.connections = (
-                self.connections,
-                Connections(maxsize=self.concurrency, ca_certs=self.ca_certs),
-            )
-            sealer, self.sealer = self.sealer, Sealer()
-        sealer.close()
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join()
-        connections.close()
 
 
 class PushClient:
@@ -138,6 +108,7 @@ class PushClient:
         proxy: ProxyArg = None,
         breaker_threshold: Optional[int] = 5,
         breaker_cooldown: float = 30.0,
+        processes: Union[int, str] = 1,
     ) -> None:
         # None: the proxy environment variables, read per origin; False: none.
         self.proxy = check_proxy_arg(proxy)
@@ -174,6 +145,14 @@ class PushClient:
                 "pass vapid_private_key and vapid_claims together (or neither)",
                 field="vapid_private_key" if vapid_private_key is None else "vapid_claims",
             )
+        self.processes = check_processes(processes)
+        if self.processes > 1 and pool_manager is not None:
+            raise InvalidRequest(
+                "processes > 1 sends from processes of its own, each with its own "
+                "connections: pass processes=1 to send with a pool_manager",
+                field="processes",
+            )
+        key_for_senders = sender_key(vapid_private_key) if self.processes > 1 else None
         self._key = load_vapid_key(vapid_private_key) if vapid_private_key is not None else None
         self._claims: Optional[dict[str, Any]] = dict(vapid_claims) if vapid_claims else None
         self.ttl = ttl
@@ -198,6 +177,21 @@ class PushClient:
         # breaker, the retry policy, the timer: what the deliveries share (engine.py).
         self._breaker = (breaker_threshold, float(breaker_cooldown))
         self._engine = self._new_engine(retry)
+        # What each sender process makes its own client with (processes > 1).
+        self._sender_config: SenderConfig = {
+            "key": key_for_senders,
+            "claims": self._claims,
+            "options": {
+                "ttl": ttl,
+                "urgency": urgency,
+                "content_encoding": content_encoding,
+                "timeout": self.timeout,
+                "concurrency": concurrency,
+                "ca_certs": ca_certs,
+                "breaker_threshold": breaker_threshold,
+                "breaker_cooldown": float(breaker_cooldown),
+            },
+        }
 
     def _new_engine(self, retry: RetryPolicy) -> Engine:
         threshold, cooldown = self._breaker
@@ -332,7 +326,8 @@ class PushClient:
         """What every send starts with: the shared arguments checked (the deadline,
         then the message), before anything else is touched; then, in a forked
         child, the client's threads and helper started afresh."""
-        call = _Call(_check_deadline(deadline))
+        # The policy and proxy as they are now, for the whole call.
+        call = _Call(_check_deadline(deadline), PerOrigin(self.endpoint_policy, self.proxy))
         plan = self._plan(data, ttl, urgency, topic)
         self._fresh_after_fork()
         return call, plan
@@ -355,11 +350,16 @@ class PushClient:
             topic,
         )
 
-    def _build(self, subscription: Any, plan: MessagePlan) -> Union[PushRequest, SendResult]:
+    def _build(
+        self, subscription: Any, plan: MessagePlan, decided: Optional[PerOrigin] = None
+    ) -> Union[PushRequest, SendResult]:
         """The request for one subscription, or the result that says why there is none."""
         try:
             sub = Subscription.from_info(subscription)
-            self.endpoint_policy.check(sub.endpoint)
+            if decided is not None:
+                decided.check(sub.endpoint)
+            else:
+                self.endpoint_policy.check(sub.endpoint)
             return plan.build(sub)
         except WebPushException as invalid:
             return SendResult(subscription, ok=False, error=invalid)
@@ -367,7 +367,7 @@ class PushClient:
             return _unexpected(subscription, e)
 
     def _outline(
-        self, subscription: Any, plan: MessagePlan
+        self, subscription: Any, plan: MessagePlan, decided: PerOrigin
     ) -> Union[SendResult, PushRequest, _Sealing]:
         """Everything but the encryption (done by the helper process), checked as _build checks.
 
@@ -376,10 +376,10 @@ class PushClient:
         """
         try:
             endpoint, origin, p256dh, auth = Subscription.fields(subscription)
-            self.endpoint_policy.check(endpoint)
-            headers, crypto_key = plan.headers_for(origin)
+            decided.check(endpoint)
+            headers, crypto_key = decided.headers_for(plan, origin)
         except Exception:
-            return self._build(subscription, plan)
+            return self._build(subscription, plan, decided)
         return (subscription, endpoint, headers, crypto_key, p256dh, auth)
 
     def _arm(self, call: _Call) -> None:
@@ -474,17 +474,62 @@ class PushClient:
         """
         # Shared arguments are checked now, before the first message is sent.
         call, plan = self._begin(data, ttl, urgency, topic, deadline)
-        fan_out = _FanOut(
+        if self.processes > 1 and operator.length_hint(subscriptions, SHARD_AFTER) >= SHARD_AFTER:
+            return self._sharded(subscriptions, call, plan, (data, ttl, urgency, topic))
+        return self._fan_out(call, plan).run(subscriptions)
+
+    def _fan_out(self, call: _Call, plan: MessagePlan) -> _FanOut:
+        """One send_many in this process."""
+        decided = call.decided or PerOrigin(self.endpoint_policy, self.proxy)  # _begin made one
+        return _FanOut(
             plan,
             call,
             engine=self._engine,
             arm=self._arm,
             sealer=self._res.sealer if self._helper_process else None,
-            build=self._build,
-            outline=self._outline,
+            build=functools.partial(self._build, decided=decided),
+            outline=functools.partial(self._outline, decided=decided),
             dispatch=self._dispatch,
         )
-        return fan_out.run(subscriptions)
+
+    def _sharded(
+        self, subscriptions: Iterable[Any], call: _Call, plan: MessagePlan, message: tuple[Any, ...]
+    ) -> Iterator[SendResult]:
+        """send_many over the sender processes (one such fan-out at a time per
+        client: another one meanwhile, or one with no sender that starts, runs here)."""
+        res = self._res
+        with res.lock:
+            senders = res.senders
+            if senders is None:
+                senders = res.senders = Senders(self.processes, self._sender_config)
+        if not senders.lock.acquire(blocking=False):
+            yield from self._fan_out(call, plan).run(subscriptions)
+            return
+        try:
+            started = senders.start()
+            if not started:
+                yield from self._fan_out(call, plan).run(subscriptions)
+                return
+            self._arm(call)
+
+            def refuse(subscription: Any) -> SendResult:
+                built = self._build(subscription, plan, call.decided)
+                if isinstance(built, SendResult):
+                    return built
+                return _unexpected(subscription, TypeError("not a subscription mapping"))
+
+            yield from senders.run(
+                started,
+                subscriptions,
+                call,
+                message,
+                settings_of(self),
+                2 * self.concurrency + 64,
+                lambda rest: self._fan_out(call, plan).run(rest),
+                refuse,
+            )
+        finally:
+            senders.lock.release()
 
     # -- asyncio -----------------------------------------------------------
 

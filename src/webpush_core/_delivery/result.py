@@ -24,6 +24,7 @@ from ..errors import (
 
 if TYPE_CHECKING:
     from .origins import Origins
+    from .per_origin import PerOrigin
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,31 @@ class SendResult:
         return getattr(sub, "endpoint", None)
 
 
+def _accepted(
+    subscription: Any, status_code: Optional[int], attempts: int, response: Optional[PushResponse]
+) -> SendResult:
+    """``SendResult(subscription, ok=True, status_code=..., attempts=..., response=...)``,
+    one per delivered message, made without the frozen dataclass's ``__init__``
+    (a call to ``object.__setattr__`` per field, then ``__post_init__``): its
+    fields set directly, in their order, to what that call sets them to."""
+    result = object.__new__(SendResult)
+    result.__dict__.update(
+        subscription=subscription,
+        ok=True,
+        status_code=status_code,
+        expired=False,
+        retry_after=None,
+        attempts=attempts,
+        error=None,
+        response=response,
+        reason="accepted",
+        action=None,
+        detail="",
+        held=0.0,
+    )
+    return result
+
+
 def _failed(
     subscription: Any,
     attempts: int,
@@ -116,8 +142,9 @@ def _check_deadline(deadline: Any) -> Optional[float]:
 class _Call:
     """One send / send_many call: its deadline, and its deliveries not yet finished."""
 
-    def __init__(self, deadline: Optional[float]) -> None:
+    def __init__(self, deadline: Optional[float], decided: Optional[PerOrigin] = None) -> None:
         self.deadline = deadline
+        self.decided = decided  # what this call decides once per origin (per_origin.py)
         self.expires = None if deadline is None else time.monotonic() + deadline
         self.live: set[_Pending] = set()
         self.lock = threading.Lock()

@@ -15,12 +15,15 @@ load (the parent then parses that subscription itself, to report the error
 connection and writes nothing else; it ends when its stdin closes (also
 when the parent dies, even if a child it forked holds that pipe).
 
-The parent never waits on the helper: a batch's frame goes to a bounded
-buffer that a writer thread of its own drains into the pipe, and
-:meth:`Sealer.submit` refuses a batch (the caller encrypts it) when that
-buffer is full. A helper that stops reading (stopped, swapped out, stuck)
-thus fills its pipe and the buffer, and nothing more: the caller's stall
-timer still runs, and :meth:`Sealer.fail` hands the batches back.
+The parent never waits on the helper, and gives it no threads: its pipes are
+non-blocking and run by the client's event loop. A batch's frame is written
+straight into the pipe by :meth:`Sealer.submit` when nothing waits before it;
+what the pipe does not take waits in a bounded buffer that the loop writes out
+when the pipe has room, and :meth:`Sealer.submit` refuses a batch (the caller
+encrypts it) when that buffer is full. Answers are read by the loop, which
+hands each batch's bodies on. A helper that stops reading (stopped, swapped
+out, stuck) thus fills its pipe and the buffer, and nothing more: the
+caller's stall timer still runs, and :meth:`Sealer.fail` hands the batches back.
 
 If the helper cannot start, dies, or stalls, the batches it held are
 encrypted in the parent and the client goes on without it.
@@ -28,6 +31,7 @@ encrypted in the parent and the client goes on without it.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import os
@@ -105,12 +109,6 @@ def _write_frame(out: IO[bytes], payload: bytes) -> None:
     out.flush()
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
@@ -123,23 +121,34 @@ def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
 class Sealer:
     """The parent's end: start the helper, hand it batches, get bodies back by callback.
 
-    Thread-safe, and no method waits on the helper: the lock is never held
-    over a read or a write of its pipes. Frames go out from a writer thread,
-    answers come in on a reader thread. Callbacks run in the reader thread,
-    in the order the batches were submitted, or (None: the helper is gone)
-    in the thread that calls :meth:`fail`.
+    Thread-safe, and no method waits on the helper. Its pipes are
+    non-blocking and run by an event loop (the client's own: no thread of
+    their own, no hand-over between threads per batch): :meth:`submit` writes
+    a frame straight into the pipe when nothing is queued before it, and what
+    the pipe does not take waits in a bounded buffer that the loop writes out
+    when the pipe has room. Answers are read by the loop and their callbacks
+    run there, in the order the batches were submitted, or (None: the helper
+    is gone) in the thread that calls :meth:`fail`.
+
+    ``loop``: where the pipes are run (called once, at :meth:`start`);
+    without it the sealer runs a loop of its own, in a thread it stops with
+    the helper.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loop: Optional[Callable[[], asyncio.AbstractEventLoop]] = None) -> None:
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._lock = threading.Lock()
-        # The writer thread waits here for frames, or for the failure that ends it.
-        self._wake = threading.Condition(self._lock)
         self._pending: collections.deque[Callable[[Bodies], None]] = collections.deque()
         self._outgoing: collections.deque[bytes] = collections.deque()
         self._buffered = 0  # octets in _outgoing
         self._ready = threading.Event()
         self._failed = False
+        self._loop_source = loop
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._own_loop = False  # the loop is ours to stop
+        self._writing = False  # (loop) a writer is registered for stdin
+        self._attached = False  # (loop) the reader is registered for stdout
+        self._inbox = bytearray()  # (loop) answers read, not yet whole
 
     @property
     def ready(self) -> bool:
@@ -169,22 +178,36 @@ class Sealer:
             # __file__ is <dir>/webpush_core/_delivery/sealer.py: <dir> holds webpush_core.
             here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             try:
+                loop = self._event_loop()
                 proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
                     [exe, "-c", _BOOT, here, str(os.getpid())],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     close_fds=True,
                 )
-            except (OSError, ValueError, subprocess.SubprocessError):
+                if proc.stdin is None or proc.stdout is None:  # pragma: no cover - PIPE given
+                    raise ValueError("no pipes to the helper")
+                os.set_blocking(proc.stdin.fileno(), False)
+                os.set_blocking(proc.stdout.fileno(), False)
+            except (OSError, ValueError, RuntimeError, subprocess.SubprocessError):
                 self._failed = True
                 return
             self._proc = proc
+            self._loop = loop
+        try:
+            loop.call_soon_threadsafe(self._attach, proc)
+        except RuntimeError:  # the loop closed meanwhile
+            self.fail()
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop_source is not None:
+            return self._loop_source()
+        loop = asyncio.new_event_loop()
         threading.Thread(
-            target=self._write, args=(proc,), name="webpush_core-sealer-writer", daemon=True
+            target=_run_loop, args=(loop,), name="webpush_core-sealer-loop", daemon=True
         ).start()
-        threading.Thread(
-            target=self._read, args=(proc,), name="webpush_core-sealer-reader", daemon=True
-        ).start()
+        self._own_loop = True
+        return loop
 
     def submit(
         self,
@@ -196,73 +219,127 @@ class Sealer:
         """Hand a batch to the helper; ``done`` gets its bodies later.
 
         Never waits: False (not taken, the caller encrypts it) when the helper
-        is not ready or gone, or when the frames it has not read yet fill
-        :data:`_BUFFERED` octets.
+        is not ready or gone, or when the frames the pipe has not taken yet
+        fill :data:`_BUFFERED` octets.
         """
         payload = _HEAD.pack(len(plaintext), padding) + plaintext + b"".join(p + a for p, a in keys)
         frame = _LENGTH.pack(len(payload)) + payload
+        broken = wake = False
         with self._lock:
-            if self._failed or not self._ready.is_set() or self._proc is None:
+            proc = self._proc
+            if self._failed or not self._ready.is_set() or proc is None or proc.stdin is None:
                 return False
             if self._buffered + len(frame) > _BUFFERED:
                 return False
-            # Both queued under the lock: the writer sends the frames in this
+            # Queued and written under the lock: frames reach the pipe in this
             # order, answers come back in it, and a failure from now on calls done.
             self._pending.append(done)
-            self._outgoing.append(frame)
-            self._buffered += len(frame)
-            self._wake.notify()
+            if self._outgoing:  # frames wait before it: after them, from the loop
+                self._outgoing.append(frame)
+                self._buffered += len(frame)
+            else:
+                try:
+                    written = os.write(proc.stdin.fileno(), frame)  # non-blocking
+                except BlockingIOError:
+                    written = 0
+                except (OSError, ValueError):
+                    broken = True
+                    written = len(frame)
+                if written < len(frame):
+                    rest = frame[written:]
+                    self._outgoing.append(rest)
+                    self._buffered += len(rest)
+                    wake = True
+            loop = self._loop
+        if broken:
+            self.fail(grace=1.0)  # the helper is gone: this batch comes back as None
+        elif wake and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._watch_writes)
+            except RuntimeError:
+                self.fail()
         return True
 
-    def _write(self, proc: subprocess.Popen[bytes]) -> None:
-        """The writer thread: frames to the helper's stdin, which it alone writes and closes.
+    # -- on the loop -------------------------------------------------------
 
-        Its writes block while the pipe is full (a helper that does not read):
-        only this thread waits, the frames behind it stay in the bounded buffer.
-        """
-        stdin = proc.stdin
+    def _attach(self, proc: subprocess.Popen[bytes]) -> None:
+        loop = self._loop
+        if self._failed or loop is None or proc.stdout is None:
+            return
+        loop.add_reader(proc.stdout.fileno(), self._readable, proc)
+        self._attached = True
+
+    def _watch_writes(self) -> None:
+        loop, proc = self._loop, self._proc
+        if self._writing or self._failed or loop is None or proc is None or proc.stdin is None:
+            return
+        loop.add_writer(proc.stdin.fileno(), self._writable, proc)
+        self._writing = True
+
+    def _writable(self, proc: subprocess.Popen[bytes]) -> None:
+        """The pipe has room: what waits goes into it, in order."""
         broken = False
-        try:
-            if stdin is None:
-                raise ValueError("no pipe to the helper")
-            fd = stdin.fileno()
-            while True:
-                with self._wake:
-                    while not self._outgoing and not self._failed:
-                        self._wake.wait()
-                    if self._failed:
-                        return
-                    frame = self._outgoing.popleft()
-                    self._buffered -= len(frame)
-                _write_all(fd, frame)
-        except (OSError, ValueError):
-            broken = True  # the helper is gone: its batches go back to the callers
-        finally:
-            # The helper ends on this EOF (a killed one broke the write above).
-            if stdin is not None:
-                with contextlib.suppress(OSError):
-                    stdin.close()
-            if broken:
-                self.fail(grace=1.0)
+        with self._lock:
+            outgoing = self._outgoing
+            stdin = proc.stdin
+            while outgoing and stdin is not None and not self._failed:
+                frame = outgoing[0]
+                try:
+                    written = os.write(stdin.fileno(), frame)
+                except BlockingIOError:
+                    break
+                except (OSError, ValueError):
+                    broken = True
+                    break
+                self._buffered -= written
+                if written < len(frame):
+                    outgoing[0] = frame[written:]
+                    break
+                outgoing.popleft()
+            if (not outgoing or self._failed or broken) and self._writing:
+                self._stop_writing(proc)
+        if broken:
+            self.fail(grace=1.0)
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        stream = proc.stdout
+    def _stop_writing(self, proc: subprocess.Popen[bytes]) -> None:
+        loop = self._loop
+        if self._writing and loop is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                loop.remove_writer(proc.stdin.fileno())
+        self._writing = False
+
+    def _readable(self, proc: subprocess.Popen[bytes]) -> None:
+        """Answers from the helper: each whole frame to its batch's callback."""
+        stdout = proc.stdout
         try:
-            if stream is None or _read_frame(stream) != _READY:
-                return
-            self._ready.set()
-            while True:
-                frame = _read_frame(stream)
-                if frame is None:
-                    return
-                bodies: list[Optional[bytes]] = []
-                offset = 0
-                while offset < len(frame):
-                    status = frame[offset]
-                    (size,) = _LENGTH.unpack_from(frame, offset + 1)
-                    offset += 1 + _LENGTH.size
-                    bodies.append(frame[offset : offset + size] if status == _OK else None)
-                    offset += size
+            if stdout is None:
+                raise ValueError("no pipe from the helper")
+            data = os.read(stdout.fileno(), 1 << 18)
+        except BlockingIOError:
+            return
+        except (OSError, ValueError):
+            data = b""
+        if not data:  # the helper ended (or closed its end)
+            self.fail(grace=1.0)
+            return
+        inbox = self._inbox
+        inbox += data
+        at = 0
+        try:
+            while len(inbox) - at >= _LENGTH.size:
+                (size,) = _LENGTH.unpack_from(inbox, at)
+                end = at + _LENGTH.size + size
+                if size > _LARGEST_FRAME:
+                    raise ValueError("a frame larger than any batch's answer")
+                if len(inbox) < end:
+                    break
+                start, at = at + _LENGTH.size, end
+                if not self._ready.is_set():
+                    if inbox[start:end] != _READY:
+                        raise ValueError("the helper did not say it is ready")
+                    self._ready.set()
+                    continue
+                bodies = _bodies(inbox, start, end)
                 # Taken under the lock, as fail() takes them all: each callback
                 # is called once, with its bodies here or with None there.
                 with self._lock:
@@ -270,10 +347,26 @@ class Sealer:
                         return  # given up meanwhile: the batch went back as None
                     done = self._pending.popleft()
                 done(bodies)
-        except Exception:  # noqa: S110 -- any failure: the batches go back to the parent
-            pass
-        finally:
+        except Exception:  # any failure: the batches go back to the parent
             self.fail(grace=1.0)
+            return
+        finally:
+            del inbox[:at]
+
+    def _detach(self, proc: subprocess.Popen[bytes]) -> None:
+        """Off the loop, then closed: stdin (the helper ends on its EOF) and stdout."""
+        loop = self._loop
+        with self._lock:
+            self._stop_writing(proc)
+            if self._attached and loop is not None and proc.stdout is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    loop.remove_reader(proc.stdout.fileno())
+            self._attached = False
+            _close(proc)
+        if self._own_loop and loop is not None:
+            loop.stop()
+
+    # -- from any thread ---------------------------------------------------
 
     def fail(self, grace: float = 0.0) -> None:
         """Stop using the helper: pending batches get None (the parent encrypts them).
@@ -282,32 +375,88 @@ class Sealer:
         not after ``grace`` seconds (0: a stuck helper is killed at once).
         """
         with self._lock:
+            already = self._failed
             self._failed = True
             pending = list(self._pending)
             self._pending.clear()
             self._outgoing.clear()
             self._buffered = 0
-            self._wake.notify_all()  # the writer closes stdin and ends
+            proc, loop = self._proc, self._loop
         for done in pending:
             done(None)
-        self._stop(grace)
+        if proc is None or already:
+            return
+        on_loop = loop is not None and _running_loop() is loop
+        if on_loop and loop is not None:
+            self._detach(proc)
+            # Never wait on the loop: the helper gets its grace, then is killed.
+            loop.call_later(grace, _reap, proc)
+            return
+        try:
+            if loop is None:
+                raise RuntimeError("no loop")
+            loop.call_soon_threadsafe(self._detach, proc)
+        except RuntimeError:  # the loop is closed: nothing of ours is on it
+            with self._lock:
+                _close(proc)
+        _reap(proc, grace)
 
     def close(self) -> None:
         """End the helper: it exits when its stdin closes (killed after 5 s)."""
         self.fail(grace=5.0)
 
-    def _stop(self, grace: float) -> None:
-        # No pipe is touched here: the writer thread closes stdin (once its write
-        # under way, if any, ends), the reader thread ends on stdout's EOF. A
-        # helper that does not read is killed, which ends that write too.
-        proc = self._proc
-        if proc is None:
-            return
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+
+_LARGEST_FRAME = 64 * 1024 * 1024  # no batch's answer comes near it
+
+
+def _bodies(frame: bytearray, start: int, end: int) -> list[Optional[bytes]]:
+    """A batch's answer: per pair, its body (status _OK) or None (_BAD)."""
+    bodies: list[Optional[bytes]] = []
+    view = memoryview(frame)
+    try:
+        offset = start
+        while offset < end:
+            status = frame[offset]
+            (size,) = _LENGTH.unpack_from(frame, offset + 1)
+            offset += 1 + _LENGTH.size
+            if offset + size > end:
+                raise ValueError("a body past its frame")
+            bodies.append(bytes(view[offset : offset + size]) if status == _OK else None)
+            offset += size
+    finally:
+        view.release()  # the inbox is resized after this
+    return bodies
+
+
+def _close(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
+
+
+def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0) -> None:
+    """Wait up to ``grace`` seconds for the helper to exit, then kill it."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:

@@ -29,7 +29,8 @@ from .._endpoint import EndpointPolicy
 from .._origin import Origin, split
 from .._response import PushResponse
 from ..errors import TransportError, WebPushException
-from .http1 import HTTPProtocolError, ResponseParser
+from .http1.limits import HTTPProtocolError
+from .http1.parser import ResponseParser
 from .proxy import Proxy, proxy_refused
 from .resend import resend_on_new_connection
 from .resolver import Addresses

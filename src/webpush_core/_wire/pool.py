@@ -42,7 +42,7 @@ from ..errors import TransportError
 from . import standin as standins
 from .backend import TCP, Backend
 from .exchange import Exchange, Outcome, Route, split_url
-from .http1 import encode_request
+from .http1.request import encode_request
 from .proxy import Proxy, ProxyArg, connect_request, proxy_refused, select_proxy
 from .resolver import DEFAULT_RESOLVER, Addresses, Resolver
 from .tls import Connection, Key, tls_context
@@ -122,6 +122,11 @@ class Connections:
                 self._thread = thread
                 self._loop = new_loop
             return self._loop
+
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop, started if it was not (thread-safe): for other I/O this
+        process does without a thread of its own (the helper's pipes)."""
+        return self._running_loop()
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> None:
         """Run ``fn`` in the loop's thread after ``delay`` seconds (thread-safe)."""

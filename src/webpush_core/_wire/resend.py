@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ssl
 
-from .http1 import HTTPProtocolError
+from .http1.limits import HTTPProtocolError
 
 __all__ = ["STALE", "resend_on_new_connection"]
 

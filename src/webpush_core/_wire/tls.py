@@ -163,13 +163,20 @@ class Connection(asyncio.Protocol):
                     return
             plain = []
             eof = False
+            tls_in = self.tls_in
             try:
+                # One record per read; stop once the BIO and the TLS object hold
+                # nothing more, instead of reading until SSLWantReadError (an
+                # exception per arrival). A partial record left in the BIO still
+                # ends in SSLWantReadError, once: the rest comes with more data.
                 while True:
                     chunk = tls.read(65536)
                     if not chunk:
                         eof = True
                         break
                     plain.append(chunk)
+                    if not tls_in.pending and not tls.pending():
+                        break
             except ssl.SSLWantReadError:
                 pass
             except ssl.SSLZeroReturnError:  # close_notify

@@ -4,11 +4,12 @@ The audit view of :func:`~webpush_core.ece.trace`. ``trace`` computes the
 values (the same code that encrypts); this module only names them for a
 reader who does not have the RFC open: each :class:`Step` carries the
 formula in the RFC's notation, the section that defines it, and one line
-on what it is for. Beyond the key schedule it shows what ``trace`` leaves
-packed: the header split into its fields (salt | rs | idlen | keyid), each
-record's nonce (NONCE XOR SEQ) and its plaintext with the padding
-delimiter (read back by decrypting the record just written, so what is
-shown is what was sealed), and the final body whole.
+on what it is for (the key schedule's: :mod:`._explain_keys`). Beyond the
+key schedule it shows what ``trace`` leaves packed: the header split into
+its fields (salt | rs | idlen | keyid), each record's nonce (NONCE XOR
+SEQ) and its plaintext with the padding delimiter (read back by decrypting
+the record just written, so what is shown is what was sealed), and the
+final body whole.
 
 Sources: RFC 8291 (Web Push encryption) and RFC 8188 (aes128gcm); for the
 legacy ``aesgcm`` coding, draft-ietf-webpush-encryption-04 and
@@ -31,15 +32,11 @@ from .._b64 import b64url_encode
 from .._p256 import uncompressed_point
 from ._check import check_rs, check_version
 from ._ece import PublicKeyArg, trace
+from ._explain_keys import AES128GCM_KEYS, AESGCM_KEYS, EE03, R8188, R8291, WP04, key_mode
 from ._keys import AES128GCM, load_peer
 from ._records import HEADER_LEN, SALT_LEN, TAG_LEN, parse_header, record_nonce
 
 __all__ = ["Step", "explain", "render"]
-
-R8291 = "RFC 8291"
-R8188 = "RFC 8188"
-WP04 = "draft-ietf-webpush-encryption-04"
-EE03 = "draft-ietf-httpbis-encryption-encoding-03"
 
 # Where a part of the output begins (``Step.part``), in order.
 PARTS = {
@@ -72,138 +69,6 @@ class Step:
 
     def __repr__(self) -> str:  # the values are secrets: say what, not which
         return f"Step({self.name!r}, <{len(self.value)} octets>)"
-
-
-# name -> (formula, source, meaning) for each coding's key schedule, as trace names the steps.
-_AES128GCM_KEYS = {
-    "ecdh_secret": (
-        "ECDH(as_private, ua_public)",
-        f"{R8291} §3.1",
-        "the x-coordinate of the shared P-256 point; the browser computes the same "
-        "from ua_private and as_public",
-    ),
-    "PRK_key": (
-        "HMAC-SHA-256(auth_secret, ecdh_secret)",
-        f"{R8291} §3.3-3.4",
-        "HKDF-Extract keyed by the auth secret, which the push service never sees",
-    ),
-    "key_info": (
-        '"WebPush: info" || 0x00 || ua_public || as_public',
-        f"{R8291} §3.3-3.4",
-        "binds both public keys into every key below (14 + 65 + 65 octets)",
-    ),
-    "IKM": (
-        "HMAC-SHA-256(PRK_key, key_info || 0x01)",
-        f"{R8291} §3.3-3.4",
-        "HKDF-Expand to 32 octets (one block, counter 0x01): RFC 8188's input keying material",
-    ),
-    "PRK": (
-        "HMAC-SHA-256(salt, IKM)",
-        f"{R8188} §2.2",
-        "HKDF-Extract keyed by the salt: a key of this message alone",
-    ),
-    "cek_info": (
-        '"Content-Encoding: aes128gcm" || 0x00',
-        f"{R8188} §2.2",
-        "the label that sets the content key apart from the nonce",
-    ),
-    "CEK": (
-        "first 16 octets of HMAC-SHA-256(PRK, cek_info || 0x01)",
-        f"{R8188} §2.2",
-        "the AES-128-GCM content-encryption key",
-    ),
-    "nonce_info": (
-        '"Content-Encoding: nonce" || 0x00',
-        f"{R8188} §2.3",
-        "the label of the nonce derivation",
-    ),
-    "NONCE": (
-        "first 12 octets of HMAC-SHA-256(PRK, nonce_info || 0x01)",
-        f"{R8188} §2.3",
-        "the base nonce: record SEQ is sealed with NONCE XOR SEQ",
-    ),
-}
-
-_AESGCM_KEYS = {
-    "ecdh_secret": (
-        "ECDH(as_private, ua_public)",
-        f"{WP04} §3.1",
-        "the x-coordinate of the shared P-256 point; the browser computes the same "
-        "from ua_private and as_public",
-    ),
-    "auth_info": (
-        '"Content-Encoding: auth" || 0x00',
-        f"{WP04} §3.3",
-        "the label under which the auth secret is mixed in",
-    ),
-    "PRK_combine": (
-        "HMAC-SHA-256(auth_secret, ecdh_secret)",
-        f"{WP04} §3.3",
-        "HKDF-Extract keyed by the auth secret, which the push service never sees",
-    ),
-    "IKM": (
-        "HMAC-SHA-256(PRK_combine, auth_info || 0x01)",
-        f"{WP04} §3.3",
-        "HKDF-Expand to 32 octets (one block, counter 0x01): the input keying material",
-    ),
-    "context": (
-        "{label} || 0x00 || uint16(65) || ua_public || uint16(65) || as_public",
-        f"{EE03} §4.2",
-        "binds both public keys into the key and the nonce",
-    ),
-    "PRK": (
-        "HMAC-SHA-256(salt, IKM)",
-        f"{EE03} §3.2",
-        "HKDF-Extract keyed by the salt: a key of this message alone",
-    ),
-    "cek_info": (
-        '"Content-Encoding: aesgcm" || 0x00 || context',
-        f"{EE03} §3.2",
-        "the label that sets the content key apart from the nonce",
-    ),
-    "CEK": (
-        "first 16 octets of HMAC-SHA-256(PRK, cek_info || 0x01)",
-        f"{EE03} §3.2",
-        "the AES-128-GCM content-encryption key",
-    ),
-    "nonce_info": (
-        '"Content-Encoding: nonce" || 0x00 || context',
-        f"{EE03} §3.3",
-        "the label of the nonce derivation",
-    ),
-    "NONCE": (
-        "first 12 octets of HMAC-SHA-256(PRK, nonce_info || 0x01)",
-        f"{EE03} §3.3",
-        "the base nonce: record SEQ is sealed with NONCE XOR SEQ",
-    ),
-}
-
-
-def _key_mode(version: str, with_auth: bool) -> dict[str, tuple[str, str, str]]:
-    """The schedule with an explicit ``key`` instead of ECDH: it starts at IKM, or
-    (aesgcm with an auth secret) mixes the auth secret into the key; aesgcm's
-    infos then have no context."""
-    if version == AES128GCM:
-        return dict(
-            _AES128GCM_KEYS,
-            IKM=("key", f"{R8188} §2.2", "with an explicit key, the key itself is the IKM"),
-        )
-    table = dict(
-        _AESGCM_KEYS,
-        cek_info=('"Content-Encoding: aesgcm" || 0x00', f"{EE03} §3.2",
-                  "the label that sets the content key apart from the nonce"),
-        nonce_info=('"Content-Encoding: nonce" || 0x00', f"{EE03} §3.3",
-                    "the label of the nonce derivation"),
-    )  # fmt: skip
-    if with_auth:
-        table["PRK_combine"] = (
-            "HMAC-SHA-256(auth_secret, key)",
-            f"{EE03} §4.3",
-            "HKDF-Extract keyed by the auth secret",
-        )
-    else:
-        table["IKM"] = ("key", f"{EE03} §3.2", "with an explicit key, the key itself is the IKM")
-    return table
 
 
 def explain(
@@ -270,7 +135,7 @@ def explain(
             Step("as_public", as_public, "the public key of as_private", f"{wp} §3.1",
                  "sent with the message so that the browser can compute ecdh_secret", "input"),
         ]  # fmt: skip
-        table = _AES128GCM_KEYS if aes128gcm else _AESGCM_KEYS
+        table = AES128GCM_KEYS if aes128gcm else AESGCM_KEYS
     else:
         inputs.append(Step("key", bytes(key or b""), "given", f"{R8188} §2.2",
                            "a secret both ends hold already", "input"))  # fmt: skip
@@ -278,7 +143,7 @@ def explain(
         if with_auth:
             inputs.append(Step("auth_secret", bytes(auth_secret or b""), "given", f"{EE03} §4.3",
                                "a second secret, mixed into the key", "input"))  # fmt: skip
-        table = _key_mode(version, with_auth)
+        table = key_mode(version, with_auth)
     inputs.append(
         Step("salt", bytes(salt), "random(16)", f"{R8188} §2.1" if aes128gcm else f"{EE03} §3.1",
              "new for every message, so that no two messages share a key", "input")

@@ -174,6 +174,10 @@ class LocalPushService(ServiceCore):
 
 class _V4Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A sender's fan-out opens its connections all at once (PushClient: up to
+    # ``concurrency``); socketserver's default listen backlog of 5 would drop
+    # or reset some of them before the accept loop gets to them.
+    request_queue_size = 1024
     service: LocalPushService
 
     def handle_error(self, request: Any, client_address: Any) -> None:

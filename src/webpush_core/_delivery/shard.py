@@ -1,0 +1,447 @@
+"""One fan-out over several sender processes (``PushClient(processes=N)``).
+
+One Python process sends at most what one core can do: its event loop,
+its parsing and its encryption share one GIL. With ``processes=N`` a
+``send_many`` hands its subscriptions to N sender processes, each a
+``PushClient`` of its own (its own event loop, connections, retries,
+pauses and breakers, and its own encryption), and merges their results
+into the one iterator: exactly one result per subscription, in the order
+they finish, each carrying the caller's own subscription object.
+
+The parent reads the input lazily, as the single-process fan-out does, and
+sends each subscription to the sender with the fewest in flight, at most
+``2 * concurrency + 64`` per sender. It does no encryption and no network
+I/O: it frames, writes and reads, from the thread that iterates the results,
+with non-blocking pipes and a selector (no thread of its own).
+
+The senders are started as the encryption helper is (:mod:`.sealer`'s
+``_BOOT``: this very copy of webpush_core, the standard library first,
+nothing from the working directory), once per client, and end when it is
+closed, when their stdin closes, or when the parent dies. The VAPID key
+reaches them as PEM over the pipe, never on a command line.
+
+A sender that dies takes its subscriptions in flight with it: each gets a
+failed result (``action == "retry"``: it may have been sent); the input not
+yet read goes to the others, or, with none left, is sent by this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import selectors
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Callable, Optional
+
+from .._b64 import b64url_encode
+from .._response import PushResponse
+from .._subscription import Subscription
+from ..errors import InvalidRequest
+from ..vapid import Vapid, Vapid01
+from .result import SendResult, _accepted, _Call, _deadline_result, _unexpected
+from .sealer import _BOOT, _python_executable, cores
+
+__all__ = [
+    "PROXY_ENVIRONMENT",
+    "SHARD_AFTER",
+    "SenderConfig",
+    "Senders",
+    "check_processes",
+    "portable",
+    "sender_key",
+    "settings_of",
+]
+
+_LENGTH = struct.Struct(">I")
+_READY = b"webpush_core sender 1"
+_BATCH = 64  # subscriptions per frame to a sender
+_START_TIMEOUT = 60.0  # seconds for a sender to import and say it is ready
+_LARGEST = 256 * 1024 * 1024  # no frame of ours comes near it
+# The variables a proxy choice reads (proxy.py), passed with every call.
+PROXY_ENVIRONMENT = (
+    *(
+        name
+        for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+        for name in (base, base.upper())
+    ),
+    "REQUEST_METHOD",
+)
+
+# What a sender is made with: PushClient's keyword arguments (picklable
+# values only), and the VAPID key as (class name, PEM) or a key string.
+SenderConfig = dict[str, Any]
+
+
+# A send_many known to be shorter than this is not worth sharding (starting a
+# sender takes ~0.1-0.3 s); a generator's length is not known: it is sharded.
+SHARD_AFTER = 128
+
+
+def check_processes(processes: object) -> int:
+    """``processes=``: an integer >= 1, or "auto" (the cores this process may use)."""
+    if processes == "auto":
+        return cores()
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise InvalidRequest(
+            f'processes must be an integer >= 1 or "auto", got {processes!r}',
+            field="processes",
+        )
+    return processes
+
+
+def sender_key(key: Any) -> Any:
+    """The VAPID key as sender processes get it: a key string or file name as
+    given, a Vapid as (its class, PEM); another library's signer cannot be."""
+    if key is None or isinstance(key, str):
+        return key
+    if isinstance(key, os.PathLike):
+        return os.fspath(key)
+    if type(key) in (Vapid, Vapid01):
+        return (type(key).__name__, key.private_pem())
+    raise InvalidRequest(
+        "processes > 1 gives each sender process the VAPID key: pass a key string, "
+        "a key file or a webpush_core Vapid, not another library's signer",
+        field="processes",
+    )
+
+
+def _frame(obj: object) -> bytes:
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def _frames(buffer: bytearray) -> Iterator[Any]:
+    """Whole frames at the start of ``buffer`` (consumed), unpickled."""
+    at = 0
+    try:
+        while len(buffer) - at >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(buffer, at)
+            if size > _LARGEST:
+                raise ValueError("a frame larger than any of ours")
+            end = at + _LENGTH.size + size
+            if len(buffer) < end:
+                return
+            payload = bytes(buffer[at + _LENGTH.size : end])
+            at = end
+            # Our own sender process, over a private pipe: never network input.
+            yield pickle.loads(payload)  # noqa: S301
+    finally:
+        del buffer[:at]
+
+
+def portable(subscription: Any) -> Optional[dict[str, Any]]:
+    """The subscription as a plain dict a sender parses as this process would,
+    or None when it cannot be one (this process then reports it)."""
+    if isinstance(subscription, Subscription):
+        if not subscription.has_keys:
+            return {"endpoint": subscription.endpoint}
+        return {
+            "endpoint": subscription.endpoint,
+            "keys": {
+                "p256dh": b64url_encode(subscription.p256dh),
+                "auth": b64url_encode(subscription.auth),
+            },
+        }
+    if type(subscription) is dict:
+        keys = subscription.get("keys")
+        if keys is None or type(keys) is dict:
+            return subscription
+    if isinstance(subscription, Mapping):
+        out = dict(subscription)
+        keys = out.get("keys")
+        if isinstance(keys, Mapping):
+            out["keys"] = dict(keys)
+        return out
+    return None
+
+
+class _Sender:
+    """One sender process, as the parent sees it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - PIPE given
+        self.stdin_fd = proc.stdin.fileno()
+        self.stdout_fd = proc.stdout.fileno()
+        self.inbox = bytearray()
+        self.outbox = bytearray()
+        self.alive = True
+        self.in_flight: dict[int, Any] = {}  # index -> the caller's subscription
+        self.batch: list[tuple[int, Any]] = []
+        self.done = True  # answered "done" for the call under way
+        self.watching = False  # (a call's selector) waits for room in stdin
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` and write what the pipe takes now (never blocks)."""
+        self.outbox += data
+        self.flush()
+
+    def flush(self) -> None:
+        if not self.alive or not self.outbox:
+            return
+        try:
+            written = os.write(self.stdin_fd, self.outbox)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.alive = False
+            return
+        del self.outbox[:written]
+
+    def read(self) -> Optional[list[Any]]:
+        """Frames the pipe holds now; None at its end."""
+        try:
+            data = os.read(self.stdout_fd, 1 << 18)
+        except BlockingIOError:
+            return []
+        except OSError:
+            data = b""
+        if not data:
+            return None
+        self.inbox += data
+        return list(_frames(self.inbox))
+
+    def stop(self, grace: float) -> None:
+        self.alive = False
+        proc = self.proc
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Senders:
+    """A client's sender processes: started once, used by one fan-out at a time."""
+
+    def __init__(self, count: int, config: SenderConfig) -> None:
+        self.count = count
+        self.config = config
+        self.lock = threading.Lock()  # held by the fan-out using them
+        self._senders: list[_Sender] = []
+        self._started = False
+
+    def start(self) -> list[_Sender]:
+        """The live senders: started on the first call, and those that ended
+        replaced on the next (none where they cannot start)."""
+        alive = [s for s in self._senders if s.alive]
+        if not self._started or len(alive) < self.count:
+            self._started = True
+            alive += _start(self.count - len(alive), self.config)
+        self._senders = alive
+        return alive
+
+    def close(self) -> None:
+        senders, self._senders = self._senders, []
+        for sender in senders:
+            sender.stop(grace=5.0)
+
+    def run(
+        self,
+        senders: list[_Sender],
+        subscriptions: Iterable[Any],
+        call: _Call,
+        message: tuple[Any, ...],
+        settings: dict[str, Any],
+        window: int,
+        local: Callable[[Iterator[Any]], Iterator[SendResult]],
+        refuse: Callable[[Any], SendResult],
+    ) -> Iterator[SendResult]:
+        """The results of ``subscriptions`` sent by ``senders`` (``message``: data,
+        ttl, urgency, topic; ``settings``: the client's settings and proxy
+        environment as they are for this call). ``local(rest)``: this process sends what
+        is left when no sender is; ``refuse(subscription)``: the result of one
+        that cannot be handed to a sender."""
+        source = iter(subscriptions)
+        selector = selectors.DefaultSelector()
+        clean = False
+        for s in senders:
+            s.watching = False
+        try:
+            deadline = None if call.expires is None else max(0.001, call.left())
+            for s in senders:
+                s.write(_frame(("call", (*message, deadline), settings)))
+                s.done = False
+                selector.register(s.stdout_fd, selectors.EVENT_READ, s)
+            index = 0
+            exhausted = False
+            while True:
+                live = [s for s in senders if s.alive]
+                if not exhausted and call.left() <= 0:
+                    for subscription in source:  # the deadline: reported, never sent
+                        yield _deadline_result(subscription, call)
+                    exhausted = True
+                    for s in live:
+                        _end(s)
+                # Read on while a sender has room.
+                while not exhausted and live:
+                    target = min(live, key=lambda s: len(s.in_flight))
+                    if len(target.in_flight) >= window:
+                        break
+                    try:
+                        subscription = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        for s in live:
+                            _end(s)
+                        break
+                    plain = portable(subscription)
+                    if plain is None:
+                        yield refuse(subscription)
+                        continue
+                    index += 1
+                    target.in_flight[index] = subscription
+                    target.batch.append((index, plain))
+                    if len(target.batch) >= _BATCH:
+                        _send_batch(target)
+                for s in live:
+                    if s.batch:
+                        _send_batch(s)
+                    if s.outbox and not s.watching:
+                        selector.register(s.stdin_fd, selectors.EVENT_WRITE, s)
+                        s.watching = True
+                if not live:
+                    clean = True
+                    if not exhausted:
+                        yield from local(source)  # no sender left: sent from here
+                    return
+                if exhausted and all(s.done for s in live):
+                    clean = True
+                    return
+                for key, events in selector.select(timeout=_poll(call)):
+                    s = key.data
+                    if events & selectors.EVENT_WRITE:
+                        s.flush()
+                        if (not s.outbox or not s.alive) and s.watching:
+                            selector.unregister(s.stdin_fd)
+                            s.watching = False
+                    if events & selectors.EVENT_READ:
+                        yield from _answers(s, selector)
+                for s in senders:
+                    if not s.alive and s.in_flight:
+                        yield from _lost(s, selector)
+        finally:
+            selector.close()
+            if not clean:
+                # Left before its end (the caller stopped iterating, or an
+                # error): the senders are mid-call, and their late answers must
+                # never be read as the next call's. They are stopped; the next
+                # call starts new ones.
+                for s in senders:
+                    s.stop(grace=0.0)
+
+
+def _end(sender: _Sender) -> None:
+    if sender.batch:
+        _send_batch(sender)
+    sender.write(_frame(("end",)))
+
+
+def _send_batch(sender: _Sender) -> None:
+    batch, sender.batch = sender.batch, []
+    sender.write(_frame(("subs", batch)))
+
+
+def _poll(call: _Call) -> float:
+    left = call.left()
+    return 1.0 if left == float("inf") else max(0.0, min(1.0, left + 0.01))
+
+
+def _answers(sender: _Sender, selector: selectors.BaseSelector) -> Iterator[SendResult]:
+    frames = sender.read()
+    if frames is None:  # the sender ended
+        yield from _lost(sender, selector)
+        return
+    for frame in frames:
+        kind = frame[0]
+        if kind == "r":
+            for index, fields in frame[1]:
+                subscription = sender.in_flight.pop(index, None)
+                result = object.__new__(SendResult)
+                result.__dict__.update(subscription=subscription, **fields)
+                yield result
+        elif kind == "a":  # accepted: (index, status, attempts, the response's parts)
+            _, index, status, attempts, answer = frame
+            subscription = sender.in_flight.pop(index, None)
+            yield _accepted(subscription, status, attempts, PushResponse(*answer))
+        elif kind == "done":
+            sender.done = True
+
+
+def _lost(sender: _Sender, selector: selectors.BaseSelector) -> Iterator[SendResult]:
+    """The sender is gone: its subscriptions in flight fail (they may have been sent)."""
+    sender.alive = False
+    sender.done = True
+    for fd in (sender.stdout_fd, sender.stdin_fd):
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(fd)
+    sender.watching = False
+    in_flight, sender.in_flight = sender.in_flight, {}
+    for subscription in in_flight.values():
+        yield _unexpected(subscription, RuntimeError("its sender process ended"))
+
+
+def _start(count: int, config: SenderConfig) -> list[_Sender]:
+    exe = _python_executable()
+    if exe is None:
+        return []
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    boot = _BOOT.replace("webpush_core._delivery.sealer", "webpush_core._delivery.sender")
+    started: list[_Sender] = []
+    for _ in range(count):
+        try:
+            proc = subprocess.Popen(  # noqa: S603 -- our own module, no shell
+                [exe, "-c", boot, here, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+            )
+        except (OSError, ValueError, subprocess.SubprocessError):
+            break
+        sender = _Sender(proc)
+        os.set_blocking(sender.stdin_fd, False)
+        os.set_blocking(sender.stdout_fd, False)
+        sender.write(_frame(("config", config)))
+        started.append(sender)
+    # Each says it is ready once it has imported and made its client.
+    waiting = {s.stdout_fd: s for s in started}
+    ends = time.monotonic() + _START_TIMEOUT
+    with selectors.DefaultSelector() as selector:
+        for s in started:
+            selector.register(s.stdout_fd, selectors.EVENT_READ, s)
+        while waiting and time.monotonic() < ends:
+            for s in started:
+                s.flush()
+            for key, _ in selector.select(timeout=0.05):
+                s = key.data
+                frames = s.read()
+                if frames is None or (frames and frames[0] != ("ready", _READY)):
+                    s.alive = False
+                    waiting.pop(s.stdout_fd, None)
+                    selector.unregister(s.stdout_fd)
+                elif frames:
+                    waiting.pop(s.stdout_fd, None)
+                    selector.unregister(s.stdout_fd)
+    for s in started:
+        if not s.alive or s.stdout_fd in waiting:
+            s.stop(grace=0.0)
+    return [s for s in started if s.alive and s.stdout_fd not in waiting]
+
+
+def settings_of(client: Any) -> dict[str, Any]:
+    """What a call's senders take from the client and the environment now."""
+    return {
+        "endpoint_policy": client.endpoint_policy,
+        "proxy": client.proxy,
+        "max_retries": client.max_retries,
+        "environment": {n: os.environ[n] for n in PROXY_ENVIRONMENT if n in os.environ},
+    }
