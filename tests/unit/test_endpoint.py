@@ -707,3 +707,20 @@ def test_a_teredo_address_is_judged_by_its_client() -> None:
     assert _hosts.unsafe_reason(teredo) == (
         f"a private address (10.0.0.0/8) (embedded in {teredo})"
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "literal"),
+    [
+        ("10.0.0.1", True),
+        ("10.0.0.1.", True),  # one trailing dot (the DNS root) is not part of the last label
+        ("127.1", True),
+        ("0x7f.1", True),
+        ("::1", True),
+        ("h.1X", False),  # digits then letters: a name, whatever the letters' case
+        ("push.example", False),
+        ("push.example.", False),
+    ],
+)
+def test_an_ip_literal_by_its_last_label(host: str, literal: bool) -> None:
+    assert _hosts.is_ip_literal(host) is literal

@@ -447,3 +447,9 @@ def test_a_short_pause_sets_a_crowded_results_retry_after() -> None:
     pending = r._Pending(SUB, request(), lambda _: None, None)
     pending.last = SendResult(SUB, ok=False, status_code=429, retry_after=None)
     assert r._crowded_result(pending, 0.5).retry_after == 0.5
+
+
+def test_a_call_keeps_what_it_decides_once_per_origin() -> None:
+    decided = object()
+    assert r._Call(1.0, decided=decided).decided is decided  # type: ignore[arg-type]
+    assert r._Call(None).decided is None
