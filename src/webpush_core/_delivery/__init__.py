@@ -4,8 +4,9 @@
 subscription's attempts: the retry loop), ``retry`` (the retry policy, a
 value), ``engine`` (what the deliveries share: slots, parking, the origins,
 time), ``origins`` (per-origin pause and breaker state), ``result``
-(SendResult and a call's deadline bookkeeping), ``sealer`` (the encryption
-helper process). The origin identity they key on is ``webpush_core._origin``.
-Depends on ``_wire`` and the message layer; nothing
+(SendResult and a call's deadline bookkeeping), ``sealer`` (the channel to
+the encryption helper process), ``helper`` (that process itself), ``spawn``
+(how our child processes start and end). The origin identity they key on is
+``webpush_core._origin``. Depends on ``_wire`` and the message layer; nothing
 below depends on it.
 """

@@ -69,8 +69,8 @@ from .result import (
     _unexpected,
 )
 from .retry import RetryPolicy
-from .sealer import cores
 from .shard import SHARD_AFTER, SenderConfig, Senders, check_processes, sender_key, settings_of
+from .spawn import cores
 
 __all__ = ["PushClient", "SendResult"]
 

@@ -14,7 +14,7 @@ sends each subscription to the sender with the fewest in flight, at most
 I/O: it frames, writes and reads, from the thread that iterates the results,
 with non-blocking pipes and a selector (no thread of its own).
 
-The senders are started as the encryption helper is (:mod:`.sealer`'s
+The senders are started as the encryption helper is (:mod:`.spawn`'s
 ``_BOOT``: this very copy of webpush_core, the standard library first,
 nothing from the working directory), once per client, and end when it is
 closed, when their stdin closes, or when the parent dies. The VAPID key
@@ -44,7 +44,7 @@ from .._subscription import Subscription
 from ..errors import InvalidRequest
 from ..vapid import Vapid, Vapid01
 from .result import SendResult, _accepted, _Call, _deadline_result, _unexpected
-from .sealer import _BOOT, _python_executable, cores
+from .spawn import _BOOT, _python_executable, cores
 
 __all__ = [
     "PROXY_ENVIRONMENT",
@@ -395,7 +395,7 @@ def _start(count: int, config: SenderConfig) -> list[_Sender]:
     if exe is None:
         return []
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    boot = _BOOT.replace("webpush_core._delivery.sealer", "webpush_core._delivery.sender")
+    boot = _BOOT.replace("webpush_core._delivery.helper", "webpush_core._delivery.sender")
     started: list[_Sender] = []
     for _ in range(count):
         try:
