@@ -6,7 +6,9 @@ value), ``engine`` (what the deliveries share: slots, parking, the origins,
 time), ``origins`` (per-origin pause and breaker state), ``result``
 (SendResult and a call's deadline bookkeeping), ``sealer`` (the channel to
 the encryption helper process), ``helper`` (that process itself), ``spawn``
-(how our child processes start and end). The origin identity they key on is
-``webpush_core._origin``. Depends on ``_wire`` and the message layer; nothing
-below depends on it.
+(how our child processes start and end), ``shard`` (one fan-out over sender
+processes, results merged), ``sender_channel`` (the parent's end of a
+sender process), ``sender`` (that process itself). The origin identity
+they key on is ``webpush_core._origin``. Depends on ``_wire`` and the
+message layer; nothing below depends on it.
 """

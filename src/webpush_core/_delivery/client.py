@@ -69,7 +69,8 @@ from .result import (
     _unexpected,
 )
 from .retry import RetryPolicy
-from .shard import SHARD_AFTER, SenderConfig, Senders, check_processes, sender_key, settings_of
+from .sender_channel import SenderConfig
+from .shard import SHARD_AFTER, Senders, check_processes, sender_key, settings_of
 from .spawn import cores
 
 __all__ = ["PushClient", "SendResult"]

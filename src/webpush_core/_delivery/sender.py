@@ -1,4 +1,5 @@
-"""A sender process: one ``PushClient`` of its own, fed by :mod:`.shard`.
+"""A sender process: one ``PushClient`` of its own, fed by :mod:`.shard` (its parent's end:
+:mod:`.sender_channel`).
 
 Run as ``__main__`` (``python -c``, :mod:`.spawn`'s ``_BOOT``: this very
 copy of webpush_core, the standard library first). Frames in on stdin: the
@@ -24,7 +25,8 @@ from .._response import PushResponse
 from ..errors import WebPushException
 from ..vapid import Vapid, Vapid01
 from .result import _unexpected
-from .shard import _LENGTH, _READY, PROXY_ENVIRONMENT, SenderConfig, _frame
+from .sender_channel import _LENGTH, _READY, SenderConfig, _frame
+from .shard import PROXY_ENVIRONMENT
 from .spawn import _watch_parent
 
 
