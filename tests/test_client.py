@@ -30,6 +30,7 @@ from servers.push_service import Answer, PushService
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import fanout as _fanout
 from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery import spawn as _spawn
 from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._delivery.retry import RetryPolicy
 from webpush_core._endpoint import EndpointPolicy
@@ -74,7 +75,7 @@ def service() -> Iterator[PushService]:
 @pytest.fixture
 def helper_soon(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fan-outs start the helper process after 4 messages instead of 128."""
-    if _sealer.cores() < 2:
+    if _spawn.cores() < 2:
         pytest.skip("the helper process is only used with 2 or more cores")
     monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
 
@@ -145,7 +146,7 @@ def test_one_result_per_subscription_carrying_the_original(
     push_service: LocalPushService, helper: bool, monkeypatch: pytest.MonkeyPatch, sealed: list[int]
 ) -> None:
     if helper:
-        if _sealer.cores() < 2:
+        if _spawn.cores() < 2:
             pytest.skip("one core")
         monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
     subs: list[Any] = []
@@ -198,7 +199,7 @@ def test_input_is_read_lazily_within_the_window(
     service: PushService, helper: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if helper:
-        if _sealer.cores() < 2:
+        if _spawn.cores() < 2:
             pytest.skip("one core")
         monkeypatch.setattr(_fanout, "_HELPER_AFTER", 4)
     concurrency = 3
@@ -258,7 +259,7 @@ def test_bad_subscriptions_get_the_parse_error_and_nothing_is_sent(
     service: PushService, helper: bool, monkeypatch: pytest.MonkeyPatch, sealed: list[int]
 ) -> None:
     if helper:
-        if _sealer.cores() < 2:
+        if _spawn.cores() < 2:
             pytest.skip("one core")
         monkeypatch.setattr(_fanout, "_HELPER_AFTER", 1)
     bad = _bad_subscriptions(service)
@@ -291,7 +292,7 @@ def test_endpoint_policy_refusals_are_results(
     service: PushService, helper: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if helper:
-        if _sealer.cores() < 2:
+        if _spawn.cores() < 2:
             pytest.skip("one core")
         monkeypatch.setattr(_fanout, "_HELPER_AFTER", 1)
     subs = [{"endpoint": f"https://10.0.0.{i}/push/x", "keys": KEYS} for i in range(1, 6)]
@@ -597,7 +598,7 @@ def test_a_stuck_helper_is_given_up(
 def test_a_helper_that_cannot_start_is_not_needed(
     service: PushService, helper_soon: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_sealer.sys, "executable", "/usr/bin/uwsgi")  # not a Python
+    monkeypatch.setattr(_spawn.sys, "executable", "/usr/bin/uwsgi")  # not a Python
     with PushClient(endpoint_policy=LOCAL) as client:
         results = list(client.send_many([service.sub(f"u{i}") for i in range(20)], b"x"))
         assert client._res.sealer.failed and client._res.sealer.pid is None

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webpush_core import build_request, ece
 from webpush_core._b64 import b64url_decode, b64url_encode
 from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery import spawn as _spawn
 from webpush_core._origin import origin_of
 from webpush_core._p256 import generate_private_key, private_key_from_scalar, uncompressed_point
 from webpush_core._request import plan as request_plan
@@ -271,7 +272,7 @@ def test_plan_asks_the_signer_again_after_a_minute(monkeypatch: pytest.MonkeyPat
 # The helper process
 
 
-@pytest.mark.skipif(_sealer._python_executable() is None, reason="no Python executable")
+@pytest.mark.skipif(_spawn._python_executable() is None, reason="no Python executable")
 def test_helper_process_encrypts_and_marks_bad_points() -> None:
     sealer = _sealer.Sealer()
     sealer.start()

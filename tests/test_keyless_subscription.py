@@ -35,6 +35,7 @@ from webpush_core import (
 )
 from webpush_core._delivery import fanout as _fanout
 from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery import spawn as _spawn
 from webpush_core.vapid import Vapid, Vapid01
 
 LOCAL = EndpointPolicy(allow_http=True, allow_private=True)
@@ -212,7 +213,7 @@ def test_push_client_reports_each_keyless_subscription(
     the fan-out's outline (encryption elsewhere) meets them too."""
     sealed: list[int] = []
     if helper:
-        if _sealer.cores() < 2:
+        if _spawn.cores() < 2:
             pytest.skip("the helper process is only used with 2 or more cores")
         monkeypatch.setattr(_fanout, "_HELPER_AFTER", 1)
         submit = _sealer.Sealer.submit

@@ -26,7 +26,7 @@ import pytest
 from servers.push_service import PushService
 from webpush_core import EndpointPolicy, PushClient, Vapid
 from webpush_core._b64 import b64url_decode, b64url_encode
-from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery import spawn as _spawn
 from webpush_core._delivery.shard import SHARD_AFTER as _SHARD_AFTER
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._subscription import Subscription
@@ -41,7 +41,7 @@ KEYS = {
 CLAIMS = {"sub": "mailto:ops@example.com"}
 
 needs_cores = pytest.mark.skipif(
-    _sealer._python_executable() is None, reason="sender processes need a Python executable"
+    _spawn._python_executable() is None, reason="sender processes need a Python executable"
 )
 
 
@@ -191,7 +191,7 @@ def test_processes_must_be_a_positive_integer_or_auto(value: Any) -> None:
 
 
 def test_processes_auto_is_the_cores_and_one_is_the_default() -> None:
-    assert PushClient(processes="auto").processes == _sealer.cores()
+    assert PushClient(processes="auto").processes == _spawn.cores()
     assert PushClient().processes == 1
     assert PushClient(processes=3).processes == 3
 

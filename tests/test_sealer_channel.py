@@ -40,6 +40,7 @@ from webpush_core import ece
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import fanout as _fanout
 from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery import spawn as _spawn
 from webpush_core._delivery.client import PushClient, SendResult
 from webpush_core._delivery.sealer import Bodies, Sealer
 from webpush_core._endpoint import EndpointPolicy
@@ -53,7 +54,7 @@ KEYS = {"p256dh": b64url_encode(POINT), "auth": b64url_encode(AUTH)}
 PIPE_SIZE = 65536  # Linux's default pipe capacity
 
 needs_helper = pytest.mark.skipif(
-    _sealer.cores() < 2 or _sealer._python_executable() is None,
+    _spawn.cores() < 2 or _spawn._python_executable() is None,
     reason="the helper process is only used with 2 or more cores and a Python executable",
 )
 
@@ -407,7 +408,7 @@ def test_the_helper_imports_our_copy_not_one_in_the_working_directory(
     (fake / "__init__.py").write_text("")
     (fake / "_delivery").mkdir()
     (fake / "_delivery" / "__init__.py").write_text("")
-    (fake / "_delivery" / "sealer.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (fake / "_delivery" / "helper.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     (tmp_path / "struct.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.chdir(tmp_path)
     sealer = Sealer()

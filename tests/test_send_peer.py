@@ -48,7 +48,7 @@ from webpush_core import (
 )
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery import fanout as _fanout
-from webpush_core._delivery import sealer as _sealer
+from webpush_core._delivery import spawn as _spawn
 from webpush_core.testing import LocalPushService
 from webpush_core.vapid import Vapid, Vapid01
 
@@ -378,5 +378,5 @@ def test_send_many_reaches_every_peer_subscription(
     assert sorted(str(r.endpoint) for r in results) == sorted(by_endpoint)
     for client_hash in by_endpoint.values():
         assert get_notifications(webpush_testing_server, client_hash) == [message]
-    if coding == "aes128gcm" and _sealer.cores() > 1:
+    if coding == "aes128gcm" and _spawn.cores() > 1:
         assert helper_started

@@ -22,6 +22,10 @@ How the work is split (measured on 2 cores: benchmarks/README.md):
   instead. What each subscription gets back: :mod:`.result`;
 * with ``processes=N`` a ``send_many`` is sharded over N sender processes,
   each a client of its own (:mod:`.shard`).
+
+What a client is made of (its arguments checked, its settings, the engine
+and resources its calls share, close): :mod:`.client_base`; one
+subscription's request: :mod:`.prepare`.
 """
 
 from __future__ import annotations
@@ -30,34 +34,21 @@ import asyncio
 import contextlib
 import functools
 import operator
-import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, Optional, Union
 
-if TYPE_CHECKING:
-    import urllib3
-
-from .._endpoint import DEFAULT_POLICY, EndpointPolicy
 from .._request.build import prepare_message
-from .._request.keys import VapidKeyLike, load_vapid_key
-from .._request.options import check_content_encoding, check_options
 from .._request.plan import MessagePlan
 from .._request.value import PushRequest
 from .._response import PushResponse
-from .._subscription import Subscription
-from .._wire.exchange import Outcome
-from .._wire.proxy import ProxyArg, check_proxy_arg
 from .._wire.urllib3_transport import send_request
-from ..errors import InvalidInput, InvalidRequest, WebPushException
+from . import prepare
 from .attempt import _Delivery, _work, send_blocking
-from .engine import Engine
-from .fanout import _FanOut, _Sealing
-from .origins import Origins, OriginStats
+from .client_base import _ClientBase
+from .fanout import _FanOut
 from .per_origin import PerOrigin
-from .resources import _Resources
 from .result import (
     SendResult,
     _Blocking,
@@ -68,16 +59,12 @@ from .result import (
     _set_result,
     _unexpected,
 )
-from .retry import RetryPolicy
-from .sealer import cores
-from .shard import SHARD_AFTER, SenderConfig, Senders, check_processes, sender_key, settings_of
+from .shard import SHARD_AFTER, Senders, settings_of
 
 __all__ = ["PushClient", "SendResult"]
 
-DEFAULT_TTL = 2419200  # 28 days: the longest FCM keeps a message
 
-
-class PushClient:
+class PushClient(_ClientBase):
     """Send push messages to many subscriptions over pooled connections.
 
     Thread-safe; use it as a context manager (or call :meth:`close`) to
@@ -90,149 +77,6 @@ class PushClient:
     down, at most ``breaker_cooldown`` seconds (:mod:`.origins`).
     """
 
-    def __init__(
-        self,
-        vapid_private_key: Optional[VapidKeyLike] = None,
-        vapid_claims: Optional[Mapping[str, Any]] = None,
-        *,
-        ttl: int = DEFAULT_TTL,
-        urgency: Optional[str] = "normal",
-        content_encoding: str = "aes128gcm",
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        concurrency: int = 32,
-        endpoint_policy: Optional[EndpointPolicy] = None,
-        pool_manager: Optional[urllib3.PoolManager] = None,
-        ca_certs: Optional[str] = None,
-        helper_process: bool = True,
-        proxy: ProxyArg = None,
-        breaker_threshold: Optional[int] = 5,
-        breaker_cooldown: float = 30.0,
-        processes: Union[int, str] = 1,
-    ) -> None:
-        # None: the proxy environment variables, read per origin; False: none.
-        self.proxy = check_proxy_arg(proxy)
-        check_content_encoding(content_encoding)
-        for name, value, low in (("max_retries", max_retries, 0), ("concurrency", concurrency, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidRequest(
-                    f"{name} must be an integer >= {low}, got {value!r}", field=name
-                )
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidRequest(f"timeout must be a number > 0, got {timeout!r}", field="timeout")
-        if breaker_threshold is not None and (
-            isinstance(breaker_threshold, bool)
-            or not isinstance(breaker_threshold, int)
-            or breaker_threshold < 1
-        ):
-            raise InvalidRequest(
-                f"breaker_threshold must be an integer >= 1 or None (no breaker), "
-                f"got {breaker_threshold!r}",
-                field="breaker_threshold",
-            )
-        if (
-            isinstance(breaker_cooldown, bool)
-            or not isinstance(breaker_cooldown, (int, float))
-            or not 0 < breaker_cooldown < float("inf")
-        ):
-            raise InvalidRequest(
-                f"breaker_cooldown must be a number of seconds > 0, got {breaker_cooldown!r}",
-                field="breaker_cooldown",
-            )
-        check_options(ttl=ttl, urgency=urgency, topic=None)
-        if (vapid_private_key is None) != (not vapid_claims):
-            raise InvalidInput(
-                "pass vapid_private_key and vapid_claims together (or neither)",
-                field="vapid_private_key" if vapid_private_key is None else "vapid_claims",
-            )
-        self.processes = check_processes(processes)
-        if self.processes > 1 and pool_manager is not None:
-            raise InvalidRequest(
-                "processes > 1 sends from processes of its own, each with its own "
-                "connections: pass processes=1 to send with a pool_manager",
-                field="processes",
-            )
-        key_for_senders = sender_key(vapid_private_key) if self.processes > 1 else None
-        self._key = load_vapid_key(vapid_private_key) if vapid_private_key is not None else None
-        self._claims: Optional[dict[str, Any]] = dict(vapid_claims) if vapid_claims else None
-        self.ttl = ttl
-        self.urgency = urgency
-        self.content_encoding = content_encoding
-        self.timeout = float(timeout)
-        # When a failed attempt is made again (max_retries, backoff, Retry-After cap).
-        retry = RetryPolicy(max_retries=max_retries)
-        self.concurrency = concurrency
-        self.endpoint_policy = endpoint_policy or DEFAULT_POLICY
-        # A urllib3 pool manager of the caller's: sent with from worker threads.
-        self._pool: Optional[urllib3.PoolManager] = pool_manager
-        # send_many encrypts aes128gcm in a helper process once a fan-out is
-        # long enough, where there is another core to run it (_sealer.py).
-        self._helper_process = bool(helper_process) and cores() > 1
-        self._res = _Resources(concurrency, ca_certs)
-        self._finalizer = weakref.finalize(self, self._res.stop)
-        # Deliveries started and not finished: close() waits for them.
-        self._busy = 0
-        self._idle = threading.Condition()
-        # Slots, parked deliveries, per-origin pauses (429, Retry-After) and the
-        # breaker, the retry policy, the timer: what the deliveries share (engine.py).
-        self._breaker = (breaker_threshold, float(breaker_cooldown))
-        self._engine = self._new_engine(retry)
-        # What each sender process makes its own client with (processes > 1).
-        self._sender_config: SenderConfig = {
-            "key": key_for_senders,
-            "claims": self._claims,
-            "options": {
-                "ttl": ttl,
-                "urgency": urgency,
-                "content_encoding": content_encoding,
-                "timeout": self.timeout,
-                "concurrency": concurrency,
-                "ca_certs": ca_certs,
-                "breaker_threshold": breaker_threshold,
-                "breaker_cooldown": float(breaker_cooldown),
-            },
-        }
-
-    def _new_engine(self, retry: RetryPolicy) -> Engine:
-        threshold, cooldown = self._breaker
-        origins = Origins(
-            threshold=threshold,
-            cooldown=cooldown,
-            # A probe not heard of by then is replaced: its own deadline plus
-            # a second for the loop to report it.
-            probe_timeout=self.timeout + 1.0,
-            pause_cap=retry.retry_after_cap,
-        )
-        res = self._res  # not the client: the engine must not keep it alive
-
-        def later(delay: float, fn: Callable[[], object]) -> None:
-            res.connections.call_later(delay, fn)
-
-        def submit(request: PushRequest, done: Callable[[Outcome], object], **kw: Any) -> None:
-            res.connections.submit(request, done, **kw)
-
-        return Engine(self.concurrency, origins, retry, later=later, submit=submit)
-
-    @property
-    def max_retries(self) -> int:
-        """Attempts after the first for a retryable failure (429, 5xx, no answer)."""
-        return self._engine.retry.max_retries
-
-    @max_retries.setter
-    def max_retries(self, value: int) -> None:
-        self._engine.retry = replace(self._engine.retry, max_retries=value)
-
-    def origin_stats(self) -> list[OriginStats]:
-        """Each push-service origin's pause and breaker state, and how often it
-        paused or tripped (origins only: never a subscription's path)."""
-        return self._engine.origins.stats()
-
-    def __repr__(self) -> str:
-        return (
-            f"PushClient(content_encoding={self.content_encoding!r}, ttl={self.ttl}, "
-            f"concurrency={self.concurrency}, vapid={'yes' if self._key else 'no'})"
-        )
-
     # -- lifecycle ---------------------------------------------------------
 
     def __enter__(self) -> PushClient:
@@ -240,41 +84,6 @@ class PushClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def close(self) -> None:
-        """Wait for the sends under way (retries included), then close the connections
-        and stop the threads and the helper process.
-
-        The client can still be used afterwards: it starts them again.
-        """
-        # In a forked child the threads, loop and helper are the parent's: not ours to stop.
-        self._fresh_after_fork()
-        with self._idle:
-            self._idle.wait_for(lambda: self._busy == 0)
-        self._res.stop()
-        # A pool manager the caller passed is the caller's to close.
-
-    def _fresh_after_fork(self) -> None:
-        """In a child forked from the process that started the client's threads and
-        helper: start afresh (those belong to the parent, which goes on using them)."""
-        if self._res.pid == os.getpid():
-            return
-        self._finalizer.detach()
-        self._res = _Resources(self.concurrency, self._res.ca_certs)
-        self._finalizer = weakref.finalize(self, self._res.stop)
-        self._idle = threading.Condition()
-        self._busy = 0
-        self._engine = self._new_engine(self._engine.retry)
-
-    def _started(self) -> None:
-        with self._idle:
-            self._busy += 1
-
-    def _ended(self) -> None:
-        with self._idle:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.notify_all()
 
     # -- one message -------------------------------------------------------
 
@@ -296,7 +105,7 @@ class PushClient:
         included (see :meth:`send_many`).
         """
         call, plan = self._begin(data, ttl, urgency, topic, deadline)
-        request = self._build(subscription, plan)
+        request = prepare.build(subscription, plan, self.endpoint_policy)
         if isinstance(request, SendResult):
             return request
         if self._pool is not None:
@@ -349,38 +158,6 @@ class PushClient:
             self.urgency if urgency is None else urgency,
             topic,
         )
-
-    def _build(
-        self, subscription: Any, plan: MessagePlan, decided: Optional[PerOrigin] = None
-    ) -> Union[PushRequest, SendResult]:
-        """The request for one subscription, or the result that says why there is none."""
-        try:
-            sub = Subscription.from_info(subscription)
-            if decided is not None:
-                decided.check(sub.endpoint)
-            else:
-                self.endpoint_policy.check(sub.endpoint)
-            return plan.build(sub)
-        except WebPushException as invalid:
-            return SendResult(subscription, ok=False, error=invalid)
-        except Exception as e:  # a bug must not cost the other subscriptions their results
-            return _unexpected(subscription, e)
-
-    def _outline(
-        self, subscription: Any, plan: MessagePlan, decided: PerOrigin
-    ) -> Union[SendResult, PushRequest, _Sealing]:
-        """Everything but the encryption (done by the helper process), checked as _build checks.
-
-        On any error the subscription goes through :meth:`_build` instead, so
-        the result carries exactly the error a full parse reports first.
-        """
-        try:
-            endpoint, origin, p256dh, auth = Subscription.fields(subscription)
-            decided.check(endpoint)
-            headers, crypto_key = decided.headers_for(plan, origin)
-        except Exception:
-            return self._build(subscription, plan, decided)
-        return (subscription, endpoint, headers, crypto_key, p256dh, auth)
 
     def _arm(self, call: _Call) -> None:
         """At the call's deadline, report every delivery of it not yet finished."""
@@ -487,8 +264,8 @@ class PushClient:
             engine=self._engine,
             arm=self._arm,
             sealer=self._res.sealer if self._helper_process else None,
-            build=functools.partial(self._build, decided=decided),
-            outline=functools.partial(self._outline, decided=decided),
+            build=functools.partial(prepare.build, check=decided),
+            outline=functools.partial(prepare.outline, decided=decided),
             dispatch=self._dispatch,
         )
 
@@ -513,7 +290,8 @@ class PushClient:
             self._arm(call)
 
             def refuse(subscription: Any) -> SendResult:
-                built = self._build(subscription, plan, call.decided)
+                decided = call.decided if call.decided is not None else self.endpoint_policy
+                built = prepare.build(subscription, plan, decided)
                 if isinstance(built, SendResult):
                     return built
                 return _unexpected(subscription, TypeError("not a subscription mapping"))
@@ -556,7 +334,7 @@ class PushClient:
         def build_and_dispatch() -> Optional[SendResult]:
             # In the executor: nothing here may hold the caller's loop (the
             # first send also starts the client's threads).
-            request = self._build(subscription, plan)
+            request = prepare.build(subscription, plan, self.endpoint_policy)
             if isinstance(request, SendResult):
                 return request
             self._arm(call)

@@ -6,14 +6,10 @@ that wakes up in the same process has to take it back, which costs the
 encrypting thread more than the encryption itself. In a process of its own
 the encryption runs undisturbed while this process only sends.
 
-The helper runs this module as ``__main__`` (``python -c``): a pure function over
-pipes, stdin to stdout, in length-prefixed frames. It gets the plaintext
-and padding (aes128gcm, one record) and up to :data:`BATCH` (p256dh, auth)
-pairs, and answers, in order, each body, or a mark for a point that did not
-load (the parent then parses that subscription itself, to report the error
-:meth:`Subscription.from_info` raises). It holds no keys of ours, opens no
-connection and writes nothing else; it ends when its stdin closes (also
-when the parent dies, even if a child it forked holds that pipe).
+This module is the parent's end. The helper itself (:mod:`.helper`, run as
+``__main__``) is a pure function over pipes: up to :data:`BATCH` (p256dh,
+auth) pairs in a frame, their bodies in order in the answer. How it is
+started and ended: :mod:`.spawn`.
 
 The parent never waits on the helper, and gives it no threads: its pipes are
 non-blocking and run by the client's event loop. A batch's frame is written
@@ -35,87 +31,23 @@ import asyncio
 import collections
 import contextlib
 import os
-import struct
 import subprocess
-import sys
 import threading
-import time
-from typing import IO, Callable, Optional
+from typing import Callable, Optional
 
-from .._p256 import public_key_from_point
-from ..ece._message import seal_aes128gcm_message
+from .helper import _HEAD, _LENGTH, _OK, _READY
+from .spawn import _BOOT, _close, _python_executable, _reap
 
-__all__ = ["BATCH", "Sealer", "cores"]
+__all__ = ["BATCH", "Sealer"]
 
 BATCH = 32  # subscriptions per frame: enough to make the pipe's cost small
-_HEAD = struct.Struct(">II")  # plaintext length, padding
-_LENGTH = struct.Struct(">I")
-_KEYS = 65 + 16  # p256dh point + auth secret
-_READY = b"webpush_core sealer 1"
 # Octets of frames waiting for the pipe (the pipe itself holds 64 KiB on
 # Linux): a concurrency-256 window of 4 KiB messages fits (18 batches, ~120 KiB),
 # and past it the caller encrypts a batch itself instead of waiting.
 _BUFFERED = 256 * 1024
-_OK, _BAD = 0, 1
-# The helper's command (argv: the directory holding this webpush_core, the
-# parent's pid). Nothing comes from the working directory (sys.path[0] for
-# `-c`, unless -P / PYTHONSAFEPATH left it out), the standard library comes
-# first as in any process, and webpush_core is this very copy, taken from its
-# own directory by name. That directory goes last, not first: installed it is
-# site-packages, vendored an application's own directory, and a module there
-# named like a standard one (a `typing` backport, an app's `secrets.py`) must not
-# replace it in the process handed every plaintext and auth secret. Last, it
-# still provides what is vendored beside webpush_core and not installed.
-_BOOT = """\
-import sys
-here = sys.argv.pop(1)
-if not getattr(sys.flags, "safe_path", False):
-    del sys.path[0]
-import importlib.machinery, importlib.util, runpy
-spec = importlib.machinery.PathFinder.find_spec("webpush_core", [here])
-if spec is None or spec.loader is None:
-    raise SystemExit("webpush_core helper: no webpush_core in " + here)
-if here not in sys.path:
-    sys.path.append(here)
-package = importlib.util.module_from_spec(spec)
-sys.modules["webpush_core"] = package
-spec.loader.exec_module(package)
-runpy.run_module("webpush_core._delivery.sealer", run_name="__main__", alter_sys=True)
-"""
-
 # What a batch's callback gets: a body (or None: the point did not load) per
 # pair, or None for the whole batch when the helper is gone.
 Bodies = Optional[list[Optional[bytes]]]
-
-
-def cores() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _python_executable() -> Optional[str]:
-    """sys.executable if it is a Python interpreter (not e.g. uwsgi embedding one)."""
-    exe = sys.executable
-    if not exe or not os.path.basename(exe).lower().startswith(("python", "pypy")):
-        return None
-    return exe
-
-
-def _write_frame(out: IO[bytes], payload: bytes) -> None:
-    out.write(_LENGTH.pack(len(payload)) + payload)
-    out.flush()
-
-
-def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        return None
-    (size,) = _LENGTH.unpack(head)
-    payload = stream.read(size)
-    return payload if len(payload) == size else None
 
 
 class Sealer:
@@ -428,22 +360,6 @@ def _bodies(frame: bytearray, start: int, end: int) -> list[Optional[bytes]]:
     return bodies
 
 
-def _close(proc: subprocess.Popen[bytes]) -> None:
-    for pipe in (proc.stdin, proc.stdout):
-        if pipe is not None:
-            with contextlib.suppress(OSError, ValueError):
-                pipe.close()
-
-
-def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0) -> None:
-    """Wait up to ``grace`` seconds for the helper to exit, then kill it."""
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
     try:
         return asyncio.get_running_loop()
@@ -457,48 +373,3 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_forever()
     finally:
         loop.close()
-
-
-def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The helper's loop: a frame of keys in, a frame of bodies out, until stdin ends."""
-    _write_frame(stdout, _READY)
-    while True:
-        frame = _read_frame(stdin)
-        if frame is None:
-            return
-        size, padding = _HEAD.unpack_from(frame)
-        start = _HEAD.size + size
-        plaintext = frame[_HEAD.size : start]
-        out = []
-        for at in range(start, len(frame) - _KEYS + 1, _KEYS):
-            point, auth = frame[at : at + 65], frame[at + 65 : at + _KEYS]
-            try:
-                body = seal_aes128gcm_message(
-                    plaintext, public_key_from_point(point), point, auth, padding
-                )
-            except Exception:  # the parent parses this one itself and reports why
-                out.append(bytes((_BAD,)) + _LENGTH.pack(0))
-                continue
-            out.append(bytes((_OK,)) + _LENGTH.pack(len(body)) + body)
-        _write_frame(stdout, b"".join(out))
-
-
-def _watch_parent(parent: int) -> None:
-    """End the helper once ``parent`` is gone. Its stdin's EOF is not enough: a
-    child forked from the parent (multiprocessing, a pre-forking server) holds
-    that pipe open for as long as it lives."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) > 1:  # the parent's pid, from Sealer.start
-        threading.Thread(
-            target=_watch_parent, args=(int(sys.argv[1]),), name="parent-watch", daemon=True
-        ).start()
-    # Frames go to a duplicate of stdout; anything printed goes to stderr.
-    _frames_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout = sys.stderr
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        _serve(sys.stdin.buffer, _frames_out)

@@ -1,6 +1,7 @@
-"""A sender process: one ``PushClient`` of its own, fed by :mod:`.shard`.
+"""A sender process: one ``PushClient`` of its own, fed by :mod:`.shard` (its parent's end:
+:mod:`.sender_channel`).
 
-Run as ``__main__`` (``python -c``, :mod:`.sealer`'s ``_BOOT``: this very
+Run as ``__main__`` (``python -c``, :mod:`.spawn`'s ``_BOOT``: this very
 copy of webpush_core, the standard library first). Frames in on stdin: the
 client's configuration (once), then per call ``call`` (the message, the
 deadline, the settings as they are for that call), ``subs`` batches and
@@ -24,8 +25,9 @@ from .._response import PushResponse
 from ..errors import WebPushException
 from ..vapid import Vapid, Vapid01
 from .result import _unexpected
-from .sealer import _watch_parent
-from .shard import _LENGTH, _READY, PROXY_ENVIRONMENT, SenderConfig, _frame
+from .sender_channel import _LENGTH, _READY, SenderConfig, _frame
+from .shard import PROXY_ENVIRONMENT
+from .spawn import _watch_parent
 
 
 def _write(out: IO[bytes], lock: threading.Lock, obj: object) -> None:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from .._delivery.client import DEFAULT_TTL
+from .._delivery.client_base import DEFAULT_TTL
 from .._request.build import prepare_message
 from ..errors import InvalidInput, InvalidSubscription
 from ._batch import Item, compact
