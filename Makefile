@@ -79,10 +79,13 @@ typecheck: $(STAMP)
 
 # Two pytest workers (pytest-xdist), each running whole modules; the modules that
 # start real components all in the same one, one at a time (tests/conftest.py).
+# Then the tests that measure isolation by the clock (marked timed), alone on the
+# machine: their ratios and bounds must not depend on what the other worker runs.
 # PYTEST_WORKERS=0: no workers, one process as before.
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP) node proxy services
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not timed"
+	$(BIN)/python -m pytest -n 0 -m timed
 
 test: lint typecheck pytest
 

@@ -59,15 +59,33 @@ REAL_COMPONENTS = frozenset(
 )
 _REAL = "real-components"
 
+# The modules that measure isolation by the clock: a ratio of two timings, or a
+# bound with less than a second to spare. Their tests are marked `timed`, and
+# `make test` runs them after the rest, with nothing else running.
+TIMED = frozenset(
+    {
+        "adversarial/test_a_dripping_server_cannot_hold_a_worker.py",
+        "adversarial/test_a_paused_origin_holds_its_own_messages_only.py",
+        "adversarial/test_obs_fold_costs_linear_work.py",
+        "adversarial/test_one_origin_cannot_stall_another.py",
+        "adversarial/test_parser_work_is_linear_and_capped.py",
+        "test_origins.py",
+    }
+)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """REAL_COMPONENTS names modules that exist, and every module with a test
-    marked `node` (said, not guessed)."""
-    gone = sorted(name for name in REAL_COMPONENTS if not (TESTS / name).is_file())
-    if gone:
-        raise pytest.UsageError(f"REAL_COMPONENTS names modules that are not there: {gone}")
+    """REAL_COMPONENTS and TIMED name modules that exist, TIMED's tests are
+    marked `timed`, and REAL_COMPONENTS names every module with a test marked
+    `node` (said, not guessed)."""
+    for table, names in (("REAL_COMPONENTS", REAL_COMPONENTS), ("TIMED", TIMED)):
+        gone = sorted(name for name in names if not (TESTS / name).is_file())
+        if gone:
+            raise pytest.UsageError(f"{table} names modules that are not there: {gone}")
     for item in items:
         name = item.path.relative_to(TESTS).as_posix()
+        if name in TIMED:
+            item.add_marker(pytest.mark.timed)
         if item.get_closest_marker("node") and name not in REAL_COMPONENTS:
             raise pytest.UsageError(f"{name} has tests marked node: add it to REAL_COMPONENTS")
 
