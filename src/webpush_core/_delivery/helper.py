@@ -23,38 +23,24 @@ import os
 import struct
 import sys
 import threading
-from typing import IO, Optional
+from typing import IO
 
 from .._p256 import public_key_from_point
 from ..ece._message import seal_aes128gcm_message
-from .spawn import _watch_parent
+from .spawn import LENGTH, _watch_parent, read_frame, write_frame
 
 _HEAD = struct.Struct(">II")  # plaintext length, padding
-_LENGTH = struct.Struct(">I")
+_LENGTH = LENGTH
 _KEYS = 65 + 16  # p256dh point + auth secret
 _READY = b"webpush_core sealer 1"
 _OK, _BAD = 0, 1
 
 
-def _write_frame(out: IO[bytes], payload: bytes) -> None:
-    out.write(_LENGTH.pack(len(payload)) + payload)
-    out.flush()
-
-
-def _read_frame(stream: IO[bytes]) -> Optional[bytes]:
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        return None
-    (size,) = _LENGTH.unpack(head)
-    payload = stream.read(size)
-    return payload if len(payload) == size else None
-
-
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The helper's loop: a frame of keys in, a frame of bodies out, until stdin ends."""
-    _write_frame(stdout, _READY)
+    write_frame(stdout, _READY)
     while True:
-        frame = _read_frame(stdin)
+        frame = read_frame(stdin)
         if frame is None:
             return
         size, padding = _HEAD.unpack_from(frame)
@@ -71,7 +57,7 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
                 out.append(bytes((_BAD,)) + _LENGTH.pack(0))
                 continue
             out.append(bytes((_OK,)) + _LENGTH.pack(len(body)) + body)
-        _write_frame(stdout, b"".join(out))
+        write_frame(stdout, b"".join(out))
 
 
 if __name__ == "__main__":

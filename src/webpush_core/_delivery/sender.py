@@ -25,25 +25,20 @@ from .._response import PushResponse
 from ..errors import WebPushException
 from ..vapid import Vapid, Vapid01
 from .result import _unexpected
-from .sender_channel import _LENGTH, _READY, SenderConfig, _frame
+from .sender_channel import _READY, SenderConfig
 from .shard import PROXY_ENVIRONMENT
-from .spawn import _watch_parent
+from .spawn import _watch_parent, read_frame, write_frame
 
 
 def _write(out: IO[bytes], lock: threading.Lock, obj: object) -> None:
-    data = _frame(obj)
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     with lock:
-        out.write(data)
-        out.flush()
+        write_frame(out, payload)
 
 
 def _read(stream: IO[bytes]) -> Optional[Any]:
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        return None
-    (size,) = _LENGTH.unpack(head)
-    payload = stream.read(size)
-    if len(payload) < size:
+    payload = read_frame(stream)
+    if payload is None:
         return None
     return pickle.loads(payload)  # noqa: S301 - from the parent, over a private pipe
 

@@ -18,17 +18,16 @@ import contextlib
 import os
 import pickle
 import selectors
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any, Optional
 
-from .spawn import _BOOT, _python_executable
+from .spawn import _BOOT, LENGTH, _python_executable
 
 __all__ = ["SenderConfig"]
 
-_LENGTH = struct.Struct(">I")
+_LENGTH = LENGTH
 _READY = b"webpush_core sender 1"
 _START_TIMEOUT = 60.0  # seconds for a sender to import and say it is ready
 _LARGEST = 256 * 1024 * 1024  # no frame of ours comes near it

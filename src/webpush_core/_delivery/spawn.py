@@ -5,19 +5,43 @@ embeds Python, e.g. uwsgi), how many cores there are to give them
 (:func:`cores`), the command they boot with (:data:`_BOOT`: this very copy of
 webpush_core, the standard library first, nothing from the working
 directory), how one ends with its parent (:func:`_watch_parent`, in the
-child), and how the parent ends one (:func:`_close`, :func:`_reap`).
+child), how the child reads and writes its pipes' frames (:func:`read_frame`,
+:func:`write_frame`: a 4-octet big-endian length, then that many octets), and
+how the parent ends one (:func:`_close`, :func:`_reap`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import subprocess
 import sys
 import time
-from typing import Optional
+from typing import IO, Optional
 
-__all__ = ["cores"]
+__all__ = ["LENGTH", "cores", "read_frame", "write_frame"]
+
+# Every frame on our children's pipes: this length, then the payload.
+LENGTH = struct.Struct(">I")
+
+
+def write_frame(out: IO[bytes], payload: bytes) -> None:
+    """(In a child.) One frame to the parent, flushed."""
+    out.write(LENGTH.pack(len(payload)) + payload)
+    out.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Optional[bytes]:
+    """(In a child.) The next frame from the parent; None when the pipe ends,
+    also in the middle of a frame (the parent is gone)."""
+    head = stream.read(LENGTH.size)
+    if len(head) < LENGTH.size:
+        return None
+    (size,) = LENGTH.unpack(head)
+    payload = stream.read(size)
+    return payload if len(payload) == size else None
+
 
 # The helper's command (argv: the directory holding this webpush_core, the
 # parent's pid). Nothing comes from the working directory (sys.path[0] for
