@@ -85,8 +85,10 @@ class Hostile:
                     if not chunk:
                         break
                     rest += chunk
-                conn.sendall(self.answer)
+                # Counted before answering: once the answer is out, the test may
+                # read the count before this thread runs again.
                 self.served += 1
+                conn.sendall(self.answer)
 
     def close(self) -> None:
         self.sock.close()
