@@ -18,6 +18,7 @@ import collections
 import gc
 import os
 import signal
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -116,6 +117,33 @@ def test_every_subscription_gets_one_result_with_its_own_object(service: PushSer
     # Each valid one reached the service exactly once per run (two runs).
     paths = collections.Counter(request.path for request in service.requests)
     assert len(paths) == len(delivered) and set(paths.values()) == {2}
+
+
+@needs_cores
+def test_one_object_given_many_times_or_with_unpicklable_fields_gets_each_result(
+    service: PushService,
+) -> None:
+    """Pickle sends one object given twice in a batch as one, and an application's
+    field may not pickle at all: a sender is handed new plain dicts only."""
+    same = service.sub("same")
+    row = {**service.sub("row"), "row": threading.Lock()}  # not picklable
+    subs: list[Any] = [same] * 150 + [row] * 150
+    subs += [service.sub(f"d{i}") for i in range(100)]
+    results: list[Any] = []
+
+    def run() -> None:
+        with PushClient(Vapid(), CLAIMS, endpoint_policy=LOCAL, processes=2, timeout=30) as c:
+            results.extend(c.send_many(subs, b"hello"))
+            assert c._res.senders is not None and len(c._res.senders._senders) == 2
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), f"hung after {len(results)} of {len(subs)} results"
+    assert len(results) == len(subs)
+    assert all(r.ok for r in results), collections.Counter(r.reason for r in results)
+    by_id = collections.Counter(id(r.subscription) for r in results)
+    assert by_id[id(same)] == 150 and by_id[id(row)] == 150 and len(by_id) == 102
 
 
 @needs_cores

@@ -273,10 +273,12 @@ def send_blocking(
                 if requeue is not None:
                     # As on the loop: parked without a thread, and a paused origin's
                     # excess ends now, so the fan-out reads on for the other origins.
-                    if not engine.park(job.origin, gate, requeue):
-                        job.finish(_crowded_result(job, gate))
-                        return
+                    # Counted before it is parked: its timer may requeue it to
+                    # another worker before this line would run.
                     job.held += gate
+                    if not engine.park(job.origin, gate, requeue):
+                        job.held -= gate
+                        job.finish(_crowded_result(job, gate))
                     return
                 job.held += gate
                 engine.sleep(gate)

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from typing import IO, Any, Optional
 
 from .._response import PushResponse
-from ..errors import WebPushException
 from ..vapid import Vapid, Vapid01
 from .result import _unexpected
 from .sender_channel import _READY, SenderConfig
@@ -145,8 +144,13 @@ def _send_call(
                 failed = vars(_unexpected(None, exc)).copy()
                 del failed["subscription"]
                 _write(stdout, lock, ("r", [(index, failed)]))
-    except WebPushException:  # the parent checked the message first: not expected
-        pass
+    except Exception as exc:  # never expected (the parent checked the message first)
+        # Still exactly one result each: every subscription not answered yet fails.
+        failed = vars(_unexpected(None, exc)).copy()
+        del failed["subscription"]
+        left = list(indexes.values())
+        indexes.clear()
+        _write(stdout, lock, ("r", [(index, failed) for index in left]))
     _write(stdout, lock, ("done",))
 
 

@@ -98,29 +98,45 @@ def sender_key(key: Any) -> Any:
 
 
 def portable(subscription: Any) -> Optional[dict[str, Any]]:
-    """The subscription as a plain dict a sender parses as this process would,
-    or None when it cannot be one (this process then reports it)."""
+    """The subscription as a new plain dict a sender parses as this process would,
+    or None when it is not one (this process then reports why).
+
+    Always a new dict of the endpoint and the two keys only: never the caller's
+    object (pickle sends one object given twice as one, and the sender tells
+    subscriptions apart by identity), never an application's other fields (one
+    of them unpicklable would fail the whole call)."""
     if isinstance(subscription, Subscription):
-        if not subscription.has_keys:
-            return {"endpoint": subscription.endpoint}
-        return {
-            "endpoint": subscription.endpoint,
-            "keys": {
-                "p256dh": b64url_encode(subscription.p256dh),
-                "auth": b64url_encode(subscription.auth),
-            },
-        }
+        return _plain(subscription)
     if type(subscription) is dict:
-        keys = subscription.get("keys")
-        if keys is None or type(keys) is dict:
-            return subscription
-    if isinstance(subscription, Mapping):
-        out = dict(subscription)
-        keys = out.get("keys")
-        if isinstance(keys, Mapping):
-            out["keys"] = dict(keys)
-        return out
-    return None
+        endpoint, keys = subscription.get("endpoint"), subscription.get("keys")
+        if type(endpoint) is str:
+            if keys is None:
+                return {"endpoint": endpoint}
+            if type(keys) is dict:
+                p256dh, auth = keys.get("p256dh"), keys.get("auth")
+                if type(p256dh) in _KEY_TYPES and type(auth) in _KEY_TYPES:
+                    return {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
+    if not isinstance(subscription, Mapping):
+        return None
+    try:  # another shape the parser takes (a Mapping, keys in other types): parsed here
+        return _plain(Subscription.from_info(subscription))
+    except Exception:  # refused: refuse() parses it again and reports why
+        return None
+
+
+_KEY_TYPES = (str, bytes)
+
+
+def _plain(subscription: Subscription) -> dict[str, Any]:
+    if not subscription.has_keys:
+        return {"endpoint": subscription.endpoint}
+    return {
+        "endpoint": subscription.endpoint,
+        "keys": {
+            "p256dh": b64url_encode(subscription.p256dh),
+            "auth": b64url_encode(subscription.auth),
+        },
+    }
 
 
 class Senders:
@@ -278,6 +294,12 @@ def _answers(sender: _Sender, selector: selectors.BaseSelector) -> Iterator[Send
             yield _accepted(subscription, status, attempts, PushResponse(*answer))
         elif kind == "done":
             sender.done = True
+            if sender.in_flight:
+                # It ended its call with subscriptions unanswered (never expected):
+                # they fail now, and it is stopped (replaced on the next call).
+                yield from _lost(sender, selector)
+                sender.stop(0.5)
+                return
 
 
 def _lost(sender: _Sender, selector: selectors.BaseSelector) -> Iterator[SendResult]:
