@@ -147,6 +147,27 @@ def test_one_object_given_many_times_or_with_unpicklable_fields_gets_each_result
 
 
 @needs_cores
+def test_close_with_a_sharded_fan_out_left_suspended_returns(service: PushService) -> None:
+    """A caller that stops iterating holds the senders; close() still returns,
+    and the fan-out, iterated again, ends with one result each."""
+    subs = [service.sub(f"s{i}") for i in range(_SHARD_AFTER + 72)]
+    client = PushClient(Vapid(), CLAIMS, endpoint_policy=LOCAL, processes=2, timeout=30)
+    results = client.send_many(subs, b"hello")
+    first = [next(results)]
+    closer = threading.Thread(target=client.close, daemon=True)
+    closer.start()
+    closer.join(30)
+    assert not closer.is_alive(), "close() hung on the suspended fan-out"
+    rest: list[Any] = []
+    reader = threading.Thread(target=lambda: rest.extend(results), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "the fan-out hung after close()"
+    by_id = collections.Counter(id(r.subscription) for r in first + rest)
+    assert set(by_id) == {id(s) for s in subs} and set(by_id.values()) == {1}
+
+
+@needs_cores
 def test_a_sender_killed_mid_fan_out_still_gives_exactly_one_result_each(
     service: PushService,
 ) -> None:

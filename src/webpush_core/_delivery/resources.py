@@ -12,6 +12,10 @@ from .result import _Blocking
 from .sealer import Sealer
 from .shard import Senders
 
+# Seconds close() waits for a sharded fan-out in progress to end before it
+# stops its sender processes anyway.
+_SENDERS_GRACE = 5.0
+
 __all__ = ["_Resources"]
 
 
@@ -47,8 +51,16 @@ class _Resources:
             senders, self.senders = self.senders, None
         sealer.close()
         if senders is not None:
-            with senders.lock:  # after the fan-out using them, if any
+            # After the fan-out using them, if it ends soon; a fan-out whose
+            # caller stopped iterating (a suspended generator) never releases
+            # the lock: its senders are stopped anyway, and its subscriptions in
+            # flight end failed when it is iterated again.
+            waited = senders.lock.acquire(timeout=_SENDERS_GRACE)
+            try:
                 senders.close()
+            finally:
+                if waited:
+                    senders.lock.release()
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join()
