@@ -105,8 +105,8 @@ $(MUTATE_STAMP): pyproject.toml | $(BIN)/python
 
 # Mutation testing (tools/mutation_gate.py): not part of `make test` or CI.
 # MUTATE_ARGS: module names (default: all), --resume, --files. MUTATE_CHILDREN:
-# mutants tested at once (default 1; 2 on an otherwise idle 2-core machine).
-MUTATE_CHILDREN ?= 1
+# mutants tested at once (default 2, one per core here; 1 leaves a core free).
+MUTATE_CHILDREN ?= 2
 mutate: $(STAMP) $(MUTATE_STAMP) node proxy
 	MUTATE_CHILDREN=$(MUTATE_CHILDREN) $(BIN)/python tools/mutation_gate.py $(MUTATE_ARGS)
 

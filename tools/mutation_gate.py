@@ -15,7 +15,8 @@ the survivors that ``tests/mutation/equivalent.txt`` does not explain.
     python tools/mutation_gate.py --report        # the table of the last run
     python tools/mutation_gate.py --show NAME     # a mutant's diff
 
-``MUTATE_CHILDREN`` (default 1) is mutmut's ``--max-children``.
+``MUTATE_CHILDREN`` (default 2, as ``make mutate`` passes it; 1 when run
+directly without it) is mutmut's ``--max-children``.
 """
 
 from __future__ import annotations
