@@ -14,6 +14,7 @@ a throttled neighbour) is interleaved and best-of-3.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import threading
 import time
 from collections import Counter
@@ -191,7 +192,7 @@ def test_backpressure_pauses_one_origin_and_not_the_other(
     with PushClient(timeout=5, endpoint_policy=LOCAL) as client:
         warm = list(client.send_many(b.subs(64, "warm"), b"warm"))  # connections, helper
         assert len(warm) == 64 and all(r.ok for r in warm)
-        for _round in range(3):  # interleaved, best of 3: the machine is shared
+        for _round in range(3):  # interleaved, median of 3: the machine is shared
             results, t = timed_run(client, b_subs, b.url)
             assert all(r.ok for r in results)
             base_times.append(t)
@@ -218,14 +219,18 @@ def test_backpressure_pauses_one_origin_and_not_the_other(
             assert held and all(r.endpoint.startswith(a.url) for r in held)  # type: ignore[union-attr]
             assert all(r.endpoint.startswith(a.url) for r in results if r.attempts > 1)  # type: ignore[union-attr]
         stats = {s.origin: s for s in client.origin_stats()}
-    base, mixed_best = min(base_times), min(mixed_times)
+    # Medians: one round of either kind may be far off (B alone took 0.15 s in
+    # one round and 0.35 s in the two others of one run), and rounds of the same
+    # work spread by a third; paused behind A, B would take A's whole pause (2 s,
+    # five times B's own time) every round.
+    base, mixed = statistics.median(base_times), statistics.median(mixed_times)
     with capsys.disabled():
         print(
             f"\nbackpressure: B's 1000 alone {[round(t, 3) for t in base_times]} s, "
             f"with a throttled A {[round(t, 3) for t in mixed_times]} s; "
-            f"best {base:.3f} vs {mixed_best:.3f} ({mixed_best / base:.2f}x)"
+            f"medians {base:.3f} vs {mixed:.3f} ({mixed / base:.2f}x)"
         )
-    assert mixed_best <= base * 1.2 + 0.05, (base_times, mixed_times)
+    assert mixed <= base * 1.5 + 0.1, (base_times, mixed_times)
     assert stats[b.url].pauses == 0
     assert sum(s.pauses for o, s in stats.items() if o != b.url) == 3
 
