@@ -118,7 +118,10 @@ def test_send_key_as_a_string_and_no_message(files: Files) -> None:
     scalar = files.vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
     raw = base64.urlsafe_b64encode(scalar).rstrip(b"=").decode()
     argv = files.send_args()
-    argv[argv.index("--key") + 1] = raw
+    at = argv.index("--key")
+    # One "--key=" argument: a key string may start with "-" (1 in 64 do), which
+    # argparse would read as another option after a separate "--key".
+    argv[at : at + 2] = [f"--key={raw}"]
     status, _ = run(argv)
     assert status == 0
     [message] = files.service.messages(files.sub)
