@@ -77,15 +77,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src examples
 
-# Two pytest workers (pytest-xdist), each running whole modules; the modules that
-# start real components all in the same one, one at a time (tests/conftest.py).
-# Then the tests that measure isolation by the clock (marked timed), alone on the
-# machine: their ratios and bounds must not depend on what the other worker runs.
+# Three pytest workers (pytest-xdist), each running whole modules: on two cores,
+# because the tests spend about half their time waiting (on sockets, timers,
+# child processes). The modules that start real components run in two groups
+# (services; pip's venvs), each in one worker, one module at a time
+# (tests/conftest.py). Then the tests that measure isolation by the clock
+# (marked timed), alone on the machine: their ratios and bounds must not depend
+# on what another worker runs.
 # PYTEST_WORKERS=0: no workers, one process as before.
-PYTEST_WORKERS ?= 2
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the suite starts
+# hundreds of Pythons (helper and sender processes, the CLI, Celery workers),
+# and each would compile the package again.
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP) node proxy services
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not timed"
-	$(BIN)/python -m pytest -n 0 -m timed
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not timed"
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 0 -m timed
 
 test: lint typecheck pytest
 

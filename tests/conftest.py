@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from hypothesis import settings
@@ -36,28 +36,32 @@ __all__ = ["webpush_testing_server"]
 
 TESTS = Path(__file__).resolve().parent
 
-# The modules whose tests start real components: redis-server and Celery workers,
-# tinyproxy, node and its web-push-testing service (every module with a test
-# marked `node`), pip building fresh venvs. `make test` runs pytest with two
-# workers (pytest-xdist, --dist loadfile): these modules all run in the same one,
-# one after another as in a run without workers, never two at once; every other
-# module runs whole in one worker, its module fixtures made once.
-REAL_COMPONENTS = frozenset(
-    {
-        "adversarial/test_celery_forged_batches.py",
-        "adversarial/test_celery_task_metadata.py",
-        "adversarial/test_forged_batch_cannot_pause_another_origin.py",
-        "test_celery.py",
-        "test_local_service.py",
-        "test_packaging.py",
-        "test_peer_webpush_testing.py",
-        "test_proxy.py",
-        "test_send_peer.py",
-        "unit/test_ece_interop.py",
-        "unit/test_vapid_node.py",
-    }
-)
-_REAL = "real-components"
+# The modules whose tests start real components, in two groups. `make test`
+# runs pytest with three workers (pytest-xdist, --dist loadfile): each group runs
+# in one worker, its modules one after another as in a run without workers,
+# and the two groups start first, one in each worker; every other module runs
+# whole in one worker, its module fixtures made once.
+# - services: redis-server and Celery workers, tinyproxy, node and its
+#   web-push-testing service (every module with a test marked `node`);
+# - pip: fresh venvs built and installed into (no service, no fixed port).
+REAL_GROUPS: dict[str, frozenset[str]] = {
+    "real-services": frozenset(
+        {
+            "adversarial/test_celery_forged_batches.py",
+            "adversarial/test_celery_task_metadata.py",
+            "adversarial/test_forged_batch_cannot_pause_another_origin.py",
+            "test_celery.py",
+            "test_local_service.py",
+            "test_peer_webpush_testing.py",
+            "test_proxy.py",
+            "test_send_peer.py",
+            "unit/test_ece_interop.py",
+            "unit/test_vapid_node.py",
+        }
+    ),
+    "real-pip": frozenset({"test_packaging.py"}),
+}
+REAL_COMPONENTS = frozenset().union(*REAL_GROUPS.values())
 
 # The modules that measure isolation by the clock: a ratio of two timings, or a
 # bound with less than a second to spare. Their tests are marked `timed`, and
@@ -72,6 +76,22 @@ TIMED = frozenset(
         "test_origins.py",
     }
 )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """`-m timed` reads only the TIMED modules and `-m "not timed"` every other:
+    each phase of `make test` imports (and rewrites the asserts of) only the
+    modules it runs."""
+    markexpr = config.getoption("markexpr", "")
+    if markexpr not in ("timed", "not timed") or not collection_path.name.startswith("test_"):
+        return None
+    try:
+        name = collection_path.relative_to(TESTS).as_posix()
+    except ValueError:
+        return None
+    if (name in TIMED) != (markexpr == "timed"):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -92,22 +112,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With --dist loadfile: one work unit per module, except REAL_COMPONENTS,
-    which make one unit together, handed out first (it is the longest)."""
+    """With --dist loadfile: one work unit per module, except each of REAL_GROUPS,
+    whose modules make one unit together; those units are handed out first
+    (they are the longest), in REAL_GROUPS' order."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    real = {(TESTS / name).relative_to(config.rootpath).as_posix() for name in REAL_COMPONENTS}
+    group_of = {
+        (TESTS / name).relative_to(config.rootpath).as_posix(): group
+        for group, names in REAL_GROUPS.items()
+        for name in names
+    }
 
     class RealComponentsTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return _REAL if module in real else module
+            return group_of.get(module, module)
 
         def _assign_work_unit(self, node: Any) -> None:
-            if _REAL in self.workqueue:
-                self.workqueue.move_to_end(_REAL, last=False)
+            for group in reversed(REAL_GROUPS):
+                if group in self.workqueue:
+                    self.workqueue.move_to_end(group, last=False)
             super()._assign_work_unit(node)
 
     return RealComponentsTogether(config, log)
