@@ -128,6 +128,36 @@ def test_send_key_as_a_string_and_no_message(files: Files) -> None:
     assert message.plaintext == b"" and message.ttl == 0
 
 
+@pytest.mark.parametrize(
+    ("prefix", "begins"),
+    [(b"\xf8", "-"), (b"\xfa\x60", "-m"), (b"\xfb\xe0", "--")],  # "-m": like the -m flag
+)
+def test_a_key_string_beginning_with_a_dash_after_a_separate_key_flag(
+    files: Files, prefix: bytes, begins: str
+) -> None:
+    raw = base64.urlsafe_b64encode(prefix + os.urandom(32 - len(prefix))).rstrip(b"=").decode()
+    assert raw.startswith(begins)
+    vapid = Vapid.from_raw(raw)
+    sub = files.service.subscribe(vapid.application_server_key)
+    info = files.write("dash.json", sub)
+    argv = ["send", "--info", info, "--key", raw, "--claims", files.claims, "--allow-private"]
+    status, _ = run([*argv, "--message", "-5 degrees"])  # a message may begin with "-" too
+    assert status == 0
+    assert run([*argv, "-m", "-mild"])[0] == 0  # the short flag, a value like its own name
+    assert [m.text for m in files.service.messages(sub)] == ["-5 degrees", "-mild"]
+
+
+def test_a_forgotten_flag_value_is_still_reported_as_one(
+    files: Files, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = files.send_args()
+    argv[argv.index("--key") + 1] = "--message"  # the key left out: --key --message ...
+    with pytest.raises(SystemExit) as caught:
+        main([*argv, "hello"], out=io.StringIO())
+    assert caught.value.code == 2
+    assert "argument --key: expected one argument" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("ttl", "expected"), [(None, 86400), ("60", 60)])
 def test_send_wns(files: Files, ttl: Any, expected: int) -> None:
     extra = ["--message", "to windows", "--wns"] + (["--ttl", ttl] if ttl else [])

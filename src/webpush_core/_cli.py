@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import ece
 from ._b64 import b64url_decode, b64url_encode
-from ._cli_flags import argument_parser, in_flags
+from ._cli_flags import argument_parser, in_flags, values_attached
 from ._demo import run as run_demo
 from ._endpoint import EndpointPolicy
 from ._facade.webpush import webpush
@@ -244,7 +244,8 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
     """Run the CLI; returns the exit status."""
     out = out or sys.stdout
-    args = argument_parser().parse_args(argv)
+    parser = argument_parser()
+    args = parser.parse_args(values_attached(parser, sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "send":
             return _send(args, out)

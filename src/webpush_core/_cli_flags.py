@@ -1,7 +1,8 @@
 """The command line's grammar: each command's flags, their help and defaults.
 
 :func:`argument_parser` is what ``webpush-core`` accepts (every optional
-flag's help states its default); :func:`in_flags` reads the library's
+flag's help states its default); :func:`values_attached` lets a flag's value
+begin with ``-`` (a key string, a message); :func:`in_flags` reads the library's
 argument names in an error message as the flags a CLI user can change
 (``vapid_claims`` is ``--claims``). :mod:`._cli` runs the commands.
 """
@@ -10,10 +11,55 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
 
 from ._version import __version__
 
-__all__ = ["argument_parser", "in_flags"]
+__all__ = ["argument_parser", "in_flags", "values_attached"]
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Every flag of ``parser`` and its commands: whether it takes a value."""
+    flags: dict[str, bool] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                flags.update(_flags(command))
+        for flag in action.option_strings:
+            flags[flag] = action.nargs is None and isinstance(action, argparse._StoreAction)
+    return flags
+
+
+def values_attached(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with each value that begins with ``-`` attached to its flag.
+
+    argparse reads ``--key -Xb3...`` (a key string can begin with ``-``, as can
+    a message) as two flags and refuses it. A flag that takes a value always
+    takes the next argument, so it is attached: ``--key=-Xb3...``,
+    ``-m-5``. An argument that is itself exactly a flag is left alone, so a
+    forgotten value is still reported as one.
+    """
+    flags = _flags(parser)
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if flags.get(arg):
+            value = next(args, None)
+            if value is None:
+                out.append(arg)
+            elif (
+                value.startswith("-")
+                and value not in flags
+                and value.partition("=")[0] not in flags
+            ):
+                out.append(f"{arg}={value}" if arg.startswith("--") else f"{arg}{value}")
+            else:
+                out += [arg, value]
+            continue
+        out.append(arg)
+        if arg == "--":
+            out += list(args)
+    return out
 
 
 def argument_parser() -> argparse.ArgumentParser:

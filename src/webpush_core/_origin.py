@@ -25,8 +25,9 @@ the IDNA reading keeps the identity whole for any other caller.
 A URL that names no origin raises :class:`OriginError` (a ``ValueError``)
 saying which rule it broke: no ``scheme://``, a scheme other than http(s),
 a missing host, a host ending in more than one dot, a host that is not a
-valid internationalised name, a port outside 1-65535, a space or control
-character. The callers turn that into their own error (the endpoint
+valid internationalised name, a host longer than a DNS name (253 octets, a
+label 63), an authority over 2,048 characters, a port outside 1-65535, a
+space or control character. The callers turn that into their own error (the endpoint
 policy's refusal, an invalid subscription, a transport error).
 
 Pure: no I/O, no state but a bounded cache of recent authorities (a
@@ -42,7 +43,17 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_PORTS", "Origin", "OriginError", "describe", "origin_of", "split"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "MAX_AUTHORITY",
+    "MAX_HOST",
+    "MAX_LABEL",
+    "Origin",
+    "OriginError",
+    "describe",
+    "origin_of",
+    "split",
+]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Control characters, space and DEL: never part of a host or port.
@@ -54,6 +65,13 @@ _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _IDNA_DOTS = re.compile("[\u3002\uff0e\uff61]")
 # Distinct authorities (scheme, host and port as spelt) whose origin is kept.
 _CACHED = 1024
+# The longest authority read: a host of at most 253 octets, a port, userinfo
+# (a proxy's credentials). Longer is refused before it reaches the cache.
+MAX_AUTHORITY = 2048
+# RFC 1035 §2.3.4: a name of at most 255 octets on the wire, 253 in text
+# (without the root's dot); a label of at most 63.
+MAX_HOST = 253
+MAX_LABEL = 63
 
 
 class OriginError(ValueError):
@@ -118,6 +136,11 @@ def split(url: str) -> tuple[Origin, str]:
         at = rest.find(mark, 0, end)
         if at >= 0:
             end = at
+    if end > MAX_AUTHORITY:
+        raise OriginError(
+            f"the authority (host, port, userinfo) is {end} characters long, "
+            f"at most {MAX_AUTHORITY} are read"
+        )
     return _origin(scheme, rest[:end]), rest[end:]
 
 
@@ -174,6 +197,17 @@ def _host(host: str) -> str:
             return socket.inet_ntoa(socket.inet_aton(host))
         except OSError:
             pass
+    if len(host) > MAX_HOST:
+        raise OriginError(
+            f"the host is {len(host)} octets long; a DNS name has at most {MAX_HOST} "
+            "(RFC 1035 section 2.3.4)"
+        )
+    longest = max(map(len, host.split(".")))
+    if longest > MAX_LABEL:
+        raise OriginError(
+            f"the host has a label of {longest} octets; a DNS label has at most {MAX_LABEL} "
+            "(RFC 1035 section 2.3.4)"
+        )
     return host
 
 

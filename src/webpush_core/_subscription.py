@@ -47,6 +47,9 @@ _NO_KEYS = (
 # ``explain`` as it is: C0/C1 controls, DEL, spaces (NBSP too), line and
 # paragraph separators, bidi overrides, zero-width characters, BOM.
 _NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
+# RFC 9112 §3: a request line of 8000 octets is what every server is
+# RECOMMENDED to accept; an endpoint is a few hundred characters.
+MAX_ENDPOINT = 8000
 
 
 def _check_endpoint(endpoint: Any) -> str:
@@ -56,7 +59,11 @@ def _check_endpoint(endpoint: Any) -> str:
     trailing dot dropped), serialised per RFC 6454 §6.2 (the default port
     left out): what the VAPID ``aud`` claim names (RFC 8292 §2).
     """
-    if type(endpoint) is str and _NOT_VISIBLE_ASCII.search(endpoint) is None:
+    if (
+        type(endpoint) is str
+        and len(endpoint) <= MAX_ENDPOINT
+        and _NOT_VISIBLE_ASCII.search(endpoint) is None
+    ):
         try:
             return origin_of(endpoint).serialized
         except OriginError:
@@ -69,6 +76,14 @@ def _check_endpoint_general(endpoint: Any) -> str:
     if not isinstance(endpoint, str):
         raise InvalidSubscription(
             f"endpoint must be a string URL, got {type(endpoint).__name__}", field="endpoint"
+        )
+    if len(endpoint) > MAX_ENDPOINT:
+        raise InvalidSubscription(
+            f"endpoint is {len(endpoint)} characters long, at most {MAX_ENDPOINT} are sent "
+            "(RFC 9112 section 3: the request line servers are recommended to accept); "
+            "a push service's endpoint is a few hundred characters: check that the stored "
+            "value is the subscription's endpoint alone",
+            field="endpoint",
         )
     bad = _NOT_VISIBLE_ASCII.search(endpoint)
     if bad is not None:

@@ -19,9 +19,19 @@ from webpush_core import EndpointPolicy, Subscription
 from webpush_core._b64 import b64url_encode
 from webpush_core._delivery.origins import OPEN, Origins
 from webpush_core._endpoint import DEFAULT_POLICY
-from webpush_core._origin import Origin, OriginError, describe, origin_of
+from webpush_core._origin import (
+    MAX_AUTHORITY,
+    MAX_HOST,
+    MAX_LABEL,
+    Origin,
+    OriginError,
+    describe,
+    origin_of,
+)
+from webpush_core._origin import _origin as _origin_cache
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._request.build import prepare_message
+from webpush_core._subscription import MAX_ENDPOINT
 from webpush_core._wire.exchange import split_url
 from webpush_core._wire.pool import Connections
 from webpush_core._wire.proxy import proxy_from_environment
@@ -257,9 +267,9 @@ def test_the_authority_ends_at_the_first_delimiter_not_a_later_scheme() -> None:
 
 
 def test_an_ascii_host_is_taken_as_written() -> None:
-    # A 64-octet label is no DNS name (the endpoint policy says so), but it is
-    # an origin: only a non-ASCII host goes through IDNA, whose rules refuse it.
-    label = "a" * 64
+    # Only a non-ASCII host goes through IDNA; an ASCII one is checked for the
+    # DNS lengths alone (a label of 63 octets, the most) and kept as written.
+    label = "a-" * 31 + "a"
     assert origin_of(f"https://{label}.example/p").host == f"{label}.example"
 
 
@@ -338,3 +348,74 @@ def test_each_refusal_of_an_origin_word_for_word(url: str, message: Any) -> None
     with pytest.raises(OriginError) as info:
         origin_of(url)
     assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------
+# Lengths: a DNS name's (RFC 1035 §2.3.4), and the authority read at all
+
+
+def _name(octets: int) -> str:
+    """A host name of exactly ``octets`` octets, in labels of at most 63."""
+    labels, left = [], octets
+    while left > 0:
+        size = min(63, left if left <= 63 else left - 2)  # keep room for a dot and a label
+        labels.append("a" * size)
+        left -= size + 1
+    name = ".".join(labels)
+    assert len(name) == octets
+    return name
+
+
+@pytest.mark.parametrize("octets", [MAX_HOST - 1, MAX_HOST])
+def test_a_host_of_up_to_253_octets_is_an_origin(octets: int) -> None:
+    host = _name(octets)
+    assert origin_of(f"https://{host}/p").host == host
+    assert origin_of(f"https://{host}./p").host == host  # the root's dot is not counted
+
+
+def test_a_host_of_254_octets_is_refused_naming_the_rule() -> None:
+    with pytest.raises(
+        OriginError, match=r"254 octets long; a DNS name has at most 253 \(RFC 1035"
+    ):
+        origin_of(f"https://{_name(MAX_HOST + 1)}/p")
+
+
+def test_a_label_of_63_octets_is_read_64_refused() -> None:
+    assert origin_of(f"https://{'b' * MAX_LABEL}.example/").host == "b" * MAX_LABEL + ".example"
+    with pytest.raises(OriginError, match="a label of 64 octets; a DNS label has at most 63"):
+        origin_of(f"https://x.{'b' * (MAX_LABEL + 1)}.example/")
+
+
+def test_an_address_is_not_held_to_name_lengths() -> None:
+    assert origin_of("http://[2001:db8:0:0:0:0:0:1]:8080/").host == "2001:db8::1"
+    assert origin_of(f"http://0x{'0' * 300}7f.0.0.1/").host == "127.0.0.1"
+
+
+def test_the_authority_is_read_up_to_2048_characters() -> None:
+    userinfo = "u" * (MAX_AUTHORITY - len("@h.example"))
+    assert origin_of(f"https://{userinfo}@h.example/p").host == "h.example"
+    with pytest.raises(OriginError, match="is 2049 characters long, at most 2048 are read"):
+        origin_of(f"https://{userinfo}u@h.example/p")
+
+
+def test_a_long_authority_never_reaches_the_cache() -> None:
+    before = _origin_cache.cache_info().currsize
+    for i in range(50):
+        with pytest.raises(OriginError):
+            origin_of(f"https://{'x' * MAX_AUTHORITY}{i}.example/")
+    assert _origin_cache.cache_info().currsize == before
+
+
+def test_a_subscription_endpoint_too_long_for_a_request_line_is_refused_before_sending() -> None:
+    keys = {
+        "p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
+        "auth": b64url_encode(bytes(16)),
+    }
+    base = "https://push.example/p/"
+    at_limit = base + "t" * (MAX_ENDPOINT - len(base))
+    assert Subscription.from_info({"endpoint": at_limit, "keys": keys}).endpoint == at_limit
+    with pytest.raises(InvalidSubscription, match="8001 characters long, at most 8000") as e:
+        Subscription.from_info({"endpoint": at_limit + "t", "keys": keys})
+    assert e.value.field == "endpoint"
+    with pytest.raises(InvalidSubscription, match="at most 253"):
+        Subscription.from_info({"endpoint": f"https://{_name(MAX_HOST + 1)}/p", "keys": keys})

@@ -19,7 +19,6 @@ The frames' layout is defined here, for both ends: a batch is
 from __future__ import annotations
 
 import contextlib
-import os
 import struct
 import sys
 import threading
@@ -27,7 +26,7 @@ from typing import IO
 
 from .._p256 import public_key_from_point
 from ..ece._message import seal_aes128gcm_message
-from .spawn import LENGTH, _watch_parent, read_frame, write_frame
+from .spawn import LENGTH, _watch_parent, read_frame, take_pipes, write_frame
 
 _HEAD = struct.Struct(">II")  # plaintext length, padding
 _LENGTH = LENGTH
@@ -65,8 +64,7 @@ if __name__ == "__main__":
         threading.Thread(
             target=_watch_parent, args=(int(sys.argv[1]),), name="parent-watch", daemon=True
         ).start()
-    # Frames go to a duplicate of stdout; anything printed goes to stderr.
-    _frames_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout = sys.stderr
+    # Frames only on our own descriptors; anything printed goes to stderr.
+    _frames_in, _frames_out = take_pipes()
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        _serve(sys.stdin.buffer, _frames_out)
+        _serve(_frames_in, _frames_out)

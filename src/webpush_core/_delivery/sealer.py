@@ -36,7 +36,7 @@ import threading
 from typing import Callable, Optional
 
 from .helper import _HEAD, _LENGTH, _OK, _READY
-from .spawn import _BOOT, _close, _python_executable, _reap
+from .spawn import _BOOT, _close, _python_executable, _reap, _reap_from_loop
 
 __all__ = ["BATCH", "Sealer"]
 
@@ -322,7 +322,7 @@ class Sealer:
         if on_loop and loop is not None:
             self._detach(proc)
             # Never wait on the loop: the helper gets its grace, then is killed.
-            loop.call_later(grace, _reap, proc)
+            loop.call_later(grace, _reap_from_loop, proc)
             return
         try:
             if loop is None:

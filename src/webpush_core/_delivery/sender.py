@@ -26,7 +26,7 @@ from ..vapid import Vapid, Vapid01
 from .result import _unexpected
 from .sender_channel import _READY, SenderConfig
 from .shard import PROXY_ENVIRONMENT
-from .spawn import _watch_parent, read_frame, write_frame
+from .spawn import _watch_parent, read_frame, take_pipes, write_frame
 
 
 def _write(out: IO[bytes], lock: threading.Lock, obj: object) -> None:
@@ -159,7 +159,7 @@ if __name__ == "__main__":
         threading.Thread(
             target=_watch_parent, args=(int(sys.argv[1]),), name="parent-watch", daemon=True
         ).start()
-    _frames_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout = sys.stderr
+    # Frames only on our own descriptors; anything printed goes to stderr.
+    _frames_in, _frames_out = take_pipes()
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        _serve(sys.stdin.buffer, _frames_out)
+        _serve(_frames_in, _frames_out)

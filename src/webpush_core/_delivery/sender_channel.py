@@ -14,7 +14,6 @@ outbox, written out when the pipe has room.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import selectors
@@ -23,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Optional
 
-from .spawn import _BOOT, LENGTH, _python_executable
+from .spawn import _BOOT, LENGTH, _close, _python_executable, _reap
 
 __all__ = ["SenderConfig"]
 
@@ -109,16 +108,8 @@ class _Sender:
 
     def stop(self, grace: float) -> None:
         self.alive = False
-        proc = self.proc
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _close(self.proc)
+        _reap(self.proc, grace)
 
 
 def _start(count: int, config: SenderConfig) -> list[_Sender]:

@@ -7,7 +7,8 @@ webpush_core, the standard library first, nothing from the working
 directory), how one ends with its parent (:func:`_watch_parent`, in the
 child), how the child reads and writes its pipes' frames (:func:`read_frame`,
 :func:`write_frame`: a 4-octet big-endian length, then that many octets), and
-how the parent ends one (:func:`_close`, :func:`_reap`).
+how a child takes its pipes off fds 0 and 1 (:func:`take_pipes`), and how
+the parent ends one (:func:`_close`, :func:`_reap`, :func:`_reap_from_loop`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 from typing import IO, Optional
 
-__all__ = ["LENGTH", "cores", "read_frame", "write_frame"]
+__all__ = ["LENGTH", "cores", "read_frame", "take_pipes", "write_frame"]
 
 # Every frame on our children's pipes: this length, then the payload.
 LENGTH = struct.Struct(">I")
@@ -94,12 +96,39 @@ def _close(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0) -> None:
-    """Wait up to ``grace`` seconds for the helper to exit, then kill it."""
+    """Wait up to ``grace`` seconds for the child to exit, then kill it. Blocks:
+    never on an event loop (there, :func:`_reap_from_loop`)."""
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _reap_from_loop(proc: subprocess.Popen[bytes]) -> None:
+    """(On an event loop, once the grace is over.) Kill the child if it has not
+    exited; waiting for its exit status is left to a short-lived thread, since
+    even a killed process may take a while to go."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(OSError):
+        proc.kill()
+    threading.Thread(target=proc.wait, name="webpush-core-reap", daemon=True).start()
+
+
+def take_pipes() -> tuple[IO[bytes], IO[bytes]]:
+    """(In a child, first thing.) The frame pipes, taken off fds 0 and 1: fd 0
+    then reads nothing (``/dev/null``) and fd 1 writes to stderr, so no code in
+    the child (a ``print``, a C library, a subprocess inheriting them) can read
+    a frame meant for us or write into the parent's."""
+    frames_in = os.fdopen(os.dup(0), "rb")
+    frames_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return frames_in, frames_out
 
 
 def _watch_parent(parent: int) -> None:
