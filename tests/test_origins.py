@@ -264,7 +264,7 @@ def test_breaker_reports_a_dead_origin_quickly(
 ) -> None:
     dead = origins("blackhole")
     subs = dead.subs(200, "d")
-    timeout, retries, concurrency = 1.0, 3, 32
+    timeout, retries, concurrency = 2.0, 3, 32
     # Without the breaker each subscription waits out its own timeouts:
     # 200 x 4 attempts of 2 s through 32 slots, backoff not even counted.
     no_breaker_at_least = (len(subs) * (retries + 1) / concurrency) * timeout
@@ -288,11 +288,10 @@ def test_breaker_reports_a_dead_origin_quickly(
         )
     one_each(results, subs)
     # Requests in flight together fail together and count once: five rounds
-    # of timeouts (5 s) open the breaker; the subscriptions not yet tried
+    # of timeouts (10 s) open the breaker; the subscriptions not yet tried
     # wait for the probe after the first cool-down (1 s), which times out
-    # too (1 s): then every one is reported (7 s, and 1.5 s for the rest).
-    bound = 5 * timeout + 1.0 + timeout + 1.5
-    assert wall < bound < no_breaker_at_least / 2.5
+    # too (2 s): then every one is reported.
+    assert wall < 15.0 < no_breaker_at_least / 3
     assert all(not r.ok and r.action == "retry" for r in results)
     assert all(r.reason == "service-unavailable" for r in results), Counter(
         r.reason for r in results
