@@ -123,7 +123,7 @@ class _ClientBase:
         # A urllib3 pool manager of the caller's: sent with from worker threads.
         self._pool: Optional[urllib3.PoolManager] = pool_manager
         # send_many encrypts aes128gcm in a helper process once a fan-out is
-        # long enough, where there is another core to run it (_sealer.py).
+        # long enough, where there is another core to run it (sealer.py).
         self._helper_process = bool(helper_process) and cores() > 1
         self._res = _Resources(concurrency, ca_certs)
         self._finalizer = weakref.finalize(self, self._res.stop)

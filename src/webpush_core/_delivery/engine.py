@@ -27,7 +27,7 @@ and a fan-out (:mod:`.fanout`) call its methods, never its fields:
   (``later(seconds, fn)``, for the event loop), injected: the client gives
   its loop's timer, a test a manual clock;
 * **the transport**: ``submit(request, done, **options)`` hands a request
-  to the event loop (``Connections.submit`` in :mod:`webpush_core._wire.connections`).
+  to the event loop (``Connections.submit`` in :mod:`webpush_core._wire.pool`).
 """
 
 from __future__ import annotations
