@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from webpush_core._delivery.spawn import LENGTH, _reap_from_loop
+from webpush_core._delivery.spawn import LENGTH, _reap_in_thread
 
 CHILD = r"""
 import os, sys
@@ -49,21 +49,47 @@ def test_nothing_printed_in_a_child_reaches_its_frames() -> None:
 
 def test_a_child_is_ended_from_the_loop_without_waiting_for_it() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    threads = threading.active_count()
     start = time.monotonic()
-    _reap_from_loop(proc)  # what the event loop runs once the grace is over
-    assert time.monotonic() - start < 0.5  # never blocks (a kill, then a thread waits)
-    deadline = time.monotonic() + 30
-    while proc.returncode is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.returncode == -9  # killed, and its exit status collected
-    _reap_from_loop(proc)  # already gone: nothing to do, no thread started
-    time.sleep(0.05)
-    assert threading.active_count() <= threads
+    _reap_in_thread(proc, 0.2)  # what the event loop calls: its grace, then a kill
+    assert time.monotonic() - start < 0.1  # the loop never waits
+    assert proc.wait(timeout=30) == -9  # killed after its grace, exit status collected
+    assert time.monotonic() - start >= 0.2
 
 
-def test_a_child_that_exited_is_not_killed() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait(timeout=60)
-    _reap_from_loop(proc)
-    assert proc.returncode == 0
+def test_a_child_that_exits_within_its_grace_is_not_killed() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    _reap_in_thread(proc, 30)
+    assert proc.wait(timeout=30) == 0
+    threads = threading.active_count()
+    _reap_in_thread(proc, 30)  # already gone: no thread for it
+    assert threading.active_count() == threads
+
+
+NO_STDERR = r"""
+import os, subprocess, sys
+os.close(2)  # the parent had no stderr either
+from webpush_core._delivery.spawn import read_frame, take_pipes, write_frame
+frames_in, frames_out = take_pipes()
+fds = {fd: os.fstat(fd).st_ino for fd in (0, 1, 2)}
+pipes = {os.fstat(f.fileno()).st_ino for f in (frames_in, frames_out)}
+inheritable = [os.get_inheritable(f.fileno()) for f in (frames_in, frames_out)]
+print("stray")  # to nowhere, not into a frame
+frame = read_frame(frames_in)
+write_frame(frames_out, repr((set(fds.values()) & pipes, inheritable, frame)).encode())
+"""
+
+
+def test_without_a_stderr_the_child_still_keeps_its_frames_to_itself() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NO_STDERR],
+        input=LENGTH.pack(2) + b"hi",
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    (size,) = LENGTH.unpack(done.stdout[: LENGTH.size])
+    shared, inheritable, frame = eval(done.stdout[LENGTH.size : LENGTH.size + size])  # noqa: S307
+    assert shared == set()  # no standard descriptor is one of the frame pipes
+    assert inheritable == [False, False]
+    assert frame == b"hi"
+    assert len(done.stdout) == LENGTH.size + size

@@ -36,10 +36,12 @@ def values_attached(parser: argparse.ArgumentParser, argv: Sequence[str]) -> lis
     argparse reads ``--key -Xb3...`` (a key string can begin with ``-``, as can
     a message) as two flags and refuses it. A flag that takes a value always
     takes the next argument, so it is attached: ``--key=-Xb3...``,
-    ``-m-5``. An argument that is itself exactly a flag is left alone, so a
-    forgotten value is still reported as one.
+    ``-m-5``. What reads as a flag is left alone, so a forgotten value is
+    still reported as one: ``--``, a flag itself, and the start of a long
+    flag's name (argparse takes ``--verb`` for ``--verbose``).
     """
     flags = _flags(parser)
+    longs = [flag for flag in flags if flag.startswith("--")]
     out: list[str] = []
     args = iter(argv)
     for arg in args:
@@ -47,11 +49,7 @@ def values_attached(parser: argparse.ArgumentParser, argv: Sequence[str]) -> lis
             value = next(args, None)
             if value is None:
                 out.append(arg)
-            elif (
-                value.startswith("-")
-                and value not in flags
-                and value.partition("=")[0] not in flags
-            ):
+            elif value.startswith("-") and not _reads_as_a_flag(value, flags, longs):
                 out.append(f"{arg}={value}" if arg.startswith("--") else f"{arg}{value}")
             else:
                 out += [arg, value]
@@ -60,6 +58,13 @@ def values_attached(parser: argparse.ArgumentParser, argv: Sequence[str]) -> lis
         if arg == "--":
             out += list(args)
     return out
+
+
+def _reads_as_a_flag(value: str, flags: dict[str, bool], longs: list[str]) -> bool:
+    name = value.partition("=")[0]
+    if value == "--" or name in flags:
+        return True
+    return name.startswith("--") and any(flag.startswith(name) for flag in longs)
 
 
 def argument_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,7 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from ._hosts import LABEL, is_internal_name, is_ip_literal, unsafe_reason
-from ._origin import DEFAULT_PORTS, OriginError, origin_of
+from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, OriginError, origin_of
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
 __all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
@@ -225,13 +225,19 @@ class EndpointPolicy:
         """Refuse ``url`` (EndpointNotAllowed) unless it passes the syntactic rules."""
         if not isinstance(url, str):
             raise self._refuse(f"the endpoint must be a string URL, got {type(url).__name__}")
+        if len(url) > MAX_ENDPOINT:
+            raise self._refuse(
+                f"the URL is {len(url)} characters long, at most {MAX_ENDPOINT} are sent "
+                "(RFC 9112 section 3)"
+            )
         if _UNSAFE_CHAR.search(url) is not None:
             raise self._refuse("the URL must be visible ASCII (no spaces, controls, non-ASCII)")
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError as exc:
-            raise self._refuse(f"the URL does not parse ({exc})") from None
+        except ValueError:
+            # Not urlsplit's own words: they can repeat the port's text.
+            raise self._refuse("the URL does not parse (brackets, or a port of digits)") from None
         scheme = parts.scheme.lower()
         host, port = "", 0
         if scheme in DEFAULT_PORTS and parts.hostname:

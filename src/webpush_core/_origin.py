@@ -26,8 +26,9 @@ A URL that names no origin raises :class:`OriginError` (a ``ValueError``)
 saying which rule it broke: no ``scheme://``, a scheme other than http(s),
 a missing host, a host ending in more than one dot, a host that is not a
 valid internationalised name, a host longer than a DNS name (253 octets, a
-label 63), an authority over 2,048 characters, a port outside 1-65535, a
-space or control character. The callers turn that into their own error (the endpoint
+label 63), an IPv6 literal that is not an address or has a zone id, an
+authority over 2,048 characters, a port outside 1-65535, a space or control
+character. The callers turn that into their own error (the endpoint
 policy's refusal, an invalid subscription, a transport error).
 
 Pure: no I/O, no state but a bounded cache of recent authorities (a
@@ -46,6 +47,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "DEFAULT_PORTS",
     "MAX_AUTHORITY",
+    "MAX_ENDPOINT",
     "MAX_HOST",
     "MAX_LABEL",
     "Origin",
@@ -65,6 +67,9 @@ _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _IDNA_DOTS = re.compile("[\u3002\uff0e\uff61]")
 # Distinct authorities (scheme, host and port as spelt) whose origin is kept.
 _CACHED = 1024
+# The longest URL sent: RFC 9112 §3 recommends every server accept a request
+# line of 8000 octets; a push service's endpoint is a few hundred characters.
+MAX_ENDPOINT = 8000
 # The longest authority read: a host of at most 253 octets, a port, userinfo
 # (a proxy's credentials). Longer is refused before it reaches the cache.
 MAX_AUTHORITY = 2048
@@ -155,23 +160,33 @@ def _origin(scheme_text: str, netloc: str) -> Origin:
     try:
         parts = urlsplit(f"{scheme}://{netloc}/")
         port = parts.port
-    except ValueError as exc:
-        raise OriginError(f"the host or port does not parse ({exc})") from None
+    except ValueError:
+        # Not urlsplit's own words: they can repeat the port's text.
+        raise OriginError(
+            "the host or port does not parse (brackets, or a port of digits)"
+        ) from None
     if port == 0:
         raise OriginError("the port must be 1-65535, got 0")
     host = parts.hostname  # lower case, without userinfo and brackets
     if not host:
         raise OriginError("the URL has no host")
-    return Origin(scheme, _host(host), default if port is None else port)
+    bracketed = netloc.rpartition("@")[2].startswith("[")
+    return Origin(scheme, _host(host, bracketed), default if port is None else port)
 
 
-def _host(host: str) -> str:
-    """The host in its one spelling (see the module docstring)."""
-    if ":" in host:  # an IPv6 literal (urlsplit checked the brackets)
+def _host(host: str, bracketed: bool = False) -> str:
+    """The host in its one spelling (see the module docstring); ``bracketed``:
+    it was written in brackets, so it must be an IPv6 address."""
+    if bracketed or ":" in host:
         try:
-            return str(ipaddress.IPv6Address(host))
+            address = ipaddress.IPv6Address(host)
         except ValueError:
-            return host  # e.g. with a zone id: as written, lower case
+            # IPvFuture ([v1.x]) included: no address this library can connect to.
+            raise OriginError("the host in brackets is not an IPv6 address") from None
+        if address.scope_id is not None:
+            # A zone names an interface of one machine (RFC 6874): never a push service.
+            raise OriginError("the IPv6 address has a zone id (%...): no push service has one")
+        return str(address)
     ascii_only = host.isascii()
     if not ascii_only:
         host = _IDNA_DOTS.sub(".", host)  # label separators to IDNA (RFC 3490 §3.1)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._b64 import b64url_decode, b64url_encode
-from ._origin import DEFAULT_PORTS, OriginError, origin_of
+from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, OriginError, origin_of
 from ._p256 import public_key_from_point, uncompressed_point
 from .errors import InvalidSubscription
 
@@ -47,9 +47,6 @@ _NO_KEYS = (
 # ``explain`` as it is: C0/C1 controls, DEL, spaces (NBSP too), line and
 # paragraph separators, bidi overrides, zero-width characters, BOM.
 _NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
-# RFC 9112 §3: a request line of 8000 octets is what every server is
-# RECOMMENDED to accept; an endpoint is a few hundred characters.
-MAX_ENDPOINT = 8000
 
 
 def _check_endpoint(endpoint: Any) -> str:
@@ -97,8 +94,10 @@ def _check_endpoint_general(endpoint: Any) -> str:
         )
     try:
         scheme = urlsplit(endpoint).scheme
-    except ValueError as exc:
-        raise InvalidSubscription(f"endpoint is not a valid URL: {exc}", field="endpoint") from None
+    except ValueError:
+        raise InvalidSubscription(
+            "endpoint is not a valid URL (brackets, or a port of digits)", field="endpoint"
+        ) from None
     if scheme.lower() not in DEFAULT_PORTS:
         raise InvalidSubscription(
             f"endpoint must be an http(s) URL, got scheme {scheme or '(none)'!r}",

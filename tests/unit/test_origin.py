@@ -21,6 +21,7 @@ from webpush_core._delivery.origins import OPEN, Origins
 from webpush_core._endpoint import DEFAULT_POLICY
 from webpush_core._origin import (
     MAX_AUTHORITY,
+    MAX_ENDPOINT,
     MAX_HOST,
     MAX_LABEL,
     Origin,
@@ -31,7 +32,6 @@ from webpush_core._origin import (
 from webpush_core._origin import _origin as _origin_cache
 from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._request.build import prepare_message
-from webpush_core._subscription import MAX_ENDPOINT
 from webpush_core._wire.exchange import split_url
 from webpush_core._wire.pool import Connections
 from webpush_core._wire.proxy import proxy_from_environment
@@ -419,3 +419,42 @@ def test_a_subscription_endpoint_too_long_for_a_request_line_is_refused_before_s
     assert e.value.field == "endpoint"
     with pytest.raises(InvalidSubscription, match="at most 253"):
         Subscription.from_info({"endpoint": f"https://{_name(MAX_HOST + 1)}/p", "keys": keys})
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("https://[fe80::1%25eth0]/p", "zone id"),
+        ("https://[fe80::1%25" + "a" * 2000 + "]/p", "zone id"),
+        ("https://[v1." + "a:" * 900 + "]/p", "not an IPv6 address"),  # IPvFuture
+        ("https://[v1.x]/p", "not an IPv6 address"),
+    ],
+)
+def test_a_bracketed_host_is_an_ipv6_address_without_a_zone(url: str, words: str) -> None:
+    with pytest.raises(OriginError, match=words) as refused:
+        origin_of(url)
+    assert len(str(refused.value)) < 100
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[" + "a" * 100_000 + "]/",
+        "https://h.example:" + "1x" * 50_000,
+        "https://h.example:" + "1x" * 3_000,  # within the length: the port's text not echoed
+        "https://[" + "a" * 3_000 + "]/",
+    ],
+)
+def test_the_policy_never_repeats_a_long_url_in_its_refusal(url: str) -> None:
+    with pytest.raises(EndpointNotAllowed) as refused:
+        DEFAULT_POLICY.check(url)
+    assert len(str(refused.value)) < 300
+    assert "1x1x" not in str(refused.value) and "aaaa" not in str(refused.value)
+
+
+def test_the_policy_reads_an_endpoint_of_8000_characters_and_refuses_8001() -> None:
+    base = "https://push.example/p/"
+    at_limit = base + "t" * (MAX_ENDPOINT - len(base))
+    DEFAULT_POLICY.check(at_limit)
+    with pytest.raises(EndpointNotAllowed, match="8001 characters long, at most 8000"):
+        DEFAULT_POLICY.check(at_limit + "t")

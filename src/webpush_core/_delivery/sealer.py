@@ -36,7 +36,7 @@ import threading
 from typing import Callable, Optional
 
 from .helper import _HEAD, _LENGTH, _OK, _READY
-from .spawn import _BOOT, _close, _python_executable, _reap, _reap_from_loop
+from .spawn import _BOOT, _close, _python_executable, _reap, _reap_in_thread
 
 __all__ = ["BATCH", "Sealer"]
 
@@ -321,8 +321,9 @@ class Sealer:
         on_loop = loop is not None and _running_loop() is loop
         if on_loop and loop is not None:
             self._detach(proc)
-            # Never wait on the loop: the helper gets its grace, then is killed.
-            loop.call_later(grace, _reap_from_loop, proc)
+            # Never wait on the loop (which _detach may have stopped): a thread
+            # gives the helper its grace, then kills it.
+            _reap_in_thread(proc, grace)
             return
         try:
             if loop is None:

@@ -8,7 +8,7 @@ directory), how one ends with its parent (:func:`_watch_parent`, in the
 child), how the child reads and writes its pipes' frames (:func:`read_frame`,
 :func:`write_frame`: a 4-octet big-endian length, then that many octets), and
 how a child takes its pipes off fds 0 and 1 (:func:`take_pipes`), and how
-the parent ends one (:func:`_close`, :func:`_reap`, :func:`_reap_from_loop`).
+the parent ends one (:func:`_close`, :func:`_reap`, :func:`_reap_in_thread`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ import subprocess
 import sys
 import threading
 import time
+from types import ModuleType
 from typing import IO, Optional
+
+_fcntl: Optional[ModuleType]
+try:
+    import fcntl as _fcntl
+except ImportError:  # not POSIX
+    _fcntl = None
 
 __all__ = ["LENGTH", "cores", "read_frame", "take_pipes", "write_frame"]
 
@@ -97,7 +104,7 @@ def _close(proc: subprocess.Popen[bytes]) -> None:
 
 def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0) -> None:
     """Wait up to ``grace`` seconds for the child to exit, then kill it. Blocks:
-    never on an event loop (there, :func:`_reap_from_loop`)."""
+    never on an event loop (there, :func:`_reap_in_thread`)."""
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
@@ -105,30 +112,44 @@ def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0) -> None:
         proc.wait()
 
 
-def _reap_from_loop(proc: subprocess.Popen[bytes]) -> None:
-    """(On an event loop, once the grace is over.) Kill the child if it has not
-    exited; waiting for its exit status is left to a short-lived thread, since
-    even a killed process may take a while to go."""
+def _reap_in_thread(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """:func:`_reap` in a short-lived thread: from an event loop, which must
+    never wait for a process (even a killed one may take a while to go)."""
     if proc.poll() is not None:
         return
-    with contextlib.suppress(OSError):
-        proc.kill()
-    threading.Thread(target=proc.wait, name="webpush-core-reap", daemon=True).start()
+    threading.Thread(
+        target=_reap, args=(proc, grace), name="webpush-core-reap", daemon=True
+    ).start()
 
 
 def take_pipes() -> tuple[IO[bytes], IO[bytes]]:
     """(In a child, first thing.) The frame pipes, taken off fds 0 and 1: fd 0
-    then reads nothing (``/dev/null``) and fd 1 writes to stderr, so no code in
-    the child (a ``print``, a C library, a subprocess inheriting them) can read
-    a frame meant for us or write into the parent's."""
-    frames_in = os.fdopen(os.dup(0), "rb")
-    frames_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
+    then reads nothing (``/dev/null``) and fd 1 writes to stderr (or to
+    ``/dev/null`` when the child has no stderr), so no code in the child (a
+    ``print``, a C library, a subprocess inheriting them) can read a frame meant
+    for us or write into the parent's. The pipes' own descriptors are above 2
+    and not inherited."""
+    frames_in = os.fdopen(_private_copy(0), "rb")
+    frames_out = os.fdopen(_private_copy(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)  # 2 itself when the child has no stderr
+    os.dup2(null, 0)
+    try:
+        os.fstat(2)
+    except OSError:
+        os.dup2(null, 2)
     os.dup2(2, 1)
+    if null > 2:
+        os.close(null)
     sys.stdout = sys.stderr
     return frames_in, frames_out
+
+
+def _private_copy(fd: int) -> int:
+    """A copy of ``fd`` numbered 3 or above, closed on exec."""
+    if _fcntl is None:  # not POSIX: os.dup's copy is not inherited either
+        return os.dup(fd)
+    copy: int = _fcntl.fcntl(fd, _fcntl.F_DUPFD_CLOEXEC, 3)
+    return copy
 
 
 def _watch_parent(parent: int) -> None:
