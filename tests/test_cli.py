@@ -159,7 +159,7 @@ def test_a_key_string_beginning_with_a_dash_after_a_separate_key_flag(
     ],
 )
 def test_what_reads_as_a_flag_is_never_taken_as_a_value(
-    files: Files, capsys: pytest.CaptureFixture[str], after_key: str, rest: list[str]
+    files: Files, after_key: str, rest: list[str]
 ) -> None:
     argv = files.send_args()
     argv[argv.index("--key") + 1] = after_key  # the key left out: --key --message ...
