@@ -174,10 +174,11 @@ def _origin(scheme_text: str, netloc: str) -> Origin:
     return Origin(scheme, _host(host, bracketed), default if port is None else port)
 
 
-def _host(host: str, bracketed: bool = False) -> str:
+def _host(host: str, bracketed: bool) -> str:
     """The host in its one spelling (see the module docstring); ``bracketed``:
-    it was written in brackets, so it must be an IPv6 address."""
-    if bracketed or ":" in host:
+    it was written in brackets, so it must be an IPv6 address (unbracketed,
+    urlsplit read any ":" as the port's)."""
+    if bracketed:
         try:
             address = ipaddress.IPv6Address(host)
         except ValueError:

@@ -339,6 +339,28 @@ def test_a_numeric_last_label_is_an_address_when_it_reads_as_one(host: str, addr
             "https://a\u00e9\u0301\u200d\ufffd.example/p",
             "the host is not a valid internationalised domain name (IDNA)",
         ),
+        ("https://[v1.x]/p", "the host in brackets is not an IPv6 address"),
+        (
+            "https://[fe80::1%25eth0]/p",
+            "the IPv6 address has a zone id (%...): no push service has one",
+        ),
+        (
+            "https://" + "a." * 126 + "aa/p",
+            "the host is 254 octets long; a DNS name has at most 253 (RFC 1035 section 2.3.4)",
+        ),
+        (
+            "https://" + "a" * 64 + ".example/p",
+            "the host has a label of 64 octets; a DNS label has at most 63 "
+            "(RFC 1035 section 2.3.4)",
+        ),
+        (
+            "https://" + "u" * 2048 + "@h.example/p",
+            "the authority (host, port, userinfo) is 2058 characters long, at most 2048 are read",
+        ),
+        (
+            "https://h.example:1x/p",
+            "the host or port does not parse (brackets, or a port of digits)",
+        ),
     ],
 )
 def test_each_refusal_of_an_origin_word_for_word(url: str, message: Any) -> None:
@@ -458,3 +480,19 @@ def test_the_policy_reads_an_endpoint_of_8000_characters_and_refuses_8001() -> N
     DEFAULT_POLICY.check(at_limit)
     with pytest.raises(EndpointNotAllowed, match="8001 characters long, at most 8000"):
         DEFAULT_POLICY.check(at_limit + "t")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "https://push.example/" + "t" * (MAX_ENDPOINT - 20),
+            "the URL is 8001 characters long, at most 8000 are sent (RFC 9112 section 3)",
+        ),
+        ("https://h.example:1x/p", "the URL does not parse (brackets, or a port of digits)"),
+    ],
+)
+def test_each_length_and_parse_refusal_of_the_policy_word_for_word(url: str, message: str) -> None:
+    with pytest.raises(EndpointNotAllowed) as refused:
+        DEFAULT_POLICY.check(url)
+    assert str(refused.value) == f"endpoint refused by EndpointPolicy: {message}"
