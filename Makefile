@@ -77,18 +77,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src examples
 
-# Three pytest workers (pytest-xdist), each running whole modules: on two cores,
+# Four pytest workers (pytest-xdist), each running whole modules: on two cores,
 # because the tests spend about half their time waiting (on sockets, timers,
-# child processes). The modules that start real components run in two groups
-# (services; pip's venvs), each in one worker, one module at a time
-# (tests/conftest.py). Then the tests that measure isolation by the clock
+# child processes). The modules that start real components run in three groups
+# (Redis and Celery; pip's venvs; tinyproxy, node and the local service), each
+# in one worker, one module at a time (tests/conftest.py). Then the tests that measure isolation by the clock
 # (marked timed), alone on the machine: their ratios and bounds must not depend
 # on what another worker runs.
 # PYTEST_WORKERS=0: no workers, one process as before.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the suite starts
 # hundreds of Pythons (helper and sender processes, the CLI, Celery workers),
 # and each would compile the package again.
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP) node proxy services
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not timed"
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 0 -m timed

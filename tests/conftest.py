@@ -36,21 +36,27 @@ __all__ = ["webpush_testing_server"]
 
 TESTS = Path(__file__).resolve().parent
 
-# The modules whose tests start real components, in two groups. `make test`
-# runs pytest with three workers (pytest-xdist, --dist loadfile): each group runs
+# The modules whose tests start real components, in three groups. `make test`
+# runs pytest with four workers (pytest-xdist, --dist loadfile): each group runs
 # in one worker, its modules one after another as in a run without workers,
-# and the two groups start first, one in each worker; every other module runs
+# and the groups start first, one in each worker; every other module runs
 # whole in one worker, its module fixtures made once.
-# - services: redis-server and Celery workers, tinyproxy, node and its
-#   web-push-testing service (every module with a test marked `node`);
-# - pip: fresh venvs built and installed into (no service, no fixed port).
+# - celery: redis-server and Celery workers;
+# - pip: fresh venvs built and installed into (no service, no fixed port);
+# - peers: tinyproxy, node and its web-push-testing service (every module with
+#   a test marked `node`), the local push service.
 REAL_GROUPS: dict[str, frozenset[str]] = {
-    "real-services": frozenset(
+    "real-celery": frozenset(
         {
             "adversarial/test_celery_forged_batches.py",
             "adversarial/test_celery_task_metadata.py",
             "adversarial/test_forged_batch_cannot_pause_another_origin.py",
             "test_celery.py",
+        }
+    ),
+    "real-pip": frozenset({"test_packaging.py"}),
+    "real-peers": frozenset(
+        {
             "test_local_service.py",
             "test_peer_webpush_testing.py",
             "test_proxy.py",
@@ -59,7 +65,6 @@ REAL_GROUPS: dict[str, frozenset[str]] = {
             "unit/test_vapid_node.py",
         }
     ),
-    "real-pip": frozenset({"test_packaging.py"}),
 }
 REAL_COMPONENTS = frozenset().union(*REAL_GROUPS.values())
 
