@@ -23,7 +23,7 @@ import pytest
 from hypothesis import settings
 
 from peers import webpush_testing_server
-from webpush_core import _origin
+from webpush_core import _endpoint, _origin
 from webpush_core._wire import proxy as _proxy
 from webpush_core.vapid import _claims
 
@@ -147,7 +147,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _fresh_memos() -> Iterator[None]:
     """Each test starts with the library's memos empty (valid VAPID subs and auds,
-    parsed proxy URLs, NO_PROXY verdicts, the origins of recent authorities):
+    parsed proxy URLs, NO_PROXY verdicts, the origins of recent authorities, the
+    endpoint policies' verdicts on them):
     what a test checks is worked out while it runs, never read back from an
     earlier test's answer (`make mutate` runs every mutant in a process forked
     after all the tests ran once)."""
@@ -156,4 +157,5 @@ def _fresh_memos() -> Iterator[None]:
     _proxy.parse_proxy.cache_clear()
     _proxy._bypassed.cache_clear()
     _origin._origin.cache_clear()
+    _endpoint._verdict.cache_clear()
     yield

@@ -20,6 +20,7 @@ name) and which addresses are never public (``REFUSED_RANGES``) are
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -130,6 +131,32 @@ def _host_matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
+# Heads (scheme and authority) whose verdict is remembered, per policy, and
+# the longest remembered: a push service's is under a hundred characters.
+_VERDICTS = 1024
+_HEAD_REMEMBERED = 256
+
+
+def _head(url: str) -> str:
+    """The URL up to the end of its authority (RFC 3986 §3.2: the first "/",
+    "?" or "#" after "//"), where urlsplit ends it too; the URL whole when it
+    has no "://"."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark, 0, end)
+        if at >= 0:
+            end = at
+    return url[: len(scheme) + 3 + end]
+
+
+@functools.lru_cache(maxsize=_VERDICTS)
+def _verdict(policy: EndpointPolicy, head: str) -> Optional[str]:
+    return policy._broken(head)
+
+
 @dataclass(frozen=True)
 class EndpointPolicy:
     """Rules an endpoint must pass before anything is sent to it.
@@ -232,12 +259,22 @@ class EndpointPolicy:
             )
         if _UNSAFE_CHAR.search(url) is not None:
             raise self._refuse("the URL must be visible ASCII (no spaces, controls, non-ASCII)")
+        # Every other rule reads the scheme and the authority alone: judged once
+        # per policy and authority (a fan-out's or a loop of webpush() calls'
+        # endpoints share a few), the judgement remembered, never the URL.
+        head = _head(url)
+        rule = _verdict(self, head) if len(head) <= _HEAD_REMEMBERED else self._broken(head)
+        if rule is not None:
+            raise self._refuse(rule)
+
+    def _broken(self, url: str) -> Optional[str]:
+        """The rule of scheme and authority ``url`` breaks, or None (see :meth:`check`)."""
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError:
             # Not urlsplit's own words: they can repeat the port's text.
-            raise self._refuse("the URL does not parse (brackets, or a port of digits)") from None
+            return "the URL does not parse (brackets, or a port of digits)"
         scheme = parts.scheme.lower()
         host, port = "", 0
         if scheme in DEFAULT_PORTS and parts.hostname:
@@ -246,7 +283,7 @@ class EndpointPolicy:
             try:
                 origin = origin_of(url)
             except OriginError as exc:
-                raise self._refuse(str(exc)) from None
+                return str(exc)
             host, port = origin.host, origin.port
         literal = bool(host) and is_ip_literal(host)
         if (
@@ -270,36 +307,37 @@ class EndpointPolicy:
                 problems.append("the scheme is http, not https")
             if port not in self.allowed_ports and not (scheme == "http" and port == 80):
                 problems.append(f"port {port} is not in allowed_ports")
-            raise self._refuse(
+            return (
                 "; ".join(problems) + ": for a local test push service use "
                 "EndpointPolicy.for_testing() (allow_http=True, allow_private=True)"
             )
         if scheme == "http":
             if not self.allow_http:
-                raise self._refuse("the scheme must be https (allow_http=True accepts http)")
+                return "the scheme must be https (allow_http=True accepts http)"
         elif scheme != "https":
-            raise self._refuse(f"the scheme must be https, got {scheme or '(none)'!r}")
+            return f"the scheme must be https, got {scheme or '(none)'!r}"
         if "@" in parts.netloc:
-            raise self._refuse("the URL must not contain userinfo (user:password@)")
+            return "the URL must not contain userinfo (user:password@)"
         if not host:
-            raise self._refuse("the URL has no host")
+            return "the URL has no host"
         if not self.allow_private:
             ports = set(self.allowed_ports)
             if scheme == "http":
                 ports.add(80)
             if port not in ports:
                 allowed = ", ".join(str(p) for p in sorted(ports))
-                raise self._refuse(
+                return (
                     f"port {port} is not allowed (allowed: {allowed}; "
                     "set allowed_ports to accept others)"
                 )
             # (IP literals and internal names were refused above.)
             if not all(LABEL.match(label) for label in host.split(".")):
-                raise self._refuse("the host is not a valid DNS name (letters, digits, '-')")
+                return "the host is not a valid DNS name (letters, digits, '-')"
         if self.allowed_hosts is not None and not any(
             _host_matches(host, pattern) for pattern in self.allowed_hosts
         ):
-            raise self._refuse(f"host {host!r} is not in allowed_hosts")
+            return f"host {host!r} is not in allowed_hosts"
+        return None
 
     def check_resolved(self, host: str, port: int) -> None:
         """Refuse the host if ANY address it resolves to is not public.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any, Callable
@@ -724,3 +725,92 @@ def test_a_teredo_address_is_judged_by_its_client() -> None:
 )
 def test_an_ip_literal_by_its_last_label(host: str, literal: bool) -> None:
     assert _hosts.is_ip_literal(host) is literal
+
+
+# --------------------------------------------------------------------------
+# The verdict on a URL's scheme and authority, remembered per policy
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_POLICIES = [
+    DEFAULT_POLICY,
+    PERMISSIVE,
+    EndpointPolicy(allow_http=True),
+    EndpointPolicy(allow_private=True),
+    EndpointPolicy(allowed_hosts=["*.example.com"], allowed_ports=(443, 8443)),
+]
+_PIECE = st.sampled_from(
+    ["", "a", "A", "1", "-", ".", ":", "@", "[", "]", "/", "?", "#", "%25", "::1",
+     "push.example.com", "127.0.0.1", "xn--a", "443", "0", "8443", "user:pw"]
+)  # fmt: skip
+_SCHEME = st.sampled_from(["https://", "http://", "HTTPS://", "ftp://", "https:/", "", "https:"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_SCHEME, st.lists(_PIECE, max_size=8), st.lists(_PIECE, max_size=4))
+def test_judging_the_head_is_judging_the_url(
+    scheme: str, authority: list[str], rest: list[str]
+) -> None:
+    url = scheme + "".join(authority) + "".join(rest)
+    head = _endpoint._head(url)
+    assert url.startswith(head)
+    for policy in _POLICIES:
+        assert policy._broken(head) == policy._broken(url), (policy, url, head)
+
+
+@pytest.mark.parametrize(
+    ("url", "head"),
+    [
+        ("https://push.example.com/a/b?c#d", "https://push.example.com"),
+        ("https://push.example.com?x", "https://push.example.com"),
+        ("https://push.example.com#x/y", "https://push.example.com"),
+        ("https://u@h.example:8443/p", "https://u@h.example:8443"),
+        ("https://h.example", "https://h.example"),
+        ("https://", "https://"),
+        ("push.example.com/p", "push.example.com/p"),  # no "://": the URL whole
+    ],
+)
+def test_the_head_ends_at_the_first_delimiter(url: str, head: str) -> None:
+    assert _endpoint._head(url) == head
+
+
+def test_one_judgement_per_policy_and_authority(monkeypatch: pytest.MonkeyPatch) -> None:
+    judged: list[str] = []
+    broken = EndpointPolicy._broken
+
+    def counting(self: EndpointPolicy, url: str) -> Any:
+        judged.append(url)
+        return broken(self, url)
+
+    monkeypatch.setattr(EndpointPolicy, "_broken", counting)
+    for i in range(50):
+        DEFAULT_POLICY.check(f"https://fcm.googleapis.com/fcm/send/t{i}")
+        PERMISSIVE.check(f"https://fcm.googleapis.com/fcm/send/t{i}")
+        with pytest.raises(EndpointNotAllowed, match="is an IP address literal") as refused:
+            DEFAULT_POLICY.check(f"https://10.0.0.1/t{i}")
+        assert refused.value.__traceback__ is not None  # a new refusal every time
+    assert sorted(judged) == sorted(
+        ["https://fcm.googleapis.com"] * 2 + ["https://10.0.0.1"]
+    )  # the path never reaches the memo, the verdict is kept per policy
+
+
+def test_what_depends_on_the_whole_url_is_checked_on_every_url() -> None:
+    DEFAULT_POLICY.check("https://fcm.googleapis.com/ok")
+    with pytest.raises(EndpointNotAllowed, match="visible ASCII"):
+        DEFAULT_POLICY.check("https://fcm.googleapis.com/a b")
+    with pytest.raises(EndpointNotAllowed, match="8001 characters long"):
+        DEFAULT_POLICY.check("https://fcm.googleapis.com/" + "t" * (8001 - 27))
+
+
+@pytest.mark.parametrize("size", [_endpoint._HEAD_REMEMBERED, _endpoint._HEAD_REMEMBERED + 1])
+def test_a_head_is_remembered_up_to_256_characters(size: int) -> None:
+    head = "https://push.example.com:443"
+    head = head.replace("push", "push" + "-" * (size - len(head)) + "x", 1)[:size]
+    head = head[: size - 5] + "m:443"
+    assert len(head) == size
+    before = _endpoint._verdict.cache_info().currsize
+    with contextlib.suppress(EndpointNotAllowed):  # a verdict either way: what is kept counts
+        DEFAULT_POLICY.check(head + "/p")
+    remembered = _endpoint._verdict.cache_info().currsize - before
+    assert remembered == (1 if size <= _endpoint._HEAD_REMEMBERED else 0)
