@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 from typing import Any, Callable
@@ -787,11 +786,14 @@ def test_one_judgement_per_policy_and_authority(monkeypatch: pytest.MonkeyPatch)
     for i in range(50):
         DEFAULT_POLICY.check(f"https://fcm.googleapis.com/fcm/send/t{i}")
         PERMISSIVE.check(f"https://fcm.googleapis.com/fcm/send/t{i}")
+        DEFAULT_POLICY.check(f"https://fcm.googleapis.com/a?next=https://x{i}")  # "://" again
         with pytest.raises(EndpointNotAllowed, match="is an IP address literal") as refused:
             DEFAULT_POLICY.check(f"https://10.0.0.1/t{i}")
         assert refused.value.__traceback__ is not None  # a new refusal every time
+        with pytest.raises(EndpointNotAllowed, match="has no host"):
+            DEFAULT_POLICY.check(f"https:///t{i}")  # the authority ends at once
     assert sorted(judged) == sorted(
-        ["https://fcm.googleapis.com"] * 2 + ["https://10.0.0.1"]
+        ["https://fcm.googleapis.com"] * 2 + ["https://10.0.0.1", "https://"]
     )  # the path never reaches the memo, the verdict is kept per policy
 
 
@@ -804,13 +806,14 @@ def test_what_depends_on_the_whole_url_is_checked_on_every_url() -> None:
 
 
 @pytest.mark.parametrize("size", [_endpoint._HEAD_REMEMBERED, _endpoint._HEAD_REMEMBERED + 1])
-def test_a_head_is_remembered_up_to_256_characters(size: int) -> None:
-    head = "https://push.example.com:443"
-    head = head.replace("push", "push" + "-" * (size - len(head)) + "x", 1)[:size]
-    head = head[: size - 5] + "m:443"
-    assert len(head) == size
+def test_a_head_is_remembered_up_to_256_characters_and_judged_alike_past_it(size: int) -> None:
+    labels = ".".join(["a" * 60] * 4)  # 243 octets: a valid DNS name, of up to 63-octet labels
+    host = labels[: size - len("https://.example")] + ".example"
+    head = "https://" + host.lstrip(".")
+    assert len(head) == size and len(host) <= 253
     before = _endpoint._verdict.cache_info().currsize
-    with contextlib.suppress(EndpointNotAllowed):  # a verdict either way: what is kept counts
-        DEFAULT_POLICY.check(head + "/p")
+    DEFAULT_POLICY.check(head + "/p")  # accepted: judged, remembered or not
+    with pytest.raises(EndpointNotAllowed, match="not in allowed_hosts"):
+        EndpointPolicy(allowed_hosts=["push.example"]).check(head + "/p")
     remembered = _endpoint._verdict.cache_info().currsize - before
-    assert remembered == (1 if size <= _endpoint._HEAD_REMEMBERED else 0)
+    assert remembered == (2 if size <= _endpoint._HEAD_REMEMBERED else 0)
