@@ -32,14 +32,19 @@ write_frame(frames_out, b"echo:" + frame)
 """
 
 
-def test_nothing_printed_in_a_child_reaches_its_frames() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        input=LENGTH.pack(5) + b"hello",
+def run_child(script: str, frame: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``script`` in a child Python, handed one frame on its stdin."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        input=LENGTH.pack(len(frame)) + frame,
         capture_output=True,
         timeout=60,
         check=True,
     )
+
+
+def test_nothing_printed_in_a_child_reaches_its_frames() -> None:
+    done = run_child(CHILD, b"hello")
     assert done.stdout == LENGTH.pack(10) + b"echo:hello"  # the frame, and only it
     err = done.stderr.decode()
     for stray in ("stray print", "stray write to fd 1", "stray from a subprocess"):
@@ -80,13 +85,7 @@ write_frame(frames_out, repr((set(fds.values()) & pipes, inheritable, frame)).en
 
 
 def test_without_a_stderr_the_child_still_keeps_its_frames_to_itself() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", NO_STDERR],
-        input=LENGTH.pack(2) + b"hi",
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
+    done = run_child(NO_STDERR, b"hi")
     (size,) = LENGTH.unpack(done.stdout[: LENGTH.size])
     shared, inheritable, frame = eval(done.stdout[LENGTH.size : LENGTH.size + size])  # noqa: S307
     assert shared == set()  # no standard descriptor is one of the frame pipes

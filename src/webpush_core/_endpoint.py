@@ -33,7 +33,7 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from ._hosts import LABEL, is_internal_name, is_ip_literal, unsafe_reason
-from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, OriginError, origin_of
+from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, OriginError, authority_prefix, origin_of
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
 __all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
@@ -138,18 +138,11 @@ _HEAD_REMEMBERED = 256
 
 
 def _head(url: str) -> str:
-    """The URL up to the end of its authority (RFC 3986 §3.2: the first "/",
-    "?" or "#" after "//"), where urlsplit ends it too; the URL whole when it
-    has no "://"."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    end = len(rest)
-    for mark in "/?#":
-        at = rest.find(mark, 0, end)
-        if at >= 0:
-            end = at
-    return url[: len(scheme) + 3 + end]
+    """What :meth:`EndpointPolicy._broken` reads of ``url``: up to the end of
+    its authority (:func:`._origin.authority_prefix`), the URL whole when it
+    has no ``://``."""
+    head = authority_prefix(url)
+    return url if head is None else head
 
 
 @functools.lru_cache(maxsize=_VERDICTS)

@@ -42,6 +42,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
+from typing import Optional
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
     "MAX_LABEL",
     "Origin",
     "OriginError",
+    "authority_end",
+    "authority_prefix",
     "describe",
     "origin_of",
     "split",
@@ -131,16 +134,32 @@ def origin_of(url: str) -> Origin:
     return split(url)[0]
 
 
-def split(url: str) -> tuple[Origin, str]:
-    """(the origin, what follows the authority as written: path, query, fragment)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise OriginError("the URL must be absolute, scheme://host/...")
+def authority_end(rest: str) -> int:
+    """Where the authority ends in what follows ``scheme://`` (RFC 3986 §3.2:
+    at the first ``/``, ``?`` or ``#``; urlsplit ends it there too)."""
     end = len(rest)
     for mark in "/?#":
         at = rest.find(mark, 0, end)
         if at >= 0:
             end = at
+    return end
+
+
+def authority_prefix(url: str) -> Optional[str]:
+    """``url`` up to the end of its authority, or None without ``://``: what
+    every per-origin rule reads, and so the key of what they decide."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    return url[: len(scheme) + 3 + authority_end(rest)]
+
+
+def split(url: str) -> tuple[Origin, str]:
+    """(the origin, what follows the authority as written: path, query, fragment)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise OriginError("the URL must be absolute, scheme://host/...")
+    end = authority_end(rest)
     if end > MAX_AUTHORITY:
         raise OriginError(
             f"the authority (host, port, userinfo) is {end} characters long, "

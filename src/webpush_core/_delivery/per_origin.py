@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Optional
 
 from .._endpoint import EndpointPolicy
+from .._origin import authority_prefix
 from .._request.plan import MessagePlan
 from .._wire.proxy import Proxy, ProxyArg, select_proxy
 
@@ -36,20 +36,6 @@ _KEPT = 4096
 # a long fan-out never sends a token near its exp).
 _HEADERS_FOR = 30.0
 _INVISIBLE = re.compile(r"[^\x21-\x7e]")  # the policy's first rule, on the whole URL
-
-
-def authority_prefix(url: str) -> Optional[str]:
-    """``url`` up to the end of its authority (RFC 3986 §3.2: up to the first
-    ``/``, ``?`` or ``#`` after ``scheme://``), or None without ``://``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return None
-    end = len(rest)
-    for mark in "/?#":
-        at = rest.find(mark, 0, end)
-        if at >= 0:
-            end = at
-    return url[: len(scheme) + 3 + end]
 
 
 class PerOrigin:
