@@ -11,8 +11,8 @@ import pytest
 
 from webpush_core._delivery import per_origin
 from webpush_core._delivery.per_origin import PerOrigin
-from webpush_core._origin import authority_prefix
 from webpush_core._endpoint import DEFAULT_POLICY, EndpointPolicy
+from webpush_core._origin import authority_prefix
 from webpush_core._request.build import prepare_message
 from webpush_core._wire.proxy import Proxy, select_proxy
 from webpush_core.errors import EndpointNotAllowed, WebPushException
