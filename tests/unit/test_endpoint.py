@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 
 from webpush_core import _endpoint, _hosts
 from webpush_core._endpoint import DEFAULT_POLICY, EndpointPolicy, _ResolvedCache
-from webpush_core.errors import EndpointNotAllowed, InvalidInput, TransportError
+from webpush_core.errors import EndpointNotAllowed, InvalidInput, TransportError, WebPushException
 
 PERMISSIVE = EndpointPolicy(allow_http=True, allow_private=True)
 
@@ -817,3 +818,96 @@ def test_a_head_is_remembered_up_to_256_characters_and_judged_alike_past_it(size
         EndpointPolicy(allowed_hosts=["push.example"]).check(head + "/p")
     remembered = _endpoint._verdict.cache_info().currsize - before
     assert remembered == (2 if size <= _endpoint._HEAD_REMEMBERED else 0)
+
+
+# The memo's verdict is the policy's own: for every URL, cold and after any
+# other URL of its authority (whatever follows the authority: spaces, CR LF,
+# non-ASCII, brackets are still refused by the rules that read the whole URL).
+
+MEMO_POLICIES = [
+    DEFAULT_POLICY,
+    EndpointPolicy.for_testing(),
+    EndpointPolicy.known_push_services(),
+    EndpointPolicy(allowed_ports=(443, 8443)),
+    EndpointPolicy(allow_http=True),
+]
+
+AUTHORITIES = [
+    "https://push.example.com",
+    "https://PUSH.example.com.",
+    "https://push.example.com:443",
+    "https://push.example.com:8443",
+    "https://push.example.com:99999",
+    "https://push.example.com:x",
+    "http://push.example.com",
+    "HTTPS://fcm.googleapis.com",
+    "https://fcm.googleapis.com:443",
+    "ftp://push.example.com",
+    "https://user@push.example.com",
+    "https://user:pw@push.example.com",
+    "https://127.0.0.1:8443",
+    "https://[::1]",
+    "https://[::1",
+    "https://localhost",
+    "https://push.exa%6dple.com",
+    "https://",
+    "a:b://push.example.com",
+    "1https://push.example.com",
+    "push.example.com",
+]
+
+SUFFIXES = [
+    "",
+    "/",
+    "/push/abc",
+    "/a?b=c",
+    "?q",
+    "#frag",
+    "/a b",
+    "/a\tb",
+    "/\r\nHost: evil",
+    "/caf\u00e9",
+    "/\u202eevil",
+    "/x@y:1",
+    "/[::1]",
+    "/:99999",
+]
+
+URLS = [a + s for a, s in itertools.product(AUTHORITIES, SUFFIXES)]
+
+
+def _outcome(check: Any, url: Any) -> Optional[tuple[type, str]]:
+    try:
+        check(url)
+    except WebPushException as exc:
+        return type(exc), str(exc)
+    return None
+
+
+@pytest.mark.parametrize("policy", MEMO_POLICIES, ids=lambda p: repr(p)[:60])
+def test_every_url_gets_the_policys_own_verdict_cold_and_after_any_url_of_its_authority(
+    policy: EndpointPolicy,
+) -> None:
+    cold: dict[str, Optional[tuple[type, str]]] = {}
+    for url in URLS:
+        _endpoint._verdict.cache_clear()
+        cold[url] = _outcome(policy.check, url)
+    by_head: dict[str, list[str]] = {}
+    for url in URLS:
+        by_head.setdefault(_endpoint._head(url), []).append(url)
+    for urls in by_head.values():
+        for warm, url in itertools.product(urls, urls):
+            _endpoint._verdict.cache_clear()
+            _outcome(policy.check, warm)  # admitted or refused, then:
+            assert _outcome(policy.check, url) == cold[url], (warm, url)
+            assert _outcome(policy.check, url) == cold[url], (warm, url)
+
+
+def test_verdicts_kept_are_bounded_at_the_limit_and_one_past() -> None:
+    for i in range(_endpoint._VERDICTS):
+        DEFAULT_POLICY.check(f"https://p{i}.example.com/x")
+    assert _endpoint._verdict.cache_info().currsize == _endpoint._VERDICTS
+    DEFAULT_POLICY.check("https://one-past.example.com/x")
+    assert _endpoint._verdict.cache_info().currsize == _endpoint._VERDICTS
+    DEFAULT_POLICY.check("https://p0.example.com/y")  # the oldest went: judged again, alike
+    assert _endpoint._verdict.cache_info().misses == _endpoint._VERDICTS + 2

@@ -26,6 +26,7 @@ from webpush_core._origin import (
     MAX_LABEL,
     Origin,
     OriginError,
+    authority_prefix,
     describe,
     origin_of,
 )
@@ -496,3 +497,20 @@ def test_each_length_and_parse_refusal_of_the_policy_word_for_word(url: str, mes
     with pytest.raises(EndpointNotAllowed) as refused:
         DEFAULT_POLICY.check(url)
     assert str(refused.value) == f"endpoint refused by EndpointPolicy: {message}"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://push.example.com/x?y#z", "https://push.example.com", "https://a.b:1#x/y"]
+)
+def test_the_authority_prefix_is_the_text_up_to_the_first_delimiter(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    prefix = authority_prefix(url)
+    assert prefix is not None
+    parts = urlsplit(url)
+    assert prefix == f"{parts.scheme}://{parts.netloc}"
+
+
+def test_no_authority_without_scheme_slashes() -> None:
+    assert authority_prefix("push.example.com/x") is None
+    assert authority_prefix("https:/push.example.com/x") is None

@@ -1,134 +1,23 @@
-"""_delivery.per_origin: a call's per-origin decisions are exactly the
-decisions made per message, made once per origin, and never carried into
-another call."""
+"""_delivery.per_origin: a call's per-origin decisions (proxy, VAPID headers)
+are exactly the decisions made per message, made once per origin, and never
+carried into another call; the endpoint policy is asked for every message."""
 
 from __future__ import annotations
 
-import itertools
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
-from webpush_core._delivery import per_origin
+from webpush_core._b64 import b64url_encode
+from webpush_core._delivery import per_origin, prepare
 from webpush_core._delivery.per_origin import PerOrigin
+from webpush_core._delivery.result import SendResult
 from webpush_core._endpoint import DEFAULT_POLICY, EndpointPolicy
-from webpush_core._origin import authority_prefix
+from webpush_core._p256 import generate_private_key, uncompressed_point
 from webpush_core._request.build import prepare_message
 from webpush_core._wire.proxy import Proxy, select_proxy
 from webpush_core.errors import EndpointNotAllowed, WebPushException
 from webpush_core.vapid import Vapid
-
-POLICIES = [
-    DEFAULT_POLICY,
-    EndpointPolicy.for_testing(),
-    EndpointPolicy.known_push_services(),
-    EndpointPolicy(allowed_ports=(443, 8443)),
-    EndpointPolicy(allow_http=True),
-]
-
-AUTHORITIES = [
-    "https://push.example.com",
-    "https://PUSH.example.com.",
-    "https://push.example.com:443",
-    "https://push.example.com:8443",
-    "https://push.example.com:99999",
-    "https://push.example.com:x",
-    "http://push.example.com",
-    "HTTPS://fcm.googleapis.com",
-    "https://fcm.googleapis.com:443",
-    "ftp://push.example.com",
-    "https://user@push.example.com",
-    "https://user:pw@push.example.com",
-    "https://127.0.0.1:8443",
-    "https://[::1]",
-    "https://[::1",
-    "https://localhost",
-    "https://push.exa%6dple.com",
-    "https://",
-    "a:b://push.example.com",
-    "1https://push.example.com",
-    "push.example.com",
-]
-
-SUFFIXES = [
-    "",
-    "/",
-    "/push/abc",
-    "/a?b=c",
-    "?q",
-    "#frag",
-    "/a b",
-    "/a\tb",
-    "/\r\nHost: evil",
-    "/caf\u00e9",
-    "/\u202eevil",
-    "/x@y:1",
-    "/[::1]",
-    "/:99999",
-]
-
-URLS = [a + s for a, s in itertools.product(AUTHORITIES, SUFFIXES)]
-
-
-def _verdict(check: Any, url: Any) -> Optional[tuple[type, str]]:
-    try:
-        check(url)
-    except WebPushException as exc:
-        return type(exc), str(exc)
-    return None
-
-
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: repr(p)[:60])
-def test_every_url_gets_the_policys_own_verdict_cold_and_after_any_url_of_its_authority(
-    policy: EndpointPolicy,
-) -> None:
-    by_prefix: dict[Optional[str], list[str]] = {}
-    for url in URLS:
-        by_prefix.setdefault(authority_prefix(url), []).append(url)
-    for urls in by_prefix.values():
-        for warm, url in itertools.product(urls, urls):
-            memo = PerOrigin(policy, None)
-            _verdict(memo.check, warm)  # admitted or not, then:
-            assert _verdict(memo.check, url) == _verdict(policy.check, url), (warm, url)
-            assert _verdict(memo.check, url) == _verdict(policy.check, url), (warm, url)
-
-
-@pytest.mark.parametrize("url", [None, 12, b"https://push.example.com/x"])
-def test_a_url_that_is_not_text_gets_the_policys_error(url: Any) -> None:
-    memo = PerOrigin(DEFAULT_POLICY, None)
-    assert _verdict(memo.check, url) == _verdict(DEFAULT_POLICY.check, url)
-    assert _verdict(memo.check, url) is not None
-
-
-@pytest.mark.parametrize(
-    "url", ["https://push.example.com/x?y#z", "https://push.example.com", "https://a.b:1#x/y"]
-)
-def test_the_authority_prefix_is_the_text_up_to_the_first_delimiter(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    prefix = authority_prefix(url)
-    assert prefix is not None
-    parts = urlsplit(url)
-    assert prefix == f"{parts.scheme}://{parts.netloc}"
-
-
-def test_no_authority_without_scheme_slashes() -> None:
-    assert authority_prefix("push.example.com/x") is None
-    assert authority_prefix("https:/push.example.com/x") is None
-
-
-def test_admissions_kept_are_bounded_at_the_limit_and_one_past(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(per_origin, "_KEPT", 8)
-    memo = PerOrigin(DEFAULT_POLICY, None)
-    for i in range(8):
-        memo.check(f"https://p{i}.example.com/x")
-    assert len(memo._admitted) == 8  # at the limit: all kept
-    memo.check("https://p8.example.com/x")  # one past: starts again
-    assert len(memo._admitted) == 1
-    memo.check("https://p0.example.com/y")  # decided again, the same way
-    assert len(memo._admitted) == 2
 
 
 def test_the_proxy_is_the_environments_once_per_origin_per_call(
@@ -212,7 +101,7 @@ def test_a_headers_error_is_raised_every_time() -> None:
     assert memo._headers == {}
 
 
-def test_a_policy_whose_check_is_its_own_is_asked_every_time() -> None:
+def test_a_policy_whose_check_is_its_own_is_asked_for_every_message() -> None:
     asked: list[str] = []
 
     class PathRule(EndpointPolicy):
@@ -222,9 +111,20 @@ def test_a_policy_whose_check_is_its_own_is_asked_every_time() -> None:
             if "/blocked/" in url:
                 raise EndpointNotAllowed("blocked path", field="endpoint")
 
-    memo = PerOrigin(PathRule(), None)
-    memo.check("https://push.example.com/ok/1")
-    with pytest.raises(EndpointNotAllowed, match="blocked path"):
-        memo.check("https://push.example.com/blocked/2")
-    memo.check("https://push.example.com/ok/3")
-    assert len(asked) == 3
+    plan = prepare_message(b"x", Vapid(), {"sub": "mailto:ops@example.com"})
+    decided = PerOrigin(PathRule(), None)
+    keys = {"p256dh": b64url_encode(uncompressed_point(generate_private_key().public_key())),
+            "auth": b64url_encode(bytes(16))}  # fmt: skip
+    for path in ("ok/1", "blocked/2", "ok/3"):
+        sub = {"endpoint": f"https://push.example.com/{path}", "keys": keys}
+        outlined = prepare.outline(sub, plan, decided)
+        built = prepare.build(sub, plan, decided.policy)
+        if "blocked" in path:
+            assert isinstance(outlined, SendResult) and isinstance(built, SendResult)
+            assert "blocked path" in str(outlined.error) and "blocked path" in str(built.error)
+        else:
+            assert not isinstance(outlined, SendResult) and not isinstance(built, SendResult)
+    # outline asks once, and a refusal again through build, as build alone does
+    assert asked.count("https://push.example.com/ok/1") == 2
+    assert asked.count("https://push.example.com/blocked/2") == 3
+    assert asked.count("https://push.example.com/ok/3") == 2

@@ -264,7 +264,7 @@ class PushClient(_ClientBase):
             engine=self._engine,
             arm=self._arm,
             sealer=self._res.sealer if self._helper_process else None,
-            build=functools.partial(prepare.build, check=decided),
+            build=functools.partial(prepare.build, policy=decided.policy),
             outline=functools.partial(prepare.outline, decided=decided),
             dispatch=self._dispatch,
         )
@@ -290,8 +290,7 @@ class PushClient(_ClientBase):
             self._arm(call)
 
             def refuse(subscription: Any) -> SendResult:
-                decided = call.decided if call.decided is not None else self.endpoint_policy
-                built = prepare.build(subscription, plan, decided)
+                built = prepare.build(subscription, plan, self.endpoint_policy)
                 if isinstance(built, SendResult):
                     return built
                 return _unexpected(subscription, TypeError("not a subscription mapping"))

@@ -1,25 +1,20 @@
 """What one call decides per origin, decided once per origin (:class:`PerOrigin`).
 
-A fan-out's messages mostly go to a handful of push services, and three
-answers depend only on the endpoint's origin: the endpoint policy's verdict,
-the forward proxy (the environment's ``*_proxy`` / ``no_proxy``, or the
-client's ``proxy=``), and the VAPID headers. Each is worked out on the first
-message to an origin and reused for the rest of that call. A call makes its
-own :class:`PerOrigin`, so a policy or an environment changed between calls
-is seen by the next call; within one call every message to an origin gets
-the same answer.
+A fan-out's messages mostly go to a handful of push services, and two
+answers depend only on the endpoint's origin: the forward proxy (the
+environment's ``*_proxy`` / ``no_proxy``, or the client's ``proxy=``) and
+the VAPID headers. Each is worked out on the first message to an origin and
+reused for the rest of that call. A call makes its own :class:`PerOrigin`,
+so an environment changed between calls is seen by the next call; within one
+call every message to an origin gets the same answer. (The endpoint policy
+remembers its own verdict per authority: :meth:`EndpointPolicy.check`.)
 
 Keys are the URL's text up to the end of its authority (``scheme://host:port``
-as written): every rule the policy applies except "visible ASCII only"
-(checked on every URL, cheaply) reads nothing after the authority, so the
-verdict for that text is the verdict for every URL that starts with it and
-is visible ASCII. Only admissions are kept: a refused endpoint is checked in
-full each time, so its error is the one :meth:`EndpointPolicy.check` raises.
+as written, :func:`._origin.authority_prefix`).
 """
 
 from __future__ import annotations
 
-import re
 import time
 
 from .._endpoint import EndpointPolicy
@@ -27,7 +22,7 @@ from .._origin import authority_prefix
 from .._request.plan import MessagePlan
 from .._wire.proxy import Proxy, ProxyArg, select_proxy
 
-__all__ = ["PerOrigin", "authority_prefix"]
+__all__ = ["PerOrigin"]
 
 # Distinct authorities kept per call: a fan-out over more origins than this
 # starts again (each decision is then made again, never a wrong one).
@@ -35,38 +30,23 @@ _KEPT = 4096
 # VAPID headers are reused this long (the plan renews its tokens after a minute:
 # a long fan-out never sends a token near its exp).
 _HEADERS_FOR = 30.0
-_INVISIBLE = re.compile(r"[^\x21-\x7e]")  # the policy's first rule, on the whole URL
 
 
 class PerOrigin:
-    """One call's per-origin decisions: policy verdict, proxy, VAPID headers.
+    """One call's per-origin decisions: proxy, VAPID headers; and its policy.
 
     Not shared between calls; used from the thread that reads the call's
     subscriptions and from the event loop (a retry's proxy): each lookup is
     one dict operation, and a decision made twice by a race is the same one.
     """
 
-    __slots__ = ("_admitted", "_headers", "_memo", "_proxies", "policy", "proxy_arg")
+    __slots__ = ("_headers", "_proxies", "policy", "proxy_arg")
 
     def __init__(self, policy: EndpointPolicy, proxy_arg: ProxyArg) -> None:
         self.policy = policy
         self.proxy_arg = proxy_arg
-        # A subclass's own check may read the path: its verdicts are never reused.
-        self._memo = type(policy).check is EndpointPolicy.check
-        self._admitted: set[str] = set()
         self._proxies: dict[str, ProxyArg] = {}
         self._headers: dict[str, tuple[dict[str, str], list[str], float]] = {}
-
-    def check(self, url: str) -> None:
-        """:meth:`EndpointPolicy.check`, its admission remembered per authority."""
-        prefix = authority_prefix(url) if self._memo and isinstance(url, str) else None
-        if prefix is not None and prefix in self._admitted and _INVISIBLE.search(url) is None:
-            return
-        self.policy.check(url)  # raises for a refused one: never remembered
-        if prefix is not None:
-            if len(self._admitted) >= _KEPT:
-                self._admitted.clear()
-            self._admitted.add(prefix)
 
     def proxy(self, url: str) -> ProxyArg:
         """The proxy for ``url`` as the transport's ``proxy=`` argument: a

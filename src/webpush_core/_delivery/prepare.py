@@ -24,16 +24,12 @@ __all__ = ["build", "outline"]
 
 
 def build(
-    subscription: Any, plan: MessagePlan, check: Union[EndpointPolicy, PerOrigin]
+    subscription: Any, plan: MessagePlan, policy: EndpointPolicy
 ) -> Union[PushRequest, SendResult]:
-    """The request for one subscription, or the result that says why there is none.
-
-    ``check``: the endpoint policy, or the call's decisions per origin
-    (:class:`~.per_origin.PerOrigin`: the policy's verdict remembered).
-    """
+    """The request for one subscription, or the result that says why there is none."""
     try:
         sub = Subscription.from_info(subscription)
-        check.check(sub.endpoint)
+        policy.check(sub.endpoint)
         return plan.build(sub)
     except WebPushException as invalid:
         return SendResult(subscription, ok=False, error=invalid)
@@ -51,8 +47,8 @@ def outline(
     """
     try:
         endpoint, origin, p256dh, auth = Subscription.fields(subscription)
-        decided.check(endpoint)
+        decided.policy.check(endpoint)
         headers, crypto_key = decided.headers_for(plan, origin)
     except Exception:
-        return build(subscription, plan, decided)
+        return build(subscription, plan, decided.policy)
     return (subscription, endpoint, headers, crypto_key, p256dh, auth)
