@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 import socket
 import threading
 import time
@@ -33,13 +32,18 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from ._hosts import LABEL, is_internal_name, is_ip_literal, unsafe_reason
-from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, OriginError, authority_prefix, origin_of
+from ._origin import (
+    DEFAULT_PORTS,
+    MAX_ENDPOINT,
+    NOT_VISIBLE_ASCII,
+    OriginError,
+    authority_prefix,
+    origin_of,
+)
 from .errors import EndpointNotAllowed, InvalidInput, TransportError
 
 __all__ = ["DEFAULT_POLICY", "EndpointPolicy"]
 
-# Anything but visible ASCII: a URL is ASCII (RFC 3986 §2); the rest would reach logs.
-_UNSAFE_CHAR = re.compile(r"[^\x21-\x7e]")
 
 _RESOLVED_TTL = 60.0
 _RESOLVED_MAX = 1024
@@ -250,7 +254,7 @@ class EndpointPolicy:
                 f"the URL is {len(url)} characters long, at most {MAX_ENDPOINT} are sent "
                 "(RFC 9112 section 3)"
             )
-        if _UNSAFE_CHAR.search(url) is not None:
+        if NOT_VISIBLE_ASCII.search(url) is not None:
             raise self._refuse("the URL must be visible ASCII (no spaces, controls, non-ASCII)")
         # Every other rule reads the scheme and the authority alone: judged once
         # per policy and authority (a fan-out's or a loop of webpush() calls'

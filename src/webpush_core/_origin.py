@@ -51,6 +51,7 @@ __all__ = [
     "MAX_ENDPOINT",
     "MAX_HOST",
     "MAX_LABEL",
+    "NOT_VISIBLE_ASCII",
     "Origin",
     "OriginError",
     "authority_end",
@@ -70,6 +71,12 @@ _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _IDNA_DOTS = re.compile("[\u3002\uff0e\uff61]")
 # Distinct authorities (scheme, host and port as spelt) whose origin is kept.
 _CACHED = 1024
+# An endpoint is visible ASCII only (RFC 3986 §2: a URI is ASCII; browsers
+# and push services give percent-encoded paths and punycoded hosts). Anything
+# else would reach the request line, log lines, the curl command and
+# ``explain`` as it is: C0/C1 controls, DEL, spaces (NBSP too), line and
+# paragraph separators, bidi overrides, zero-width characters, BOM.
+NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
 # The longest URL sent: RFC 9112 §3 recommends every server accept a request
 # line of 8000 octets; a push service's endpoint is a few hundred characters.
 MAX_ENDPOINT = 8000

@@ -18,7 +18,6 @@ would encrypt data for it (:meth:`Subscription.require_keys`).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._b64 import b64url_decode, b64url_encode
-from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, OriginError, origin_of
+from ._origin import DEFAULT_PORTS, MAX_ENDPOINT, NOT_VISIBLE_ASCII, OriginError, origin_of
 from ._p256 import public_key_from_point, uncompressed_point
 from .errors import InvalidSubscription
 
@@ -41,12 +40,6 @@ _NO_KEYS = (
     "keys.p256dh and keys.auth (RFC 8291); store the subscription as the browser gives it "
     "(PushSubscription.toJSON(), keys included), or send it no data (RFC 8030 §5)"
 )
-# An endpoint is visible ASCII only (RFC 3986 §2: a URI is ASCII; browsers
-# and push services give percent-encoded paths and punycoded hosts). Anything
-# else would reach the request line, log lines, the curl command and
-# ``explain`` as it is: C0/C1 controls, DEL, spaces (NBSP too), line and
-# paragraph separators, bidi overrides, zero-width characters, BOM.
-_NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
 
 
 def _check_endpoint(endpoint: Any) -> str:
@@ -59,7 +52,7 @@ def _check_endpoint(endpoint: Any) -> str:
     if (
         type(endpoint) is str
         and len(endpoint) <= MAX_ENDPOINT
-        and _NOT_VISIBLE_ASCII.search(endpoint) is None
+        and NOT_VISIBLE_ASCII.search(endpoint) is None
     ):
         try:
             return origin_of(endpoint).serialized
@@ -82,7 +75,7 @@ def _check_endpoint_general(endpoint: Any) -> str:
             "value is the subscription's endpoint alone",
             field="endpoint",
         )
-    bad = _NOT_VISIBLE_ASCII.search(endpoint)
+    bad = NOT_VISIBLE_ASCII.search(endpoint)
     if bad is not None:
         # Named by its code point: the character itself is what must not be shown.
         raise InvalidSubscription(
