@@ -81,9 +81,9 @@ typecheck: $(STAMP)
 # because the tests spend about half their time waiting (on sockets, timers,
 # child processes). The modules that start real components run in three groups
 # (Redis and Celery; pip's venvs; tinyproxy, node and the local service), each
-# in one worker, one module at a time (tests/conftest.py). Then the tests that measure isolation by the clock
-# (marked timed), alone on the machine: their ratios and bounds must not depend
-# on what another worker runs.
+# in one worker, one module at a time (tests/conftest.py). Then the tests that
+# measure isolation by the clock (marked timed), alone on the machine: their
+# ratios and bounds must not depend on what another worker runs.
 # PYTEST_WORKERS=0: no workers, one process as before.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the suite starts
 # hundreds of Pythons (helper and sender processes, the CLI, Celery workers),
