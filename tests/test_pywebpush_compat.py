@@ -52,6 +52,7 @@ from webpush_core import (
     PushResponse,
     RateLimited,
     ServerError,
+    Subscription,
     TooLarge,
     Unauthorized,
     WebPusher,
@@ -402,6 +403,10 @@ def test_webpusher_attributes_match_pywebpush(service: LocalPushService) -> None
     assert ours.auth_key == theirs.auth_key == state.auth_secret
     assert isinstance(ours.receiver_key, bytes) and len(ours.receiver_key) == 65
     assert ours.subscription_info["endpoint"] == sub["endpoint"]
+    assert ours.subscription_info == Subscription.from_info(sub).to_info()
+    assert ours.subscription_info is ours.subscription_info  # one dict, kept
+    ours.subscription_info = {"endpoint": "set by the caller"}  # as on pywebpush's
+    assert ours.subscription_info == {"endpoint": "set by the caller"}
     assert state.auth_secret.hex() not in repr(ours)
     assert sub["keys"]["auth"] not in repr(ours)
 

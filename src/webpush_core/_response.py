@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any, Generic, Optional, TypeVar, Union
+from typing import Any, Generic, Optional, TypeVar, Union, cast
 
 from ._classify import error_for_response
 from ._reasons import MAX_DETAIL, clip, decode_body
@@ -24,6 +24,28 @@ _MAX_DELTA = 2**31
 
 
 _V = TypeVar("_V")
+_PLAIN = (dict, list, tuple)
+
+# RFC 9110 §15's reason phrases (and 9112's Continue line), as servers send
+# them: clean() leaves each as it is (a test holds it to that over the whole
+# table), so a response's reason that is one of them is not cleaned again.
+STANDARD_REASONS = frozenset(
+    {
+        "Continue", "Switching Protocols", "OK", "Created", "Accepted",
+        "Non-Authoritative Information", "No Content", "Reset Content", "Partial Content",
+        "Multiple Choices", "Moved Permanently", "Found", "See Other", "Not Modified",
+        "Use Proxy", "Temporary Redirect", "Permanent Redirect", "Bad Request",
+        "Unauthorized", "Payment Required", "Forbidden", "Not Found", "Method Not Allowed",
+        "Not Acceptable", "Proxy Authentication Required", "Request Timeout", "Conflict",
+        "Gone", "Length Required", "Precondition Failed", "Content Too Large",
+        "Payload Too Large", "Request Entity Too Large", "URI Too Long",
+        "Unsupported Media Type", "Range Not Satisfiable", "Expectation Failed",
+        "Misdirected Request", "Unprocessable Content", "Unprocessable Entity",
+        "Upgrade Required", "Too Many Requests", "Internal Server Error", "Not Implemented",
+        "Bad Gateway", "Service Unavailable", "Gateway Timeout",
+        "HTTP Version Not Supported", "",
+    }
+)  # fmt: skip
 
 
 class CaseInsensitiveDict(MutableMapping[str, _V], Generic[_V]):
@@ -36,7 +58,15 @@ class CaseInsensitiveDict(MutableMapping[str, _V], Generic[_V]):
     def __init__(
         self, data: Union[Mapping[str, _V], Iterable[tuple[str, _V]], None] = None, **kw: _V
     ) -> None:
-        self._store: dict[str, tuple[str, _V]] = {}
+        if type(data) in _PLAIN and not kw:
+            # A dict or a list of pairs (every response the transports make):
+            # what update() stores, without MutableMapping's call per key.
+            pairs: Iterable[tuple[str, _V]] = (
+                cast("dict[str, _V]", data).items() if type(data) is dict else cast(Any, data)
+            )
+            self._store: dict[str, tuple[str, _V]] = {k.lower(): (k, v) for k, v in pairs}
+            return
+        self._store = {}
         if data is not None:
             self.update(data)
         self.update(kw)
@@ -170,7 +200,8 @@ class PushResponse:
         self.status_code = int(status_code)
         # The server's words: they reach logs through errors, so cleaned and
         # clipped, whichever transport read them.
-        self.reason = _clip(reason or "", _MAX_REASON)
+        reason = reason or ""
+        self.reason = reason if reason in STANDARD_REASONS else _clip(reason, _MAX_REASON)
         self.headers = CaseInsensitiveDict(headers)
         self.content = bytes(content)
         self.url = url

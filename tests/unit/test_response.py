@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import json
+from collections.abc import Iterator, Mapping
 from email.utils import formatdate
 from typing import Any, Optional
 
@@ -12,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webpush_core._classify import error_for_response
-from webpush_core._response import CaseInsensitiveDict, PushResponse, parse_retry_after
+from webpush_core._reasons import clip
+from webpush_core._response import (
+    _MAX_REASON,
+    STANDARD_REASONS,
+    CaseInsensitiveDict,
+    PushResponse,
+    parse_retry_after,
+)
 from webpush_core.errors import (
     ExpiredSubscription,
     PushRejected,
@@ -104,6 +112,75 @@ def test_case_insensitive_dict() -> None:
     c["x"] = "1"
     assert "x" not in h
     assert CaseInsensitiveDict([("A", "1"), ("a", "2")]) == {"a": "2"}
+
+
+class _Pairs(Mapping[str, str]):
+    """A mapping that is not a dict: the generic path of CaseInsensitiveDict."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._d = dict(pairs)
+
+    def __getitem__(self, key: str) -> str:
+        return self._d[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+HEADER_CASES = [
+    [],
+    [("Location", "https://push.example.com/m/1")],
+    [("A", "1"), ("a", "2")],
+    [("a", "2"), ("A", "1"), ("b", "x"), ("B", "y"), ("c", "")],
+    [("Content-Length", "0"), ("content-length", "0"), ("Retry-After", "5")],
+]
+
+
+@pytest.mark.parametrize("pairs", HEADER_CASES)
+def test_case_insensitive_dict_from_a_dict_or_pairs_stores_what_update_stores(
+    pairs: list[tuple[str, str]],
+) -> None:
+    """The constructor's own path for dicts, lists and tuples keeps what the
+    general one (update, key by key) keeps: last value, last spelling, in order."""
+    general: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    general.update(pairs)
+    for data in (pairs, tuple(pairs)):
+        made = CaseInsensitiveDict(data)
+        assert made._store == general._store
+        assert list(made.items()) == list(general.items())
+    as_dict = dict(pairs)
+    assert CaseInsensitiveDict(as_dict)._store == CaseInsensitiveDict(_Pairs(pairs))._store
+    assert list(CaseInsensitiveDict(as_dict).items()) == list(
+        CaseInsensitiveDict(_Pairs(pairs)).items()
+    )
+    with pytest.raises(ValueError):
+        CaseInsensitiveDict([("a", "1", "extra")])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("reason", sorted(STANDARD_REASONS))
+def test_a_standard_reason_phrase_is_what_clean_makes_of_it(reason: str) -> None:
+    """A response keeps a standard reason phrase uncleaned: every one of the
+    table must be one clean() would leave as it is."""
+    assert clip(reason, _MAX_REASON) == reason
+    assert PushResponse(201, reason).reason == reason
+
+
+@pytest.mark.parametrize(
+    "reason, shown",
+    [
+        ("Created\x1b[2J", "Created [2J"),
+        ("Created ", "Created"),
+        ("OK\u202e", "OK"),
+        ("x" * 101, "x" * 97 + "..."),
+        ("Gone\r\nX-Forged: 1", "Gone X-Forged: 1"),
+    ],
+)
+def test_a_reason_phrase_beyond_the_table_is_cleaned(reason: str, shown: str) -> None:
+    assert reason not in STANDARD_REASONS
+    assert PushResponse(201, reason).reason == shown
 
 
 def make(status: int = 201, body: bytes = b"", **headers: str) -> PushResponse:
