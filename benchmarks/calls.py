@@ -31,7 +31,7 @@ from .keys import Sub, decrypts_to, new_user_agent, new_vapid_keys, payload_of
 from .measure import PerCall, median, per_call_runs, ratios
 
 KEPT_FLOOR = "floor (points loaded beforehand)"
-DICT_FLOOR = "floor for a dict subscription (+ b64 x2 + point load)"
+DICT_FLOOR = floor.DICT_NAME
 PYWEBPUSH = "pywebpush webpush() one call, session mocked"
 BUILD = "build_request one call (dict, key string)"
 ENCODE = "WebPusher(sub).encode(data)"

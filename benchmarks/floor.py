@@ -1,15 +1,17 @@
 """The crypto floor: what any correct Web Push sender computes per message, written
 directly on ``cryptography``'s primitives and ``hmac``, with nothing else around it.
 
-Per message (RFC 8291 §3.4, RFC 8188 §2.2): one ephemeral P-256 key pair, one
-ECDH with the subscription's point, five HMAC-SHA-256 (PRK_key, IKM; PRK, then
-CEK and NONCE), one AES-GCM seal of one record. Every contender's per-message
-CPU is read as a ratio to this, measured in the same run.
+Per message (RFC 8291 §3.4, RFC 8188 §2.1-2.2): one ephemeral P-256 key pair,
+its public key serialized (``as_public``: it is in key_info and is the body's
+keyid), one ECDH with the subscription's point, five HMAC-SHA-256 (PRK_key,
+IKM; PRK, then CEK and NONCE), one AES-GCM seal of one record. Every
+contender's per-message CPU is read as a ratio to this, measured in the same run.
 
 Two floors: for subscriptions whose points are loaded once and kept
-(``kept``), and for a dict subscription as a broker hands it over (``from_dict``:
-base64url-decoding both keys and loading the point are part of every message).
-The parts the floors leave out are measured on their own (``parts``).
+(``kept``), and for a dict subscription as a browser or a broker hands it over
+(``from_dict``: base64url-decoding both keys and loading the point are part of
+every message). The per-message work they leave out is measured on its own
+(``parts``).
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from .measure import PerCall
 
 _CURVE = ec.SECP256R1()
 _ECDH = ec.ECDH()
+_X962 = serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+_WEBPUSH_INFO = b"WebPush: info\x00"
 _CEK_INFO = b"Content-Encoding: aes128gcm\x00\x01"
 _NONCE_INFO = b"Content-Encoding: nonce\x00\x01"
 
-KEPT_NOTE = "generate_private_key + exchange + 5x hmac.digest + AESGCM.encrypt"
-DICT_NAME = "floor: b64 x2 + load point + keygen + ECDH + 5 HMAC + AES-GCM"
+KEPT_NOTE = "generate_private_key + public_bytes + exchange + 5x hmac.digest + AESGCM.encrypt"
+DICT_NAME = "floor for a dict subscription (+ b64 x2 + point load)"
+DICT_NOTE = "the floor + b64 decode of both keys + from_encoded_point"
 
 
 def _seal(secret: bytes, auth: bytes, key_info: bytes, salt: bytes, data: bytes) -> bytes:
@@ -44,13 +49,18 @@ def _seal(secret: bytes, auth: bytes, key_info: bytes, salt: bytes, data: bytes)
 
 def kept(uas: list[UserAgent], data: bytes) -> PerCall:
     """The floor for subscriptions whose points were loaded beforehand (the i-th call
-    on the i-th, modulo). Constant auth, salt and key_info: same work, fewer lookups."""
-    peers = [ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, ua.p256dh) for ua in uas]
+    on the i-th, modulo). Constant auth and salt: same work, fewer lookups."""
+    peers = [
+        (ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, ua.p256dh), ua.p256dh) for ua in uas
+    ]
     n = len(peers)
-    key_info = b"WebPush: info\x00" + b"k" * 130 + b"\x01"
 
     def floor(i: int) -> bytes:
-        secret = ec.generate_private_key(_CURVE).exchange(_ECDH, peers[i % n])
+        peer, ua_public = peers[i % n]
+        key = ec.generate_private_key(_CURVE)
+        as_public = key.public_key().public_bytes(*_X962)
+        secret = key.exchange(_ECDH, peer)
+        key_info = _WEBPUSH_INFO + ua_public + as_public + b"\x01"
         return _seal(secret, b"auth-secret-0123", key_info, b"salt-salt-salt-1", data)
 
     return floor
@@ -64,8 +74,10 @@ def from_dict(subs: list[Sub], data: bytes) -> PerCall:
         sub_keys = subs[i % n]["keys"]
         p256dh, auth = b64url_decode(sub_keys["p256dh"]), b64url_decode(sub_keys["auth"])
         peer = ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, p256dh)
-        secret = ec.generate_private_key(_CURVE).exchange(_ECDH, peer)
-        key_info = b"WebPush: info\x00" + p256dh + b"k" * 65 + b"\x01"
+        key = ec.generate_private_key(_CURVE)
+        as_public = key.public_key().public_bytes(*_X962)
+        secret = key.exchange(_ECDH, peer)
+        key_info = _WEBPUSH_INFO + p256dh + as_public + b"\x01"
         return _seal(secret, auth, key_info, b"salt-salt-salt-1", data)
 
     return floor
@@ -74,12 +86,9 @@ def from_dict(subs: list[Sub], data: bytes) -> PerCall:
 def parts(uas: list[UserAgent], vapid: VapidKeys) -> list[tuple[str, PerCall]]:
     """Per-message work the kept floor leaves out, to read the other rows by."""
     n = len(uas)
-    eph = ec.generate_private_key(_CURVE)
     scalar = int.from_bytes(b64url_decode(vapid.private_b64), "big")
     vkey = ec.derive_private_key(scalar, _CURVE)
-    x962 = serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     return [
-        ("  part: ephemeral public_bytes (X9.62)", lambda i: eph.public_key().public_bytes(*x962)),
         (
             "  part: load ua_public (from_encoded_point)",
             lambda i: ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, uas[i % n].p256dh),

@@ -86,13 +86,42 @@ def test_a_failed_or_missing_contender_is_not_measured_never_met() -> None:
     assert _target(raw, "fan-out >= 6x").endswith("not measured.")
 
 
+def _with_dict_floor(raw: dict[str, Any], us: float) -> dict[str, Any]:
+    """``raw`` at 100 bytes only, its floor for a dict subscription set to ``us``."""
+    raw = copy.deepcopy(raw)
+    raw["cpu"] = [
+        c for c in raw["cpu"] if c["payload"] == 100 and not c["name"].startswith(readme.DICT_FLOOR)
+    ]
+    raw["cpu"].append(
+        {"name": readme.DICT_FLOOR, "payload": 100, "us_per_msg": us, "available": True}
+    )
+    raw["throughput"] = [r for r in raw["throughput"] if r["payload"] == 100]
+    return raw
+
+
 @pytest.mark.parametrize(("build", "met"), [(130.0, True), (130.1, False)])
 def test_the_floor_target_is_met_at_the_bound_and_not_past_it(build: float, met: bool) -> None:
-    raw = copy.deepcopy(recorded())
-    raw["cpu"] = [c for c in raw["cpu"] if c["payload"] == 100]
+    raw = _with_dict_floor(recorded(), 100.0)
     for row in raw["cpu"]:
         if row["name"] == readme.FLOOR:
-            row["us_per_msg"] = 100.0
+            row["us_per_msg"] = 50.0  # the floor with points loaded is not the bound
         if row["name"] == readme.BUILD:
             row["us_per_msg"] = build
     assert ("**met**" in _target(raw, "`build_request` <= 1.3x")) is met
+
+
+@pytest.mark.parametrize(("cpu_s", "met"), [(0.25, True), (0.2501, False)])
+def test_the_client_cpu_target_is_met_at_the_bound_and_not_past_it(cpu_s: float, met: bool) -> None:
+    """2.5x a 100 µs floor: 250 µs per message (1,000 messages in 0.25 s of CPU)."""
+    raw = _with_dict_floor(recorded(), 100.0)
+    for row in raw["throughput"]:
+        if row["name"].startswith(readme.OURS):
+            row.update(messages=1000, seconds=1.0, failed=0, available=True, client_cpu_s=cpu_s)
+    assert ("**met**" in _target(raw, "client CPU per delivered message")) is met
+
+
+def test_a_run_without_the_dict_floor_measures_no_floor_target() -> None:
+    raw = copy.deepcopy(recorded())
+    raw["cpu"] = [c for c in raw["cpu"] if not c["name"].startswith(readme.DICT_FLOOR)]
+    assert _target(raw, "`build_request` <= 1.3x").endswith("not measured.")
+    assert _target(raw, "client CPU per delivered message").endswith("not measured.")
