@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks import readme
+from benchmarks import readme, versus
+from benchmarks.measure import Throughput
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -125,3 +126,35 @@ def test_a_run_without_the_dict_floor_measures_no_floor_target() -> None:
     raw["cpu"] = [c for c in raw["cpu"] if not c["name"].startswith(readme.DICT_FLOOR)]
     assert _target(raw, "`build_request` <= 1.3x").endswith("not measured.")
     assert _target(raw, "client CPU per delivered message").endswith("not measured.")
+
+
+def _row(rate: float, client_us: float, helper_us: float, stand_in_us: float) -> Throughput:
+    n = 10_000
+    return Throughput(
+        "own",
+        100,
+        messages=n,
+        seconds=n / rate,
+        ok=n,
+        client_cpu_s=client_us * n / 1e6,
+        children_cpu_s=helper_us * n / 1e6,
+        server_cpu_s=stand_in_us * n / 1e6,
+    )
+
+
+def test_versus_reports_medians_ratios_and_the_machines_bound() -> None:
+    """2 cores, the revision at a median of 5,000 msgs/s: twice that leaves
+    2e6 / 10,000 = 200 µs per message for everything, 175 after the stand-in's
+    25, and 175 - 120 = 55 for the main process beside the helper's 120."""
+    rows = {
+        "old": [_row(4000, 300, 130, 30), _row(5000, 280, 125, 25), _row(6000, 260, 120, 20)],
+        "new": [_row(6000, 250, 120, 25), _row(6500, 240, 120, 25), _row(6600, 230, 120, 25)],
+    }
+    text = "\n".join(versus.report(rows, cores=2))
+    assert "| old | 5,000 | 280 | 155 | 125 | 25 |" in text
+    assert "| new | 6,500 | 240 | 120 | 120 | 25 |" in text
+    assert "per pair: 1.50x, 1.30x, 1.10x (median 1.30x)" in text
+    assert "Twice old's median is 10,000 msgs/s" in text
+    assert "200 µs of CPU per message for everything, 175 µs for the client" in text
+    assert "leaving 55 µs for the main process" in text
+    assert "which spends 120 µs" in text
