@@ -267,6 +267,7 @@ class PushClient(_ClientBase):
             build=functools.partial(prepare.build, policy=decided.policy),
             outline=functools.partial(prepare.outline, decided=decided),
             dispatch=self._dispatch,
+            loop=self._res.connections,
         )
 
     def _sharded(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import queue
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 from .._request.plan import MessagePlan
 from .._request.value import PushRequest
@@ -34,12 +34,26 @@ Outline = Callable[[Any, MessagePlan], Union[SendResult, PushRequest, _Sealing]]
 Dispatch = Callable[[Any, PushRequest, _Done, _Call], None]
 
 
+class Loop(Protocol):
+    """The thread that finishes deliveries (the client's event loop)."""
+
+    def on_loop(self) -> bool:
+        """Whether this is that thread."""
+
+    def closing(self) -> bool:
+        """Whether it is being stopped (it may not pass again)."""
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """(On it.) Run ``fn`` in its next pass."""
+
+
 class _FanOut:
     """One send_many: reads the input, encrypts (here or in the helper process),
     hands requests over for sending and yields their results.
 
-    All of it runs in the thread that iterates the results. Events (a
-    finished SendResult, a batch back from the helper) arrive on one queue.
+    All of it runs in the thread that iterates the results. Events (the
+    results the loop finished in one of its passes, a batch back from the
+    helper) arrive on one queue.
     """
 
     def __init__(
@@ -53,8 +67,10 @@ class _FanOut:
         build: Build,
         outline: Outline,
         dispatch: Dispatch,
+        loop: Loop,
     ) -> None:
         self.engine = engine
+        self.loop = loop
         self.arm = arm  # arm(call): the call's deadline timer
         self.plan = plan
         self.call = call
@@ -69,6 +85,8 @@ class _FanOut:
         self.sealing = 0  # batches in the helper process
         self.batch: list[_Sealing] = []
         self.room_due = False  # a _ROOM marker is on its way
+        self.landed: list[SendResult] = []  # (the loop's thread) finished in this pass
+        self.handover_due = False  # (the loop's thread) _handover is scheduled
 
     def _room(self) -> None:
         """(Any thread.) A delivery was parked: the window grew, read on."""
@@ -158,7 +176,7 @@ class _FanOut:
             self.outstanding -= 1
             yield item  # nothing to send: refused before any I/O
         elif isinstance(item, PushRequest):
-            self.dispatch(subscription, item, self.events.put, self.call)
+            self.dispatch(subscription, item, self._landed, self.call)
         else:
             self.batch.append(item)
 
@@ -189,7 +207,36 @@ class _FanOut:
                 request = plan.finish(endpoint, headers, crypto_key, body)
             yield from self._admit(subscription, request)
 
+    def _landed(self, result: SendResult) -> None:
+        """A delivery's ``done``. The results the loop finishes in one pass are
+        handed over together, at its next pass: the iterating thread wakes once
+        per pass, not once per result (each wake-up is a futex call and a hand-over
+        of the GIL on both sides). From any other thread (a request that could
+        not start), at once."""
+        loop = self.loop
+        if not loop.on_loop():
+            self.events.put(result)  # the list is the loop's alone
+            return
+        self.landed.append(result)
+        if loop.closing():
+            self._handover()  # there may be no next pass: everything now
+        elif not self.handover_due:
+            self.handover_due = True
+            loop.call_soon(self._handover)
+
+    def _handover(self) -> None:
+        """(The loop's thread.) What landed since the last hand-over, in one event."""
+        self.handover_due = False
+        if self.landed:
+            landed, self.landed = self.landed, []
+            self.events.put(landed)
+
     def _handle(self, event: Any) -> Iterator[SendResult]:
+        if type(event) is list:  # results, from _handover
+            for result in event:
+                self.outstanding -= 1
+                yield result
+            return
         if isinstance(event, SendResult):
             self.outstanding -= 1
             yield event

@@ -136,6 +136,18 @@ class Connections:
         else:
             loop.call_soon_threadsafe(loop.call_later, delay, fn)
 
+    def on_loop(self) -> bool:
+        """Whether this is the loop's thread."""
+        return threading.get_ident() == self._loop_thread_id
+
+    def closing(self) -> bool:
+        """Whether close() has begun (the loop may not pass again)."""
+        return self._closed
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """(The loop's thread.) Run ``fn`` in the loop's next pass."""
+        self.loop().call_soon(fn)
+
     def close(self) -> None:
         """Drop every connection and stop the loop; requests in flight end with an error."""
         with self._lock:

@@ -1,0 +1,158 @@
+"""How a fan-out's results reach the iterating thread (_delivery/fanout.py).
+
+The loop's thread collects the results it finishes in one pass and hands them
+over together in its next pass (one wake-up of the iterating thread per pass);
+a result finished on any other thread goes at once; once the loop is closing
+everything goes at once. Each result reaches the iterator exactly once, under
+every order of these events (a fake loop plays the passes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import pytest
+
+from webpush_core._delivery.fanout import _FanOut
+from webpush_core._delivery.result import SendResult, _Call
+
+
+class FakeLoop:
+    """The loop's side as the fan-out sees it: which thread, closing, next pass."""
+
+    def __init__(self) -> None:
+        self.here = True  # whether the caller is on the loop's thread
+        self.stopping = False
+        self.next_pass: list[Callable[[], object]] = []
+
+    def on_loop(self) -> bool:
+        return self.here
+
+    def closing(self) -> bool:
+        return self.stopping
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        assert self.here, "call_soon off the loop's thread"
+        self.next_pass.append(fn)
+
+    def run_pass(self) -> None:
+        fns, self.next_pass = self.next_pass, []
+        for fn in fns:
+            fn()
+
+
+def fan_out(loop: FakeLoop) -> _FanOut:
+    def unused(*args: Any) -> Any:
+        raise AssertionError("not used by these tests")
+
+    return _FanOut(
+        SimpleNamespace(sealable=None),  # type: ignore[arg-type]
+        _Call(None),
+        engine=SimpleNamespace(concurrency=4, exempt=0),  # type: ignore[arg-type]
+        arm=unused,
+        sealer=None,
+        build=unused,
+        outline=unused,
+        dispatch=unused,
+        loop=loop,
+    )
+
+
+def result(i: int) -> SendResult:
+    return SendResult(f"sub-{i}", ok=True, status_code=201)
+
+
+def events(f: _FanOut) -> list[Any]:
+    out = []
+    while True:
+        try:
+            out.append(f.events.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def test_the_results_of_one_pass_are_handed_over_together_in_the_next() -> None:
+    loop = FakeLoop()
+    f = fan_out(loop)
+    landed = [result(i) for i in range(3)]
+    for r in landed:
+        f._landed(r)
+    assert events(f) == []  # nothing yet: one hand-over is scheduled, once
+    assert len(loop.next_pass) == 1
+    loop.run_pass()
+    assert events(f) == [landed]
+    loop.run_pass()
+    assert events(f) == []  # nothing twice
+    later = result(9)
+    f._landed(later)
+    assert len(loop.next_pass) == 1
+    loop.run_pass()
+    assert events(f) == [[later]]
+
+
+def test_a_result_from_another_thread_goes_at_once_and_leaves_the_loops_list() -> None:
+    loop = FakeLoop()
+    f = fan_out(loop)
+    on_loop, elsewhere = result(0), result(1)
+    f._landed(on_loop)
+    loop.here = False
+    f._landed(elsewhere)
+    assert events(f) == [elsewhere]
+    assert f.landed == [on_loop]
+    loop.here = True
+    loop.run_pass()
+    assert events(f) == [[on_loop]]
+
+
+def test_once_closing_everything_goes_at_once_and_the_scheduled_hand_over_adds_nothing() -> None:
+    loop = FakeLoop()
+    f = fan_out(loop)
+    before, after = result(0), result(1)
+    f._landed(before)  # its hand-over is scheduled for a pass that may never come
+    loop.stopping = True
+    f._landed(after)
+    assert events(f) == [[before, after]]
+    loop.run_pass()  # if it does come
+    assert events(f) == []
+
+
+# Every order of: results landing on the loop, one from another thread, the
+# loop passing, the loop starting to close.
+STEPS = ("land", "land", "elsewhere", "pass", "close")
+
+
+@pytest.mark.parametrize("order", sorted(set(itertools.permutations(STEPS))))
+def test_each_result_reaches_the_iterator_once_in_every_order(order: tuple[str, ...]) -> None:
+    loop = FakeLoop()
+    f = fan_out(loop)
+    made = 0
+    for step in order:
+        if step in ("land", "elsewhere"):
+            loop.here = step == "land"
+            f._landed(result(made))
+            made += 1
+            loop.here = True
+        elif step == "pass":
+            loop.run_pass()
+        else:
+            loop.stopping = True
+    loop.run_pass()  # the last pass, if the loop makes one
+    f.outstanding = made
+    got = [r for event in events(f) for r in f._handle(event)]
+    assert sorted(r.subscription for r in got) == [f"sub-{i}" for i in range(made)]
+    assert f.outstanding == 0
+    assert f.landed == []
+
+
+def test_a_hand_over_is_yielded_one_result_at_a_time_each_counted() -> None:
+    f = fan_out(FakeLoop())
+    landed = [result(i) for i in range(3)]
+    f.outstanding = 3
+    handled = f._handle(landed)
+    assert next(handled) is landed[0]
+    assert f.outstanding == 2  # counted as it is yielded, not before
+    assert list(handled) == landed[1:]
+    assert f.outstanding == 0
