@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any, Generic, Optional, TypeVar, Union, cast
+from typing import Any, Generic, Optional, TypeVar, Union, cast, overload
 
 from ._classify import error_for_response
 from ._reasons import MAX_DETAIL, clip, decode_body
@@ -24,6 +24,7 @@ _MAX_DELTA = 2**31
 
 
 _V = TypeVar("_V")
+_T = TypeVar("_T")
 _PLAIN = (dict, list, tuple)
 
 # RFC 9110 §15's reason phrases (and 9112's Continue line), as servers send
@@ -76,6 +77,18 @@ class CaseInsensitiveDict(MutableMapping[str, _V], Generic[_V]):
 
     def __getitem__(self, key: str) -> _V:
         return self._store[key.lower()][1]
+
+    @overload
+    def get(self, key: str) -> Optional[_V]: ...
+
+    @overload
+    def get(self, key: str, default: Union[_V, _T]) -> Union[_V, _T]: ...
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping.get catches the KeyError of a missing key: one exception per
+        # response for every header looked up and absent (Retry-After).
+        item = self._store.get(key.lower())
+        return default if item is None else item[1]
 
     def __delitem__(self, key: str) -> None:
         del self._store[key.lower()]

@@ -114,6 +114,16 @@ def test_case_insensitive_dict() -> None:
     assert CaseInsensitiveDict([("A", "1"), ("a", "2")]) == {"a": "2"}
 
 
+def test_case_insensitive_dict_get() -> None:
+    h = CaseInsensitiveDict({"Retry-After": "5", "Empty": ""})
+    assert h.get("retry-after") == h.get("RETRY-AFTER") == "5"
+    assert h.get("empty", "default") == ""  # a present empty value is not the default
+    assert h.get("Location") is None
+    assert h.get("Location", "x") == "x"
+    with pytest.raises(AttributeError):
+        h.get(5)  # type: ignore[arg-type]  # as h[5]: names are strings
+
+
 class _Pairs(Mapping[str, str]):
     """A mapping that is not a dict: the generic path of CaseInsensitiveDict."""
 
