@@ -158,3 +158,32 @@ def test_versus_reports_medians_ratios_and_the_machines_bound() -> None:
     assert "200 µs of CPU per message for everything, 175 µs for the client" in text
     assert "leaving 55 µs for the main process" in text
     assert "which spends 120 µs" in text
+
+
+def _rates_at(raw: dict[str, Any], payload: int, ours: float, session: float) -> None:
+    for row in raw["throughput"]:
+        if row["payload"] != payload:
+            continue
+        for prefix, rate in ((readme.OURS, ours), (readme.SESSION, session)):
+            if row["name"].startswith(prefix):
+                row.update(messages=int(rate), seconds=1.0, failed=0, available=True)
+
+
+@pytest.mark.parametrize(
+    ("at_100", "at_3000", "met"),
+    [
+        (8.0, 1.0, True),  # judged at 100 bytes only
+        (7.99, 9.0, False),  # 3000 bytes does not make up for 100
+    ],
+)
+def test_the_contender_targets_are_judged_at_100_bytes_the_other_payloads_shown(
+    at_100: float, at_3000: float, met: bool
+) -> None:
+    raw = copy.deepcopy(recorded())
+    assert {r["payload"] for r in raw["throughput"]} == {100, 3000}
+    _rates_at(raw, 100, at_100 * 1000, 1000)
+    _rates_at(raw, 3000, at_3000 * 1000, 1000)
+    line = _target(raw, "fan-out >= 8x")
+    assert line.startswith("- fan-out >= 8x pywebpush with a session, at 100 B: ")
+    assert ("**met**" in line) is met
+    assert line.endswith(f"({at_100:.2f}x); at 3000 B {at_3000:.2f}x.")
