@@ -59,9 +59,10 @@ class CaseInsensitiveDict(MutableMapping[str, _V], Generic[_V]):
     def __init__(
         self, data: Union[Mapping[str, _V], Iterable[tuple[str, _V]], None] = None, **kw: _V
     ) -> None:
-        if type(data) in _PLAIN and not kw:
+        if type(data) in _PLAIN and not kw and type(self) is CaseInsensitiveDict:
             # A dict or a list of pairs (every response the transports make):
-            # what update() stores, without MutableMapping's call per key.
+            # what update() stores, without MutableMapping's call per key (a
+            # subclass's own __setitem__ is called, as update() calls it).
             pairs: Iterable[tuple[str, _V]] = (
                 cast("dict[str, _V]", data).items() if type(data) is dict else cast(Any, data)
             )
@@ -87,6 +88,8 @@ class CaseInsensitiveDict(MutableMapping[str, _V], Generic[_V]):
     def get(self, key: str, default: Any = None) -> Any:
         # Mapping.get catches the KeyError of a missing key: one exception per
         # response for every header looked up and absent (Retry-After).
+        if type(self) is not CaseInsensitiveDict:
+            return super().get(key, default)  # through a subclass's own __getitem__
         item = self._store.get(key.lower())
         return default if item is None else item[1]
 
@@ -214,7 +217,8 @@ class PushResponse:
         # The server's words: they reach logs through errors, so cleaned and
         # clipped, whichever transport read them.
         reason = reason or ""
-        self.reason = reason if reason in STANDARD_REASONS else _clip(reason, _MAX_REASON)
+        standard = type(reason) is str and reason in STANDARD_REASONS
+        self.reason = reason if standard else _clip(reason, _MAX_REASON)
         self.headers = CaseInsensitiveDict(headers)
         self.content = bytes(content)
         self.url = url

@@ -121,7 +121,7 @@ def test_case_insensitive_dict_get() -> None:
     assert h.get("Location") is None
     assert h.get("Location", "x") == "x"
     with pytest.raises(AttributeError):
-        h.get(5)  # type: ignore[arg-type]  # as h[5]: names are strings
+        h.get(5)  # type: ignore[call-overload]  # as h[5]: names are strings
 
 
 class _Pairs(Mapping[str, str]):
@@ -167,7 +167,7 @@ def test_case_insensitive_dict_from_a_dict_or_pairs_stores_what_update_stores(
         CaseInsensitiveDict(_Pairs(pairs)).items()
     )
     with pytest.raises(ValueError):
-        CaseInsensitiveDict([("a", "1", "extra")])  # type: ignore[list-item]
+        CaseInsensitiveDict([("a", "1", "extra")])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("reason", sorted(STANDARD_REASONS))
@@ -379,3 +379,38 @@ def test_raise_for_status() -> None:
     make(201).raise_for_status()
     with pytest.raises(ExpiredSubscription):
         make(410).raise_for_status()
+
+
+class _Upper(CaseInsensitiveDict[str]):
+    """A subclass with its own item hooks: the constructor and get() use them."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value.upper())
+
+    def __getitem__(self, key: str) -> str:
+        return "seen:" + super().__getitem__(key)
+
+
+@pytest.mark.parametrize("data", [{"a": "x"}, [("a", "x")], (("a", "x"),)])
+def test_a_subclass_of_case_insensitive_dict_keeps_its_item_hooks(data: Any) -> None:
+    made = _Upper(data)
+    assert made._store == {"a": ("a", "X")}  # its __setitem__, for every input
+    assert made.get("A") == "seen:X"  # its __getitem__
+    assert made.get("missing", "d") == "d"
+
+
+class _Sneaky(str):
+    """A str that claims to be "OK" but holds control and bidi characters."""
+
+    def __eq__(self, other: object) -> bool:
+        return other == "OK" or str.__eq__(self, other)
+
+    def __hash__(self) -> int:
+        return hash("OK")
+
+
+def test_only_a_plain_str_reason_is_kept_unclean() -> None:
+    sneaky = _Sneaky("OK\x1b[2J\u202eevil")
+    assert sneaky in STANDARD_REASONS  # what a check by value alone would trust
+    reason = PushResponse(200, sneaky).reason
+    assert type(reason) is str and reason == "OK [2Jevil"  # ESC a space, U+202E gone

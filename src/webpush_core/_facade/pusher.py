@@ -98,6 +98,7 @@ class WebPusher:
     ) -> None:
         check_aiohttp_session(aiohttp_session)
         self.subscription = Subscription.from_info(subscription_info)
+        self.subscription_info: dict[str, Any] = self.subscription.to_info()
         keys = self.subscription.has_keys
         self.receiver_key: Optional[bytes] = self.subscription.p256dh if keys else None
         self.auth_key: Optional[bytes] = self.subscription.auth if keys else None
@@ -108,12 +109,6 @@ class WebPusher:
 
     def __repr__(self) -> str:
         return f"WebPusher(endpoint={self.subscription.endpoint!r})"
-
-    @functools.cached_property
-    def subscription_info(self) -> dict[str, Any]:
-        """The subscription as a dict (``endpoint``, ``keys``: base64url), as
-        pywebpush keeps it; made when first read (encode and send do not)."""
-        return self.subscription.to_info()
 
     @staticmethod
     def _repad(data: bytes) -> bytes:

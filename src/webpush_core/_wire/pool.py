@@ -137,8 +137,10 @@ class Connections:
             loop.call_soon_threadsafe(loop.call_later, delay, fn)
 
     def on_loop(self) -> bool:
-        """Whether this is the loop's thread."""
-        return threading.get_ident() == self._loop_thread_id
+        """Whether this thread runs this loop (not another client's, nor a
+        later one of this client's on a reused thread id)."""
+        loop = self._loop
+        return loop is not None and asyncio._get_running_loop() is loop
 
     def closing(self) -> bool:
         """Whether close() has begun (the loop may not pass again)."""
