@@ -165,3 +165,124 @@ def test_a_hand_over_is_yielded_one_result_at_a_time_each_counted() -> None:
     assert f.outstanding == 2  # counted as it is yielded, not before
     assert list(handled) == landed[1:]
     assert f.outstanding == 0
+
+
+# --------------------------------------------------------------------------
+# A batch back from the helper is sent from the loop itself.
+
+
+class SealingLoop(FakeLoop):
+    def __init__(self, https_ready: bool = True) -> None:
+        super().__init__()
+        self.https_ready = https_ready
+
+    def sends_from_here(self, url: str) -> bool:
+        return self.https_ready or url.startswith("http:")
+
+
+class FakeSealer:
+    ready = True
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[Any], None]] = []
+
+    def submit(self, plaintext: bytes, padding: int, keys: Any, done: Any) -> bool:
+        self.callbacks.append(done)
+        return True
+
+
+def sealing_fan_out(loop: SealingLoop, fail_on: str = "") -> tuple[_FanOut, list[Any], FakeSealer]:
+    sent: list[Any] = []
+    sealer = FakeSealer()
+
+    def finish(endpoint: str, headers: Any, crypto_key: Any, body: bytes) -> Any:
+        return ("request", endpoint, body)
+
+    def dispatch(subscription: Any, request: Any, done: Any, call: Any) -> None:
+        if subscription == fail_on:
+            raise RuntimeError("boom")
+        assert loop.here, "dispatched off the loop's thread"
+        sent.append((subscription, request))
+
+    f = _FanOut(
+        SimpleNamespace(sealable=(b"data", 0), finish=finish),  # type: ignore[arg-type]
+        _Call(None),
+        engine=SimpleNamespace(concurrency=4, exempt=0),  # type: ignore[arg-type]
+        arm=lambda call: None,
+        sealer=sealer,  # type: ignore[arg-type]
+        build=lambda s, p: None,  # type: ignore[arg-type,return-value]
+        outline=lambda s, p: None,  # type: ignore[arg-type,return-value]
+        dispatch=dispatch,
+        loop=loop,
+    )
+    return f, sent, sealer
+
+
+def entry(i: int, scheme: str = "https") -> tuple[Any, ...]:
+    return (f"sub-{i}", f"{scheme}://push.example/{i}", {}, [], b"p" * 65, b"a" * 16)
+
+
+def sealed(f: _FanOut, sealer: FakeSealer, batch: list[Any]) -> Callable[[Any], None]:
+    """Hand ``batch`` to the fake helper as the fan-out does; its callback."""
+    f.batch = list(batch)
+    list(f._seal())
+    assert f.sealing == 1
+    return sealer.callbacks[-1]
+
+
+def test_a_batch_back_on_the_loop_is_sent_from_there_and_counted_with_the_results() -> None:
+    loop = SealingLoop()
+    f, sent, sealer = sealing_fan_out(loop)
+    batch = [entry(i) for i in range(3)]
+    sealed(f, sealer, batch)([b"b0", b"b1", b"b2"])
+    assert sent == [(f"sub-{i}", ("request", batch[i][1], f"b{i}".encode())) for i in range(3)]
+    assert events(f) == []  # nothing for the iterating thread until the pass ends
+    loop.run_pass()
+    [handed] = events(f)
+    assert list(f._handle(handed)) == [] and f.sealing == 0
+
+
+def test_what_the_loop_must_not_send_goes_to_the_iterating_thread_with_its_body() -> None:
+    loop = SealingLoop(https_ready=False)  # https would read the CA store
+    f, sent, sealer = sealing_fan_out(loop)
+    batch = [entry(0, "http"), entry(1), entry(2, "http")]
+    sealed(f, sealer, batch)([b"b0", b"b1", None])  # sub-2: its point did not load
+    assert [s for s, _ in sent] == ["sub-0"]
+    [rest] = events(f)
+    assert rest == ([batch[1], batch[2]], [b"b1", None])
+    loop.run_pass()
+    assert events(f) == []  # the batch is counted by the rest, not twice
+
+
+def test_a_batch_back_off_the_loop_or_while_closing_goes_whole_to_the_iterating_thread() -> None:
+    for where in ("elsewhere", "closing", "failed"):
+        loop = SealingLoop()
+        f, sent, sealer = sealing_fan_out(loop)
+        batch = [entry(0), entry(1)]
+        done = sealed(f, sealer, batch)
+        loop.here = where != "elsewhere"
+        loop.stopping = where == "closing"
+        bodies = None if where == "failed" else [b"b0", b"b1"]
+        done(bodies)
+        assert sent == [] and events(f) == [(batch, bodies)]
+
+
+def test_a_batch_with_a_body_count_that_does_not_match_goes_whole() -> None:
+    loop = SealingLoop()
+    f, sent, sealer = sealing_fan_out(loop)
+    batch = [entry(0), entry(1)]
+    sealed(f, sealer, batch)([b"b0"])
+    assert sent == [] and events(f) == [(batch, [b"b0"])]
+
+
+def test_a_request_the_loop_cannot_send_becomes_a_failed_result_never_a_lost_one() -> None:
+    loop = SealingLoop()
+    f, sent, sealer = sealing_fan_out(loop, fail_on="sub-1")
+    sealed(f, sealer, [entry(0), entry(1)])([b"b0", b"b1"])
+    loop.run_pass()
+    [handed] = events(f)
+    f.outstanding = 2
+    results = list(f._handle(handed))
+    assert [s for s, _ in sent] == ["sub-0"]
+    assert [r.subscription for r in results] == ["sub-1"] and not results[0].ok
+    assert "RuntimeError" in str(results[0].error) and f.sealing == 0

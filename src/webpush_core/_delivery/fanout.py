@@ -15,12 +15,13 @@ from typing import Any, Callable, Optional, Protocol, Union
 from .._request.plan import MessagePlan
 from .._request.value import PushRequest
 from .engine import Engine
-from .result import SendResult, _Call, _deadline_result, _Done
+from .result import SendResult, _Call, _deadline_result, _Done, _unexpected
 from .sealer import BATCH, Bodies, Sealer
 
 _HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
 _HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
 _ROOM = object()  # an event: a delivery was parked, the read window grew
+_SEALED = object()  # among results: a helper's batch was sent from the loop
 
 
 # A subscription on its way through the helper process:
@@ -45,6 +46,10 @@ class Loop(Protocol):
 
     def call_soon(self, fn: Callable[[], object]) -> None:
         """(On it.) Run ``fn`` in its next pass."""
+
+    def sends_from_here(self, url: str) -> bool:
+        """(On it.) Whether a request to ``url`` can be started on it without
+        reading anything from disk (the TLS settings are loaded)."""
 
 
 class _FanOut:
@@ -85,7 +90,7 @@ class _FanOut:
         self.sealing = 0  # batches in the helper process
         self.batch: list[_Sealing] = []
         self.room_due = False  # a _ROOM marker is on its way
-        self.landed: list[SendResult] = []  # (the loop's thread) finished in this pass
+        self.landed: list[object] = []  # (the loop's thread) results and _SEALED, this pass
         self.handover_due = False  # (the loop's thread) _handover is scheduled
 
     def _room(self) -> None:
@@ -187,13 +192,49 @@ class _FanOut:
             raise AssertionError("_seal without a helper")
         events = self.events
 
+        loop = self.loop
+
         def done(bodies: Bodies) -> None:
-            events.put((batch, bodies))
+            if bodies is None or not loop.on_loop() or loop.closing():
+                events.put((batch, bodies))  # the iterating thread takes them, as below
+                return
+            rest = self._send_sealed(batch, bodies)
+            if rest is None:
+                self._landed(_SEALED)  # counted with the results it hands over
+            else:
+                events.put(rest)
 
         if sealer.submit(sealable[0], sealable[1], [(e[4], e[5]) for e in batch], done):
             self.sealing += 1
         else:
             yield from self._sealed(batch, None)
+
+    def _send_sealed(
+        self, batch: list[_Sealing], bodies: list[Optional[bytes]]
+    ) -> Optional[tuple[list[_Sealing], Bodies]]:
+        """(The loop's thread.) A batch back from the helper, each request sent
+        from here: the iterating thread is not woken for it, and its requests do
+        not wait for that thread. What must go to the iterating thread is
+        returned (None: nothing): a subscription whose body is missing (it is
+        parsed there again, and only there may the caller's objects be read),
+        or one whose request would load the TLS settings (reading files)."""
+        if len(bodies) != len(batch):
+            return batch, bodies  # as the iterating thread has always read them
+        plan, loop = self.plan, self.loop
+        rest: list[_Sealing] = []
+        rest_bodies: list[Optional[bytes]] = []
+        for entry, body in zip(batch, bodies):
+            if body is None or not loop.sends_from_here(entry[1]):
+                rest.append(entry)
+                rest_bodies.append(body)
+                continue
+            subscription, endpoint, headers, crypto_key, _, _ = entry
+            try:
+                request = plan.finish(endpoint, headers, crypto_key, body)
+                self.dispatch(subscription, request, self._landed, self.call)
+            except Exception as e:  # a result, never a lost message
+                self._landed(_unexpected(subscription, e))
+        return (rest, rest_bodies) if rest else None
 
     def _sealed(self, batch: list[_Sealing], bodies: Bodies) -> Iterator[SendResult]:
         plan = self.plan
@@ -207,7 +248,7 @@ class _FanOut:
                 request = plan.finish(endpoint, headers, crypto_key, body)
             yield from self._admit(subscription, request)
 
-    def _landed(self, result: SendResult) -> None:
+    def _landed(self, result: object) -> None:
         """A delivery's ``done``. The results the loop finishes in one pass are
         handed over together, at its next pass: the iterating thread wakes once
         per pass, not once per result (each wake-up is a futex call and a hand-over
@@ -234,6 +275,9 @@ class _FanOut:
     def _handle(self, event: Any) -> Iterator[SendResult]:
         if type(event) is list:  # results, from _handover
             for result in event:
+                if result is _SEALED:
+                    self.sealing -= 1
+                    continue
                 self.outstanding -= 1
                 yield result
             return

@@ -150,6 +150,12 @@ class Connections:
         """(The loop's thread.) Run ``fn`` in the loop's next pass."""
         self.loop().call_soon(fn)
 
+    def sends_from_here(self, url: str) -> bool:
+        """Whether :meth:`submit` of ``url`` reads nothing from disk: the TLS
+        settings are loaded (:meth:`_tls` reads the CA store, never on the
+        loop), or the URL is plain http."""
+        return self._context is not None or url[:5].lower() == "http:"
+
     def close(self) -> None:
         """Drop every connection and stop the loop; requests in flight end with an error."""
         with self._lock:
