@@ -191,7 +191,9 @@ class FakeSealer:
         return True
 
 
-def sealing_fan_out(loop: SealingLoop, fail_on: str = "") -> tuple[_FanOut, list[Any], FakeSealer]:
+def sealing_fan_out(
+    loop: SealingLoop, fail_on: str = "", loop_sends: bool = True
+) -> tuple[_FanOut, list[Any], FakeSealer]:
     sent: list[Any] = []
     sealer = FakeSealer()
 
@@ -214,6 +216,7 @@ def sealing_fan_out(loop: SealingLoop, fail_on: str = "") -> tuple[_FanOut, list
         outline=lambda s, p: None,  # type: ignore[arg-type,return-value]
         dispatch=dispatch,
         loop=loop,
+        loop_sends=loop_sends,
     )
     return f, sent, sealer
 
@@ -254,10 +257,12 @@ def test_what_the_loop_must_not_send_goes_to_the_iterating_thread_with_its_body(
     assert events(f) == []  # the batch is counted by the rest, not twice
 
 
-def test_a_batch_back_off_the_loop_or_while_closing_goes_whole_to_the_iterating_thread() -> None:
-    for where in ("elsewhere", "closing", "failed"):
+def test_a_batch_back_off_the_loop_while_closing_or_for_urllib3_goes_whole_to_the_iterator() -> (
+    None
+):
+    for where in ("elsewhere", "closing", "failed", "urllib3"):
         loop = SealingLoop()
-        f, sent, sealer = sealing_fan_out(loop)
+        f, sent, sealer = sealing_fan_out(loop, loop_sends=where != "urllib3")
         batch = [entry(0), entry(1)]
         done = sealed(f, sealer, batch)
         loop.here = where != "elsewhere"

@@ -268,6 +268,7 @@ class PushClient(_ClientBase):
             outline=functools.partial(prepare.outline, decided=decided),
             dispatch=self._dispatch,
             loop=self._res.connections,
+            loop_sends=self._pool is None,
         )
 
     def _sharded(

@@ -73,9 +73,13 @@ class _FanOut:
         outline: Outline,
         dispatch: Dispatch,
         loop: Loop,
+        loop_sends: bool = True,
     ) -> None:
         self.engine = engine
         self.loop = loop
+        # Whether dispatch may run on the loop (not with the urllib3 transport,
+        # whose workers it may start).
+        self.loop_sends = loop_sends
         self.arm = arm  # arm(call): the call's deadline timer
         self.plan = plan
         self.call = call
@@ -195,7 +199,7 @@ class _FanOut:
         loop = self.loop
 
         def done(bodies: Bodies) -> None:
-            if bodies is None or not loop.on_loop() or loop.closing():
+            if bodies is None or not self.loop_sends or not loop.on_loop() or loop.closing():
                 events.put((batch, bodies))  # the iterating thread takes them, as below
                 return
             rest = self._send_sealed(batch, bodies)
