@@ -40,6 +40,7 @@ from webpush_core._wire.urllib3_pools import make_pool_manager
 from webpush_core.errors import (
     EndpointNotAllowed,
     ExpiredSubscription,
+    InvalidInput,
     InvalidRequest,
     InvalidSubscription,
     PushRejected,
@@ -593,6 +594,69 @@ def test_a_stuck_helper_is_given_up(
         assert client._res.sealer.failed
     assert len(results) == 60 and all(r.ok for r in results)
     assert elapsed < 15, elapsed  # not hung
+
+
+def _in_a_thread(run: Callable[[], object], seconds: float) -> bool:
+    """Run ``run`` in a daemon thread; whether it returned within ``seconds``
+    (a hang fails the test instead of the suite)."""
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+def test_a_stuck_helper_is_given_up_at_the_deadline(
+    service: PushService, helper_soon: None
+) -> None:
+    """Past the call's deadline a silent helper is given up within its grace
+    (not after the 30 s stall): the subscriptions it held get deadline results."""
+    client = PushClient(concurrency=4, endpoint_policy=LOCAL)
+    subs = [service.sub(f"d{i}") for i in range(60)]
+
+    def source() -> Iterator[dict[str, Any]]:
+        for i, sub in enumerate(subs):
+            if i == 30:
+                pid = client._res.sealer.pid
+                assert pid is not None and wait_until(lambda: client._res.sealer.ready)
+                os.kill(pid, signal.SIGSTOP)  # alive, silent
+            yield sub
+
+    results: list[SendResult] = []
+    deadline = 1.0
+    with client:
+        start = time.monotonic()
+        ended = _in_a_thread(
+            lambda: results.extend(client.send_many(source(), b"x", deadline=deadline)), 20
+        )
+        elapsed = time.monotonic() - start
+        assert ended, "hung with a stuck helper past the deadline"
+        assert client._res.sealer.failed
+    assert sorted(id(r.subscription) for r in results) == sorted(id(s) for s in subs)
+    assert {r.reason for r in results if not r.ok} == {"deadline-exceeded"}
+    assert elapsed < deadline + _fanout._HELPER_GRACE + 5, elapsed
+
+
+def test_a_request_that_cannot_start_ends_with_its_result_and_frees_its_slot(
+    helper_soon: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed proxy variable for one origin (its requests cannot even
+    start, wherever they are dispatched from): each of its subscriptions gets
+    one failed result naming the variable; the others are sent; no slot or
+    busy count is left behind (close() returns)."""
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128/path")  # a path: refused
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # the first origin goes direct
+    with PushService(keys=KEYS) as direct, PushService(keys=KEYS, url_host="localhost") as other:
+        subs = [direct.sub(f"a{i}") for i in range(8)] + [other.sub(f"b{i}") for i in range(60)]
+        client = PushClient(concurrency=4, endpoint_policy=LOCAL)
+        results: list[SendResult] = []
+        source = after_the_helper_is_ready(client, subs[:8], subs[8:])
+        assert _in_a_thread(lambda: results.extend(client.send_many(source, b"x")), 20)
+        assert client._busy == 0
+        assert _in_a_thread(client.close, 10), "close() waited for a leaked delivery"
+    assert sorted(id(r.subscription) for r in results) == sorted(id(s) for s in subs)
+    failed = [r for r in results if not r.ok]
+    assert {id(r.subscription) for r in failed} == {id(s) for s in subs[8:]}
+    assert all(isinstance(r.error, InvalidInput) and "http_proxy" in str(r.error) for r in failed)
 
 
 def test_a_helper_that_cannot_start_is_not_needed(

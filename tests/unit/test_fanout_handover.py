@@ -216,7 +216,7 @@ def sealing_fan_out(
         outline=lambda s, p: None,  # type: ignore[arg-type,return-value]
         dispatch=dispatch,
         loop=loop,
-        loop_sends=loop_sends,
+        loop_sends=lambda: loop_sends,
     )
     return f, sent, sealer
 
@@ -291,3 +291,24 @@ def test_a_request_the_loop_cannot_send_becomes_a_failed_result_never_a_lost_one
     assert [s for s, _ in sent] == ["sub-0"]
     assert [r.subscription for r in results] == ["sub-1"] and not results[0].ok
     assert "RuntimeError" in str(results[0].error) and f.sealing == 0
+
+
+def test_whatever_the_loop_did_not_handle_goes_to_the_iterating_thread_if_anything_raises() -> None:
+    """A failure outside one request's own sending (here the check of where it
+    may be sent) loses nothing: the entries not yet handled go to the iterating
+    thread, the ones already sent are not sent again."""
+    loop = SealingLoop()
+    calls: list[str] = []
+
+    def sends_from_here(url: str) -> bool:
+        calls.append(url)
+        if len(calls) == 2:
+            raise MemoryError
+        return True
+
+    loop.sends_from_here = sends_from_here  # type: ignore[method-assign]
+    f, sent, sealer = sealing_fan_out(loop)
+    batch = [entry(i) for i in range(4)]
+    sealed(f, sealer, batch)([b"b0", b"b1", b"b2", b"b3"])
+    assert [s for s, _ in sent] == ["sub-0"]
+    assert events(f) == [(batch[1:], [b"b1", b"b2", b"b3"])]

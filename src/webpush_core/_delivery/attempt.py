@@ -217,7 +217,15 @@ class _Delivery(_Pending):
         else:
             policy, proxy = client.endpoint_policy, client.proxy
         timeout = client.timeout
-        engine.submit(self.request, self.answered, timeout=timeout, policy=policy, proxy=proxy)
+        try:
+            engine.submit(self.request, self.answered, timeout=timeout, policy=policy, proxy=proxy)
+        except WebPushException as e:  # e.g. a malformed proxy variable: this attempt's answer
+            self.answered(e)
+        except Exception as e:  # a bug must not cost this subscription its result, nor its slot
+            try:
+                engine.landed(self.origin)
+            finally:
+                self.finish(_unexpected(self.subscription, e))
 
     def answered(self, outcome: Outcome) -> None:
         engine = self.engine

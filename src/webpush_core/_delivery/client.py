@@ -258,6 +258,7 @@ class PushClient(_ClientBase):
     def _fan_out(self, call: _Call, plan: MessagePlan) -> _FanOut:
         """One send_many in this process."""
         decided = call.decided or PerOrigin(self.endpoint_policy, self.proxy)  # _begin made one
+        res, connections = self._res, self._res.connections
         return _FanOut(
             plan,
             call,
@@ -267,8 +268,8 @@ class PushClient(_ClientBase):
             build=functools.partial(prepare.build, policy=decided.policy),
             outline=functools.partial(prepare.outline, decided=decided),
             dispatch=self._dispatch,
-            loop=self._res.connections,
-            loop_sends=self._pool is None,
+            loop=connections,
+            loop_sends=lambda: self._pool is None and res.connections is connections,
         )
 
     def _sharded(

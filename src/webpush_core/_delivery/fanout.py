@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import queue
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional, Protocol, Union
 
@@ -20,6 +21,9 @@ from .sealer import BATCH, Bodies, Sealer
 
 _HELPER_AFTER = 128  # a send_many this long starts the helper process (if allowed)
 _HELPER_STALL = 30.0  # seconds without a word from a helper holding batches: given up
+# Past the call's deadline, a helper still holding batches is given up sooner:
+# its subscriptions then get their deadline results here.
+_HELPER_GRACE = 1.0
 _ROOM = object()  # an event: a delivery was parked, the read window grew
 _SEALED = object()  # among results: a helper's batch was sent from the loop
 
@@ -73,12 +77,13 @@ class _FanOut:
         outline: Outline,
         dispatch: Dispatch,
         loop: Loop,
-        loop_sends: bool = True,
+        loop_sends: Callable[[], bool] = lambda: True,
     ) -> None:
         self.engine = engine
         self.loop = loop
-        # Whether dispatch may run on the loop (not with the urllib3 transport,
-        # whose workers it may start).
+        # Whether dispatch may run on the loop now: not with the urllib3
+        # transport (its workers may start there), nor once the client sends
+        # through another loop than this one (closed and started again).
         self.loop_sends = loop_sends
         self.arm = arm  # arm(call): the call's deadline timer
         self.plan = plan
@@ -92,6 +97,7 @@ class _FanOut:
         self.window = 2 * engine.concurrency + (2 * BATCH if self.sealer is not None else 0)
         self.outstanding = 0  # read, result not yet yielded
         self.sealing = 0  # batches in the helper process
+        self.heard = 0.0  # when the helper last answered (or was first given a batch)
         self.batch: list[_Sealing] = []
         self.room_due = False  # a _ROOM marker is on its way
         self.landed: list[object] = []  # (the loop's thread) results and _SEALED, this pass
@@ -159,11 +165,17 @@ class _FanOut:
                     return
                 continue
             if self.sealing and sealer is not None:
+                stall = _HELPER_STALL if call.left() > 0 else _HELPER_GRACE
+                quiet = time.monotonic() - self.heard
+                if quiet >= stall:
+                    # Stuck: its batches come back as None, encrypted (or, past
+                    # the deadline, reported) here.
+                    sealer.fail()
+                    self.heard = time.monotonic()
+                    continue
                 try:
-                    event = events.get(timeout=min(_HELPER_STALL, self._poll()))
+                    event = events.get(timeout=min(stall - quiet, self._poll()))
                 except queue.Empty:
-                    if self._poll() >= _HELPER_STALL:
-                        sealer.fail()  # stuck: its batches come back as None, encrypted here
                     continue
             else:
                 try:
@@ -199,16 +211,21 @@ class _FanOut:
         loop = self.loop
 
         def done(bodies: Bodies) -> None:
-            if bodies is None or not self.loop_sends or not loop.on_loop() or loop.closing():
+            if bodies is None or not loop.on_loop() or loop.closing() or not self.loop_sends():
                 events.put((batch, bodies))  # the iterating thread takes them, as below
                 return
             rest = self._send_sealed(batch, bodies)
             if rest is None:
-                self._landed(_SEALED)  # counted with the results it hands over
+                try:
+                    self._landed(_SEALED)  # counted with the results it hands over
+                except Exception:
+                    events.put(([], []))  # counted on its own
             else:
                 events.put(rest)
 
         if sealer.submit(sealable[0], sealable[1], [(e[4], e[5]) for e in batch], done):
+            if not self.sealing:
+                self.heard = time.monotonic()  # the helper's silence counts from here
             self.sealing += 1
         else:
             yield from self._sealed(batch, None)
@@ -227,17 +244,24 @@ class _FanOut:
         plan, loop = self.plan, self.loop
         rest: list[_Sealing] = []
         rest_bodies: list[Optional[bytes]] = []
-        for entry, body in zip(batch, bodies):
-            if body is None or not loop.sends_from_here(entry[1]):
-                rest.append(entry)
-                rest_bodies.append(body)
-                continue
-            subscription, endpoint, headers, crypto_key, _, _ = entry
-            try:
-                request = plan.finish(endpoint, headers, crypto_key, body)
-                self.dispatch(subscription, request, self._landed, self.call)
-            except Exception as e:  # a result, never a lost message
-                self._landed(_unexpected(subscription, e))
+        handled = 0  # entries sent, or ended with a result, or put in rest
+        try:
+            for entry, body in zip(batch, bodies):
+                if body is None or not loop.sends_from_here(entry[1]):
+                    rest.append(entry)
+                    rest_bodies.append(body)
+                    handled += 1
+                    continue
+                subscription, endpoint, headers, crypto_key, _, _ = entry
+                try:
+                    request = plan.finish(endpoint, headers, crypto_key, body)
+                    self.dispatch(subscription, request, self._landed, self.call)
+                except Exception as e:  # a result, never a lost message
+                    self._landed(_unexpected(subscription, e))
+                handled += 1
+        except Exception:  # whatever is left goes where it always went
+            rest.extend(batch[handled:])
+            rest_bodies.extend(bodies[handled:])
         return (rest, rest_bodies) if rest else None
 
     def _sealed(self, batch: list[_Sealing], bodies: Bodies) -> Iterator[SendResult]:
@@ -281,6 +305,7 @@ class _FanOut:
             for result in event:
                 if result is _SEALED:
                     self.sealing -= 1
+                    self.heard = time.monotonic()
                     continue
                 self.outstanding -= 1
                 yield result
@@ -292,4 +317,5 @@ class _FanOut:
             self.room_due = False  # the loop reads on from the top
         else:
             self.sealing -= 1
+            self.heard = time.monotonic()
             yield from self._sealed(*event)
