@@ -693,6 +693,34 @@ def test_tls_verified_and_reused(tls_ca: trustme.CA, tmp_path: Any) -> None:
         assert handshakes <= 1 + 2 * 2  # the refused one, then a few kept-alive ones
 
 
+def test_the_helpers_batches_to_https_are_sent_from_the_loop_once_tls_is_loaded(
+    tls_ca: trustme.CA, tmp_path: Any, helper_soon: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first requests load the TLS settings off the loop; the helper's
+    batches after that are sent from the loop itself, each exactly once."""
+    ca_path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_path))
+    on_loop: list[int] = []
+    send_sealed = _fanout._FanOut._send_sealed
+
+    def counting(self: _fanout._FanOut, batch: Any, bodies: Any) -> Any:
+        rest = send_sealed(self, batch, bodies)
+        on_loop.append(len(batch) - (len(rest[0]) if rest is not None else 0))
+        return rest
+
+    monkeypatch.setattr(_fanout._FanOut, "_send_sealed", counting)
+    with PushService(keys=KEYS, tls=server_context(tls_ca, "127.0.0.1")) as server:
+        subs = [server.sub(f"h{i}") for i in range(200)]
+        with PushClient(concurrency=8, endpoint_policy=LOCAL, ca_certs=str(ca_path)) as client:
+            results = list(
+                client.send_many(after_the_helper_is_ready(client, subs[:8], subs[8:]), b"x")
+            )
+        assert sum(on_loop) > 0  # the loop sent some itself
+        assert sorted(id(r.subscription) for r in results) == sorted(id(s) for s in subs)
+        assert all(r.ok for r in results)
+        assert server.seen == {f"/push/h{i}": 1 for i in range(200)}  # each sent once
+
+
 def test_sni_is_the_endpoint_host_name(tls_ca: trustme.CA, tmp_path: Any) -> None:
     import socket
 
