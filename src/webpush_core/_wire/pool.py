@@ -80,7 +80,6 @@ class Connections:
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
         self._closed = False
-        self._loop_thread_id: Optional[int] = None
         # Exchanges from other threads; one wake-up of the loop drains them all.
         self._inbox: collections.deque[Exchange] = collections.deque()
         self._drain_due = False
@@ -112,7 +111,6 @@ class Connections:
 
                 def run() -> None:
                     asyncio.set_event_loop(new_loop)
-                    self._loop_thread_id = threading.get_ident()
                     new_loop.call_soon(ready.set)
                     new_loop.run_forever()
 
@@ -131,7 +129,7 @@ class Connections:
     def call_later(self, delay: float, fn: Callable[[], object]) -> None:
         """Run ``fn`` in the loop's thread after ``delay`` seconds (thread-safe)."""
         loop = self._running_loop()
-        if threading.get_ident() == self._loop_thread_id:
+        if self.on_loop():
             loop.call_later(delay, fn)
         else:
             loop.call_soon_threadsafe(loop.call_later, delay, fn)
@@ -365,7 +363,7 @@ class Connections:
         except RuntimeError:  # closed
             done(TransportError("the client is closed", endpoint=url))
             return
-        if threading.get_ident() == self._loop_thread_id:
+        if self.on_loop():
             loop.call_soon(self._begin, exchange)  # e.g. a retry: no wake-up needed
             return
         self._inbox.append(exchange)
